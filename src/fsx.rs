@@ -1,0 +1,166 @@
+//! File-system primitives with the guarantees vpnctl promises: atomic writes (temp file in the
+//! same directory, fsync, rename, fsync of the directory), explicit modes (never the umask's
+//! choice for key material), no silent overwrite, and an advisory lock for the PKI.
+
+use crate::error::{Error, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Mode for private keys and profiles (which embed a key).
+pub const SECRET: u32 = 0o600;
+/// Mode for certificates, the index and the CRL.
+pub const PUBLIC: u32 = 0o644;
+
+/// What to do when the destination exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    Refuse,
+    Replace,
+}
+
+/// Write `data` to `path` atomically with `mode`. With `Overwrite::Refuse` an existing file is an
+/// error and is left untouched.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32, overwrite: Overwrite) -> Result<()> {
+    let staged = stage(path, data, mode)?;
+    staged.commit(overwrite)
+}
+
+/// A file written and synced under a temporary name beside its destination, not yet visible.
+/// Staging every file of an operation first means a failure leaves the destination untouched.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
+    let dir = parent_of(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut rand = [0u8; 6];
+    getrandom::fill(&mut rand).map_err(|e| {
+        Error::io("get randomness for", path, std::io::Error::other(e.to_string()))
+    })?;
+    let tmp = dir.join(format!(".{name}.tmp-{}", hex(&rand)));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| Error::io("write", path, e))?;
+    let staged = Staged { tmp, dest: path.to_path_buf(), committed: false };
+    // The mode given to open() is filtered by the umask; set it explicitly.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .and_then(|_| file.write_all(data))
+        .and_then(|_| file.sync_all())
+        .map_err(|e| Error::io("write", path, e))?;
+    Ok(staged)
+}
+
+impl Staged {
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Make the staged file visible under its destination name.
+    pub fn commit(mut self, overwrite: Overwrite) -> Result<()> {
+        match overwrite {
+            Overwrite::Replace => {
+                fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("write", &self.dest, e))?
+            }
+            Overwrite::Refuse => {
+                // A hard link fails if the destination exists, so there is no window in which
+                // an existing file could be replaced.
+                fs::hard_link(&self.tmp, &self.dest).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Error::conflict(
+                            format!("{} already exists", self.dest.display()),
+                            "vpnctl never overwrites it silently: remove it first or pass --force",
+                        )
+                    } else {
+                        Error::io("write", &self.dest, e)
+                    }
+                })?;
+                let _ = fs::remove_file(&self.tmp);
+            }
+        }
+        self.committed = true;
+        sync_dir(parent_of(&self.dest));
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Create `dir` (and parents) and set its mode.
+pub fn ensure_dir(dir: &Path, mode: u32) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("set permissions of", dir, e))
+}
+
+/// Move a file, creating the destination directory; used to retire revoked/renewed material.
+pub fn move_file(from: &Path, to: &Path, dir_mode: u32) -> Result<()> {
+    ensure_dir(parent_of(to), dir_mode)?;
+    fs::rename(from, to).map_err(|e| Error::io("move", from, e))?;
+    sync_dir(parent_of(to));
+    sync_dir(parent_of(from));
+    Ok(())
+}
+
+pub fn read_to_string(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::io("read", path, e))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An exclusive advisory lock on a file, released on drop. Several vpnctl processes mutating
+/// one PKI serialise here, so the index and serials stay consistent.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+}
+
+impl Lock {
+    pub fn acquire(path: &Path) -> Result<Lock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("open lock file", path, e))?;
+        file.lock().map_err(|e| Error::io("lock", path, e))?;
+        Ok(Lock { file })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}

@@ -1,0 +1,12 @@
+//! The local PKI: a pure core (`cert`, `index`, `names`, `keyenc`) and the one module that owns
+//! the `pki/` directory on disk (`store`), plus adoption of easy-rsa PKIs (`easyrsa`).
+
+pub mod cert;
+pub mod easyrsa;
+pub mod index;
+pub mod keyenc;
+pub mod names;
+pub mod store;
+
+pub use keyenc::Passphrase;
+pub use store::{Layout, Pki};
