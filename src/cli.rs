@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "vpnctl", version, about = "An AWS Client VPN into a private subnet in one command, and the billing part gone again in one command.")]
+#[command(
+    name = "vpnctl",
+    version,
+    about = "An AWS Client VPN into a private subnet in one command, and the billing part gone again in one command."
+)]
 pub struct Cli {
     /// The PKI directory.
     #[arg(long, global = true, env = "VPNCTL_PKI", value_name = "DIR")]

@@ -22,7 +22,11 @@ pub enum Error {
     Corrupt { message: String, hint: String },
     /// A file-system operation failed.
     #[error("{context}: {cause}")]
-    Io { context: String, cause: std::io::Error, hint: String },
+    Io {
+        context: String,
+        cause: std::io::Error,
+        hint: String,
+    },
     /// A call to AWS (or the emulator) failed.
     #[error("{message}")]
     Cloud { message: String, hint: String },
@@ -37,25 +41,46 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Invalid { message: message.into(), hint: hint.into() }
+        Error::Invalid {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn conflict(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Conflict { message: message.into(), hint: hint.into() }
+        Error::Conflict {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::NotFound { message: message.into(), hint: hint.into() }
+        Error::NotFound {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn corrupt(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Corrupt { message: message.into(), hint: hint.into() }
+        Error::Corrupt {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn cloud(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Cloud { message: message.into(), hint: hint.into() }
+        Error::Cloud {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn timeout(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Timeout { message: message.into(), hint: hint.into() }
+        Error::Timeout {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
     pub fn incomplete(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Incomplete { message: message.into(), hint: hint.into() }
+        Error::Incomplete {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 
     /// An I/O error on `path`, with a hint derived from the error kind.
@@ -70,7 +95,11 @@ impl Error {
             }
             _ => "check the path and the file system (space, permissions)".to_string(),
         };
-        Error::Io { context: format!("cannot {action} {}", path.display()), cause: source, hint }
+        Error::Io {
+            context: format!("cannot {action} {}", path.display()),
+            cause: source,
+            hint,
+        }
     }
 
     pub fn hint(&self) -> &str {

@@ -38,10 +38,17 @@ pub struct Staged {
 
 pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
     let dir = parent_of(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut rand = [0u8; 6];
     getrandom::fill(&mut rand).map_err(|e| {
-        Error::io("get randomness for", path, std::io::Error::other(e.to_string()))
+        Error::io(
+            "get randomness for",
+            path,
+            std::io::Error::other(e.to_string()),
+        )
     })?;
     let tmp = dir.join(format!(".{name}.tmp-{}", hex(&rand)));
     let mut file = OpenOptions::new()
@@ -50,7 +57,11 @@ pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
         .mode(mode)
         .open(&tmp)
         .map_err(|e| Error::io("write", path, e))?;
-    let staged = Staged { tmp, dest: path.to_path_buf(), committed: false };
+    let staged = Staged {
+        tmp,
+        dest: path.to_path_buf(),
+        committed: false,
+    };
     // The mode given to open() is filtered by the umask; set it explicitly.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .and_then(|_| file.write_all(data))

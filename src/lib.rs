@@ -4,6 +4,8 @@
 //! Data flows one way: CLI (`cli`) → settings (`commands::Ctx`) → the pure cores (`pki`,
 //! `profile`) → the one store that touches disk (`pki::store`) → the one printer (`printer`).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod commands;
 pub mod error;

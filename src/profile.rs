@@ -48,21 +48,32 @@ pub struct Template {
 
 impl Template {
     pub fn builtin() -> Template {
-        Template { source: DEFAULT_TEMPLATE.to_string(), origin: "the built-in client.ovpn.tera".to_string() }
+        Template {
+            source: DEFAULT_TEMPLATE.to_string(),
+            origin: "the built-in client.ovpn.tera".to_string(),
+        }
     }
 
     /// The user's template if `dir` has one, else the built-in one.
     pub fn load(dir: Option<&Path>) -> Result<Template> {
-        let Some(dir) = dir else { return Ok(Template::builtin()) };
+        let Some(dir) = dir else {
+            return Ok(Template::builtin());
+        };
         if !dir.is_dir() {
-            return Err(Error::not_found(format!("templates directory {} does not exist", dir.display()), "fix --templates / VPNCTL_TEMPLATES, or unset it to use the built-in template"));
+            return Err(Error::not_found(
+                format!("templates directory {} does not exist", dir.display()),
+                "fix --templates / VPNCTL_TEMPLATES, or unset it to use the built-in template",
+            ));
         }
         let path = dir.join(TEMPLATE_NAME);
         if !path.exists() {
             return Ok(Template::builtin());
         }
         let source = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-        Ok(Template { source, origin: path.display().to_string() })
+        Ok(Template {
+            source,
+            origin: path.display().to_string(),
+        })
     }
 
     /// Parse the template without rendering it, so a broken template fails before any work.
@@ -74,12 +85,19 @@ impl Template {
         let mut tera = tera::Tera::default();
         // PEM must never be escaped, whatever the template's name.
         tera.autoescape_on(Vec::<&str>::new());
-        tera.add_raw_template(TEMPLATE_NAME, &self.source).map_err(|e| self.error(e))?;
+        tera.add_raw_template(TEMPLATE_NAME, &self.source)
+            .map_err(|e| self.error(e))?;
         Ok(tera)
     }
 
     fn error(&self, e: tera::Error) -> Error {
-        let detail = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+        let detail = e
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         Error::invalid(
             format!("template {} cannot be used: {detail}", self.origin),
             "fix the template (tera syntax; variables: user, proto, remote, port, server_name, ca, cert, key) or remove it to use the built-in one",
@@ -89,7 +107,9 @@ impl Template {
     pub fn render(&self, ctx: &ProfileContext) -> Result<String> {
         let engine = self.engine()?;
         let context = tera::Context::from_serialize(ctx).map_err(|e| self.error(e))?;
-        engine.render(TEMPLATE_NAME, &context).map_err(|e| self.error(e))
+        engine
+            .render(TEMPLATE_NAME, &context)
+            .map_err(|e| self.error(e))
     }
 }
 
@@ -99,19 +119,25 @@ pub fn validate_remote(host: &str) -> Result<()> {
     let host = host.strip_prefix("*.").unwrap_or(host);
     let ok = !host.is_empty()
         && host.len() <= 253
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
         && !host.starts_with(['-', '.']);
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid(format!("--remote {host:?} is not a host name or IP address"), "give the endpoint's DNS name or an IP, e.g. --remote vpn.example.com"))
+        Err(Error::invalid(
+            format!("--remote {host:?} is not a host name or IP address"),
+            "give the endpoint's DNS name or an IP, e.g. --remote vpn.example.com",
+        ))
     }
 }
 
 /// Whether `host` is an AWS Client VPN endpoint name (`[*.]cvpn-endpoint-….clientvpn.….amazonaws.com`).
 pub fn is_aws_endpoint(host: &str) -> bool {
     let h = host.strip_prefix("*.").unwrap_or(host).to_ascii_lowercase();
-    h.contains(".clientvpn.") && (h.ends_with(".amazonaws.com") || h.ends_with(".amazonaws.com.cn")) || h.starts_with("cvpn-endpoint-")
+    h.contains(".clientvpn.") && (h.ends_with(".amazonaws.com") || h.ends_with(".amazonaws.com.cn"))
+        || h.starts_with("cvpn-endpoint-")
 }
 
 /// The host to write into `remote`. AWS's own export says `remote cvpn-endpoint-… 443` plus
@@ -119,13 +145,18 @@ pub fn is_aws_endpoint(host: &str) -> bool {
 /// directive, so vpnctl writes the random label itself. `label` is 12 hex digits.
 pub fn remote_host(host: &str, label: &str) -> String {
     let bare = host.strip_prefix("*.").unwrap_or(host);
-    if is_aws_endpoint(bare) { format!("{label}.{bare}") } else { bare.to_string() }
+    if is_aws_endpoint(bare) {
+        format!("{label}.{bare}")
+    } else {
+        bare.to_string()
+    }
 }
 
 /// 12 random hex digits, as OpenVPN's remote-random-hostname makes.
 pub fn random_label() -> Result<String> {
     let mut b = [0u8; 6];
-    getrandom::fill(&mut b).map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
     Ok(crate::fsx::hex(&b))
 }
 
@@ -149,7 +180,25 @@ mod tests {
     #[test]
     fn builtin_template_has_the_aws_directives_and_no_escaping() {
         let out = Template::builtin().render(&ctx("abc.example.com")).unwrap();
-        for d in ["client", "dev tun", "proto udp", "remote abc.example.com 443", "resolv-retry infinite", "nobind", "remote-cert-tls server", "verify-x509-name server.lab.vpnctl.internal name", "cipher AES-256-GCM", "reneg-sec 0", "verb 3", "<ca>", "</ca>", "<cert>", "</cert>", "<key>", "</key>"] {
+        for d in [
+            "client",
+            "dev tun",
+            "proto udp",
+            "remote abc.example.com 443",
+            "resolv-retry infinite",
+            "nobind",
+            "remote-cert-tls server",
+            "verify-x509-name server.lab.vpnctl.internal name",
+            "cipher AES-256-GCM",
+            "reneg-sec 0",
+            "verb 3",
+            "<ca>",
+            "</ca>",
+            "<cert>",
+            "</cert>",
+            "<key>",
+            "</key>",
+        ] {
             assert!(out.lines().any(|l| l == d), "missing {d:?} in\n{out}");
         }
         assert!(out.contains("C<&>"), "PEM must not be escaped");
@@ -161,7 +210,10 @@ mod tests {
     fn aws_names_get_a_random_label() {
         let h = "*.cvpn-endpoint-0123456789abcdef0.prod.clientvpn.us-east-1.amazonaws.com";
         let r = remote_host(h, "a1b2c3d4e5f6");
-        assert_eq!(r, "a1b2c3d4e5f6.cvpn-endpoint-0123456789abcdef0.prod.clientvpn.us-east-1.amazonaws.com");
+        assert_eq!(
+            r,
+            "a1b2c3d4e5f6.cvpn-endpoint-0123456789abcdef0.prod.clientvpn.us-east-1.amazonaws.com"
+        );
         assert_eq!(remote_host("127.0.0.1", "a1b2c3d4e5f6"), "127.0.0.1");
         assert_eq!(random_label().unwrap().len(), 12);
     }
@@ -171,16 +223,27 @@ mod tests {
         for bad in ["", "a b", "x\nscript-security 2", "-x", "a;b", "a/b"] {
             assert!(validate_remote(bad).is_err(), "{bad:?}");
         }
-        for good in ["127.0.0.1", "vpn.example.com", "::1", "*.cvpn-endpoint-0a.prod.clientvpn.us-east-1.amazonaws.com"] {
+        for good in [
+            "127.0.0.1",
+            "vpn.example.com",
+            "::1",
+            "*.cvpn-endpoint-0a.prod.clientvpn.us-east-1.amazonaws.com",
+        ] {
             assert!(validate_remote(good).is_ok(), "{good:?}");
         }
     }
 
     #[test]
     fn template_errors_are_invalid_input() {
-        let t = Template { source: "{% if %}".into(), origin: "t".into() };
+        let t = Template {
+            source: "{% if %}".into(),
+            origin: "t".into(),
+        };
         assert!(matches!(t.check(), Err(Error::Invalid { .. })));
-        let t = Template { source: "{{ nope }}".into(), origin: "t".into() };
+        let t = Template {
+            source: "{{ nope }}".into(),
+            origin: "t".into(),
+        };
         assert!(matches!(t.render(&ctx("h")), Err(Error::Invalid { .. })));
     }
 }

@@ -31,18 +31,28 @@ impl Ctx<'_> {
 
 fn passphrase(file: Option<&PathBuf>) -> Result<Option<Passphrase>> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read the CA passphrase file", path, e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io("read the CA passphrase file", path, e))?;
         return Ok(Some(Passphrase::new(text)));
     }
-    Ok(std::env::var("VPNCTL_CA_PASSPHRASE").ok().filter(|s| !s.is_empty()).map(Passphrase::new))
+    Ok(std::env::var("VPNCTL_CA_PASSPHRASE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Passphrase::new))
 }
 
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
-    let deployment = cli.name.clone().unwrap_or_else(|| DEFAULT_DEPLOYMENT.to_string());
+    let deployment = cli
+        .name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DEPLOYMENT.to_string());
     names::validate_deployment(&deployment)?;
     let ctx = Ctx {
         printer,
-        pki_dir: cli.pki.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR)),
+        pki_dir: cli
+            .pki
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR)),
         deployment,
         passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
         now: OffsetDateTime::now_utc(),

@@ -15,9 +15,17 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
             let pki = ctx.open_pki()?;
             let issued = pki.issue(&a.users, a.days, ctx.passphrase.as_ref(), a.force, ctx.now)?;
             for i in &issued {
-                ctx.printer.data(format!("issued {} serial {} valid until {}", i.name, i.serial, date(i.not_after)));
+                ctx.printer.data(format!(
+                    "issued {} serial {} valid until {}",
+                    i.name,
+                    i.serial,
+                    date(i.not_after)
+                ));
             }
-            ctx.printer.info(format!("next: `vpnctl profile {} --remote HOST` writes a ready .ovpn", issued.first().map(|i| i.name.as_str()).unwrap_or("USER")));
+            ctx.printer.info(format!(
+                "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
+                issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
+            ));
             Ok(())
         }
         PkiCommand::List(a) => list(ctx, a.json, a.all),
@@ -26,20 +34,32 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
             let pki = ctx.open_pki()?;
             let serials = pki.revoke(&a.user, ctx.passphrase.as_ref(), ctx.now)?;
             let list: Vec<String> = serials.iter().map(|s| s.hex()).collect();
-            ctx.printer.data(format!("revoked {} (serial {}); crl.pem regenerated", a.user, list.join(", ")));
-            ctx.printer.info("deploy the new CRL to the endpoint, or users keep access until it is imported");
+            ctx.printer.data(format!(
+                "revoked {} (serial {}); crl.pem regenerated",
+                a.user,
+                list.join(", ")
+            ));
+            ctx.printer.info(
+                "deploy the new CRL to the endpoint, or users keep access until it is imported",
+            );
             Ok(())
         }
         PkiCommand::Renew(a) => {
             let pki = ctx.open_pki()?;
             let i = pki.renew(&a.which, a.days, ctx.passphrase.as_ref(), ctx.now)?;
-            ctx.printer.data(format!("renewed {} serial {} valid until {}; the old certificate is revoked as superseded", i.name, i.serial, date(i.not_after)));
+            ctx.printer.data(format!(
+                "renewed {} serial {} valid until {}; the old certificate is revoked as superseded",
+                i.name,
+                i.serial,
+                date(i.not_after)
+            ));
             Ok(())
         }
         PkiCommand::Crl(a) => {
             let pki = ctx.open_pki()?;
             let next = pki.regenerate_crl(a.days, ctx.passphrase.as_ref(), ctx.now)?;
-            ctx.printer.data(format!("crl.pem regenerated; next update {}", date(next)));
+            ctx.printer
+                .data(format!("crl.pem regenerated; next update {}", date(next)));
             Ok(())
         }
         PkiCommand::ImportEasyrsa(a) => import(ctx, &a),
@@ -48,7 +68,10 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
 
 fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
     if a.encrypt_ca_key && ctx.passphrase.is_none() {
-        return Err(Error::invalid("--encrypt-ca-key needs a passphrase", "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE"));
+        return Err(Error::invalid(
+            "--encrypt-ca-key needs a passphrase",
+            "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE",
+        ));
     }
     let opts = InitOptions {
         deployment: ctx.deployment.clone(),
@@ -57,24 +80,74 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
         server_days: a.server_days,
         crl_days: a.crl_days,
         force: a.force,
-        passphrase: if a.encrypt_ca_key { ctx.passphrase.clone() } else { None },
+        passphrase: if a.encrypt_ca_key {
+            ctx.passphrase.clone()
+        } else {
+            None
+        },
     };
     let pki = Pki::init(&ctx.pki_dir, &opts, ctx.now)?;
     let ca = pki.ca_info()?;
-    ctx.printer.data(format!("created PKI in {}", ctx.pki_dir.display()));
-    ctx.printer.data(format!("  CA      {} (until {}){}", ca.cn, date(ca.not_after), if pki.meta.ca_key_encrypted { ", key encrypted" } else { "" }));
-    ctx.printer.data(format!("  server  {} (RSA-2048, serverAuth)", pki.meta.server_name));
+    ctx.printer
+        .data(format!("created PKI in {}", ctx.pki_dir.display()));
+    ctx.printer.data(format!(
+        "  CA      {} (until {}){}",
+        ca.cn,
+        date(ca.not_after),
+        if pki.meta.ca_key_encrypted {
+            ", key encrypted"
+        } else {
+            ""
+        }
+    ));
+    ctx.printer.data(format!(
+        "  server  {} (RSA-2048, serverAuth)",
+        pki.meta.server_name
+    ));
     ctx.printer.info("next: `vpnctl pki issue USER...`");
     Ok(())
 }
 
 fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
-    let opts = ImportOptions { deployment: ctx.deployment.clone(), server: a.server.clone(), server_name: a.server_name.clone(), crl_days: a.crl_days };
-    let (_, report) = easyrsa::import(&a.source, &ctx.pki_dir, &opts, ctx.passphrase.as_ref(), ctx.now)?;
-    ctx.printer.data(format!("imported {} into {}", a.source.display(), ctx.pki_dir.display()));
-    ctx.printer.data(format!("  server  {}{}", report.server_name, if report.server_reissued { " (new certificate from the imported CA)" } else { "" }));
-    ctx.printer.data(format!("  users   {}", if report.users.is_empty() { "none".to_string() } else { report.users.join(", ") }));
-    ctx.printer.data(format!("  revoked {} (kept in the index and the CRL)", report.revoked));
+    let opts = ImportOptions {
+        deployment: ctx.deployment.clone(),
+        server: a.server.clone(),
+        server_name: a.server_name.clone(),
+        crl_days: a.crl_days,
+    };
+    let (_, report) = easyrsa::import(
+        &a.source,
+        &ctx.pki_dir,
+        &opts,
+        ctx.passphrase.as_ref(),
+        ctx.now,
+    )?;
+    ctx.printer.data(format!(
+        "imported {} into {}",
+        a.source.display(),
+        ctx.pki_dir.display()
+    ));
+    ctx.printer.data(format!(
+        "  server  {}{}",
+        report.server_name,
+        if report.server_reissued {
+            " (new certificate from the imported CA)"
+        } else {
+            ""
+        }
+    ));
+    ctx.printer.data(format!(
+        "  users   {}",
+        if report.users.is_empty() {
+            "none".to_string()
+        } else {
+            report.users.join(", ")
+        }
+    ));
+    ctx.printer.data(format!(
+        "  revoked {} (kept in the index and the CRL)",
+        report.revoked
+    ));
     for (name, why) in &report.skipped {
         ctx.printer.warn(format!("not adopted: {name}: {why}"));
     }
@@ -93,11 +166,19 @@ struct Row {
 fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
     let pki = ctx.open_pki()?;
     let ca = pki.ca_info()?;
-    let entries = if all { pki.index()? } else { pki.current_entries()? };
+    let entries = if all {
+        pki.index()?
+    } else {
+        pki.current_entries()?
+    };
     let rows: Vec<Row> = entries
         .iter()
         .map(|e| Row {
-            kind: if e.cn == pki.meta.server_name { "server" } else { "user" },
+            kind: if e.cn == pki.meta.server_name {
+                "server"
+            } else {
+                "user"
+            },
             name: e.cn.clone(),
             serial: e.serial.hex(),
             status: Status::of(e, ctx.now),
@@ -105,18 +186,28 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         })
         .collect();
     let crl = cert::inspect_crl(&pki.crl_pem()?, &pki.ca_pem()?)?;
-    let index_revoked: std::collections::BTreeSet<_> = pki.index()?.iter().filter(|e| e.is_revoked()).map(|e| e.serial.clone()).collect();
+    let index_revoked: std::collections::BTreeSet<_> = pki
+        .index()?
+        .iter()
+        .filter(|e| e.is_revoked())
+        .map(|e| e.serial.clone())
+        .collect();
     let crl_revoked: std::collections::BTreeSet<_> = crl.revoked.iter().cloned().collect();
     let crl_stale = index_revoked != crl_revoked;
     let soon = |t: time::OffsetDateTime| days_left(t, ctx.now) < WARN_DAYS;
 
     if json_out {
-        let users: Vec<_> = rows.iter().map(|r| json!({
-            "kind": r.kind, "name": r.name, "serial": r.serial, "status": r.status,
-            "not_after": r.not_after.unix_timestamp(), "not_after_date": date(r.not_after),
-            "days_left": days_left(r.not_after, ctx.now),
-            "expiring_soon": r.status == Status::Valid && soon(r.not_after),
-        })).collect();
+        let users: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "kind": r.kind, "name": r.name, "serial": r.serial, "status": r.status,
+                    "not_after": r.not_after.unix_timestamp(), "not_after_date": date(r.not_after),
+                    "days_left": days_left(r.not_after, ctx.now),
+                    "expiring_soon": r.status == Status::Valid && soon(r.not_after),
+                })
+            })
+            .collect();
         ctx.printer.json(&json!({
             "pki": ctx.pki_dir.display().to_string(),
             "ca": {"cn": ca.cn, "not_after_date": date(ca.not_after), "days_left": days_left(ca.not_after, ctx.now), "expiring_soon": soon(ca.not_after), "key_encrypted": pki.meta.ca_key_encrypted},
@@ -125,15 +216,52 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         }));
     } else {
         let mark = |t| if soon(t) { "!" } else { " " };
-        ctx.printer.data(format!("{:<7} {:<32} {:<32} {:<8} {:<10} {:>9}", "KIND", "NAME", "SERIAL", "STATUS", "NOT AFTER", "DAYS LEFT"));
-        ctx.printer.data(format!("{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}", "ca", ca.cn, ca.serial.hex(), "valid", date(ca.not_after), days_left(ca.not_after, ctx.now), mark(ca.not_after)));
+        ctx.printer.data(format!(
+            "{:<7} {:<32} {:<32} {:<8} {:<10} {:>9}",
+            "KIND", "NAME", "SERIAL", "STATUS", "NOT AFTER", "DAYS LEFT"
+        ));
+        ctx.printer.data(format!(
+            "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}",
+            "ca",
+            ca.cn,
+            ca.serial.hex(),
+            "valid",
+            date(ca.not_after),
+            days_left(ca.not_after, ctx.now),
+            mark(ca.not_after)
+        ));
         for r in &rows {
-            let m = if r.status == Status::Valid { mark(r.not_after) } else { " " };
-            let status = match r.status { Status::Valid => "valid", Status::Revoked => "revoked", Status::Expired => "expired" };
-            ctx.printer.data(format!("{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{m}", r.kind, r.name, r.serial, status, date(r.not_after), days_left(r.not_after, ctx.now)));
+            let m = if r.status == Status::Valid {
+                mark(r.not_after)
+            } else {
+                " "
+            };
+            let status = match r.status {
+                Status::Valid => "valid",
+                Status::Revoked => "revoked",
+                Status::Expired => "expired",
+            };
+            ctx.printer.data(format!(
+                "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{m}",
+                r.kind,
+                r.name,
+                r.serial,
+                status,
+                date(r.not_after),
+                days_left(r.not_after, ctx.now)
+            ));
         }
         match crl.next_update {
-            Some(t) => ctx.printer.data(format!("{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}", "crl", format!("{} revoked", crl.revoked.len()), "", "", date(t), days_left(t, ctx.now), mark(t))),
+            Some(t) => ctx.printer.data(format!(
+                "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}",
+                "crl",
+                format!("{} revoked", crl.revoked.len()),
+                "",
+                "",
+                date(t),
+                days_left(t, ctx.now),
+                mark(t)
+            )),
             None => ctx.printer.data("crl     (no next-update)"),
         }
     }
@@ -143,15 +271,38 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
     Ok(())
 }
 
-fn warnings(pki: &Pki, ca: &CertInfo, rows: &[Row], crl: &cert::CrlInfo, crl_stale: bool, ctx: &Ctx) -> Vec<String> {
+fn warnings(
+    pki: &Pki,
+    ca: &CertInfo,
+    rows: &[Row],
+    crl: &cert::CrlInfo,
+    crl_stale: bool,
+    ctx: &Ctx,
+) -> Vec<String> {
     let mut w = Vec::new();
     let left = |t| days_left(t, ctx.now);
     if left(ca.not_after) < WARN_DAYS {
-        w.push(format!("the CA expires in {} days ({}): every certificate dies with it; plan a new PKI", left(ca.not_after), date(ca.not_after)));
+        w.push(format!(
+            "the CA expires in {} days ({}): every certificate dies with it; plan a new PKI",
+            left(ca.not_after),
+            date(ca.not_after)
+        ));
     }
-    for r in rows.iter().filter(|r| r.status == Status::Valid && left(r.not_after) < WARN_DAYS) {
-        let which = if r.kind == "server" { "server" } else { r.name.as_str() };
-        w.push(format!("{} expires in {} days ({}): `vpnctl pki renew {which}`", r.name, left(r.not_after), date(r.not_after)));
+    for r in rows
+        .iter()
+        .filter(|r| r.status == Status::Valid && left(r.not_after) < WARN_DAYS)
+    {
+        let which = if r.kind == "server" {
+            "server"
+        } else {
+            r.name.as_str()
+        };
+        w.push(format!(
+            "{} expires in {} days ({}): `vpnctl pki renew {which}`",
+            r.name,
+            left(r.not_after),
+            date(r.not_after)
+        ));
     }
     match crl.next_update {
         Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
@@ -160,10 +311,16 @@ fn warnings(pki: &Pki, ca: &CertInfo, rows: &[Row], crl: &cert::CrlInfo, crl_sta
     if crl_stale {
         w.push("crl.pem does not list exactly the revoked certificates of index.txt (an interrupted revoke?): `vpnctl pki crl` regenerates it".to_string());
     }
-    if let Ok(server) = pki.server_cert_pem().and_then(|p| cert::inspect(&p, "the server certificate")) {
+    if let Ok(server) = pki
+        .server_cert_pem()
+        .and_then(|p| cert::inspect(&p, "the server certificate"))
+    {
         let problems = cert::aws_server_problems(&server);
         if !problems.is_empty() {
-            w.push(format!("AWS Client VPN would refuse the server certificate: {}", problems.join("; ")));
+            w.push(format!(
+                "AWS Client VPN would refuse the server certificate: {}",
+                problems.join("; ")
+            ));
         }
     }
     w
@@ -180,9 +337,15 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
             if !path.exists() {
                 let revoked = pki.index()?.iter().any(|e| e.cn == user && e.is_revoked());
                 return Err(if revoked {
-                    Error::not_found(format!("user '{user}' is revoked; its certificate was moved to revoked/"), "see `vpnctl pki list --all`")
+                    Error::not_found(
+                        format!("user '{user}' is revoked; its certificate was moved to revoked/"),
+                        "see `vpnctl pki list --all`",
+                    )
                 } else {
-                    Error::not_found(format!("no certificate for user '{user}'"), "see the users with `vpnctl pki list`")
+                    Error::not_found(
+                        format!("no certificate for user '{user}'"),
+                        "see the users with `vpnctl pki list`",
+                    )
                 });
             }
             (path, "user")
@@ -190,7 +353,16 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
     };
     let pem = crate::fsx::read_to_string(&path)?;
     let info = cert::inspect(&pem, &path.display().to_string())?;
-    let status = pki.index()?.iter().find(|e| e.serial == info.serial).map(|e| Status::of(e, ctx.now)).unwrap_or(if info.not_after <= ctx.now { Status::Expired } else { Status::Valid });
+    let status = pki
+        .index()?
+        .iter()
+        .find(|e| e.serial == info.serial)
+        .map(|e| Status::of(e, ctx.now))
+        .unwrap_or(if info.not_after <= ctx.now {
+            Status::Expired
+        } else {
+            Status::Valid
+        });
     if pem_out {
         ctx.printer.data(pem.trim_end());
         return Ok(());
@@ -211,25 +383,56 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
         }));
         return Ok(());
     }
-    let st = match status { Status::Valid => "valid", Status::Revoked => "revoked", Status::Expired => "expired" };
+    let st = match status {
+        Status::Valid => "valid",
+        Status::Revoked => "revoked",
+        Status::Expired => "expired",
+    };
     for (k, v) in [
         ("kind", kind.to_string()),
         ("subject", format!("CN={}", info.cn)),
         ("issuer", format!("CN={}", info.issuer_cn)),
         ("serial", info.serial.hex()),
         ("status", st.to_string()),
-        ("valid", format!("{} to {} ({} days left)", date(info.not_before), date(info.not_after), days_left(info.not_after, ctx.now))),
+        (
+            "valid",
+            format!(
+                "{} to {} ({} days left)",
+                date(info.not_before),
+                date(info.not_after),
+                days_left(info.not_after, ctx.now)
+            ),
+        ),
         ("key", info.key_type.clone()),
-        ("san", if info.san_dns.is_empty() { "-".to_string() } else { info.san_dns.iter().map(|d| format!("DNS:{d}")).collect::<Vec<_>>().join(", ") }),
+        (
+            "san",
+            if info.san_dns.is_empty() {
+                "-".to_string()
+            } else {
+                info.san_dns
+                    .iter()
+                    .map(|d| format!("DNS:{d}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
         ("ca", info.is_ca.to_string()),
-        ("eku", if eku.is_empty() { "-".to_string() } else { eku.join(", ") }),
+        (
+            "eku",
+            if eku.is_empty() {
+                "-".to_string()
+            } else {
+                eku.join(", ")
+            },
+        ),
         ("file", path.display().to_string()),
     ] {
         ctx.printer.data(format!("{k:<8} {v}"));
     }
     if kind == "server" {
         for p in cert::aws_server_problems(&info) {
-            ctx.printer.warn(format!("AWS Client VPN would refuse this certificate: {p}"));
+            ctx.printer
+                .warn(format!("AWS Client VPN would refuse this certificate: {p}"));
         }
     }
     let _ = store::WARN_DAYS;

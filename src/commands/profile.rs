@@ -5,7 +5,7 @@ use crate::cli::ProfileArgs;
 use crate::error::{Error, Result};
 use crate::fsx::{self, Overwrite, SECRET};
 use crate::pki::Pki;
-use crate::profile::{self, Proto, ProfileContext, Template};
+use crate::profile::{self, ProfileContext, Proto, Template};
 use std::path::{Path, PathBuf};
 
 /// Where profiles point and how they are written.
@@ -19,26 +19,49 @@ pub struct Target {
 
 pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
     let Some(remote) = args.remote.clone() else {
-        return Err(Error::invalid("no --remote given", "name the VPN endpoint: --remote HOST (the endpoint's DNS name, or an IP for a test server)"));
+        return Err(Error::invalid(
+            "no --remote given",
+            "name the VPN endpoint: --remote HOST (the endpoint's DNS name, or an IP for a test server)",
+        ));
     };
-    let target = Target { remote, port: args.port, proto: args.proto, templates: args.templates.clone() };
+    let target = Target {
+        remote,
+        port: args.port,
+        proto: args.proto,
+        templates: args.templates.clone(),
+    };
     check_target(&target)?;
     let pki = ctx.open_pki()?;
-    let users = if args.all { pki.live_users(ctx.now)? } else { args.users.clone() };
+    let users = if args.all {
+        pki.live_users(ctx.now)?
+    } else {
+        args.users.clone()
+    };
     if users.is_empty() {
-        ctx.printer.warn("no user has a valid certificate; issue one with `vpnctl pki issue USER`");
+        ctx.printer
+            .warn("no user has a valid certificate; issue one with `vpnctl pki issue USER`");
         return Ok(());
     }
     if args.output.is_some() && users.len() > 1 {
-        return Err(Error::invalid("-o/--output takes one user", "drop -o to write profiles/<user>.ovpn for each user"));
+        return Err(Error::invalid(
+            "-o/--output takes one user",
+            "drop -o to write profiles/<user>.ovpn for each user",
+        ));
     }
     let template = Template::load(target.templates.as_deref())?;
     template.check()?;
     // Render all before writing any, so one bad user leaves no partial set.
     let mut rendered = Vec::new();
     for user in &users {
-        let path = args.output.clone().unwrap_or_else(|| pki.layout.profile(user));
-        rendered.push((user.clone(), path, render_for(ctx, &pki, &template, &target, user)?));
+        let path = args
+            .output
+            .clone()
+            .unwrap_or_else(|| pki.layout.profile(user));
+        rendered.push((
+            user.clone(),
+            path,
+            render_for(ctx, &pki, &template, &target, user)?,
+        ));
     }
     for (user, path, text) in rendered {
         write_profile(&pki, &user, &path, &text, args.force, ctx)?;
@@ -50,34 +73,50 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
 pub fn check_target(t: &Target) -> Result<()> {
     profile::validate_remote(&t.remote)?;
     if t.port == 0 {
-        return Err(Error::invalid("--port 0 is not a port", "give a port from 1 to 65535 (Client VPN uses 443 or 1194)"));
+        return Err(Error::invalid(
+            "--port 0 is not a port",
+            "give a port from 1 to 65535 (Client VPN uses 443 or 1194)",
+        ));
     }
     Ok(())
 }
 
-pub fn render_for(ctx: &Ctx, pki: &Pki, template: &Template, t: &Target, user: &str) -> Result<String> {
-    let (cert, key) = pki.user_material(user, ctx.now)?;
+pub fn render_for(
+    ctx: &Ctx,
+    pki: &Pki,
+    template: &Template,
+    t: &Target,
+    user: &str,
+) -> Result<String> {
+    let m = pki.user_material(user, ctx.now)?;
     let c = ProfileContext {
         user: user.to_string(),
         proto: t.proto,
         remote: profile::remote_host(&t.remote, &profile::random_label()?),
         port: t.port,
         server_name: pki.meta.server_name.clone(),
-        ca: pki.ca_pem()?,
-        cert,
-        key,
+        ca: m.ca_pem,
+        cert: m.cert_pem,
+        key: m.key_pem,
     };
     template.render(&c)
 }
 
 /// Profiles are derived from the PKI, so one that embeds the user's current key can be
 /// replaced without losing anything; one that holds other key material needs --force.
-pub fn write_profile(pki: &Pki, user: &str, path: &Path, text: &str, force: bool, ctx: &Ctx) -> Result<()> {
+pub fn write_profile(
+    pki: &Pki,
+    user: &str,
+    path: &Path,
+    text: &str,
+    force: bool,
+    ctx: &Ctx,
+) -> Result<()> {
     let overwrite = match std::fs::read_to_string(path) {
         Err(_) => Overwrite::Refuse,
         Ok(_) if force => Overwrite::Replace,
         Ok(old) => {
-            let (_, key) = pki.user_material(user, ctx.now)?;
+            let key = pki.user_material(user, ctx.now)?.key_pem;
             if old.contains(key.trim()) {
                 Overwrite::Replace
             } else {

@@ -3,12 +3,12 @@
 //! and serial randomness.
 
 use crate::error::{Error, Result};
+use ::time::{Duration, OffsetDateTime};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
     PublicKeyData, RevocationReason, RevokedCertParams, RsaKeySize, SanType, SerialNumber,
 };
-use ::time::{Duration, OffsetDateTime};
 use x509_parser::prelude::*;
 
 /// Certificates start this long before `now`, so a client whose clock is a little behind
@@ -23,22 +23,31 @@ pub struct Serial(Vec<u8>);
 impl Serial {
     pub fn random() -> Result<Serial> {
         let mut b = [0u8; 16];
-        getrandom::fill(&mut b)
-            .map_err(|e| Error::cloud(format!("no randomness available: {e}"), "check /dev/urandom"))?;
+        getrandom::fill(&mut b).map_err(|e| {
+            Error::cloud(
+                format!("no randomness available: {e}"),
+                "check /dev/urandom",
+            )
+        })?;
         b[0] = (b[0] & 0x7f) | 0x40;
         Ok(Serial(b.to_vec()))
     }
     pub fn from_bytes(bytes: &[u8]) -> Serial {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        let start = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len().saturating_sub(1));
         Serial(bytes[start..].to_vec())
     }
     /// Upper-case hex, as openssl's index.txt and easy-rsa's file names have it.
     pub fn parse_hex(s: &str) -> Option<Serial> {
-        if s.is_empty() || s.len() % 2 != 0 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        if s.is_empty() || !s.len().is_multiple_of(2) || !s.chars().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
-        let bytes: Option<Vec<u8>> =
-            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect();
+        let bytes: Option<Vec<u8>> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+            .collect();
         bytes.map(|b| Serial::from_bytes(&b))
     }
     pub fn hex(&self) -> String {
@@ -57,8 +66,12 @@ impl std::fmt::Display for Serial {
 
 /// A new RSA-2048 key: the only size besides 1024 that AWS Client VPN accepts.
 pub fn new_key() -> Result<KeyPair> {
-    KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
-        .map_err(|e| Error::corrupt(format!("RSA key generation failed: {e}"), "retry; this is a crypto library failure"))
+    KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048).map_err(|e| {
+        Error::corrupt(
+            format!("RSA key generation failed: {e}"),
+            "retry; this is a crypto library failure",
+        )
+    })
 }
 
 /// Parse a plaintext private key PEM (PKCS#8, PKCS#1 or SEC1).
@@ -84,7 +97,11 @@ fn dn(cn: &str) -> DistinguishedName {
     dn
 }
 
-fn validity(now: OffsetDateTime, days: u32, cap: Option<OffsetDateTime>) -> (OffsetDateTime, OffsetDateTime) {
+fn validity(
+    now: OffsetDateTime,
+    days: u32,
+    cap: Option<OffsetDateTime>,
+) -> (OffsetDateTime, OffsetDateTime) {
     let not_after = now + Duration::days(i64::from(days));
     let not_after = match cap {
         Some(cap) if cap < not_after => cap,
@@ -95,7 +112,13 @@ fn validity(now: OffsetDateTime, days: u32, cap: Option<OffsetDateTime>) -> (Off
 
 /// A self-signed CA certificate for `key`: basicConstraints CA:TRUE (critical), keyCertSign
 /// and cRLSign, subject and authority key identifiers.
-pub fn make_ca(cn: &str, key: &KeyPair, serial: &Serial, now: OffsetDateTime, days: u32) -> Result<String> {
+pub fn make_ca(
+    cn: &str,
+    key: &KeyPair,
+    serial: &Serial,
+    now: OffsetDateTime,
+    days: u32,
+) -> Result<String> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(cn);
     (p.not_before, p.not_after) = validity(now, days, None);
@@ -104,7 +127,9 @@ pub fn make_ca(cn: &str, key: &KeyPair, serial: &Serial, now: OffsetDateTime, da
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.use_authority_key_identifier_extension = true;
     p.key_identifier_method = KeyIdMethod::Sha256;
-    let cert = p.self_signed(key).map_err(|e| sign_err("the CA certificate", e))?;
+    let cert = p
+        .self_signed(key)
+        .map_err(|e| sign_err("the CA certificate", e))?;
     Ok(cert.pem())
 }
 
@@ -122,7 +147,10 @@ impl Ca {
         let info = inspect(cert_pem, "the CA certificate")?;
         if !info.is_ca {
             return Err(Error::corrupt(
-                format!("the CA certificate ({}) is not a CA (basicConstraints CA:TRUE missing)", info.cn),
+                format!(
+                    "the CA certificate ({}) is not a CA (basicConstraints CA:TRUE missing)",
+                    info.cn
+                ),
                 "point vpnctl at the PKI's real ca.crt",
             ));
         }
@@ -132,13 +160,28 @@ impl Ca {
                 "private/ca.key belongs to another CA: restore the matching key from a backup",
             ));
         }
-        let issuer = Issuer::from_ca_cert_pem(cert_pem, key)
-            .map_err(|e| Error::corrupt(format!("the CA certificate cannot sign: {e}"), "restore ca.crt from a backup"))?;
-        Ok(Ca { cert_pem: cert_pem.to_string(), info, issuer })
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| {
+            Error::corrupt(
+                format!("the CA certificate cannot sign: {e}"),
+                "restore ca.crt from a backup",
+            )
+        })?;
+        Ok(Ca {
+            cert_pem: cert_pem.to_string(),
+            info,
+            issuer,
+        })
     }
 
     /// Sign a leaf certificate for `key`. Its validity never outlasts the CA's.
-    pub fn sign(&self, leaf: Leaf<'_>, key: &KeyPair, serial: &Serial, now: OffsetDateTime, days: u32) -> Result<String> {
+    pub fn sign(
+        &self,
+        leaf: Leaf<'_>,
+        key: &KeyPair,
+        serial: &Serial,
+        now: OffsetDateTime,
+        days: u32,
+    ) -> Result<String> {
         let mut p = CertificateParams::default();
         (p.not_before, p.not_after) = validity(now, days, Some(self.info.not_after));
         p.serial_number = Some(SerialNumber::from_slice(serial.bytes()));
@@ -148,9 +191,17 @@ impl Ca {
         match leaf {
             Leaf::Server(fqdn) => {
                 p.distinguished_name = dn(fqdn);
-                let san = fqdn.try_into().map_err(|e| Error::invalid(format!("'{fqdn}' cannot be a DNS name: {e}"), "use a plain ASCII name"))?;
+                let san = fqdn.try_into().map_err(|e| {
+                    Error::invalid(
+                        format!("'{fqdn}' cannot be a DNS name: {e}"),
+                        "use a plain ASCII name",
+                    )
+                })?;
                 p.subject_alt_names = vec![SanType::DnsName(san)];
-                p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+                p.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::KeyEncipherment,
+                ];
                 p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
             }
             Leaf::Client(user) => {
@@ -159,12 +210,20 @@ impl Ca {
                 p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             }
         }
-        let cert = p.signed_by(key, &self.issuer).map_err(|e| sign_err("a certificate", e))?;
+        let cert = p
+            .signed_by(key, &self.issuer)
+            .map_err(|e| sign_err("a certificate", e))?;
         Ok(cert.pem())
     }
 
     /// A CRL listing `revoked`, signed by the CA, valid until `next_update`.
-    pub fn crl(&self, revoked: &[(Serial, OffsetDateTime, Option<RevocationReason>)], now: OffsetDateTime, next_update: OffsetDateTime, number: u64) -> Result<String> {
+    pub fn crl(
+        &self,
+        revoked: &[(Serial, OffsetDateTime, Option<RevocationReason>)],
+        now: OffsetDateTime,
+        next_update: OffsetDateTime,
+        number: u64,
+    ) -> Result<String> {
         let params = CertificateRevocationListParams {
             this_update: now - BACKDATE,
             next_update,
@@ -186,13 +245,18 @@ impl Ca {
                 None => KeyIdMethod::Sha256,
             },
         };
-        let crl = params.signed_by(&self.issuer).map_err(|e| sign_err("the CRL", e))?;
+        let crl = params
+            .signed_by(&self.issuer)
+            .map_err(|e| sign_err("the CRL", e))?;
         crl.pem().map_err(|e| sign_err("the CRL", e))
     }
 }
 
 fn sign_err(what: &str, e: rcgen::Error) -> Error {
-    Error::corrupt(format!("cannot sign {what}: {e}"), "check the CA certificate and key")
+    Error::corrupt(
+        format!("cannot sign {what}: {e}"),
+        "check the CA certificate and key",
+    )
 }
 
 /// What vpnctl needs to know about a certificate.
@@ -233,10 +297,16 @@ pub fn inspect(pem_text: &str, what: &str) -> Result<CertInfo> {
 
 fn info_of(x: &X509Certificate<'_>) -> CertInfo {
     let cn_of = |name: &X509Name<'_>| {
-        name.iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or("").to_string()
+        name.iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .unwrap_or("")
+            .to_string()
     };
     let (key_type, rsa_bits) = match x.public_key().parsed() {
-        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => (format!("RSA-{}", rsa.key_size()), Some(rsa.key_size())),
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+            (format!("RSA-{}", rsa.key_size()), Some(rsa.key_size()))
+        }
         Ok(x509_parser::public_key::PublicKey::EC(_)) => ("EC".to_string(), None),
         _ => ("other".to_string(), None),
     };
@@ -257,10 +327,12 @@ fn info_of(x: &X509Certificate<'_>) -> CertInfo {
         _ => (false, false),
     };
     let is_ca = matches!(x.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-    let ski = x.iter_extensions().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-        _ => None,
-    });
+    let ski = x
+        .iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        });
     CertInfo {
         cn: cn_of(x.subject()),
         issuer_cn: cn_of(x.issuer()),
@@ -281,8 +353,12 @@ fn info_of(x: &X509Certificate<'_>) -> CertInfo {
 /// Whether `cert_pem` was signed by `ca_pem`'s key.
 pub fn signed_by(cert_pem: &str, ca_pem: &str) -> bool {
     let parse = |t: &str| parse_x509_pem(t.as_bytes()).ok().map(|(_, p)| p);
-    let (Some(c), Some(ca)) = (parse(cert_pem), parse(ca_pem)) else { return false };
-    let (Ok(c), Ok(ca)) = (c.parse_x509(), ca.parse_x509()) else { return false };
+    let (Some(c), Some(ca)) = (parse(cert_pem), parse(ca_pem)) else {
+        return false;
+    };
+    let (Ok(c), Ok(ca)) = (c.parse_x509(), ca.parse_x509()) else {
+        return false;
+    };
     c.verify_signature(Some(ca.public_key())).is_ok()
 }
 
@@ -296,12 +372,25 @@ pub fn aws_server_problems(info: &CertInfo) -> Vec<String> {
     let mut problems = Vec::new();
     match info.rsa_bits {
         Some(1024) | Some(2048) => {}
-        _ => problems.push(format!("its key is {}; Client VPN accepts only RSA-1024 or RSA-2048", info.key_type)),
+        _ => problems.push(format!(
+            "its key is {}; Client VPN accepts only RSA-1024 or RSA-2048",
+            info.key_type
+        )),
     }
     if super::names::validate_server_name(&info.cn).is_err() {
-        problems.push(format!("its CN '{}' is not a fully qualified domain name (\"does not have a domain\")", info.cn));
-    } else if !info.san_dns.iter().any(|d| d.eq_ignore_ascii_case(&info.cn)) {
-        problems.push(format!("it has no SAN DNS name matching its CN '{}'", info.cn));
+        problems.push(format!(
+            "its CN '{}' is not a fully qualified domain name (\"does not have a domain\")",
+            info.cn
+        ));
+    } else if !info
+        .san_dns
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(&info.cn))
+    {
+        problems.push(format!(
+            "it has no SAN DNS name matching its CN '{}'",
+            info.cn
+        ));
     }
     if !info.server_auth {
         problems.push("it lacks the serverAuth extended key usage".to_string());
@@ -319,20 +408,30 @@ pub struct CrlInfo {
 
 pub fn inspect_crl(pem_text: &str, ca_pem: &str) -> Result<CrlInfo> {
     let corrupt = |detail: String| {
-        Error::corrupt(format!("crl.pem is not a valid CRL ({detail})"), "regenerate it: vpnctl pki revoke regenerates the CRL; or restore it from a backup")
+        Error::corrupt(
+            format!("crl.pem is not a valid CRL ({detail})"),
+            "regenerate it: vpnctl pki revoke regenerates the CRL; or restore it from a backup",
+        )
     };
     let (_, pem) = parse_x509_pem(pem_text.as_bytes()).map_err(|e| corrupt(e.to_string()))?;
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents)
         .map_err(|e| corrupt(e.to_string()))?;
-    let ca = parse_x509_pem(ca_pem.as_bytes()).ok().and_then(|(_, p)| p.parse_x509().ok().map(|c| c.public_key().raw.to_vec()));
+    let ca = parse_x509_pem(ca_pem.as_bytes())
+        .ok()
+        .and_then(|(_, p)| p.parse_x509().ok().map(|c| c.public_key().raw.to_vec()));
     if let Some(ca_spki) = ca {
-        let (_, spki) = SubjectPublicKeyInfo::from_der(&ca_spki).map_err(|e| corrupt(e.to_string()))?;
-        crl.verify_signature(&spki).map_err(|_| corrupt("its signature is not the CA's".to_string()))?;
+        let (_, spki) =
+            SubjectPublicKeyInfo::from_der(&ca_spki).map_err(|e| corrupt(e.to_string()))?;
+        crl.verify_signature(&spki)
+            .map_err(|_| corrupt("its signature is not the CA's".to_string()))?;
     }
     Ok(CrlInfo {
         this_update: crl.last_update().to_datetime(),
         next_update: crl.next_update().map(|t| t.to_datetime()),
-        revoked: crl.iter_revoked_certificates().map(|r| Serial::from_bytes(r.raw_serial())).collect(),
+        revoked: crl
+            .iter_revoked_certificates()
+            .map(|r| Serial::from_bytes(r.raw_serial()))
+            .collect(),
     })
 }
 

@@ -49,28 +49,45 @@ impl Source {
     }
 }
 
-pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&Passphrase>, now: OffsetDateTime) -> Result<(Pki, ImportReport)> {
+pub fn import(
+    src_dir: &Path,
+    dest: &Path,
+    opts: &ImportOptions,
+    pass: Option<&Passphrase>,
+    now: OffsetDateTime,
+) -> Result<(Pki, ImportReport)> {
     names::validate_deployment(&opts.deployment)?;
     store::check_days(opts.crl_days, "--crl-days")?;
     if let Some(n) = &opts.server_name {
         names::validate_server_name(n)?;
     }
-    let src = Source { root: src_dir.to_path_buf() };
+    let src = Source {
+        root: src_dir.to_path_buf(),
+    };
     for need in ["ca.crt", "private/ca.key", "index.txt"] {
         if !src.root.join(need).exists() {
             return Err(Error::not_found(
-                format!("{} is not an easy-rsa PKI: {need} is missing", src_dir.display()),
+                format!(
+                    "{} is not an easy-rsa PKI: {need} is missing",
+                    src_dir.display()
+                ),
                 "point at the easy-rsa 'pki' directory (the one holding ca.crt, private/ and index.txt)",
             ));
         }
     }
     if store::exists(dest) {
-        return Err(Error::conflict(format!("a PKI already exists in {}", dest.display()), "import into a new directory with --pki DIR"));
+        return Err(Error::conflict(
+            format!("a PKI already exists in {}", dest.display()),
+            "import into a new directory with --pki DIR",
+        ));
     }
 
     let ca_pem = src.read(&src.root.join("ca.crt"))?;
     let ca_key_pem = src.read(&src.root.join("private/ca.key"))?;
-    let ca = Ca::load(&ca_pem, keyenc::load_key(&ca_key_pem, pass, "the easy-rsa CA key")?)?;
+    let ca = Ca::load(
+        &ca_pem,
+        keyenc::load_key(&ca_key_pem, pass, "the easy-rsa CA key")?,
+    )?;
     let mut entries = index::parse(&src.read(&src.root.join("index.txt"))?)?;
 
     // Each index entry's certificate, read from issued/<CN>.crt when it is the same serial.
@@ -83,45 +100,80 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
         }
         let path = src.cert(&e.cn);
         let Ok(pem) = std::fs::read_to_string(&path) else {
-            report.skipped.push((e.cn.clone(), format!("{} not found", path.display())));
+            report
+                .skipped
+                .push((e.cn.clone(), format!("{} not found", path.display())));
             continue;
         };
         let info = cert::inspect(&pem, &path.display().to_string())?;
         if info.serial != e.serial {
-            report.skipped.push((e.cn.clone(), format!("serial {} is superseded by {}", e.serial, info.serial)));
+            report.skipped.push((
+                e.cn.clone(),
+                format!("serial {} is superseded by {}", e.serial, info.serial),
+            ));
             continue;
         }
         if !cert::signed_by(&pem, &ca_pem) {
-            return Err(Error::corrupt(format!("{} is not signed by this CA", path.display()), "the easy-rsa directory mixes PKIs; import a consistent one"));
+            return Err(Error::corrupt(
+                format!("{} is not signed by this CA", path.display()),
+                "the easy-rsa directory mixes PKIs; import a consistent one",
+            ));
         }
         live.push((i, info, pem));
     }
 
     // The server: the entity named, else the one certificate with serverAuth.
-    let servers: Vec<usize> = live.iter().enumerate().filter(|(_, (_, info, _))| match &opts.server {
-        Some(name) => &info.cn == name,
-        None => info.server_auth && !info.client_auth,
-    }).map(|(k, _)| k).collect();
+    let servers: Vec<usize> = live
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, info, _))| match &opts.server {
+            Some(name) => &info.cn == name,
+            None => info.server_auth && !info.client_auth,
+        })
+        .map(|(k, _)| k)
+        .collect();
     let server_k = match servers.as_slice() {
         [k] => *k,
-        [] => return Err(Error::not_found(
-            match &opts.server { Some(n) => format!("no valid certificate '{n}' in the easy-rsa PKI"), None => "the easy-rsa PKI has no valid server certificate".to_string() },
-            "name it with --server ENTITY, or give --server-name FQDN to issue a new one from the imported CA",
-        )),
-        many => return Err(Error::invalid(
-            format!("the easy-rsa PKI has {} server certificates ({})", many.len(), many.iter().map(|k| live[*k].1.cn.clone()).collect::<Vec<_>>().join(", ")),
-            "choose one with --server ENTITY",
-        )),
+        [] => {
+            return Err(Error::not_found(
+                match &opts.server {
+                    Some(n) => format!("no valid certificate '{n}' in the easy-rsa PKI"),
+                    None => "the easy-rsa PKI has no valid server certificate".to_string(),
+                },
+                "name it with --server ENTITY, or give --server-name FQDN to issue a new one from the imported CA",
+            ));
+        }
+        many => {
+            return Err(Error::invalid(
+                format!(
+                    "the easy-rsa PKI has {} server certificates ({})",
+                    many.len(),
+                    many.iter()
+                        .map(|k| live[*k].1.cn.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "choose one with --server ENTITY",
+            ));
+        }
     };
 
     let mut files: Vec<(PathBuf, String, u32)> = Vec::new();
     let layout = Layout::new(dest);
     let (s_i, s_info, s_pem) = live[server_k].clone();
     let problems = cert::aws_server_problems(&s_info);
-    let server_name = if problems.is_empty() && opts.server_name.as_ref().is_none_or(|n| n == &s_info.cn) {
+    let server_name = if problems.is_empty()
+        && opts.server_name.as_ref().is_none_or(|n| n == &s_info.cn)
+    {
         let key_pem = src.read(&src.key(&s_info.cn))?;
-        if !cert::key_matches(&cert::parse_key(&key_pem, "the easy-rsa server key")?, &s_info) {
-            return Err(Error::corrupt("the easy-rsa server key does not match its certificate", "fix the easy-rsa PKI or give --server-name to issue a new server certificate"));
+        if !cert::key_matches(
+            &cert::parse_key(&key_pem, "the easy-rsa server key")?,
+            &s_info,
+        ) {
+            return Err(Error::corrupt(
+                "the easy-rsa server key does not match its certificate",
+                "fix the easy-rsa PKI or give --server-name to issue a new server certificate",
+            ));
         }
         files.push((layout.cert("server"), s_pem, PUBLIC));
         files.push((layout.key("server"), key_pem, SECRET));
@@ -129,7 +181,11 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
     } else {
         let Some(name) = opts.server_name.clone() else {
             return Err(Error::invalid(
-                format!("AWS Client VPN would refuse the easy-rsa server certificate '{}': {}", s_info.cn, problems.join("; ")),
+                format!(
+                    "AWS Client VPN would refuse the easy-rsa server certificate '{}': {}",
+                    s_info.cn,
+                    problems.join("; ")
+                ),
                 "give --server-name FQDN (e.g. vpn.example.internal) to issue an acceptable one from the imported CA",
             ));
         };
@@ -140,7 +196,13 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
                 break s;
             }
         };
-        let pem = ca.sign(Leaf::Server(&name), &key, &serial, now, store::DEFAULT_CERT_DAYS)?;
+        let pem = ca.sign(
+            Leaf::Server(&name),
+            &key,
+            &serial,
+            now,
+            store::DEFAULT_CERT_DAYS,
+        )?;
         let not_after = cert::inspect(&pem, "the new server certificate")?.not_after;
         entries[s_i].revoke(now, "superseded");
         entries.push(Entry::valid(&name, serial, not_after));
@@ -160,17 +222,34 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
             continue;
         }
         if !info.client_auth {
-            report.skipped.push((info.cn.clone(), "not a client certificate (no clientAuth)".to_string()));
+            report.skipped.push((
+                info.cn.clone(),
+                "not a client certificate (no clientAuth)".to_string(),
+            ));
             continue;
         }
         let key_path = src.key(&info.cn);
         let Ok(key_pem) = std::fs::read_to_string(&key_path) else {
-            report.skipped.push((info.cn.clone(), format!("{} not found (its certificate is kept in the index)", key_path.display())));
+            report.skipped.push((
+                info.cn.clone(),
+                format!(
+                    "{} not found (its certificate is kept in the index)",
+                    key_path.display()
+                ),
+            ));
             continue;
         };
         // Keep the original bytes: a PKCS#1 key re-serialised by rcgen would be mislabelled.
-        if keyenc::is_encrypted(&key_pem) || !cert::key_matches(&cert::parse_key(&key_pem, &key_path.display().to_string())?, info) {
-            report.skipped.push((info.cn.clone(), "its key is encrypted or does not match the certificate".to_string()));
+        if keyenc::is_encrypted(&key_pem)
+            || !cert::key_matches(
+                &cert::parse_key(&key_pem, &key_path.display().to_string())?,
+                info,
+            )
+        {
+            report.skipped.push((
+                info.cn.clone(),
+                "its key is encrypted or does not match the certificate".to_string(),
+            ));
             continue;
         }
         files.push((layout.cert(&info.cn), pem.clone(), PUBLIC));
@@ -178,10 +257,35 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
         report.users.push(info.cn.clone());
     }
 
-    let crl_number = std::fs::read_to_string(src.root.join("crlnumber")).ok().and_then(|s| u64::from_str_radix(s.trim(), 16).ok()).unwrap_or(1);
-    let meta = Meta { format: 1, deployment: opts.deployment.clone(), server_name, crl_days: opts.crl_days, ca_key_encrypted: keyenc::is_encrypted(&ca_key_pem), crl_number };
-    let revoked: Vec<_> = entries.iter().filter(|e| e.is_revoked()).map(|e| (e.serial.clone(), e.revoked_at.unwrap_or(now), e.rcgen_reason())).collect();
-    let crl = ca.crl(&revoked, now, now + Duration::days(i64::from(opts.crl_days)), crl_number)?;
+    let crl_number = std::fs::read_to_string(src.root.join("crlnumber"))
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+        .unwrap_or(1);
+    let meta = Meta {
+        format: 1,
+        deployment: opts.deployment.clone(),
+        server_name,
+        crl_days: opts.crl_days,
+        ca_key_encrypted: keyenc::is_encrypted(&ca_key_pem),
+        crl_number,
+    };
+    let revoked: Vec<_> = entries
+        .iter()
+        .filter(|e| e.is_revoked())
+        .map(|e| {
+            (
+                e.serial.clone(),
+                e.revoked_at.unwrap_or(now),
+                e.rcgen_reason(),
+            )
+        })
+        .collect();
+    let crl = ca.crl(
+        &revoked,
+        now,
+        now + Duration::days(i64::from(opts.crl_days)),
+        crl_number,
+    )?;
 
     // Stage everything, then commit: a failure leaves no half-made PKI behind.
     fsx::ensure_dir(dest, 0o755)?;
@@ -191,12 +295,23 @@ pub fn import(src_dir: &Path, dest: &Path, opts: &ImportOptions, pass: Option<&P
     files.push((layout.ca_key(), ca_key_pem, SECRET));
     files.push((layout.crl(), crl, PUBLIC));
     files.push((layout.index(), index::render(&entries), PUBLIC));
-    files.push((layout.meta(), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n", PUBLIC));
+    files.push((
+        layout.meta(),
+        serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n",
+        PUBLIC,
+    ));
     let gitignore = dest.join(".gitignore");
     if !gitignore.exists() {
-        files.push((gitignore, "# Key material never goes into git.\n*\n!README.md\n!.gitignore\n".to_string(), PUBLIC));
+        files.push((
+            gitignore,
+            "# Key material never goes into git.\n*\n!README.md\n!.gitignore\n".to_string(),
+            PUBLIC,
+        ));
     }
-    let staged = files.iter().map(|(p, data, mode)| fsx::stage(p, data.as_bytes(), *mode)).collect::<Result<Vec<_>>>()?;
+    let staged = files
+        .iter()
+        .map(|(p, data, mode)| fsx::stage(p, data.as_bytes(), *mode))
+        .collect::<Result<Vec<_>>>()?;
     for s in staged {
         s.commit(Overwrite::Refuse)?;
     }

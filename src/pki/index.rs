@@ -6,7 +6,9 @@
 use super::cert::Serial;
 use crate::error::{Error, Result};
 use rcgen::RevocationReason;
-use time::{OffsetDateTime, PrimitiveDateTime, format_description::FormatItem, macros::format_description};
+use time::{
+    OffsetDateTime, PrimitiveDateTime, format_description::FormatItem, macros::format_description,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {
@@ -28,7 +30,14 @@ pub struct Entry {
 
 impl Entry {
     pub fn valid(cn: &str, serial: Serial, not_after: OffsetDateTime) -> Entry {
-        Entry { flag: Flag::Valid, not_after, revoked_at: None, reason: None, serial, cn: cn.to_string() }
+        Entry {
+            flag: Flag::Valid,
+            not_after,
+            revoked_at: None,
+            reason: None,
+            serial,
+            cn: cn.to_string(),
+        }
     }
     pub fn is_revoked(&self) -> bool {
         self.flag == Flag::Revoked
@@ -57,8 +66,10 @@ impl Entry {
     }
 }
 
-const UTC_TIME: &[FormatItem<'static>] = format_description!("[year repr:last_two][month][day][hour][minute][second]Z");
-const GEN_TIME: &[FormatItem<'static>] = format_description!("[year][month][day][hour][minute][second]Z");
+const UTC_TIME: &[FormatItem<'static>] =
+    format_description!("[year repr:last_two][month][day][hour][minute][second]Z");
+const GEN_TIME: &[FormatItem<'static>] =
+    format_description!("[year][month][day][hour][minute][second]Z");
 
 /// openssl writes UTCTime before 2050 and GeneralizedTime after, as X.509 does.
 fn fmt_time(t: OffsetDateTime) -> String {
@@ -72,9 +83,13 @@ fn parse_time(s: &str) -> Option<OffsetDateTime> {
         13 => {
             let yy: i32 = s[..2].parse().ok()?;
             let century = if yy >= 50 { "19" } else { "20" };
-            PrimitiveDateTime::parse(&format!("{century}{s}"), GEN_TIME).ok().map(|t| t.assume_utc())
+            PrimitiveDateTime::parse(&format!("{century}{s}"), GEN_TIME)
+                .ok()
+                .map(|t| t.assume_utc())
         }
-        15 => PrimitiveDateTime::parse(s, GEN_TIME).ok().map(|t| t.assume_utc()),
+        15 => PrimitiveDateTime::parse(s, GEN_TIME)
+            .ok()
+            .map(|t| t.assume_utc()),
         _ => None,
     }
 }
@@ -106,7 +121,10 @@ pub fn parse(text: &str) -> Result<Vec<Entry>> {
             (None, None)
         } else {
             let mut parts = f[2].splitn(2, ',');
-            let at = parts.next().and_then(parse_time).ok_or_else(|| bad("bad revocation date"))?;
+            let at = parts
+                .next()
+                .and_then(parse_time)
+                .ok_or_else(|| bad("bad revocation date"))?;
             (Some(at), parts.next().map(str::to_string))
         };
         if flag == Flag::Revoked && revoked_at.is_none() {
@@ -119,7 +137,14 @@ pub fn parse(text: &str) -> Result<Vec<Entry>> {
             .find_map(|part| part.strip_prefix("CN="))
             .ok_or_else(|| bad("subject has no CN"))?
             .to_string();
-        entries.push(Entry { flag, not_after, revoked_at, reason, serial, cn });
+        entries.push(Entry {
+            flag,
+            not_after,
+            revoked_at,
+            reason,
+            serial,
+            cn,
+        });
     }
     Ok(entries)
 }
@@ -137,7 +162,12 @@ pub fn render(entries: &[Entry]) -> String {
             (Some(at), None) => fmt_time(at),
             _ => String::new(),
         };
-        out.push_str(&format!("{flag}\t{}\t{revoked}\t{}\tunknown\t/CN={}\n", fmt_time(e.not_after), e.serial.hex(), e.cn));
+        out.push_str(&format!(
+            "{flag}\t{}\t{revoked}\t{}\tunknown\t/CN={}\n",
+            fmt_time(e.not_after),
+            e.serial.hex(),
+            e.cn
+        ));
     }
     out
 }
@@ -165,7 +195,14 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_errors() {
-        for bad in ["X\t270301120000Z\t\t0A\tunknown\t/CN=a", "V\t2703\t\t0A\tunknown\t/CN=a", "V\t270301120000Z\t\tZZ\tunknown\t/CN=a", "V\t270301120000Z\t\t0A\tunknown", "R\t270301120000Z\t\t0A\tunknown\t/CN=a", "V\t270301120000Z\t\t0A\tunknown\t/O=x"] {
+        for bad in [
+            "X\t270301120000Z\t\t0A\tunknown\t/CN=a",
+            "V\t2703\t\t0A\tunknown\t/CN=a",
+            "V\t270301120000Z\t\tZZ\tunknown\t/CN=a",
+            "V\t270301120000Z\t\t0A\tunknown",
+            "R\t270301120000Z\t\t0A\tunknown\t/CN=a",
+            "V\t270301120000Z\t\t0A\tunknown\t/O=x",
+        ] {
             assert!(matches!(parse(bad), Err(Error::Corrupt { .. })), "{bad:?}");
         }
     }

@@ -26,19 +26,31 @@ impl std::fmt::Debug for Passphrase {
 
 /// `key` as PEM: plaintext PKCS#8, or encrypted PKCS#8 when a passphrase is given.
 pub fn key_to_pem(key: &KeyPair, pass: Option<&Passphrase>) -> Result<String> {
-    let Some(pass) = pass else { return Ok(key.serialize_pem()) };
+    let Some(pass) = pass else {
+        return Ok(key.serialize_pem());
+    };
     if pass.0.is_empty() {
-        return Err(Error::invalid("the CA passphrase is empty", "set a non-empty passphrase"));
+        return Err(Error::invalid(
+            "the CA passphrase is empty",
+            "set a non-empty passphrase",
+        ));
     }
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
-    getrandom::fill(&mut salt).and_then(|_| getrandom::fill(&mut iv)).map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
+    getrandom::fill(&mut salt)
+        .and_then(|_| getrandom::fill(&mut iv))
+        .map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
     let enc_err = |e: String| Error::corrupt(format!("cannot encrypt the CA key: {e}"), "retry");
-    let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(ITERATIONS, &salt, iv).map_err(|e| enc_err(e.to_string()))?;
+    let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(ITERATIONS, &salt, iv)
+        .map_err(|e| enc_err(e.to_string()))?;
     let der = key.serialize_der();
     let info = PrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| enc_err(e.to_string()))?;
-    let doc = info.encrypt_with_params(params, pass.0.as_bytes()).map_err(|e| enc_err(e.to_string()))?;
-    let pem = doc.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF).map_err(|e| enc_err(e.to_string()))?;
+    let doc = info
+        .encrypt_with_params(params, pass.0.as_bytes())
+        .map_err(|e| enc_err(e.to_string()))?;
+    let pem = doc
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .map_err(|e| enc_err(e.to_string()))?;
     Ok(pem.to_string())
 }
 
@@ -63,14 +75,24 @@ pub fn load_key(pem: &str, pass: Option<&Passphrase>, what: &str) -> Result<KeyP
             "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE (vpnctl never prompts)",
         ));
     };
-    let corrupt = |d: String| Error::corrupt(format!("{what} is not a readable encrypted key ({d})"), "restore it from a backup");
-    let (label, der) = pkcs8::der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| corrupt(e.to_string()))?;
+    let corrupt = |d: String| {
+        Error::corrupt(
+            format!("{what} is not a readable encrypted key ({d})"),
+            "restore it from a backup",
+        )
+    };
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| corrupt(e.to_string()))?;
     if label != "ENCRYPTED PRIVATE KEY" {
         return Err(corrupt(format!("found '{label}'")));
     }
-    let info = EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+    let info =
+        EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| corrupt(e.to_string()))?;
     let plain = info.decrypt(pass.0.as_bytes()).map_err(|_| {
-        Error::invalid(format!("wrong passphrase for {what}"), "check VPNCTL_CA_PASSPHRASE or the --ca-passphrase-file contents")
+        Error::invalid(
+            format!("wrong passphrase for {what}"),
+            "check VPNCTL_CA_PASSPHRASE or the --ca-passphrase-file contents",
+        )
     })?;
     KeyPair::try_from(plain.as_bytes()).map_err(|e| corrupt(e.to_string()))
 }

@@ -18,11 +18,18 @@ pub fn validate_user(name: &str) -> Result<()> {
     }
     if name.chars().count() > MAX_CN {
         return Err(Error::invalid(
-            format!("user name '{}…' is {} characters long; the limit is {MAX_CN}", prefix(name), name.chars().count()),
+            format!(
+                "user name '{}…' is {} characters long; the limit is {MAX_CN}",
+                prefix(name),
+                name.chars().count()
+            ),
             hint,
         ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-@".contains(*c))) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-@".contains(*c)))
+    {
         return Err(Error::invalid(
             format!("user name {name:?} contains {}", describe_char(bad)),
             hint,
@@ -53,23 +60,38 @@ pub fn validate_server_name(name: &str) -> Result<()> {
     }
     if name.len() > MAX_CN {
         return Err(Error::invalid(
-            format!("server name '{}…' is {} characters; a CN holds at most {MAX_CN}", prefix(name), name.len()),
+            format!(
+                "server name '{}…' is {} characters; a CN holds at most {MAX_CN}",
+                prefix(name),
+                name.len()
+            ),
             hint,
         ));
     }
     let labels: Vec<&str> = name.split('.').collect();
     if labels.len() < 2 {
         return Err(Error::invalid(
-            format!("server name '{name}' is not fully qualified: AWS refuses a server certificate without a domain"),
+            format!(
+                "server name '{name}' is not fully qualified: AWS refuses a server certificate without a domain"
+            ),
             hint,
         ));
     }
     for label in &labels {
         if label.is_empty() || label.len() > 63 {
-            return Err(Error::invalid(format!("server name '{name}' has an empty or over-long label"), hint));
+            return Err(Error::invalid(
+                format!("server name '{name}' has an empty or over-long label"),
+                hint,
+            ));
         }
-        if let Some(bad) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
-            return Err(Error::invalid(format!("server name '{name}' contains {}", describe_char(bad)), hint));
+        if let Some(bad) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(Error::invalid(
+                format!("server name '{name}' contains {}", describe_char(bad)),
+                hint,
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(Error::invalid(
@@ -78,8 +100,14 @@ pub fn validate_server_name(name: &str) -> Result<()> {
             ));
         }
     }
-    if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
-        return Err(Error::invalid(format!("server name '{name}' ends in a numeric label"), hint));
+    if labels
+        .last()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(Error::invalid(
+            format!("server name '{name}' ends in a numeric label"),
+            hint,
+        ));
     }
     Ok(())
 }
@@ -90,10 +118,19 @@ pub fn validate_deployment(name: &str) -> Result<()> {
                 starting with a letter or digit";
     let ok = !name.is_empty()
         && name.len() <= 32
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-');
-    if ok { Ok(()) } else { Err(Error::invalid(format!("invalid deployment name {name:?}"), hint)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            format!("invalid deployment name {name:?}"),
+            hint,
+        ))
+    }
 }
 
 /// The server name used when none is given: derived from the deployment so that two
@@ -121,20 +158,57 @@ mod tests {
 
     #[test]
     fn users() {
-        for good in ["alice", "bob.smith", "a_b-c", "alice@example.com", "0day", &"x".repeat(64)] {
+        for good in [
+            "alice",
+            "bob.smith",
+            "a_b-c",
+            "alice@example.com",
+            "0day",
+            &"x".repeat(64),
+        ] {
             assert!(validate_user(good).is_ok(), "{good}");
         }
-        for bad in ["", "a/b", "a b", "../x", ".hidden", "-rf", "ca", "SERVER", "é", "a\nb", "a:b", &"x".repeat(65)] {
-            assert!(matches!(validate_user(bad), Err(Error::Invalid { .. })), "{bad:?}");
+        for bad in [
+            "",
+            "a/b",
+            "a b",
+            "../x",
+            ".hidden",
+            "-rf",
+            "ca",
+            "SERVER",
+            "é",
+            "a\nb",
+            "a:b",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(validate_user(bad), Err(Error::Invalid { .. })),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn server_names() {
-        for good in ["vpn.example.com", "server.default.vpnctl.internal", "a-b.c1"] {
+        for good in [
+            "vpn.example.com",
+            "server.default.vpnctl.internal",
+            "a-b.c1",
+        ] {
             assert!(validate_server_name(good).is_ok(), "{good}");
         }
-        for bad in ["server", "", "-a.com", "a-.com", "a..com", "a_b.com", "1.2.3.4", "a b.com", &format!("{}.com", "a".repeat(61))] {
+        for bad in [
+            "server",
+            "",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "a_b.com",
+            "1.2.3.4",
+            "a b.com",
+            &format!("{}.com", "a".repeat(61)),
+        ] {
             assert!(validate_server_name(bad).is_err(), "{bad:?}");
         }
         assert!(validate_server_name(&default_server_name("lab")).is_ok());

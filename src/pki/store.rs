@@ -70,14 +70,24 @@ impl Layout {
     }
     /// Retired material (revoked or renewed), kept by serial as easy-rsa does.
     pub fn retired_cert(&self, why: &str, serial: &Serial) -> PathBuf {
-        self.root.join(why).join("certs_by_serial").join(format!("{serial}.crt"))
+        self.root
+            .join(why)
+            .join("certs_by_serial")
+            .join(format!("{serial}.crt"))
     }
     pub fn retired_key(&self, why: &str, serial: &Serial) -> PathBuf {
-        self.root.join(why).join("private_by_serial").join(format!("{serial}.key"))
+        self.root
+            .join(why)
+            .join("private_by_serial")
+            .join(format!("{serial}.key"))
     }
     /// Profiles live beside the PKI, not inside it: they are handed out, the PKI is not.
     pub fn profiles_dir(&self) -> PathBuf {
-        let parent = self.root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = self
+            .root
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         parent.join("profiles")
     }
     pub fn profile(&self, user: &str) -> PathBuf {
@@ -85,7 +95,16 @@ impl Layout {
     }
     /// The entries whose presence means "a PKI lives here".
     fn markers(&self) -> Vec<PathBuf> {
-        vec![self.meta(), self.ca_cert(), self.private_dir(), self.issued_dir(), self.index(), self.crl(), self.root.join("revoked"), self.root.join("renewed")]
+        vec![
+            self.meta(),
+            self.ca_cert(),
+            self.private_dir(),
+            self.issued_dir(),
+            self.index(),
+            self.crl(),
+            self.root.join("revoked"),
+            self.root.join("renewed"),
+        ]
     }
 }
 
@@ -146,9 +165,20 @@ pub fn days_left(t: OffsetDateTime, now: OffsetDateTime) -> i64 {
 
 pub fn check_days(days: u32, flag: &str) -> Result<()> {
     if days == 0 || days > MAX_DAYS {
-        return Err(Error::invalid(format!("{flag} {days} is out of range"), format!("give a number of days from 1 to {MAX_DAYS}")));
+        return Err(Error::invalid(
+            format!("{flag} {days} is out of range"),
+            format!("give a number of days from 1 to {MAX_DAYS}"),
+        ));
     }
     Ok(())
+}
+
+/// What a profile embeds for one user.
+#[derive(Debug, Clone)]
+pub struct UserMaterial {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 /// An opened PKI.
@@ -167,16 +197,26 @@ impl Pki {
     /// Create a CA, a server certificate and an empty CRL in `dir`.
     pub fn init(dir: &Path, opts: &InitOptions, now: OffsetDateTime) -> Result<Pki> {
         names::validate_deployment(&opts.deployment)?;
-        let server_name = opts.server_name.clone().unwrap_or_else(|| names::default_server_name(&opts.deployment));
+        let server_name = opts
+            .server_name
+            .clone()
+            .unwrap_or_else(|| names::default_server_name(&opts.deployment));
         names::validate_server_name(&server_name)?;
         check_days(opts.ca_days, "--ca-days")?;
         check_days(opts.server_days, "--server-days")?;
         check_days(opts.crl_days, "--crl-days")?;
         let layout = Layout::new(dir);
         if dir.is_file() {
-            return Err(Error::invalid(format!("{} is a file, not a directory", dir.display()), "choose a directory with --pki"));
+            return Err(Error::invalid(
+                format!("{} is a file, not a directory", dir.display()),
+                "choose a directory with --pki",
+            ));
         }
-        let existing: Vec<PathBuf> = layout.markers().into_iter().filter(|p| p.exists()).collect();
+        let existing: Vec<PathBuf> = layout
+            .markers()
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
         if !existing.is_empty() && !opts.force {
             return Err(Error::conflict(
                 format!("a PKI already exists in {}", dir.display()),
@@ -192,11 +232,33 @@ impl Pki {
         let ca_key_pem = keyenc::key_to_pem(&ca_key, opts.passphrase.as_ref())?;
         let ca = Ca::load(&ca_pem, ca_key)?;
         let server_serial = Serial::random()?;
-        let server_pem = ca.sign(Leaf::Server(&server_name), &server_key, &server_serial, now, opts.server_days)?;
+        let server_pem = ca.sign(
+            Leaf::Server(&server_name),
+            &server_key,
+            &server_serial,
+            now,
+            opts.server_days,
+        )?;
         let server_info = cert::inspect(&server_pem, "the server certificate")?;
-        let meta = Meta { format: 1, deployment: opts.deployment.clone(), server_name: server_name.clone(), crl_days: opts.crl_days, ca_key_encrypted: opts.passphrase.is_some(), crl_number: 1 };
-        let crl_pem = ca.crl(&[], now, now + Duration::days(i64::from(opts.crl_days)), meta.crl_number)?;
-        let index_text = index::render(&[Entry::valid(&server_name, server_serial, server_info.not_after)]);
+        let meta = Meta {
+            format: 1,
+            deployment: opts.deployment.clone(),
+            server_name: server_name.clone(),
+            crl_days: opts.crl_days,
+            ca_key_encrypted: opts.passphrase.is_some(),
+            crl_number: 1,
+        };
+        let crl_pem = ca.crl(
+            &[],
+            now,
+            now + Duration::days(i64::from(opts.crl_days)),
+            meta.crl_number,
+        )?;
+        let index_text = index::render(&[Entry::valid(
+            &server_name,
+            server_serial,
+            server_info.not_after,
+        )]);
 
         fsx::ensure_dir(dir, DIR_MODE)?;
         if !existing.is_empty() {
@@ -211,14 +273,44 @@ impl Pki {
         fsx::ensure_dir(&layout.issued_dir(), DIR_MODE)?;
         let gitignore = dir.join(".gitignore");
         if !gitignore.exists() {
-            fsx::write_atomic(&gitignore, b"# Key material never goes into git.\n*\n!README.md\n!.gitignore\n", PUBLIC, Overwrite::Refuse)?;
+            fsx::write_atomic(
+                &gitignore,
+                b"# Key material never goes into git.\n*\n!README.md\n!.gitignore\n",
+                PUBLIC,
+                Overwrite::Refuse,
+            )?;
         }
-        fsx::write_atomic(&layout.ca_key(), ca_key_pem.as_bytes(), SECRET, Overwrite::Refuse)?;
-        fsx::write_atomic(&layout.key(SERVER), server_key.serialize_pem().as_bytes(), SECRET, Overwrite::Refuse)?;
-        fsx::write_atomic(&layout.ca_cert(), ca_pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
-        fsx::write_atomic(&layout.cert(SERVER), server_pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
+        fsx::write_atomic(
+            &layout.ca_key(),
+            ca_key_pem.as_bytes(),
+            SECRET,
+            Overwrite::Refuse,
+        )?;
+        fsx::write_atomic(
+            &layout.key(SERVER),
+            server_key.serialize_pem().as_bytes(),
+            SECRET,
+            Overwrite::Refuse,
+        )?;
+        fsx::write_atomic(
+            &layout.ca_cert(),
+            ca_pem.as_bytes(),
+            PUBLIC,
+            Overwrite::Refuse,
+        )?;
+        fsx::write_atomic(
+            &layout.cert(SERVER),
+            server_pem.as_bytes(),
+            PUBLIC,
+            Overwrite::Refuse,
+        )?;
         fsx::write_atomic(&layout.crl(), crl_pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
-        fsx::write_atomic(&layout.index(), index_text.as_bytes(), PUBLIC, Overwrite::Refuse)?;
+        fsx::write_atomic(
+            &layout.index(),
+            index_text.as_bytes(),
+            PUBLIC,
+            Overwrite::Refuse,
+        )?;
         let pki = Pki { layout, meta };
         pki.write_meta()?;
         Ok(pki)
@@ -228,22 +320,37 @@ impl Pki {
         let layout = Layout::new(dir);
         if !layout.meta().exists() {
             let hint = if layout.ca_cert().exists() && layout.index().exists() {
-                format!("this looks like an easy-rsa PKI: adopt it with `vpnctl pki import-easyrsa {}` into a new --pki directory", dir.display())
+                format!(
+                    "this looks like an easy-rsa PKI: adopt it with `vpnctl pki import-easyrsa {}` into a new --pki directory",
+                    dir.display()
+                )
             } else {
-                "create one with `vpnctl pki init` (or point --pki / VPNCTL_PKI at an existing one)".to_string()
+                "create one with `vpnctl pki init` (or point --pki / VPNCTL_PKI at an existing one)"
+                    .to_string()
             };
-            return Err(Error::not_found(format!("no vpnctl PKI in {}", dir.display()), hint));
+            return Err(Error::not_found(
+                format!("no vpnctl PKI in {}", dir.display()),
+                hint,
+            ));
         }
         let text = fsx::read_to_string(&layout.meta())?;
         let meta: Meta = serde_json::from_str(&text).map_err(|e| {
-            Error::corrupt(format!("{} is not valid ({e})", layout.meta().display()), "restore vpnctl.json from a backup")
+            Error::corrupt(
+                format!("{} is not valid ({e})", layout.meta().display()),
+                "restore vpnctl.json from a backup",
+            )
         })?;
         Ok(Pki { layout, meta })
     }
 
     fn write_meta(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.meta).unwrap_or_default() + "\n";
-        fsx::write_atomic(&self.layout.meta(), text.as_bytes(), PUBLIC, Overwrite::Replace)
+        fsx::write_atomic(
+            &self.layout.meta(),
+            text.as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )
     }
 
     pub fn ca_pem(&self) -> Result<String> {
@@ -268,24 +375,44 @@ impl Pki {
 
     /// The file stem of a certificate's CN: "server" for the server, else the user name.
     fn stem<'a>(&self, cn: &'a str) -> &'a str {
-        if cn == self.meta.server_name { SERVER } else { cn }
+        if cn == self.meta.server_name {
+            SERVER
+        } else {
+            cn
+        }
     }
 
     /// Issue one client certificate per user. Keys are generated in parallel across cores,
     /// outside the lock; serials and the index are settled under it.
-    pub fn issue(&self, users: &[String], days: u32, pass: Option<&Passphrase>, force: bool, now: OffsetDateTime) -> Result<Vec<Issued>> {
+    pub fn issue(
+        &self,
+        users: &[String],
+        days: u32,
+        pass: Option<&Passphrase>,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Issued>> {
         check_days(days, "--days")?;
         if users.is_empty() {
-            return Err(Error::invalid("no user names given", "name at least one user: vpnctl pki issue alice"));
+            return Err(Error::invalid(
+                "no user names given",
+                "name at least one user: vpnctl pki issue alice",
+            ));
         }
         let mut seen = HashSet::new();
         for u in users {
             names::validate_user(u)?;
             if u == &self.meta.server_name {
-                return Err(Error::invalid(format!("'{u}' is the server's name"), "choose another user name"));
+                return Err(Error::invalid(
+                    format!("'{u}' is the server's name"),
+                    "choose another user name",
+                ));
             }
             if !seen.insert(u.to_ascii_lowercase()) {
-                return Err(Error::invalid(format!("user '{u}' is named twice"), "name each user once"));
+                return Err(Error::invalid(
+                    format!("user '{u}' is named twice"),
+                    "name each user once",
+                ));
             }
         }
         let ca = self.load_ca(pass)?;
@@ -308,30 +435,77 @@ impl Pki {
             };
             let pem = ca.sign(Leaf::Client(user), key, &serial, now, days)?;
             let not_after = cert::inspect(&pem, "a new certificate")?.not_after;
-            staged.push(fsx::stage(&self.layout.key(user), key.serialize_pem().as_bytes(), SECRET)?);
+            staged.push(fsx::stage(
+                &self.layout.key(user),
+                key.serialize_pem().as_bytes(),
+                SECRET,
+            )?);
             staged.push(fsx::stage(&self.layout.cert(user), pem.as_bytes(), PUBLIC)?);
             entries.push(Entry::valid(user, serial.clone(), not_after));
-            issued.push(Issued { name: user.clone(), serial, not_after });
+            issued.push(Issued {
+                name: user.clone(),
+                serial,
+                not_after,
+            });
         }
-        let overwrite = if force { Overwrite::Replace } else { Overwrite::Refuse };
+        let overwrite = if force {
+            Overwrite::Replace
+        } else {
+            Overwrite::Refuse
+        };
         for s in staged {
             s.commit(overwrite)?;
         }
-        fsx::write_atomic(&self.layout.index(), index::render(&entries).as_bytes(), PUBLIC, Overwrite::Replace)?;
+        fsx::write_atomic(
+            &self.layout.index(),
+            index::render(&entries).as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )?;
         Ok(issued)
     }
 
-    fn check_issuable(&self, users: &[String], entries: &[Entry], force: bool, now: OffsetDateTime) -> Result<()> {
+    fn check_issuable(
+        &self,
+        users: &[String],
+        entries: &[Entry],
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         for u in users {
-            if let Some(e) = entries.iter().rev().find(|e| e.cn.eq_ignore_ascii_case(u) && !e.is_revoked() && e.is_live(now)) {
-                let what = if &e.cn == u { format!("user '{u}' already has a valid certificate (serial {}, until {})", e.serial, date(e.not_after)) } else { format!("user '{u}' clashes with existing user '{}' (names differ only in case)", e.cn) };
-                return Err(Error::conflict(what, format!("to replace it use `vpnctl pki renew {}`; to remove it, `vpnctl pki revoke {}`", e.cn, e.cn)));
+            if let Some(e) = entries
+                .iter()
+                .rev()
+                .find(|e| e.cn.eq_ignore_ascii_case(u) && !e.is_revoked() && e.is_live(now))
+            {
+                let what = if &e.cn == u {
+                    format!(
+                        "user '{u}' already has a valid certificate (serial {}, until {})",
+                        e.serial,
+                        date(e.not_after)
+                    )
+                } else {
+                    format!(
+                        "user '{u}' clashes with existing user '{}' (names differ only in case)",
+                        e.cn
+                    )
+                };
+                return Err(Error::conflict(
+                    what,
+                    format!(
+                        "to replace it use `vpnctl pki renew {}`; to remove it, `vpnctl pki revoke {}`",
+                        e.cn, e.cn
+                    ),
+                ));
             }
             if !force {
                 for p in [self.layout.key(u), self.layout.cert(u)] {
                     if p.exists() {
                         return Err(Error::conflict(
-                            format!("{} exists but belongs to no valid certificate in the index", p.display()),
+                            format!(
+                                "{} exists but belongs to no valid certificate in the index",
+                                p.display()
+                            ),
                             "it is left from an interrupted or expired issue: move it away, or pass --force to replace it",
                         ));
                     }
@@ -343,22 +517,44 @@ impl Pki {
 
     /// Revoke every unrevoked certificate of `user`, retire its files, regenerate the CRL and
     /// remove its profile (which would only fail to connect).
-    pub fn revoke(&self, user: &str, pass: Option<&Passphrase>, now: OffsetDateTime) -> Result<Vec<Serial>> {
+    pub fn revoke(
+        &self,
+        user: &str,
+        pass: Option<&Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Serial>> {
         if user == SERVER || user == self.meta.server_name {
-            return Err(Error::invalid("the server certificate is not revoked this way", "to replace it, run `vpnctl pki renew server`"));
+            return Err(Error::invalid(
+                "the server certificate is not revoked this way",
+                "to replace it, run `vpnctl pki renew server`",
+            ));
         }
         names::validate_user(user)?;
         let ca = self.load_ca(pass)?;
         let _lock = Lock::acquire(&self.layout.lock())?;
         let mut entries = self.index()?;
-        let targets: Vec<usize> = entries.iter().enumerate().filter(|(_, e)| e.cn == user && !e.is_revoked()).map(|(i, _)| i).collect();
+        let targets: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.cn == user && !e.is_revoked())
+            .map(|(i, _)| i)
+            .collect();
         if targets.is_empty() {
             return Err(match entries.iter().rev().find(|e| e.cn == user) {
                 Some(e) => Error::conflict(
-                    format!("user '{user}' is already revoked (serial {}, on {})", e.serial, e.revoked_at.map(date).unwrap_or_default()),
-                    format!("nothing to do; to give '{user}' access again, `vpnctl pki issue {user}`"),
+                    format!(
+                        "user '{user}' is already revoked (serial {}, on {})",
+                        e.serial,
+                        e.revoked_at.map(date).unwrap_or_default()
+                    ),
+                    format!(
+                        "nothing to do; to give '{user}' access again, `vpnctl pki issue {user}`"
+                    ),
                 ),
-                None => Error::not_found(format!("no certificate for user '{user}'"), "see the users with `vpnctl pki list`"),
+                None => Error::not_found(
+                    format!("no certificate for user '{user}'"),
+                    "see the users with `vpnctl pki list`",
+                ),
             });
         }
         let mut serials = Vec::new();
@@ -386,21 +582,56 @@ impl Pki {
         }
         let key = self.layout.key(stem);
         if key.exists() {
-            fsx::move_file(&key, &self.layout.retired_key(why, serial), PRIVATE_DIR_MODE)?;
+            fsx::move_file(
+                &key,
+                &self.layout.retired_key(why, serial),
+                PRIVATE_DIR_MODE,
+            )?;
         }
         Ok(())
     }
 
-    fn build_crl(&self, ca: &Ca, entries: &[Entry], now: OffsetDateTime, crl_days: u32) -> Result<String> {
-        let revoked: Vec<_> = entries.iter().filter(|e| e.is_revoked()).map(|e| (e.serial.clone(), e.revoked_at.unwrap_or(now), e.rcgen_reason())).collect();
-        ca.crl(&revoked, now, now + Duration::days(i64::from(crl_days)), self.meta.crl_number + 1)
+    fn build_crl(
+        &self,
+        ca: &Ca,
+        entries: &[Entry],
+        now: OffsetDateTime,
+        crl_days: u32,
+    ) -> Result<String> {
+        let revoked: Vec<_> = entries
+            .iter()
+            .filter(|e| e.is_revoked())
+            .map(|e| {
+                (
+                    e.serial.clone(),
+                    e.revoked_at.unwrap_or(now),
+                    e.rcgen_reason(),
+                )
+            })
+            .collect();
+        ca.crl(
+            &revoked,
+            now,
+            now + Duration::days(i64::from(crl_days)),
+            self.meta.crl_number + 1,
+        )
     }
 
     /// Index first, then the CRL: after a crash in between, `list` sees the CRL disagree with
     /// the index and says to run `vpnctl pki crl`.
     fn commit_index_and_crl(&self, entries: &[Entry], crl: &str, crl_days: u32) -> Result<()> {
-        fsx::write_atomic(&self.layout.index(), index::render(entries).as_bytes(), PUBLIC, Overwrite::Replace)?;
-        fsx::write_atomic(&self.layout.crl(), crl.as_bytes(), PUBLIC, Overwrite::Replace)?;
+        fsx::write_atomic(
+            &self.layout.index(),
+            index::render(entries).as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )?;
+        fsx::write_atomic(
+            &self.layout.crl(),
+            crl.as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )?;
         let mut pki = self.clone();
         pki.meta.crl_number += 1;
         pki.meta.crl_days = crl_days;
@@ -408,7 +639,12 @@ impl Pki {
     }
 
     /// Regenerate the CRL from the index, e.g. to push its next-update further out.
-    pub fn regenerate_crl(&self, crl_days: Option<u32>, pass: Option<&Passphrase>, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    pub fn regenerate_crl(
+        &self,
+        crl_days: Option<u32>,
+        pass: Option<&Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<OffsetDateTime> {
         let days = crl_days.unwrap_or(self.meta.crl_days);
         check_days(days, "--days")?;
         let ca = self.load_ca(pass)?;
@@ -423,9 +659,19 @@ impl Pki {
     /// superseded (so an old profile stops working once the CRL is deployed) and its files are
     /// kept under `renewed/`. The server keeps its CN, so `verify-x509-name` in existing
     /// profiles still matches.
-    pub fn renew(&self, target: &str, days: Option<u32>, pass: Option<&Passphrase>, now: OffsetDateTime) -> Result<Issued> {
+    pub fn renew(
+        &self,
+        target: &str,
+        days: Option<u32>,
+        pass: Option<&Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<Issued> {
         let is_server = target == SERVER || target == self.meta.server_name;
-        let cn = if is_server { self.meta.server_name.clone() } else { names::validate_user(target).map(|_| target.to_string())? };
+        let cn = if is_server {
+            self.meta.server_name.clone()
+        } else {
+            names::validate_user(target).map(|_| target.to_string())?
+        };
         let days = days.unwrap_or(DEFAULT_CERT_DAYS);
         check_days(days, "--days")?;
         let ca = self.load_ca(pass)?;
@@ -434,9 +680,15 @@ impl Pki {
         let mut entries = self.index()?;
         let Some(i) = entries.iter().rposition(|e| e.cn == cn && !e.is_revoked()) else {
             return Err(if entries.iter().any(|e| e.cn == cn) {
-                Error::conflict(format!("'{cn}' is revoked; a revoked certificate is not renewed"), format!("issue a new one: `vpnctl pki issue {cn}`"))
+                Error::conflict(
+                    format!("'{cn}' is revoked; a revoked certificate is not renewed"),
+                    format!("issue a new one: `vpnctl pki issue {cn}`"),
+                )
             } else {
-                Error::not_found(format!("no certificate for '{cn}'"), "see the users with `vpnctl pki list`")
+                Error::not_found(
+                    format!("no certificate for '{cn}'"),
+                    "see the users with `vpnctl pki list`",
+                )
             });
         };
         let taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
@@ -446,11 +698,19 @@ impl Pki {
                 break s;
             }
         };
-        let leaf = if is_server { Leaf::Server(&cn) } else { Leaf::Client(&cn) };
+        let leaf = if is_server {
+            Leaf::Server(&cn)
+        } else {
+            Leaf::Client(&cn)
+        };
         let pem = ca.sign(leaf, &key, &serial, now, days)?;
         let not_after = cert::inspect(&pem, "the new certificate")?.not_after;
         let stem = self.stem(&cn).to_string();
-        let new_key = fsx::stage(&self.layout.key(&stem), key.serialize_pem().as_bytes(), SECRET)?;
+        let new_key = fsx::stage(
+            &self.layout.key(&stem),
+            key.serialize_pem().as_bytes(),
+            SECRET,
+        )?;
         let new_cert = fsx::stage(&self.layout.cert(&stem), pem.as_bytes(), PUBLIC)?;
         let old_serial = entries[i].serial.clone();
         entries[i].revoke(now, "superseded");
@@ -460,17 +720,42 @@ impl Pki {
         new_key.commit(Overwrite::Refuse)?;
         new_cert.commit(Overwrite::Refuse)?;
         self.commit_index_and_crl(&entries, &crl, self.meta.crl_days)?;
-        Ok(Issued { name: cn, serial, not_after })
+        Ok(Issued {
+            name: cn,
+            serial,
+            not_after,
+        })
     }
 
-    /// A user's current certificate and key, checked to belong together and to be valid now.
-    pub fn user_material(&self, user: &str, now: OffsetDateTime) -> Result<(String, String)> {
+    /// A user's current certificate and key, checked to belong together, to chain to the CA
+    /// and to be valid now.
+    pub fn user_material(&self, user: &str, now: OffsetDateTime) -> Result<UserMaterial> {
         names::validate_user(user)?;
         let entries = self.index()?;
         match entries.iter().rev().find(|e| e.cn == user) {
-            None => return Err(Error::not_found(format!("no certificate for user '{user}'"), format!("issue one first: `vpnctl pki issue {user}`"))),
-            Some(e) if e.is_revoked() => return Err(Error::conflict(format!("user '{user}' is revoked"), format!("a revoked user gets no profile; `vpnctl pki issue {user}` gives them a new certificate"))),
-            Some(e) if e.not_after <= now => return Err(Error::conflict(format!("the certificate of '{user}' expired on {}", date(e.not_after)), format!("renew it: `vpnctl pki renew {user}`"))),
+            None => {
+                return Err(Error::not_found(
+                    format!("no certificate for user '{user}'"),
+                    format!("issue one first: `vpnctl pki issue {user}`"),
+                ));
+            }
+            Some(e) if e.is_revoked() => {
+                return Err(Error::conflict(
+                    format!("user '{user}' is revoked"),
+                    format!(
+                        "a revoked user gets no profile; `vpnctl pki issue {user}` gives them a new certificate"
+                    ),
+                ));
+            }
+            Some(e) if e.not_after <= now => {
+                return Err(Error::conflict(
+                    format!(
+                        "the certificate of '{user}' expired on {}",
+                        date(e.not_after)
+                    ),
+                    format!("renew it: `vpnctl pki renew {user}`"),
+                ));
+            }
             Some(_) => {}
         }
         let cert_pem = fsx::read_to_string(&self.layout.cert(user))?;
@@ -478,14 +763,34 @@ impl Pki {
         let key_pem = fsx::read_to_string(&self.layout.key(user))?;
         let key = cert::parse_key(&key_pem, &format!("private/{user}.key"))?;
         if !cert::key_matches(&key, &info) {
-            return Err(Error::corrupt(format!("private/{user}.key does not belong to issued/{user}.crt"), format!("renew the user: `vpnctl pki renew {user}`")));
+            return Err(Error::corrupt(
+                format!("private/{user}.key does not belong to issued/{user}.crt"),
+                format!("renew the user: `vpnctl pki renew {user}`"),
+            ));
         }
-        Ok((cert_pem, key_pem))
+        let ca_pem = self.ca_pem()?;
+        cert::inspect(&ca_pem, "ca.crt")?;
+        if !cert::signed_by(&cert_pem, &ca_pem) {
+            return Err(Error::corrupt(
+                format!("issued/{user}.crt is not signed by this PKI's CA"),
+                format!("renew the user: `vpnctl pki renew {user}`"),
+            ));
+        }
+        Ok(UserMaterial {
+            ca_pem,
+            cert_pem,
+            key_pem,
+        })
     }
 
     /// Users whose current certificate is valid now, in index order.
     pub fn live_users(&self, now: OffsetDateTime) -> Result<Vec<String>> {
-        Ok(self.current_entries()?.into_iter().filter(|e| e.cn != self.meta.server_name && Status::of(e, now) == Status::Valid).map(|e| e.cn).collect())
+        Ok(self
+            .current_entries()?
+            .into_iter()
+            .filter(|e| e.cn != self.meta.server_name && Status::of(e, now) == Status::Valid)
+            .map(|e| e.cn)
+            .collect())
     }
 
     /// The latest index entry per name, in first-appearance order.
@@ -520,7 +825,11 @@ impl Pki {
 /// each), so workers pull from a shared counter rather than taking fixed shares.
 pub fn generate_keys(n: usize) -> Result<Vec<KeyPair>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1).min(n).max(1);
+    let workers = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1)
+        .min(n)
+        .max(1);
     let next = AtomicUsize::new(0);
     let results: Vec<Result<Vec<(usize, KeyPair)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
@@ -537,7 +846,14 @@ pub fn generate_keys(n: usize) -> Result<Vec<KeyPair>> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::corrupt("a key generation thread panicked", "retry")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::corrupt("a key generation thread panicked", "retry"))
+                })
+            })
+            .collect()
     });
     let mut all = Vec::with_capacity(n);
     for r in results {

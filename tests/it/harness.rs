@@ -1,0 +1,172 @@
+//! A small harness: a temporary working directory, the vpnctl binary run in it with a clean
+//! environment, and snapshots of a directory tree to prove "nothing changed".
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vpnctl");
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+            vars: Vec::new(),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn pki(&self) -> PathBuf {
+        self.path().join("pki")
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Env {
+        self.vars.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args).current_dir(self.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("VPNCTL_") || k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out: Output = self.command(args).output().expect("run vpnctl");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "vpnctl {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    }
+    /// Run and require failure with vpnctl's error format: one `error:` line and a `hint:`.
+    pub fn fails(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert_ne!(
+            r.code, 0,
+            "vpnctl {args:?} should have failed:\n{}{}",
+            r.stdout, r.stderr
+        );
+        let errors: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "want exactly one error line for {args:?}, got:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with("hint: ") && l.len() > 12),
+            "no hint for {args:?}:\n{}",
+            r.stderr
+        );
+        r
+    }
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+}
+
+/// Every file and directory under `root` with its bytes and mode.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, (Vec<u8>, u32)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let meta = std::fs::symlink_metadata(&p).expect("stat");
+            let rel = p.strip_prefix(root).expect("prefix").to_path_buf();
+            let mode = meta.permissions().mode();
+            if meta.is_dir() {
+                out.insert(rel, (Vec::new(), mode));
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, (std::fs::read(&p).expect("read"), mode));
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+pub fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).expect("stat").permissions().mode() & 0o777
+}
+
+/// A free loopback port (UDP and TCP both happen to be free when bound and released here).
+pub fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// A required external tool; tests fail (never skip) without it, since CI installs it.
+pub fn tool(name: &str) -> PathBuf {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/usr/local/bin",
+        "/usr/share/easy-rsa",
+    ] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed; .ci/run installs it (apt-get install openvpn openssl easy-rsa)"
+    );
+}
+
+pub fn openssl(args: &[&str], cwd: &Path) -> (bool, String) {
+    let out = Command::new(tool("openssl"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("openssl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

@@ -1,0 +1,14 @@
+//! The one integration-test binary (one link of the large AWS-enabled crate instead of many).
+//! Each module tests one area from the outside, through the real `vpnctl` binary, real files,
+//! the real `openssl` and `openvpn`, and (for AWS) the emulator.
+
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod bad_input;
+mod certificates;
+mod concurrency;
+mod easyrsa;
+mod openvpn;
+mod pki_lifecycle;
