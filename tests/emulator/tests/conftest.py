@@ -28,6 +28,7 @@ class Emulator:
     def __init__(self, url, startup_seconds):
         self.url = url
         self.startup_seconds = startup_seconds
+        self._clients = {}
 
     def control(self, path, body=None, method=None):
         data = None if body is None else json.dumps(body).encode()
@@ -48,7 +49,11 @@ class Emulator:
         )
 
     def client(self, service, region=REGION):
-        return self.session(region).client(service, endpoint_url=self.url)
+        # Loading botocore's EC2 model takes ~0.5 s; share one client per service and region.
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self.session(region).client(service, endpoint_url=self.url)
+        return self._clients[key]
 
     def set_delay(self, seconds):
         status, body = self.control("/_emulator/config", {"delay_seconds": seconds})

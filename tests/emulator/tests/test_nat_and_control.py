@@ -30,6 +30,12 @@ def test_nat_gateway_with_delay_zero(ec2, net):
     with pytest.raises(ClientError) as e:
         ec2.release_address(AllocationId=eip)
     assert code_of(e) == "AuthFailure"
+    with pytest.raises(ClientError) as e:
+        ec2.disassociate_address(AssociationId=addrs[0]["AssociationId"])
+    assert code_of(e) == "AuthFailure"
+    with pytest.raises(ClientError) as e:
+        ec2.create_nat_gateway(SubnetId="subnet-0123456789abcdef0", AllocationId=eip)
+    assert code_of(e) == "InvalidSubnetID.NotFound"
     ec2.delete_nat_gateway(NatGatewayId=nid)
     assert ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"][0]["State"] == "deleted"
     addr = ec2.describe_addresses(AllocationIds=[eip])["Addresses"][0]
@@ -76,3 +82,26 @@ def test_endpoint_uses_moto_state(ec2, make_endpoint, net):
     ec2.associate_client_vpn_target_network(ClientVpnEndpointId=ep, SubnetId=net["b"])
     ec2.delete_subnet  # exists
     assert ec2.describe_vpcs(VpcIds=[net["vpc"]])["Vpcs"][0]["CidrBlock"] == "10.0.0.0/16"
+
+
+def test_dry_run(ec2, make_endpoint):
+    with pytest.raises(ClientError) as e:
+        ec2.describe_client_vpn_endpoints(DryRun=True)
+    assert code_of(e) == "DryRunOperation"
+
+
+def test_missing_moto_hook_fails_loudly():
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = (
+        "import moto.ec2.models.nat_gateways as m\n"
+        "del m.NatGatewayBackend.delete_nat_gateway\n"
+        "from vpnctl_emulator.server import main\n"
+        "main(['--port', '1'])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3
+    assert "NatGatewayBackend.delete_nat_gateway is missing" in r.stderr
+    assert "emulator ready" not in r.stdout

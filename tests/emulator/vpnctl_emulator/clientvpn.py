@@ -240,6 +240,7 @@ class ClientVpnResponse:
 
     # -- helpers --------------------------------------------------------------
     def _cv(self):
+        self.error_on_dryrun()
         backend = self.ec2_backend
         settle(backend)
         return backend, get_state(backend)
@@ -938,13 +939,6 @@ def add_connection(body: dict) -> dict:
         return {"connection_id": c.id, "client_vpn_endpoint_id": ep.id, "status": "active"}
 
 
-ACTIONS = [
-    name
-    for name in vars(ClientVpnResponse)
-    if not name.startswith("_")
-]
-
-
 def install():
     from moto.ec2 import responses as ec2_responses
     from moto.ec2 import utils as ec2_utils
@@ -952,9 +946,8 @@ def install():
     from .hooks import require
 
     EC2Response = require(ec2_responses, "EC2Response")
-    for attr in ("_get_param", "_get_params", "_filters_from_querystring", "ec2_backend", "current_account", "region"):
-        if attr not in ("current_account", "region"):
-            require(EC2Response, attr)
+    for attr in ("_get_param", "_get_params", "_filters_from_querystring", "ec2_backend", "error_on_dryrun"):
+        require(EC2Response, attr)
     for name, fn in vars(ClientVpnResponse).items():
         if callable(fn) and not name.startswith("__"):
             setattr(EC2Response, name, fn)
