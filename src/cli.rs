@@ -61,7 +61,7 @@ pub enum PkiCommand {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Replace an existing PKI (the old one is moved to replaced-<time>/ inside the directory).
+    /// Replace an existing PKI (the old one is moved to replaced-TIME/ inside the directory).
     #[arg(long)]
     pub force: bool,
     /// The server certificate's CN and SAN DNS name (a fully qualified name).
@@ -161,7 +161,7 @@ pub struct ProfileArgs {
     pub port: u16,
     #[arg(long, value_enum, default_value_t = Proto::Udp)]
     pub proto: Proto,
-    /// Output file (one user only); default profiles/<user>.ovpn beside the PKI.
+    /// Output file (one user only); default profiles/USER.ovpn beside the PKI.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// A directory whose client.ovpn.tera overrides the built-in template.
