@@ -21,6 +21,9 @@ pub struct Cli {
     /// File holding the CA key's passphrase (else VPNCTL_CA_PASSPHRASE; vpnctl never prompts).
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_passphrase_file: Option<PathBuf>,
+    /// The config file (default ./vpnctl.toml when present).
+    #[arg(long, global = true, env = "VPNCTL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Only errors and warnings on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -37,6 +40,87 @@ pub enum Command {
     },
     /// Render ready `.ovpn` profiles with the user's certificate and key embedded.
     Profile(ProfileArgs),
+    /// Create (or converge) the Client VPN endpoint, its associations, rules and routes, and
+    /// write a ready profile per user.
+    Setup(SetupArgs),
+    /// Every resource of the deployment, its state, and what bills now.
+    Status(StatusArgs),
+    /// Remove everything of the deployment that bills, in the order AWS requires.
+    Teardown(TeardownArgs),
+}
+
+/// How to reach AWS, as in the AWS CLI.
+#[derive(Debug, Args, Clone, Default)]
+pub struct AwsArgs {
+    /// A named profile of the AWS config (else AWS_PROFILE, else the default chain).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// The AWS region (else AWS_REGION or the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The VPC, by id or Name tag.
+    #[arg(long, value_name = "ID|NAME")]
+    pub vpc: Option<String>,
+    /// A subnet to associate, by id or Name tag (repeat for more; one per Availability Zone).
+    #[arg(long, value_name = "ID|NAME")]
+    pub subnet: Vec<String>,
+    /// Addresses for VPN clients: /12 to /22, not overlapping the VPC.
+    #[arg(long, value_name = "CIDR")]
+    pub client_cidr: Option<String>,
+    /// Send all client traffic through the VPN (split tunnel off, 0.0.0.0/0 routed and authorized).
+    #[arg(long)]
+    pub full_tunnel: bool,
+    /// More destination CIDRs to authorize, besides the VPC's (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub authorize: Vec<String>,
+    /// DNS servers for clients (at most two; default: the VPC resolver, base address + 2).
+    #[arg(long, value_name = "IP")]
+    pub dns_server: Vec<String>,
+    #[arg(long, value_enum)]
+    pub transport: Option<Proto>,
+    /// The VPN port: 443 (default) or 1194.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Security groups for the endpoint's network interfaces (repeatable; default the VPC's default).
+    #[arg(long, value_name = "SG")]
+    pub security_group: Vec<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Turn connection logging on, to this CloudWatch Logs group.
+    #[arg(long, value_name = "GROUP")]
+    pub log_group: Option<String>,
+    /// The server certificate's name when setup creates the PKI.
+    #[arg(long, value_name = "FQDN")]
+    pub server_name: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Report each failure and carry on with the remaining steps.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,13 +6,16 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod fsx;
 pub mod pki;
 pub mod printer;
 pub mod profile;
+pub mod state;
 
 pub use error::{Error, Result};
 

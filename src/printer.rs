@@ -56,3 +56,9 @@ impl Printer {
         }
     }
 }
+
+impl crate::aws::wait::Reporter for Printer {
+    fn progress(&self, line: &str) {
+        Printer::progress(self, line)
+    }
+}

@@ -3,6 +3,9 @@
 
 pub mod pki;
 pub mod profile;
+pub mod setup;
+pub mod status;
+pub mod teardown;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -17,6 +20,7 @@ pub const DEFAULT_PKI_DIR: &str = "pki";
 /// Settings every command shares, resolved once from flags and the environment.
 pub struct Ctx<'a> {
     pub printer: &'a Printer,
+    pub config: crate::config::ConfigFile,
     pub pki_dir: PathBuf,
     pub deployment: String,
     pub passphrase: Option<Passphrase>,
@@ -47,12 +51,16 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         .clone()
         .unwrap_or_else(|| DEFAULT_DEPLOYMENT.to_string());
     names::validate_deployment(&deployment)?;
+    let config = crate::config::ConfigFile::load(cli.config.as_deref())?;
+    let pki_dir = cli
+        .pki
+        .clone()
+        .or_else(|| config.deployment(&deployment).pki)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR));
     let ctx = Ctx {
         printer,
-        pki_dir: cli
-            .pki
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR)),
+        config,
+        pki_dir,
         deployment,
         passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
         now: OffsetDateTime::now_utc(),
@@ -60,5 +68,38 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
     match cli.command {
         Command::Pki { command } => pki::run(&ctx, command),
         Command::Profile(args) => profile::run(&ctx, &args),
+        Command::Setup(args) => setup::run(&ctx, &args),
+        Command::Status(args) => status::run(&ctx, &args),
+        Command::Teardown(args) => teardown::run(&ctx, &args),
     }
+}
+
+/// A single-threaded async runtime for the AWS commands: their concurrency is joined
+/// futures (calls and waits), not threads.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::io(
+                "start the async runtime for",
+                std::path::Path::new("AWS calls"),
+                e,
+            )
+        })
+}
+
+/// The SDK configuration for a command: flags, then the config file, then the AWS defaults.
+pub async fn aws_config(
+    ctx: &Ctx<'_>,
+    aws: &crate::cli::AwsArgs,
+) -> Result<(aws_config::SdkConfig, String)> {
+    let dc = ctx.config.deployment(&ctx.deployment);
+    let profile = aws.profile.clone().or(dc.profile);
+    let region = aws.region.clone().or(dc.region);
+    let config = crate::aws::sdk::load(profile.as_deref(), region.as_deref())
+        .await
+        .map_err(crate::aws::to_error)?;
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    Ok((config, region))
 }

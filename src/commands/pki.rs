@@ -3,9 +3,9 @@
 use super::Ctx;
 use crate::cli::{ImportArgs, InitArgs, PkiCommand};
 use crate::error::{Error, Result};
-use crate::pki::cert::{self, CertInfo};
+use crate::pki::cert;
 use crate::pki::easyrsa::{self, ImportOptions};
-use crate::pki::store::{self, InitOptions, Pki, Status, WARN_DAYS, date, days_left};
+use crate::pki::store::{InitOptions, Pki, Status, WARN_DAYS, date, days_left};
 use serde_json::json;
 
 pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
@@ -265,22 +265,26 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             None => ctx.printer.data("crl     (no next-update)"),
         }
     }
-    for w in warnings(&pki, &ca, &rows, &crl, crl_stale, ctx) {
+    for w in pki_warnings(&pki, ctx.now)? {
         ctx.printer.warn(w);
     }
     Ok(())
 }
 
-fn warnings(
-    pki: &Pki,
-    ca: &CertInfo,
-    rows: &[Row],
-    crl: &cert::CrlInfo,
-    crl_stale: bool,
-    ctx: &Ctx,
-) -> Vec<String> {
+/// What a person should act on about the PKI: expiring CA, certificates and CRL, a CRL out of
+/// step with the index, a server certificate AWS would refuse. Shared by `pki list` and `status`.
+pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>> {
+    let ca = pki.ca_info()?;
+    let crl = cert::inspect_crl(&pki.crl_pem()?, &pki.ca_pem()?)?;
+    let index = pki.index()?;
+    let index_revoked: std::collections::BTreeSet<_> = index
+        .iter()
+        .filter(|e| e.is_revoked())
+        .map(|e| e.serial.clone())
+        .collect();
+    let crl_revoked: std::collections::BTreeSet<_> = crl.revoked.iter().cloned().collect();
     let mut w = Vec::new();
-    let left = |t| days_left(t, ctx.now);
+    let left = |t| days_left(t, now);
     if left(ca.not_after) < WARN_DAYS {
         w.push(format!(
             "the CA expires in {} days ({}): every certificate dies with it; plan a new PKI",
@@ -288,27 +292,28 @@ fn warnings(
             date(ca.not_after)
         ));
     }
-    for r in rows
+    for e in pki
+        .current_entries()?
         .iter()
-        .filter(|r| r.status == Status::Valid && left(r.not_after) < WARN_DAYS)
+        .filter(|e| Status::of(e, now) == Status::Valid && left(e.not_after) < WARN_DAYS)
     {
-        let which = if r.kind == "server" {
+        let which = if e.cn == pki.meta.server_name {
             "server"
         } else {
-            r.name.as_str()
+            e.cn.as_str()
         };
         w.push(format!(
             "{} expires in {} days ({}): `vpnctl pki renew {which}`",
-            r.name,
-            left(r.not_after),
-            date(r.not_after)
+            e.cn,
+            left(e.not_after),
+            date(e.not_after)
         ));
     }
     match crl.next_update {
         Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
         _ => {}
     }
-    if crl_stale {
+    if index_revoked != crl_revoked {
         w.push("crl.pem does not list exactly the revoked certificates of index.txt (an interrupted revoke?): `vpnctl pki crl` regenerates it".to_string());
     }
     if let Ok(server) = pki
@@ -323,7 +328,7 @@ fn warnings(
             ));
         }
     }
-    w
+    Ok(w)
 }
 
 fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
@@ -435,6 +440,5 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
                 .warn(format!("AWS Client VPN would refuse this certificate: {p}"));
         }
     }
-    let _ = store::WARN_DAYS;
     Ok(())
 }

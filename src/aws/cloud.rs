@@ -1,0 +1,81 @@
+//! Narrow traits over the cloud, a few methods each, in vpnctl's own types. The SDK adapter
+//! (`sdk`) implements them for AWS; nothing else knows the SDK.
+
+use super::model::*;
+use ipnet::Ipv4Net;
+
+/// A failed cloud call, classified. The adapter is the only place SDK errors become these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} is in use")]
+    InUse(String),
+    #[error("no AWS credentials found ({0})")]
+    NoCredentials(String),
+    #[error("cannot reach AWS: {0}")]
+    Unreachable(String),
+    #[error("throttled by AWS: {0}")]
+    Throttled(String),
+    #[error("AWS refused {action}: {code}: {message}")]
+    Api {
+        action: String,
+        code: String,
+        message: String,
+    },
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+#[allow(async_fn_in_trait)]
+pub trait Network {
+    /// A VPC by id (`vpc-…`) or by its Name tag.
+    async fn find_vpc(&self, id_or_name: &str) -> CloudResult<Vpc>;
+    /// A subnet by id (`subnet-…`) or by its Name tag.
+    async fn find_subnet(&self, id_or_name: &str) -> CloudResult<Subnet>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Certificates {
+    /// Every ACM certificate tagged for `deployment`.
+    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>>;
+    /// Import, or re-import in place when `arn` is given (the ARN, and so the endpoint, stay).
+    async fn import_certificate(
+        &self,
+        upload: &CertUpload,
+        arn: Option<&str>,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    /// The certificate body as ACM holds it.
+    async fn certificate_body(&self, arn: &str) -> CloudResult<String>;
+    async fn delete_certificate(&self, arn: &str) -> CloudResult<()>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Endpoints {
+    /// Every Client VPN endpoint tagged for `deployment` (deleted ones left out).
+    async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>>;
+    async fn create_endpoint(
+        &self,
+        spec: &EndpointSpec,
+        server_cert_arn: &str,
+        tags: &Tags,
+    ) -> CloudResult<Endpoint>;
+    async fn modify_endpoint(&self, id: &str, spec: &EndpointSpec) -> CloudResult<()>;
+    async fn delete_endpoint(&self, id: &str) -> CloudResult<()>;
+    async fn associations(&self, endpoint: &str) -> CloudResult<Vec<Association>>;
+    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association>;
+    async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()>;
+    async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>>;
+    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()>;
+    async fn routes(&self, endpoint: &str) -> CloudResult<Vec<Route>>;
+    async fn create_route(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        subnet: &str,
+        description: &str,
+    ) -> CloudResult<()>;
+    async fn export_configuration(&self, endpoint: &str) -> CloudResult<String>;
+    async fn connections(&self, endpoint: &str) -> CloudResult<Vec<Connection>>;
+}

@@ -1,0 +1,422 @@
+//! Observe and apply. `observe` finds a deployment's resources by tag; the executors run a plan
+//! phase by phase, the steps of one phase concurrently (associations, authorization rules and
+//! the waits for them need not wait for each other), each step one idempotent attempt that
+//! treats "not found" on delete as done and retries "in use" for a bounded time.
+
+use super::cloud::*;
+use super::model::*;
+use super::plan::*;
+use super::wait::{self, Policy, Probe, Reporter, WaitError};
+use futures_util::future::join_all;
+use std::time::Duration;
+
+/// Waits, per kind of resource. AWS takes 5–10 minutes to associate a subnet.
+#[derive(Debug, Clone, Copy)]
+pub struct Policies {
+    pub association: Policy,
+    pub rule: Policy,
+    pub endpoint: Policy,
+    pub certificate_in_use: Policy,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            association: Policy::new(Duration::from_secs(10), Duration::from_secs(20 * 60)),
+            rule: Policy::new(Duration::from_secs(3), Duration::from_secs(5 * 60)),
+            endpoint: Policy::new(Duration::from_secs(5), Duration::from_secs(10 * 60)),
+            certificate_in_use: Policy::new(Duration::from_secs(5), Duration::from_secs(3 * 60)),
+        }
+    }
+}
+
+/// A step's failure, naming the step.
+#[derive(Debug)]
+pub struct StepError {
+    pub step: String,
+    pub error: WaitError,
+}
+
+pub async fn observe<C: Certificates + Endpoints>(
+    cloud: &C,
+    deployment: &str,
+    with_connections: bool,
+) -> CloudResult<Observed> {
+    let (certificates, endpoints) = tokio::join!(
+        cloud.tagged_certificates(deployment),
+        cloud.tagged_endpoints(deployment)
+    );
+    let (certificates, endpoints) = (certificates?, endpoints?);
+    let views = join_all(endpoints.into_iter().map(|e| async move {
+        if e.state == "deleting" {
+            return Ok(EndpointView {
+                endpoint: Some(e),
+                ..Default::default()
+            });
+        }
+        let (a, r, t) = tokio::join!(
+            cloud.associations(&e.id),
+            cloud.rules(&e.id),
+            cloud.routes(&e.id)
+        );
+        let connections = if with_connections {
+            cloud.connections(&e.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, CloudError>(EndpointView {
+            associations: a?,
+            rules: r?,
+            routes: t?,
+            connections,
+            endpoint: Some(e),
+        })
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = Observed {
+        certificates,
+        endpoints: views,
+        server_cert_body: None,
+    };
+    if let Some(c) = seen.server_cert() {
+        let arn = c.arn.clone();
+        seen.server_cert_body = Some(cloud.certificate_body(&arn).await?);
+    }
+    Ok(seen)
+}
+
+/// What setup leaves behind, for the command layer to report and to write profiles from.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub certificate_arn: String,
+    pub endpoint: Endpoint,
+    pub client_configuration: Option<String>,
+}
+
+pub struct Executor<'a, C> {
+    pub cloud: &'a C,
+    pub policies: Policies,
+    pub reporter: &'a dyn Reporter,
+    pub deployment: &'a str,
+}
+
+enum Outcome {
+    None,
+    Certificate(String),
+    Endpoint(Box<Endpoint>),
+    Configuration(String),
+}
+
+impl<C: Certificates + Endpoints> Executor<'_, C> {
+    pub async fn setup(
+        &self,
+        want: &Desired,
+        seen: &Observed,
+        steps: &[Step],
+        upload: &CertUpload,
+    ) -> Result<Applied, StepError> {
+        let mut arn = seen.server_cert().map(|c| c.arn.clone());
+        let mut endpoint = seen
+            .endpoints
+            .iter()
+            .filter_map(|v| v.endpoint.clone())
+            .find(|e| e.state != "deleting");
+        let mut configuration = None;
+        let mut phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
+        phases.dedup();
+        for phase in phases {
+            let batch: Vec<&Step> = steps.iter().filter(|s| s.phase == phase).collect();
+            let outcomes = join_all(
+                batch
+                    .iter()
+                    .map(|s| self.setup_step(want, s, upload, arn.as_deref(), endpoint.as_ref())),
+            )
+            .await;
+            for (step, outcome) in batch.iter().zip(outcomes) {
+                match outcome.map_err(|error| StepError {
+                    step: step.action.to_string(),
+                    error,
+                })? {
+                    Outcome::Certificate(a) => arn = Some(a),
+                    Outcome::Endpoint(e) => endpoint = Some(*e),
+                    Outcome::Configuration(c) => configuration = Some(c),
+                    Outcome::None => {}
+                }
+            }
+        }
+        let missing = |what: &str| StepError {
+            step: what.to_string(),
+            error: WaitError::Cloud(CloudError::NotFound(what.to_string())),
+        };
+        Ok(Applied {
+            certificate_arn: arn.ok_or_else(|| missing("the server certificate"))?,
+            endpoint: endpoint.ok_or_else(|| missing("the endpoint"))?,
+            client_configuration: configuration,
+        })
+    }
+
+    async fn setup_step(
+        &self,
+        want: &Desired,
+        step: &Step,
+        upload: &CertUpload,
+        arn: Option<&str>,
+        endpoint: Option<&Endpoint>,
+    ) -> Result<Outcome, WaitError> {
+        let r = self.reporter;
+        r.progress(&format!("→ {}", step.action));
+        let ep = || {
+            endpoint
+                .map(|e| e.id.clone())
+                .ok_or_else(|| WaitError::Cloud(CloudError::NotFound("the endpoint".into())))
+        };
+        match &step.action {
+            Action::ImportCertificate { reimport_arn } => {
+                let tags = tags_for(self.deployment, &format!("{}-server", self.deployment));
+                Ok(Outcome::Certificate(
+                    self.cloud
+                        .import_certificate(upload, reimport_arn.as_deref(), &tags)
+                        .await?,
+                ))
+            }
+            Action::CreateEndpoint => {
+                let arn = arn.ok_or_else(|| {
+                    WaitError::Cloud(CloudError::NotFound("the server certificate".into()))
+                })?;
+                let tags = tags_for(self.deployment, self.deployment);
+                let e = self
+                    .cloud
+                    .create_endpoint(&want.endpoint, arn, &tags)
+                    .await?;
+                r.progress(&format!("  created {}", e.id));
+                Ok(Outcome::Endpoint(Box::new(e)))
+            }
+            Action::ModifyEndpoint { .. } => {
+                self.cloud.modify_endpoint(&ep()?, &want.endpoint).await?;
+                Ok(Outcome::None)
+            }
+            Action::Associate { subnet, .. } => {
+                let id = ep()?;
+                self.cloud.associate(&id, subnet).await?;
+                self.wait_associated(&id, subnet)
+                    .await
+                    .map(|_| Outcome::None)
+            }
+            Action::WaitAssociation { subnet, .. } => self
+                .wait_associated(&ep()?, subnet)
+                .await
+                .map(|_| Outcome::None),
+            Action::Disassociate {
+                subnet,
+                association,
+            } => {
+                let id = ep()?;
+                self.disassociate(&id, association, subnet)
+                    .await
+                    .map(|_| Outcome::None)
+            }
+            Action::Authorize { cidr } => {
+                let id = ep()?;
+                let net = cidr.parse().map_err(|_| {
+                    WaitError::Cloud(CloudError::Api {
+                        action: "plan".into(),
+                        code: "BadCidr".into(),
+                        message: cidr.clone(),
+                    })
+                })?;
+                self.cloud
+                    .authorize(&id, net, &format!("vpnctl {}", self.deployment))
+                    .await?;
+                self.wait_rule(&id, cidr).await.map(|_| Outcome::None)
+            }
+            Action::WaitRule { cidr, .. } => {
+                self.wait_rule(&ep()?, cidr).await.map(|_| Outcome::None)
+            }
+            Action::CreateRoute { cidr, subnet } => {
+                let id = ep()?;
+                let net = cidr.parse().map_err(|_| {
+                    WaitError::Cloud(CloudError::Api {
+                        action: "plan".into(),
+                        code: "BadCidr".into(),
+                        message: cidr.clone(),
+                    })
+                })?;
+                self.cloud
+                    .create_route(&id, net, subnet, &format!("vpnctl {}", self.deployment))
+                    .await?;
+                self.wait_route(&id, cidr, subnet)
+                    .await
+                    .map(|_| Outcome::None)
+            }
+            Action::WaitRoute { cidr, subnet, .. } => self
+                .wait_route(&ep()?, cidr, subnet)
+                .await
+                .map(|_| Outcome::None),
+            Action::WriteProfiles => Ok(Outcome::Configuration(
+                self.cloud.export_configuration(&ep()?).await?,
+            )),
+        }
+    }
+
+    async fn wait_associated(&self, endpoint: &str, subnet: &str) -> Result<(), WaitError> {
+        wait::until(
+            &self.policies.association,
+            &format!("association of {subnet}"),
+            self.reporter,
+            || async {
+                let list = self.cloud.associations(endpoint).await?;
+                Ok(match list.iter().find(|a| a.subnet_id == subnet) {
+                    Some(a) if a.state == "associated" => Probe::Done(()),
+                    Some(a) if a.state == "association-failed" => {
+                        return Err(CloudError::Api {
+                            action: "AssociateClientVpnTargetNetwork".into(),
+                            code: "association-failed".into(),
+                            message: format!("AWS failed to associate {subnet}"),
+                        });
+                    }
+                    Some(a) => Probe::Pending(a.state.clone()),
+                    None => Probe::Pending("not yet listed".into()),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn wait_rule(&self, endpoint: &str, cidr: &str) -> Result<(), WaitError> {
+        wait::until(
+            &self.policies.rule,
+            &format!("authorization of {cidr}"),
+            self.reporter,
+            || async {
+                let list = self.cloud.rules(endpoint).await?;
+                Ok(match list.iter().find(|r| r.cidr == cidr) {
+                    Some(r) if r.state == "active" => Probe::Done(()),
+                    Some(r) => Probe::Pending(r.state.clone()),
+                    None => Probe::Pending("not yet listed".into()),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn wait_route(&self, endpoint: &str, cidr: &str, subnet: &str) -> Result<(), WaitError> {
+        wait::until(
+            &self.policies.rule,
+            &format!("route {cidr} via {subnet}"),
+            self.reporter,
+            || async {
+                let list = self.cloud.routes(endpoint).await?;
+                Ok(
+                    match list
+                        .iter()
+                        .find(|r| r.cidr == cidr && r.subnet_id == subnet)
+                    {
+                        Some(r) if r.state == "active" => Probe::Done(()),
+                        Some(r) => Probe::Pending(r.state.clone()),
+                        None => Probe::Pending("not yet listed".into()),
+                    },
+                )
+            },
+        )
+        .await
+    }
+
+    async fn disassociate(
+        &self,
+        endpoint: &str,
+        association: &str,
+        subnet: &str,
+    ) -> Result<(), WaitError> {
+        match self.cloud.disassociate(endpoint, association).await {
+            Ok(()) | Err(CloudError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        wait::until(
+            &self.policies.association,
+            &format!("disassociation of {subnet}"),
+            self.reporter,
+            || async {
+                let list = match self.cloud.associations(endpoint).await {
+                    Err(CloudError::NotFound(_)) => return Ok(Probe::Done(())),
+                    other => other?,
+                };
+                Ok(match list.iter().find(|a| a.id == association) {
+                    None => Probe::Done(()),
+                    Some(a) => Probe::Pending(a.state.clone()),
+                })
+            },
+        )
+        .await
+    }
+
+    /// Run a teardown plan. With `keep_going`, every step is attempted and all failures are
+    /// returned; without, the first failing phase stops it.
+    pub async fn teardown(&self, steps: &[TeardownAction], keep_going: bool) -> Vec<StepError> {
+        let mut failures = Vec::new();
+        for phase in 1..=3u8 {
+            let batch: Vec<&TeardownAction> = steps.iter().filter(|s| s.phase() == phase).collect();
+            let results = join_all(batch.iter().map(|s| self.teardown_step(s))).await;
+            for (s, r) in batch.iter().zip(results) {
+                if let Err(error) = r {
+                    failures.push(StepError {
+                        step: s.to_string(),
+                        error,
+                    });
+                }
+            }
+            if !failures.is_empty() && !keep_going {
+                break;
+            }
+        }
+        failures
+    }
+
+    async fn teardown_step(&self, step: &TeardownAction) -> Result<(), WaitError> {
+        self.reporter.progress(&format!("→ {step}"));
+        match step {
+            TeardownAction::Disassociate {
+                endpoint,
+                association,
+                subnet,
+            } => self.disassociate(endpoint, association, subnet).await,
+            TeardownAction::DeleteEndpoint { endpoint } => {
+                match self.cloud.delete_endpoint(endpoint).await {
+                    Ok(()) | Err(CloudError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                wait::until(
+                    &self.policies.endpoint,
+                    &format!("deletion of {endpoint}"),
+                    self.reporter,
+                    || async {
+                        let all = self.cloud.tagged_endpoints(self.deployment).await?;
+                        Ok(match all.iter().find(|e| &e.id == endpoint) {
+                            None => Probe::Done(()),
+                            Some(e) => Probe::Pending(e.state.clone()),
+                        })
+                    },
+                )
+                .await
+            }
+            TeardownAction::DeleteCertificate { arn } => {
+                // ACM may still see the certificate as in use for a while after the endpoint
+                // is gone: retry that, for a bounded time.
+                wait::until(
+                    &self.policies.certificate_in_use,
+                    &format!("deletion of {arn}"),
+                    self.reporter,
+                    || async {
+                        match self.cloud.delete_certificate(arn).await {
+                            Ok(()) | Err(CloudError::NotFound(_)) => Ok(Probe::Done(())),
+                            Err(CloudError::InUse(_)) => Ok(Probe::Pending("in use".into())),
+                            Err(e) => Err(e),
+                        }
+                    },
+                )
+                .await
+            }
+        }
+    }
+}

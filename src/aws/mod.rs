@@ -1,0 +1,103 @@
+//! The AWS side: vpnctl's own resource model (`model`), narrow cloud traits (`cloud`) and their
+//! SDK adapter (`sdk`), the pure planner (`plan`), observe-and-apply (`exec`), the one waiter
+//! (`wait`) and the one price table (`price`).
+
+pub mod cloud;
+pub mod exec;
+pub mod model;
+pub mod plan;
+pub mod price;
+pub mod sdk;
+pub mod wait;
+
+use crate::error::Error;
+use cloud::CloudError;
+
+/// Turn a classified cloud error into vpnctl's error, with a hint that says what to do.
+pub fn to_error(e: CloudError) -> Error {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    match e {
+        CloudError::NotFound(what) => Error::not_found(
+            format!("{what} does not exist"),
+            "check the id or Name tag, the region (--region) and the account (--profile)",
+        ),
+        CloudError::InUse(what) => Error::cloud(
+            format!("{what} is still in use"),
+            "wait a minute and run the command again",
+        ),
+        CloudError::NoCredentials(detail) => Error::cloud(
+            format!("no AWS credentials: {}", first_line(&detail)),
+            "configure credentials as for the AWS CLI: `aws configure`, AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        CloudError::Unreachable(detail) => Error::cloud(
+            format!(
+                "cannot reach AWS{}: {}",
+                endpoint
+                    .as_deref()
+                    .map(|u| format!(" at {u}"))
+                    .unwrap_or_default(),
+                first_line(&detail)
+            ),
+            if endpoint.is_some() {
+                "check AWS_ENDPOINT_URL: is something listening there?"
+            } else {
+                "check the network and --region"
+            },
+        ),
+        CloudError::Throttled(m) => Error::cloud(
+            format!("AWS is throttling requests: {m}"),
+            "wait a little and run the command again; it continues where it stopped",
+        ),
+        CloudError::Api {
+            action,
+            code,
+            message,
+        } if code == "NoRegion" => Error::invalid(
+            message,
+            format!("pass --region, set AWS_REGION, or set region in the profile ({action})"),
+        ),
+        CloudError::Api {
+            action,
+            code,
+            message,
+        } => Error::cloud(
+            format!("AWS refused {action}: {code}: {message}"),
+            "fix what the message names; re-running continues where it stopped",
+        ),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    if s.len() > 300 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(300).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}
+
+/// Turn a failed step into vpnctl's error.
+pub fn step_error(e: exec::StepError) -> Error {
+    match e.error {
+        wait::WaitError::Timeout(what, state, waited) => Error::timeout(
+            format!(
+                "gave up waiting for {what}: still '{state}' after {}",
+                wait::elapsed(waited)
+            ),
+            "AWS is slow or stuck; run the same command again to keep waiting (nothing is lost)",
+        ),
+        wait::WaitError::Cloud(c) => {
+            let inner = to_error(c);
+            let hint = inner.hint().to_string();
+            match inner {
+                Error::NotFound { message, .. } => {
+                    Error::not_found(format!("{}: {message}", e.step), hint)
+                }
+                other => Error::cloud(format!("{}: {other}", e.step), hint),
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! vpnctl's own view of the AWS resources it manages. The cloud traits speak these types,
+//! never SDK types, so the planner and executor do not depend on the SDK.
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const TAG_DEPLOYMENT: &str = "vpnctl:deployment";
+pub const TAG_MANAGED_BY: &str = "vpnctl:managed-by";
+pub const MANAGED_BY: &str = "vpnctl";
+/// Set on NAT gateways and Elastic IPs created by `nat on --ttl`.
+pub const TAG_EXPIRES: &str = "vpnctl:expires";
+
+pub type Tags = BTreeMap<String, String>;
+
+/// The tags every resource of `deployment` carries: the source of truth for finding them.
+pub fn tags_for(deployment: &str, name: &str) -> Tags {
+    let mut t = Tags::new();
+    t.insert(TAG_DEPLOYMENT.to_string(), deployment.to_string());
+    t.insert(TAG_MANAGED_BY.to_string(), MANAGED_BY.to_string());
+    t.insert("Name".to_string(), name.to_string());
+    t
+}
+
+/// Whether `tags` mark a resource as vpnctl's, of `deployment`.
+pub fn is_ours(tags: &Tags, deployment: &str) -> bool {
+    tags.get(TAG_DEPLOYMENT).map(String::as_str) == Some(deployment)
+        && tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vpc {
+    pub id: String,
+    pub name: Option<String>,
+    pub cidrs: Vec<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subnet {
+    pub id: String,
+    pub name: Option<String>,
+    pub vpc_id: String,
+    pub az: String,
+    pub cidr: Option<Ipv4Net>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Certificate {
+    pub arn: String,
+    pub tags: Tags,
+    pub domain: Option<String>,
+    /// Unix seconds.
+    pub not_after: Option<i64>,
+    pub created: Option<i64>,
+    pub in_use_by: Vec<String>,
+}
+
+/// What vpnctl uploads to ACM: the server certificate, its key, and the CA as chain. One
+/// import serves as both the endpoint's server certificate and its client root chain, since
+/// the same CA issues the server and every client.
+#[derive(Clone)]
+pub struct CertUpload {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub chain_pem: String,
+}
+
+impl std::fmt::Debug for CertUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertUpload")
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// How the endpoint should be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointSpec {
+    pub name: String,
+    pub client_cidr: Ipv4Net,
+    pub vpc_id: String,
+    pub split_tunnel: bool,
+    pub dns_servers: Vec<std::net::Ipv4Addr>,
+    pub transport: Transport,
+    pub port: u16,
+    pub security_groups: Vec<String>,
+    pub description: String,
+    /// CloudWatch log group for connection logging; None = logging off.
+    pub log_group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// pending-associate, available, deleting, deleted.
+    pub state: String,
+    pub dns_name: Option<String>,
+    pub client_cidr: Option<Ipv4Net>,
+    pub vpc_id: Option<String>,
+    pub split_tunnel: bool,
+    pub dns_servers: Vec<String>,
+    pub transport: Option<Transport>,
+    pub port: Option<u16>,
+    pub security_groups: Vec<String>,
+    pub description: Option<String>,
+    pub server_cert_arn: Option<String>,
+    pub created: Option<i64>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Association {
+    pub id: String,
+    pub subnet_id: String,
+    /// associating, associated, association-failed, disassociating, disassociated.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthRule {
+    pub cidr: String,
+    /// authorizing, active, failed, revoking.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub cidr: String,
+    pub subnet_id: String,
+    pub origin: String,
+    /// creating, active, failed, deleting.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Connection {
+    pub id: String,
+    pub username: Option<String>,
+    pub client_ip: Option<String>,
+    pub state: String,
+    pub established: Option<String>,
+    pub ingress_bytes: Option<String>,
+    pub egress_bytes: Option<String>,
+}
+
+/// Billing-relevant states.
+pub fn association_bills(state: &str) -> bool {
+    matches!(state, "associating" | "associated" | "disassociating")
+}

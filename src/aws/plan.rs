@@ -1,0 +1,756 @@
+//! The planner: a pure function from what is wanted and what was observed (by tags) to an
+//! ordered, printable list of actions. `--dry-run` prints exactly this; `apply` runs it.
+//! No I/O here.
+
+use super::model::*;
+use crate::error::{Error, Result};
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+/// What setup should produce.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub deployment: String,
+    pub vpc: Vpc,
+    pub subnets: Vec<Subnet>,
+    pub endpoint: EndpointSpec,
+    /// Authorization rules: the VPC CIDR, extra CIDRs, 0.0.0.0/0 for a full tunnel.
+    pub authorize: Vec<Ipv4Net>,
+    pub full_tunnel: bool,
+    /// The local server certificate, to compare with what ACM holds.
+    pub server_cert_pem: String,
+}
+
+/// One endpoint as observed, with its children.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointView {
+    pub endpoint: Option<Endpoint>,
+    pub associations: Vec<Association>,
+    pub rules: Vec<AuthRule>,
+    pub routes: Vec<Route>,
+    pub connections: Vec<Connection>,
+}
+
+/// Everything of one deployment found by its tags.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    pub certificates: Vec<Certificate>,
+    pub endpoints: Vec<EndpointView>,
+    /// The body ACM holds for the certificate setup would use (see `Observed::server_cert`).
+    #[serde(skip)]
+    pub server_cert_body: Option<String>,
+}
+
+impl Observed {
+    /// The certificate the endpoint uses, else the newest tagged one.
+    pub fn server_cert(&self) -> Option<&Certificate> {
+        let used = self
+            .endpoints
+            .iter()
+            .filter_map(|v| v.endpoint.as_ref()?.server_cert_arn.as_deref())
+            .next();
+        used.and_then(|arn| self.certificates.iter().find(|c| c.arn == arn))
+            .or_else(|| {
+                self.certificates
+                    .iter()
+                    .max_by_key(|c| c.created.unwrap_or(0))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Phase {
+    Certificate = 1,
+    Endpoint = 2,
+    Network = 3,
+    Routes = 4,
+    Profiles = 5,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    ImportCertificate {
+        reimport_arn: Option<String>,
+    },
+    CreateEndpoint,
+    ModifyEndpoint {
+        changes: Vec<String>,
+    },
+    Associate {
+        subnet: String,
+        az: String,
+    },
+    WaitAssociation {
+        subnet: String,
+        state: String,
+    },
+    Disassociate {
+        subnet: String,
+        association: String,
+    },
+    Authorize {
+        cidr: String,
+    },
+    WaitRule {
+        cidr: String,
+        state: String,
+    },
+    CreateRoute {
+        cidr: String,
+        subnet: String,
+    },
+    WaitRoute {
+        cidr: String,
+        subnet: String,
+        state: String,
+    },
+    WriteProfiles,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::ImportCertificate { reimport_arn: None } => write!(
+                f,
+                "import the server certificate into ACM (CA as chain; also the client root)"
+            ),
+            Action::ImportCertificate {
+                reimport_arn: Some(arn),
+            } => write!(
+                f,
+                "re-import the renewed server certificate into {arn} (same ARN: endpoint and profiles survive)"
+            ),
+            Action::CreateEndpoint => write!(f, "create the Client VPN endpoint"),
+            Action::ModifyEndpoint { changes } => {
+                write!(f, "modify the endpoint: {}", changes.join(", "))
+            }
+            Action::Associate { subnet, az } => write!(
+                f,
+                "associate subnet {subnet} ({az}) and wait until associated"
+            ),
+            Action::WaitAssociation { subnet, state } => write!(
+                f,
+                "wait for the association of {subnet} ({state} → associated)"
+            ),
+            Action::Disassociate {
+                subnet,
+                association,
+            } => write!(
+                f,
+                "disassociate subnet {subnet} ({association}), no longer wanted"
+            ),
+            Action::Authorize { cidr } => write!(f, "authorize access to {cidr}"),
+            Action::WaitRule { cidr, state } => {
+                write!(f, "wait for the authorization of {cidr} ({state} → active)")
+            }
+            Action::CreateRoute { cidr, subnet } => write!(f, "route {cidr} via {subnet}"),
+            Action::WaitRoute {
+                cidr,
+                subnet,
+                state,
+            } => write!(
+                f,
+                "wait for the route {cidr} via {subnet} ({state} → active)"
+            ),
+            Action::WriteProfiles => write!(
+                f,
+                "export the client configuration and write a .ovpn per valid user"
+            ),
+        }
+    }
+}
+
+/// Compare PEM texts ignoring line breaks and surrounding white space.
+pub fn same_pem(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    norm(a) == norm(b)
+}
+
+/// Plan setup. Errors for drift that cannot be modified in place (client CIDR, VPC,
+/// transport) and for more than one endpoint carrying the deployment's tags.
+pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let push = |steps: &mut Vec<Step>, phase, action| steps.push(Step { phase, action });
+
+    match seen.server_cert() {
+        None => push(
+            &mut steps,
+            Phase::Certificate,
+            Action::ImportCertificate { reimport_arn: None },
+        ),
+        Some(c) => {
+            if seen
+                .server_cert_body
+                .as_deref()
+                .is_some_and(|b| !same_pem(b, &want.server_cert_pem))
+            {
+                push(
+                    &mut steps,
+                    Phase::Certificate,
+                    Action::ImportCertificate {
+                        reimport_arn: Some(c.arn.clone()),
+                    },
+                );
+            }
+        }
+    }
+
+    let live: Vec<&EndpointView> = seen
+        .endpoints
+        .iter()
+        .filter(|v| v.endpoint.as_ref().is_some_and(|e| e.state != "deleting"))
+        .collect();
+    if live.len() > 1 {
+        let ids: Vec<_> = live
+            .iter()
+            .filter_map(|v| v.endpoint.as_ref().map(|e| e.id.clone()))
+            .collect();
+        return Err(Error::conflict(
+            format!(
+                "{} endpoints carry the tags of deployment '{}': {}",
+                live.len(),
+                want.deployment,
+                ids.join(", ")
+            ),
+            "run `vpnctl teardown` for this deployment, then setup again",
+        ));
+    }
+    if seen
+        .endpoints
+        .iter()
+        .any(|v| v.endpoint.as_ref().is_some_and(|e| e.state == "deleting"))
+        && live.is_empty()
+    {
+        return Err(Error::conflict(
+            format!(
+                "the endpoint of deployment '{}' is being deleted",
+                want.deployment
+            ),
+            "wait for `vpnctl teardown` to finish (or run it again), then setup",
+        ));
+    }
+    let view = live.first().copied();
+    let spec = &want.endpoint;
+    let empty = EndpointView::default();
+    let view = match view.and_then(|v| v.endpoint.as_ref().map(|e| (v, e))) {
+        None => {
+            push(&mut steps, Phase::Endpoint, Action::CreateEndpoint);
+            &empty
+        }
+        Some((v, e)) => {
+            if let Some(c) = e.client_cidr
+                && c != spec.client_cidr
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} has client CIDR {c}, not {}; AWS cannot change it in place",
+                        e.id, spec.client_cidr
+                    ),
+                    format!("keep --client-cidr {c}, or run `vpnctl teardown` and setup again"),
+                ));
+            }
+            if let Some(vpc) = &e.vpc_id
+                && vpc != &spec.vpc_id
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} belongs to {vpc}, not {}",
+                        e.id, spec.vpc_id
+                    ),
+                    "use the deployment's VPC, or another --name for a new deployment",
+                ));
+            }
+            if let Some(t) = e.transport
+                && t != spec.transport
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} uses {t:?}; AWS cannot change the transport in place",
+                        e.id
+                    ),
+                    "keep the transport, or teardown and setup again",
+                ));
+            }
+            let mut changes = Vec::new();
+            if e.split_tunnel != spec.split_tunnel {
+                changes.push(format!(
+                    "split tunnel {} → {}",
+                    e.split_tunnel, spec.split_tunnel
+                ));
+            }
+            let dns: Vec<String> = spec.dns_servers.iter().map(|d| d.to_string()).collect();
+            if e.dns_servers != dns {
+                changes.push(format!("DNS servers {:?} → {:?}", e.dns_servers, dns));
+            }
+            if e.port.is_some_and(|p| p != spec.port) {
+                changes.push(format!(
+                    "port {} → {}",
+                    e.port.unwrap_or_default(),
+                    spec.port
+                ));
+            }
+            if e.description
+                .as_deref()
+                .is_some_and(|d| d != spec.description)
+            {
+                changes.push("description".to_string());
+            }
+            if !spec.security_groups.is_empty()
+                && sorted(&e.security_groups) != sorted(&spec.security_groups)
+            {
+                changes.push(format!(
+                    "security groups → {}",
+                    spec.security_groups.join(", ")
+                ));
+            }
+            if !changes.is_empty() {
+                push(
+                    &mut steps,
+                    Phase::Endpoint,
+                    Action::ModifyEndpoint { changes },
+                );
+            }
+            v
+        }
+    };
+
+    for s in &want.subnets {
+        match view.associations.iter().find(|a| {
+            a.subnet_id == s.id && a.state != "disassociating" && a.state != "association-failed"
+        }) {
+            None => push(
+                &mut steps,
+                Phase::Network,
+                Action::Associate {
+                    subnet: s.id.clone(),
+                    az: s.az.clone(),
+                },
+            ),
+            Some(a) if a.state == "associated" => {}
+            Some(a) => push(
+                &mut steps,
+                Phase::Network,
+                Action::WaitAssociation {
+                    subnet: s.id.clone(),
+                    state: a.state.clone(),
+                },
+            ),
+        }
+    }
+    for a in &view.associations {
+        if !want.subnets.iter().any(|s| s.id == a.subnet_id) && a.state != "disassociating" {
+            push(
+                &mut steps,
+                Phase::Network,
+                Action::Disassociate {
+                    subnet: a.subnet_id.clone(),
+                    association: a.id.clone(),
+                },
+            );
+        }
+    }
+    for cidr in &want.authorize {
+        match view
+            .rules
+            .iter()
+            .find(|r| r.cidr == cidr.to_string() && r.state != "failed" && r.state != "revoking")
+        {
+            None => push(
+                &mut steps,
+                Phase::Network,
+                Action::Authorize {
+                    cidr: cidr.to_string(),
+                },
+            ),
+            Some(r) if r.state == "active" => {}
+            Some(r) => push(
+                &mut steps,
+                Phase::Network,
+                Action::WaitRule {
+                    cidr: cidr.to_string(),
+                    state: r.state.clone(),
+                },
+            ),
+        }
+    }
+    if want.full_tunnel {
+        for s in &want.subnets {
+            match view.routes.iter().find(|r| {
+                r.cidr == "0.0.0.0/0"
+                    && r.subnet_id == s.id
+                    && r.state != "deleting"
+                    && r.state != "failed"
+            }) {
+                None => push(
+                    &mut steps,
+                    Phase::Routes,
+                    Action::CreateRoute {
+                        cidr: "0.0.0.0/0".into(),
+                        subnet: s.id.clone(),
+                    },
+                ),
+                Some(r) if r.state == "active" => {}
+                Some(r) => push(
+                    &mut steps,
+                    Phase::Routes,
+                    Action::WaitRoute {
+                        cidr: "0.0.0.0/0".into(),
+                        subnet: s.id.clone(),
+                        state: r.state.clone(),
+                    },
+                ),
+            }
+        }
+    }
+    push(&mut steps, Phase::Profiles, Action::WriteProfiles);
+    steps.sort_by_key(|s| s.phase);
+    Ok(steps)
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}
+
+/// Teardown's steps, in the order AWS requires: associations must go before the endpoint
+/// can be deleted (and disassociating already deletes the routes), and ACM refuses to delete
+/// a certificate an endpoint still uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum TeardownAction {
+    Disassociate {
+        endpoint: String,
+        association: String,
+        subnet: String,
+    },
+    DeleteEndpoint {
+        endpoint: String,
+    },
+    DeleteCertificate {
+        arn: String,
+    },
+}
+
+impl TeardownAction {
+    pub fn phase(&self) -> u8 {
+        match self {
+            TeardownAction::Disassociate { .. } => 1,
+            TeardownAction::DeleteEndpoint { .. } => 2,
+            TeardownAction::DeleteCertificate { .. } => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for TeardownAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TeardownAction::Disassociate {
+                endpoint,
+                association,
+                subnet,
+            } => write!(
+                f,
+                "disassociate {subnet} from {endpoint} ({association}) and wait until gone"
+            ),
+            TeardownAction::DeleteEndpoint { endpoint } => {
+                write!(f, "delete the endpoint {endpoint} and wait until gone")
+            }
+            TeardownAction::DeleteCertificate { arn } => {
+                write!(f, "delete the ACM certificate {arn}")
+            }
+        }
+    }
+}
+
+pub fn plan_teardown(seen: &Observed) -> Vec<TeardownAction> {
+    let mut steps = Vec::new();
+    for v in &seen.endpoints {
+        let Some(e) = &v.endpoint else { continue };
+        for a in &v.associations {
+            steps.push(TeardownAction::Disassociate {
+                endpoint: e.id.clone(),
+                association: a.id.clone(),
+                subnet: a.subnet_id.clone(),
+            });
+        }
+        steps.push(TeardownAction::DeleteEndpoint {
+            endpoint: e.id.clone(),
+        });
+    }
+    for c in &seen.certificates {
+        steps.push(TeardownAction::DeleteCertificate { arn: c.arn.clone() });
+    }
+    steps.sort_by_key(|s| s.phase());
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(full_tunnel: bool) -> Desired {
+        let vpc = Vpc {
+            id: "vpc-1".into(),
+            name: Some("lab-vpc".into()),
+            cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+        };
+        let subnets = vec![
+            Subnet {
+                id: "subnet-a".into(),
+                name: None,
+                vpc_id: "vpc-1".into(),
+                az: "us-east-1a".into(),
+                cidr: None,
+            },
+            Subnet {
+                id: "subnet-b".into(),
+                name: None,
+                vpc_id: "vpc-1".into(),
+                az: "us-east-1b".into(),
+                cidr: None,
+            },
+        ];
+        let mut authorize = vec!["10.0.0.0/16".parse().unwrap()];
+        if full_tunnel {
+            authorize.push("0.0.0.0/0".parse().unwrap());
+        }
+        Desired {
+            deployment: "lab".into(),
+            endpoint: EndpointSpec {
+                name: "lab".into(),
+                client_cidr: "10.83.0.0/16".parse().unwrap(),
+                vpc_id: vpc.id.clone(),
+                split_tunnel: !full_tunnel,
+                dns_servers: vec!["10.0.0.2".parse().unwrap()],
+                transport: Transport::Udp,
+                port: 443,
+                security_groups: vec![],
+                description: "vpnctl lab".into(),
+                log_group: None,
+            },
+            vpc,
+            subnets,
+            authorize,
+            full_tunnel,
+            server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
+        }
+    }
+
+    fn endpoint(want: &Desired) -> Endpoint {
+        Endpoint {
+            id: "cvpn-endpoint-1".into(),
+            state: "available".into(),
+            dns_name: Some("*.cvpn-endpoint-1.prod.clientvpn.us-east-1.amazonaws.com".into()),
+            client_cidr: Some(want.endpoint.client_cidr),
+            vpc_id: Some("vpc-1".into()),
+            split_tunnel: want.endpoint.split_tunnel,
+            dns_servers: vec!["10.0.0.2".into()],
+            transport: Some(Transport::Udp),
+            port: Some(443),
+            security_groups: vec!["sg-1".into()],
+            description: Some("vpnctl lab".into()),
+            server_cert_arn: Some("arn:cert".into()),
+            created: Some(0),
+            tags: tags_for("lab", "lab"),
+        }
+    }
+
+    fn converged(want: &Desired) -> Observed {
+        let mut routes = vec![];
+        if want.full_tunnel {
+            routes = want
+                .subnets
+                .iter()
+                .map(|s| Route {
+                    cidr: "0.0.0.0/0".into(),
+                    subnet_id: s.id.clone(),
+                    origin: "add-route".into(),
+                    state: "active".into(),
+                })
+                .collect();
+        }
+        Observed {
+            certificates: vec![Certificate {
+                arn: "arn:cert".into(),
+                tags: tags_for("lab", "lab"),
+                domain: None,
+                not_after: None,
+                created: Some(1),
+                in_use_by: vec![],
+            }],
+            endpoints: vec![EndpointView {
+                endpoint: Some(endpoint(want)),
+                associations: want
+                    .subnets
+                    .iter()
+                    .map(|s| Association {
+                        id: format!("assoc-{}", s.id),
+                        subnet_id: s.id.clone(),
+                        state: "associated".into(),
+                    })
+                    .collect(),
+                rules: want
+                    .authorize
+                    .iter()
+                    .map(|c| AuthRule {
+                        cidr: c.to_string(),
+                        state: "active".into(),
+                    })
+                    .collect(),
+                routes,
+                connections: vec![],
+            }],
+            server_cert_body: Some(want.server_cert_pem.replace('\n', "\r\n")),
+        }
+    }
+
+    fn actions(steps: &[Step]) -> Vec<Action> {
+        steps.iter().map(|s| s.action.clone()).collect()
+    }
+
+    #[test]
+    fn from_nothing_everything_in_dependency_order() {
+        let want = desired(true);
+        let steps = plan_setup(&want, &Observed::default()).unwrap();
+        let phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]));
+        let a = actions(&steps);
+        assert_eq!(a[0], Action::ImportCertificate { reimport_arn: None });
+        assert_eq!(a[1], Action::CreateEndpoint);
+        assert_eq!(
+            a.iter()
+                .filter(|x| matches!(x, Action::Associate { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(
+            a.iter()
+                .filter(|x| matches!(x, Action::Authorize { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(
+            a.iter()
+                .filter(|x| matches!(x, Action::CreateRoute { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(a.last(), Some(&Action::WriteProfiles));
+    }
+
+    #[test]
+    fn converged_state_plans_only_profiles() {
+        for full in [false, true] {
+            let want = desired(full);
+            let steps = plan_setup(&want, &converged(&want)).unwrap();
+            assert_eq!(
+                actions(&steps),
+                vec![Action::WriteProfiles],
+                "full_tunnel={full}"
+            );
+        }
+    }
+
+    #[test]
+    fn interrupted_setup_continues_with_waits() {
+        let want = desired(false);
+        let mut seen = converged(&want);
+        seen.endpoints[0].associations[0].state = "associating".into();
+        seen.endpoints[0].associations.remove(1);
+        seen.endpoints[0].rules[0].state = "authorizing".into();
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert!(a.contains(&Action::WaitAssociation {
+            subnet: "subnet-a".into(),
+            state: "associating".into()
+        }));
+        assert!(a.contains(&Action::Associate {
+            subnet: "subnet-b".into(),
+            az: "us-east-1b".into()
+        }));
+        assert!(a.contains(&Action::WaitRule {
+            cidr: "10.0.0.0/16".into(),
+            state: "authorizing".into()
+        }));
+        assert!(!a.contains(&Action::CreateEndpoint));
+    }
+
+    #[test]
+    fn renewed_server_certificate_is_reimported_to_the_same_arn() {
+        let want = desired(false);
+        let mut seen = converged(&want);
+        seen.server_cert_body =
+            Some("-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n".into());
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert_eq!(
+            a[0],
+            Action::ImportCertificate {
+                reimport_arn: Some("arn:cert".into())
+            }
+        );
+    }
+
+    #[test]
+    fn drift_that_cannot_be_modified_is_an_error_and_the_rest_is_modified() {
+        let want = desired(false);
+        let mut seen = converged(&want);
+        seen.endpoints[0].endpoint.as_mut().unwrap().client_cidr =
+            Some("10.99.0.0/16".parse().unwrap());
+        assert!(matches!(
+            plan_setup(&want, &seen),
+            Err(Error::Conflict { .. })
+        ));
+        let mut seen = converged(&want);
+        seen.endpoints[0].endpoint.as_mut().unwrap().split_tunnel = false;
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert!(
+            matches!(&a[0], Action::ModifyEndpoint { changes } if changes[0].contains("split tunnel"))
+        );
+        let mut seen = converged(&want);
+        let dup = seen.endpoints[0].clone();
+        seen.endpoints.push(dup);
+        assert!(matches!(
+            plan_setup(&want, &seen),
+            Err(Error::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn unwanted_associations_are_removed_and_full_tunnel_routes_restored() {
+        let mut want = desired(true);
+        let mut seen = converged(&want);
+        seen.endpoints[0].routes.clear(); // e.g. after a disassociation deleted them
+        want.subnets.pop();
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert!(a.contains(&Action::Disassociate {
+            subnet: "subnet-b".into(),
+            association: "assoc-subnet-b".into()
+        }));
+        assert!(a.contains(&Action::CreateRoute {
+            cidr: "0.0.0.0/0".into(),
+            subnet: "subnet-a".into()
+        }));
+        assert!(
+            !a.iter()
+                .any(|x| matches!(x, Action::CreateRoute { subnet, .. } if subnet == "subnet-b"))
+        );
+    }
+
+    #[test]
+    fn teardown_orders_associations_endpoint_certificates() {
+        let want = desired(true);
+        let seen = converged(&want);
+        let t = plan_teardown(&seen);
+        let phases: Vec<u8> = t.iter().map(|s| s.phase()).collect();
+        assert_eq!(phases, vec![1, 1, 2, 3]);
+        assert!(plan_teardown(&Observed::default()).is_empty());
+    }
+}

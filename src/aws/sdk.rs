@@ -1,0 +1,717 @@
+//! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2 and aws-sdk-acm. The only
+//! module that touches SDK types, and the only place SDK errors become `CloudError`s.
+
+use super::cloud::*;
+use super::model::*;
+use aws_sdk_acm as acm;
+use aws_sdk_ec2 as ec2;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use ipnet::Ipv4Net;
+
+#[derive(Clone, Debug)]
+pub struct AwsCloud {
+    ec2: ec2::Client,
+    acm: acm::Client,
+}
+
+impl AwsCloud {
+    pub fn new(config: &aws_config::SdkConfig) -> AwsCloud {
+        AwsCloud {
+            ec2: ec2::Client::new(config),
+            acm: acm::Client::new(config),
+        }
+    }
+}
+
+/// Classify an SDK error. EC2 models no error types, so the code string is the only handle.
+fn classify<E, R>(action: &str, what: &str, e: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            let detail = DisplayErrorContext(&e).to_string();
+            if detail.contains("credentials") || detail.contains("identity") {
+                return CloudError::NoCredentials(detail);
+            }
+            return CloudError::Unreachable(detail);
+        }
+        SdkError::ConstructionFailure(_) => {
+            let detail = DisplayErrorContext(&e).to_string();
+            return if detail.contains("credentials") || detail.contains("identity") {
+                CloudError::NoCredentials(detail)
+            } else {
+                CloudError::Unreachable(detail)
+            };
+        }
+        _ => {}
+    }
+    let code = e.code().unwrap_or("Unknown").to_string();
+    let message = e.message().unwrap_or("").to_string();
+    if code.contains("NotFound") || code == "ResourceNotFoundException" {
+        CloudError::NotFound(what.to_string())
+    } else if code == "ResourceInUseException" || code == "DependencyViolation" {
+        CloudError::InUse(what.to_string())
+    } else if code.contains("Throttl") || code == "RequestLimitExceeded" {
+        CloudError::Throttled(message)
+    } else if code.contains("AuthFailure") && message.contains("credentials")
+        || code == "UnrecognizedClientException"
+        || code == "InvalidClientTokenId"
+    {
+        CloudError::NoCredentials(format!("{code}: {message}"))
+    } else {
+        CloudError::Api {
+            action: action.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn from_ec2_tags(tags: &[ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+fn name_of(tags: &[ec2::types::Tag]) -> Option<String> {
+    tags.iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .map(str::to_string)
+}
+
+fn token() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::fill(&mut b);
+    format!("vpnctl-{}", crate::fsx::hex(&b))
+}
+
+/// EC2's Client VPN times are "YYYY-MM-DDTHH:MM:SS" (UTC) or RFC 3339.
+pub fn parse_aws_time(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let trimmed = s.split('.').next().unwrap_or(s).trim_end_matches('Z');
+    time::PrimitiveDateTime::parse(trimmed, fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
+    Endpoint {
+        id: e.client_vpn_endpoint_id().unwrap_or_default().to_string(),
+        state: e
+            .status()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+        dns_name: e.dns_name().map(str::to_string),
+        client_cidr: e.client_cidr_block().and_then(|c| c.parse().ok()),
+        vpc_id: e.vpc_id().map(str::to_string),
+        split_tunnel: e.split_tunnel().unwrap_or(false),
+        dns_servers: e.dns_servers().to_vec(),
+        transport: e.transport_protocol().map(|t| {
+            if t.as_str() == "tcp" {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            }
+        }),
+        port: e.vpn_port().and_then(|p| u16::try_from(p).ok()),
+        security_groups: e.security_group_ids().to_vec(),
+        description: e.description().map(str::to_string),
+        server_cert_arn: e.server_certificate_arn().map(str::to_string),
+        created: e.creation_time().and_then(parse_aws_time),
+        tags: from_ec2_tags(e.tags()),
+    }
+}
+
+impl Network for AwsCloud {
+    async fn find_vpc(&self, id_or_name: &str) -> CloudResult<Vpc> {
+        let what = format!("VPC '{id_or_name}'");
+        let req = self.ec2.describe_vpcs();
+        let req = if id_or_name.starts_with("vpc-") {
+            req.vpc_ids(id_or_name)
+        } else {
+            req.filters(
+                ec2::types::Filter::builder()
+                    .name("tag:Name")
+                    .values(id_or_name)
+                    .build(),
+            )
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("DescribeVpcs", &what, e))?;
+        let vpcs = out.vpcs();
+        match vpcs {
+            [] => Err(CloudError::NotFound(what)),
+            [v] => {
+                let mut cidrs: Vec<Ipv4Net> = v
+                    .cidr_block()
+                    .and_then(|c| c.parse().ok())
+                    .into_iter()
+                    .collect();
+                for a in v.cidr_block_association_set() {
+                    if let Some(c) = a.cidr_block().and_then(|c| c.parse().ok())
+                        && !cidrs.contains(&c)
+                        && a.cidr_block_state()
+                            .and_then(|s| s.state())
+                            .is_none_or(|s| s.as_str() == "associated")
+                    {
+                        cidrs.push(c);
+                    }
+                }
+                Ok(Vpc {
+                    id: v.vpc_id().unwrap_or_default().to_string(),
+                    name: name_of(v.tags()),
+                    cidrs,
+                })
+            }
+            many => Err(CloudError::Api {
+                action: "DescribeVpcs".into(),
+                code: "Ambiguous".into(),
+                message: format!(
+                    "{} VPCs are named '{id_or_name}'; give the VPC id",
+                    many.len()
+                ),
+            }),
+        }
+    }
+
+    async fn find_subnet(&self, id_or_name: &str) -> CloudResult<Subnet> {
+        let what = format!("subnet '{id_or_name}'");
+        let req = self.ec2.describe_subnets();
+        let req = if id_or_name.starts_with("subnet-") {
+            req.subnet_ids(id_or_name)
+        } else {
+            req.filters(
+                ec2::types::Filter::builder()
+                    .name("tag:Name")
+                    .values(id_or_name)
+                    .build(),
+            )
+        };
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("DescribeSubnets", &what, e))?;
+        match out.subnets() {
+            [] => Err(CloudError::NotFound(what)),
+            [s] => Ok(Subnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                name: name_of(s.tags()),
+                vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                az: s.availability_zone().unwrap_or_default().to_string(),
+                cidr: s.cidr_block().and_then(|c| c.parse().ok()),
+            }),
+            many => Err(CloudError::Api {
+                action: "DescribeSubnets".into(),
+                code: "Ambiguous".into(),
+                message: format!(
+                    "{} subnets are named '{id_or_name}'; give the subnet id",
+                    many.len()
+                ),
+            }),
+        }
+    }
+}
+
+impl Certificates for AwsCloud {
+    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>> {
+        // ListCertificates returns only RSA-2048 certificates unless asked for more.
+        let includes = acm::types::Filters::builder()
+            .key_types(acm::types::KeyAlgorithm::Rsa1024)
+            .key_types(acm::types::KeyAlgorithm::Rsa2048)
+            .build();
+        let summaries = self
+            .acm
+            .list_certificates()
+            .includes(includes)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListCertificates", "certificates", e))?;
+        let mut out = Vec::new();
+        for s in summaries {
+            let Some(arn) = s.certificate_arn() else {
+                continue;
+            };
+            let tags = match self
+                .acm
+                .list_tags_for_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+            {
+                Ok(t) => t
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
+                    .collect::<Tags>(),
+                Err(e) => match classify("ListTagsForCertificate", arn, e) {
+                    CloudError::NotFound(_) => continue,
+                    other => return Err(other),
+                },
+            };
+            if !is_ours(&tags, deployment) {
+                continue;
+            }
+            let detail = self
+                .acm
+                .describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeCertificate", arn, e))?;
+            let d = detail.certificate();
+            out.push(Certificate {
+                arn: arn.to_string(),
+                tags,
+                domain: d.and_then(|d| d.domain_name()).map(str::to_string),
+                not_after: d.and_then(|d| d.not_after()).map(|t| t.secs()),
+                created: d
+                    .and_then(|d| d.imported_at().or(d.created_at()))
+                    .map(|t| t.secs()),
+                in_use_by: d.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn import_certificate(
+        &self,
+        upload: &CertUpload,
+        arn: Option<&str>,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        use aws_smithy_types::Blob;
+        let mut req = self
+            .acm
+            .import_certificate()
+            .certificate(Blob::new(upload.cert_pem.as_bytes()))
+            .private_key(Blob::new(upload.key_pem.as_bytes()))
+            .certificate_chain(Blob::new(upload.chain_pem.as_bytes()));
+        match arn {
+            // ACM refuses tags on a re-import; the certificate keeps the ones it has.
+            Some(arn) => req = req.certificate_arn(arn),
+            None => {
+                for (k, v) in tags {
+                    let tag = acm::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .map_err(|e| CloudError::Api {
+                            action: "ImportCertificate".into(),
+                            code: "BadTag".into(),
+                            message: e.to_string(),
+                        })?;
+                    req = req.tags(tag);
+                }
+            }
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("ImportCertificate", "the server certificate", e))?;
+        out.certificate_arn()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::Api {
+                action: "ImportCertificate".into(),
+                code: "NoArn".into(),
+                message: "ACM returned no ARN".into(),
+            })
+    }
+
+    async fn certificate_body(&self, arn: &str) -> CloudResult<String> {
+        let out = self
+            .acm
+            .get_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("GetCertificate", arn, e))?;
+        Ok(out.certificate().unwrap_or_default().to_string())
+    }
+
+    async fn delete_certificate(&self, arn: &str) -> CloudResult<()> {
+        self.acm
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteCertificate", arn, e))
+    }
+}
+
+impl Endpoints for AwsCloud {
+    async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>> {
+        // DescribeClientVpnEndpoints has no tag filters: filter here.
+        let all = self
+            .ec2
+            .describe_client_vpn_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        Ok(all
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| is_ours(&e.tags, deployment) && e.state != "deleted")
+            .collect())
+    }
+
+    async fn create_endpoint(
+        &self,
+        spec: &EndpointSpec,
+        server_cert_arn: &str,
+        tags: &Tags,
+    ) -> CloudResult<Endpoint> {
+        use ec2::types::*;
+        let auth = ClientVpnAuthenticationRequest::builder()
+            .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
+            .mutual_authentication(
+                CertificateAuthenticationRequest::builder()
+                    .client_root_certificate_chain_arn(server_cert_arn)
+                    .build(),
+            )
+            .build();
+        let logs = ConnectionLogOptions::builder()
+            .enabled(spec.log_group.is_some())
+            .set_cloudwatch_log_group(spec.log_group.clone())
+            .build();
+        let mut req = self
+            .ec2
+            .create_client_vpn_endpoint()
+            .client_cidr_block(spec.client_cidr.to_string())
+            .server_certificate_arn(server_cert_arn)
+            .authentication_options(auth)
+            .connection_log_options(logs)
+            .transport_protocol(if spec.transport == Transport::Tcp {
+                TransportProtocol::Tcp
+            } else {
+                TransportProtocol::Udp
+            })
+            .vpn_port(i32::from(spec.port))
+            .description(&spec.description)
+            .split_tunnel(spec.split_tunnel)
+            .vpc_id(&spec.vpc_id)
+            .client_token(token())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::ClientVpnEndpoint)
+                    .set_tags(Some(ec2_tags(tags)))
+                    .build(),
+            );
+        for d in &spec.dns_servers {
+            req = req.dns_servers(d.to_string());
+        }
+        for sg in &spec.security_groups {
+            req = req.security_group_ids(sg);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("CreateClientVpnEndpoint", "the endpoint", e))?;
+        let id = out.client_vpn_endpoint_id().unwrap_or_default().to_string();
+        Ok(Endpoint {
+            id,
+            state: out
+                .status()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_else(|| "pending-associate".into()),
+            dns_name: out.dns_name().map(str::to_string),
+            client_cidr: Some(spec.client_cidr),
+            vpc_id: Some(spec.vpc_id.clone()),
+            split_tunnel: spec.split_tunnel,
+            dns_servers: spec.dns_servers.iter().map(|d| d.to_string()).collect(),
+            transport: Some(spec.transport),
+            port: Some(spec.port),
+            security_groups: spec.security_groups.clone(),
+            description: Some(spec.description.clone()),
+            server_cert_arn: Some(server_cert_arn.to_string()),
+            created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
+            tags: tags.clone(),
+        })
+    }
+
+    async fn modify_endpoint(&self, id: &str, spec: &EndpointSpec) -> CloudResult<()> {
+        let dns = ec2::types::DnsServersOptionsModifyStructure::builder()
+            .enabled(!spec.dns_servers.is_empty())
+            .set_custom_dns_servers(Some(
+                spec.dns_servers.iter().map(|d| d.to_string()).collect(),
+            ))
+            .build();
+        let mut req = self
+            .ec2
+            .modify_client_vpn_endpoint()
+            .client_vpn_endpoint_id(id)
+            .split_tunnel(spec.split_tunnel)
+            .dns_servers(dns)
+            .vpn_port(i32::from(spec.port))
+            .description(&spec.description);
+        if !spec.security_groups.is_empty() {
+            req = req
+                .vpc_id(&spec.vpc_id)
+                .set_security_group_ids(Some(spec.security_groups.clone()));
+        }
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("ModifyClientVpnEndpoint", id, e))
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> CloudResult<()> {
+        self.ec2
+            .delete_client_vpn_endpoint()
+            .client_vpn_endpoint_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteClientVpnEndpoint", id, e))
+    }
+
+    async fn associations(&self, endpoint: &str) -> CloudResult<Vec<Association>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_target_networks()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnTargetNetworks", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|t| Association {
+                id: t.association_id().unwrap_or_default().to_string(),
+                subnet_id: t.target_network_id().unwrap_or_default().to_string(),
+                state: t
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .filter(|a| a.state != "disassociated")
+            .collect())
+    }
+
+    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association> {
+        let out = self
+            .ec2
+            .associate_client_vpn_target_network()
+            .client_vpn_endpoint_id(endpoint)
+            .subnet_id(subnet)
+            .client_token(token())
+            .send()
+            .await
+            .map_err(|e| classify("AssociateClientVpnTargetNetwork", subnet, e))?;
+        Ok(Association {
+            id: out.association_id().unwrap_or_default().to_string(),
+            subnet_id: subnet.to_string(),
+            state: out
+                .status()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_else(|| "associating".into()),
+        })
+    }
+
+    async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()> {
+        self.ec2
+            .disassociate_client_vpn_target_network()
+            .client_vpn_endpoint_id(endpoint)
+            .association_id(association)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DisassociateClientVpnTargetNetwork", association, e))
+    }
+
+    async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_authorization_rules()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnAuthorizationRules", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|r| AuthRule {
+                cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                state: r
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()> {
+        match self
+            .ec2
+            .authorize_client_vpn_ingress()
+            .client_vpn_endpoint_id(endpoint)
+            .target_network_cidr(cidr.to_string())
+            .authorize_all_groups(true)
+            .description(description)
+            .client_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("InvalidClientVpnDuplicateAuthorizationRule") => Ok(()),
+            Err(e) => Err(classify("AuthorizeClientVpnIngress", &cidr.to_string(), e)),
+        }
+    }
+
+    async fn routes(&self, endpoint: &str) -> CloudResult<Vec<Route>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_routes()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnRoutes", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|r| Route {
+                cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                subnet_id: r.target_subnet().unwrap_or_default().to_string(),
+                origin: r.origin().unwrap_or_default().to_string(),
+                state: r
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn create_route(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        subnet: &str,
+        description: &str,
+    ) -> CloudResult<()> {
+        match self
+            .ec2
+            .create_client_vpn_route()
+            .client_vpn_endpoint_id(endpoint)
+            .destination_cidr_block(cidr.to_string())
+            .target_vpc_subnet_id(subnet)
+            .description(description)
+            .client_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("InvalidClientVpnDuplicateRoute") => Ok(()),
+            Err(e) => Err(classify("CreateClientVpnRoute", &cidr.to_string(), e)),
+        }
+    }
+
+    async fn export_configuration(&self, endpoint: &str) -> CloudResult<String> {
+        let out = self
+            .ec2
+            .export_client_vpn_client_configuration()
+            .client_vpn_endpoint_id(endpoint)
+            .send()
+            .await
+            .map_err(|e| classify("ExportClientVpnClientConfiguration", endpoint, e))?;
+        Ok(out.client_configuration().unwrap_or_default().to_string())
+    }
+
+    async fn connections(&self, endpoint: &str) -> CloudResult<Vec<Connection>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_connections()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnConnections", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|c| Connection {
+                id: c.connection_id().unwrap_or_default().to_string(),
+                username: c.username().or(c.common_name()).map(str::to_string),
+                client_ip: c.client_ip().map(str::to_string),
+                state: c
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                established: c.connection_established_time().map(str::to_string),
+                ingress_bytes: c.ingress_bytes().map(str::to_string),
+                egress_bytes: c.egress_bytes().map(str::to_string),
+            })
+            .collect())
+    }
+}
+
+/// Load the SDK configuration the way the AWS CLI does (credential chain, `--profile`,
+/// `--region`, `AWS_ENDPOINT_URL`), then check that credentials resolve at all, so a missing
+/// credential is one clear error before any work.
+pub async fn load(
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<aws_config::SdkConfig, CloudError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(CloudError::Api {
+            action: "configuration".into(),
+            code: "NoRegion".into(),
+            message: "no AWS region configured".into(),
+        });
+    }
+    use aws_credential_types::provider::ProvideCredentials;
+    match config.credentials_provider() {
+        None => return Err(CloudError::NoCredentials("no credential provider".into())),
+        Some(p) => {
+            if let Err(e) = p.provide_credentials().await {
+                return Err(CloudError::NoCredentials(
+                    DisplayErrorContext(&e).to_string(),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}

@@ -1,0 +1,552 @@
+//! `vpnctl setup`: settings (flags over the config file) → local checks → read-only lookups →
+//! observe by tags → plan → apply → profiles and the state record.
+
+use super::{Ctx, aws_config, runtime};
+use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::model::{CertUpload, EndpointSpec, Subnet, Transport, Vpc};
+use crate::aws::plan::{self, Desired};
+use crate::aws::sdk::AwsCloud;
+use crate::aws::{self as awsmod, cloud::Network};
+use crate::cli::SetupArgs;
+use crate::error::{Error, Result};
+use crate::pki::{Pki, cert, store};
+use crate::profile::Proto;
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+/// Setup's settings after merging flags over the config file and validating what can be
+/// validated without AWS. Pure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub vpc: String,
+    pub subnets: Vec<String>,
+    pub client_cidr: Ipv4Net,
+    pub full_tunnel: bool,
+    pub authorize: Vec<Ipv4Net>,
+    pub dns_servers: Vec<Ipv4Addr>,
+    pub transport: Transport,
+    pub port: u16,
+    pub security_groups: Vec<String>,
+    pub description: Option<String>,
+    pub log_group: Option<String>,
+}
+
+pub fn parse_cidr(s: &str, flag: &str) -> Result<Ipv4Net> {
+    let net: Ipv4Net = s.trim().parse().map_err(|_| {
+        Error::invalid(
+            format!("{flag} {s:?} is not an IPv4 CIDR"),
+            "write it like 10.83.0.0/16",
+        )
+    })?;
+    if net.trunc() != net {
+        return Err(Error::invalid(
+            format!("{flag} {s} has host bits set"),
+            format!("did you mean {}?", net.trunc()),
+        ));
+    }
+    Ok(net)
+}
+
+/// The client CIDR rules AWS enforces, checked before any call: /12 to /22.
+pub fn check_client_cidr(net: Ipv4Net) -> Result<()> {
+    if !(12..=22).contains(&net.prefix_len()) {
+        return Err(Error::invalid(
+            format!(
+                "--client-cidr {net} is a /{}; AWS Client VPN needs a block from /12 to /22",
+                net.prefix_len()
+            ),
+            "choose e.g. 10.83.0.0/16 (large enough for your users, outside the VPC's range)",
+        ));
+    }
+    Ok(())
+}
+
+/// No overlap between the client CIDR and any of the VPC's CIDRs.
+pub fn check_overlap(client: Ipv4Net, vpc: &Vpc) -> Result<()> {
+    if let Some(c) = vpc
+        .cidrs
+        .iter()
+        .find(|c| c.contains(&client.network()) || client.contains(&c.network()))
+    {
+        return Err(Error::invalid(
+            format!("--client-cidr {client} overlaps the VPC {} ({c})", vpc.id),
+            "choose a client range outside the VPC, e.g. 10.83.0.0/16 for a 10.0.0.0/16 VPC",
+        ));
+    }
+    Ok(())
+}
+
+pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result<Settings> {
+    let vpc = args.vpc.clone().or(dc.vpc.clone()).ok_or_else(|| {
+        Error::invalid(
+            "no VPC given",
+            "pass --vpc ID|NAME or set vpc in vpnctl.toml",
+        )
+    })?;
+    let subnets = if args.subnet.is_empty() {
+        dc.subnets.clone().unwrap_or_default()
+    } else {
+        args.subnet.clone()
+    };
+    if subnets.is_empty() {
+        return Err(Error::invalid(
+            "no subnet given",
+            "pass --subnet ID|NAME (repeat for more) or set subnets in vpnctl.toml",
+        ));
+    }
+    let cidr = args
+        .client_cidr
+        .clone()
+        .or(dc.client_cidr.clone())
+        .ok_or_else(|| {
+            Error::invalid(
+                "no client CIDR given",
+                "pass --client-cidr, e.g. 10.83.0.0/16",
+            )
+        })?;
+    let client_cidr = parse_cidr(&cidr, "--client-cidr")?;
+    check_client_cidr(client_cidr)?;
+    let full_tunnel = args.full_tunnel || dc.full_tunnel.unwrap_or(false);
+    let extra = if args.authorize.is_empty() {
+        dc.authorize.clone().unwrap_or_default()
+    } else {
+        args.authorize.clone()
+    };
+    let authorize = extra
+        .iter()
+        .map(|c| parse_cidr(c, "--authorize"))
+        .collect::<Result<Vec<_>>>()?;
+    let dns = if args.dns_server.is_empty() {
+        dc.dns_servers.clone().unwrap_or_default()
+    } else {
+        args.dns_server.clone()
+    };
+    let dns_servers = dns
+        .iter()
+        .map(|d| {
+            d.parse::<Ipv4Addr>().map_err(|_| {
+                Error::invalid(
+                    format!("--dns-server {d:?} is not an IPv4 address"),
+                    "give an address like 10.0.0.2",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if dns_servers.len() > 2 {
+        return Err(Error::invalid(
+            format!(
+                "{} DNS servers given; AWS takes at most two",
+                dns_servers.len()
+            ),
+            "keep two --dns-server values",
+        ));
+    }
+    let transport = match (args.transport, dc.transport.as_deref()) {
+        (Some(Proto::Tcp), _) | (None, Some("tcp")) => Transport::Tcp,
+        (Some(Proto::Udp), _) | (None, Some("udp") | None) => Transport::Udp,
+        (None, Some(other)) => {
+            return Err(Error::invalid(
+                format!("transport {other:?} in vpnctl.toml"),
+                "use \"udp\" or \"tcp\"",
+            ));
+        }
+    };
+    let port = args.port.or(dc.port).unwrap_or(443);
+    if port != 443 && port != 1194 {
+        return Err(Error::invalid(
+            format!("--port {port}: AWS Client VPN listens on 443 or 1194 only"),
+            "use --port 443 or --port 1194",
+        ));
+    }
+    let security_groups = if args.security_group.is_empty() {
+        dc.security_groups.clone().unwrap_or_default()
+    } else {
+        args.security_group.clone()
+    };
+    Ok(Settings {
+        vpc,
+        subnets,
+        client_cidr,
+        full_tunnel,
+        authorize,
+        dns_servers,
+        transport,
+        port,
+        security_groups,
+        description: args.description.clone().or(dc.description.clone()),
+        log_group: args.log_group.clone().or(dc.log_group.clone()),
+    })
+}
+
+/// Look up the VPC and subnets (read-only) and check them against each other.
+async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
+    let vpc = cloud.find_vpc(&s.vpc).await.map_err(awsmod::to_error)?;
+    check_overlap(s.client_cidr, &vpc)?;
+    let mut subnets: Vec<Subnet> = Vec::new();
+    for name in &s.subnets {
+        let sub = cloud.find_subnet(name).await.map_err(awsmod::to_error)?;
+        if sub.vpc_id != vpc.id {
+            return Err(Error::invalid(
+                format!(
+                    "subnet {name} ({}) is in {}, not in the VPC {} ({})",
+                    sub.id, sub.vpc_id, s.vpc, vpc.id
+                ),
+                "give subnets of the chosen VPC",
+            ));
+        }
+        if let Some(other) = subnets.iter().find(|o| o.az == sub.az) {
+            return Err(Error::invalid(
+                format!(
+                    "subnets {} and {} are both in {}; Client VPN takes one subnet per Availability Zone",
+                    other.id, sub.id, sub.az
+                ),
+                "keep one subnet per Availability Zone",
+            ));
+        }
+        if subnets.iter().any(|o| o.id == sub.id) {
+            continue;
+        }
+        subnets.push(sub);
+    }
+    Ok((vpc, subnets))
+}
+
+/// The VPC's resolver: its base address + 2.
+pub fn vpc_resolver(vpc: &Vpc) -> Option<Ipv4Addr> {
+    let base = vpc.cidrs.first()?.network();
+    Some(Ipv4Addr::from(u32::from(base).wrapping_add(2)))
+}
+
+pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
+    let settings = resolve(args, &ctx.config.deployment(&ctx.deployment))?;
+    // 1. The PKI, created if absent; its server certificate must be one AWS accepts.
+    let pki = if store::exists(&ctx.pki_dir) {
+        Pki::open(&ctx.pki_dir)?
+    } else if args.dry_run {
+        return Err(Error::not_found(
+            format!("no PKI in {}", ctx.pki_dir.display()),
+            "run `vpnctl pki init` first (setup without --dry-run creates it)",
+        ));
+    } else {
+        ctx.printer
+            .info(format!("creating the PKI in {}", ctx.pki_dir.display()));
+        let opts = store::InitOptions {
+            deployment: ctx.deployment.clone(),
+            server_name: args.server_name.clone(),
+            ca_days: store::DEFAULT_CA_DAYS,
+            server_days: store::DEFAULT_CERT_DAYS,
+            crl_days: store::DEFAULT_CRL_DAYS,
+            force: false,
+            passphrase: None,
+        };
+        Pki::init(&ctx.pki_dir, &opts, ctx.now)?
+    };
+    let server_pem = pki.server_cert_pem()?;
+    let server = cert::inspect(&server_pem, "the server certificate")?;
+    let problems = cert::aws_server_problems(&server);
+    if !problems.is_empty() {
+        return Err(Error::invalid(
+            format!(
+                "AWS Client VPN would refuse the server certificate {}: {}",
+                server.cn,
+                problems.join("; ")
+            ),
+            "issue an acceptable one: `vpnctl pki init --force --server-name vpn.example.internal` (new PKI) or import with --server-name",
+        ));
+    }
+    let upload = CertUpload {
+        cert_pem: server_pem.clone(),
+        key_pem: pki.server_key_pem()?,
+        chain_pem: pki.ca_pem()?,
+    };
+    cert::parse_key(&upload.key_pem, "private/server.key")?;
+
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (config, region) = aws_config(ctx, &args.aws).await?;
+        let cloud = AwsCloud::new(&config);
+        let (vpc, subnets) = lookup(&cloud, &settings).await?;
+        let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
+        for c in &settings.authorize {
+            if !authorize.contains(c) {
+                authorize.push(*c);
+            }
+        }
+        if settings.full_tunnel {
+            let all: Ipv4Net = "0.0.0.0/0".parse().map_err(|_| Error::invalid("0.0.0.0/0", ""))?;
+            if !authorize.contains(&all) {
+                authorize.push(all);
+            }
+        }
+        let dns_servers = if settings.dns_servers.is_empty() { vpc_resolver(&vpc).into_iter().collect() } else { settings.dns_servers.clone() };
+        let want = Desired {
+            deployment: ctx.deployment.clone(),
+            endpoint: EndpointSpec {
+                name: ctx.deployment.clone(),
+                client_cidr: settings.client_cidr,
+                vpc_id: vpc.id.clone(),
+                split_tunnel: !settings.full_tunnel,
+                dns_servers,
+                transport: settings.transport,
+                port: settings.port,
+                security_groups: settings.security_groups.clone(),
+                description: settings.description.clone().unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
+                log_group: settings.log_group.clone(),
+            },
+            vpc,
+            subnets,
+            authorize,
+            full_tunnel: settings.full_tunnel,
+            server_cert_pem: server_pem.clone(),
+        };
+        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(awsmod::to_error)?;
+        let steps = plan::plan_setup(&want, &seen)?;
+        if args.dry_run {
+            ctx.printer.data(format!("plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
+            for (i, s) in steps.iter().enumerate() {
+                ctx.printer.data(format!("{:>3}. [{:?}] {}", i + 1, s.phase, s.action));
+            }
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
+        let applied = tokio::select! {
+            r = executor.setup(&want, &seen, &steps, &upload) => r.map_err(awsmod::step_error)?,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(Error::incomplete(
+                    "interrupted; everything created so far is tagged and will be found again",
+                    "run the same `vpnctl setup` to continue where it stopped, or `vpnctl teardown` to remove it",
+                ));
+            }
+        };
+        finish(ctx, &pki, &want, &applied, &region, started.elapsed())
+    })
+}
+
+/// The endpoint host, port and protocol from AWS's exported client configuration.
+pub fn parse_export(config: &str) -> Option<(String, u16, Proto)> {
+    let mut remote = None;
+    let mut proto = Proto::Udp;
+    for line in config.lines() {
+        let mut w = line.split_whitespace();
+        match w.next() {
+            Some("remote") => {
+                let host = w.next()?.to_string();
+                let port = w.next().and_then(|p| p.parse().ok()).unwrap_or(443);
+                remote.get_or_insert((host, port));
+            }
+            Some("proto") if w.next().is_some_and(|p| p.starts_with("tcp")) => proto = Proto::Tcp,
+            _ => {}
+        }
+    }
+    remote.map(|(h, p)| (h, p, proto))
+}
+
+fn finish(
+    ctx: &Ctx,
+    pki: &Pki,
+    want: &Desired,
+    applied: &exec::Applied,
+    region: &str,
+    took: std::time::Duration,
+) -> Result<()> {
+    let now = ctx.now.unix_timestamp();
+    let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    st.deployment = ctx.deployment.clone();
+    st.region = Some(region.to_string());
+    st.endpoint_id = Some(applied.endpoint.id.clone());
+    for s in &want.subnets {
+        st.associated_at.entry(s.id.clone()).or_insert(now);
+    }
+    st.associated_at
+        .retain(|k, _| want.subnets.iter().any(|s| &s.id == k));
+    if let Some((host, port, proto)) = applied
+        .client_configuration
+        .as_deref()
+        .and_then(parse_export)
+    {
+        st.dns_name = Some(host);
+        st.port = Some(port);
+        st.proto = Some(proto);
+    }
+    st.record(
+        now,
+        format!(
+            "setup: endpoint {}, subnets {}",
+            applied.endpoint.id,
+            want.subnets
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+    crate::state::save(&ctx.pki_dir, &st)?;
+
+    ctx.printer.data(format!(
+        "deployment {} is up in {region} ({} elapsed)",
+        ctx.deployment,
+        crate::aws::wait::elapsed(took)
+    ));
+    ctx.printer
+        .data(format!("  endpoint     {}", applied.endpoint.id));
+    ctx.printer
+        .data(format!("  certificate  {}", applied.certificate_arn));
+    if let Some(dns) = &st.dns_name {
+        ctx.printer.data(format!("  dns name     {dns}"));
+    }
+    for s in &want.subnets {
+        ctx.printer
+            .data(format!("  subnet       {} ({}) associated", s.id, s.az));
+    }
+    for p in write_profiles(ctx, pki, &st)? {
+        ctx.printer.data(format!("  profile      {}", p.display()));
+    }
+    ctx.printer.info(format!(
+        "bills now: {} subnet(s) × $0.10/h; `vpnctl status` shows it, `vpnctl teardown` ends it",
+        want.subnets.len()
+    ));
+    Ok(())
+}
+
+/// Write a profile for every valid user against the deployment's endpoint. A profile file
+/// holding other key material is left alone with a warning.
+pub fn write_profiles(
+    ctx: &Ctx,
+    pki: &Pki,
+    st: &crate::state::State,
+) -> Result<Vec<std::path::PathBuf>> {
+    let Some(target) = target_of(st) else {
+        return Ok(Vec::new());
+    };
+    let template = crate::profile::Template::load(
+        std::env::var_os("VPNCTL_TEMPLATES")
+            .map(std::path::PathBuf::from)
+            .as_deref(),
+    )?;
+    template.check()?;
+    let mut written = Vec::new();
+    for user in pki.live_users(ctx.now)? {
+        let text = super::profile::render_for(ctx, pki, &template, &target, &user)?;
+        let path = pki.layout.profile(&user);
+        match super::profile::write_profile(pki, &user, &path, &text, false, ctx) {
+            Ok(()) => written.push(path),
+            Err(e) => ctx
+                .printer
+                .warn(format!("profile of {user} not written: {e}")),
+        }
+    }
+    Ok(written)
+}
+
+/// Where profiles point for this deployment, from the state record.
+pub fn target_of(st: &crate::state::State) -> Option<super::profile::Target> {
+    Some(super::profile::Target {
+        remote: st.dns_name.clone()?,
+        port: st.port.unwrap_or(443),
+        proto: st.proto.unwrap_or(Proto::Udp),
+        templates: std::env::var_os("VPNCTL_TEMPLATES").map(Into::into),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DeploymentConfig;
+
+    fn args(extra: &[&str]) -> SetupArgs {
+        use clap::Parser;
+        let mut v = vec!["vpnctl", "setup"];
+        v.extend_from_slice(extra);
+        match crate::cli::Cli::parse_from(v).command {
+            crate::cli::Command::Setup(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn client_cidr_rules() {
+        let ok = ["10.83.0.0/16", "172.16.0.0/12", "192.168.0.0/22"];
+        for c in ok {
+            assert!(
+                resolve(
+                    &args(&["--vpc", "v", "--subnet", "s", "--client-cidr", c]),
+                    &DeploymentConfig::default()
+                )
+                .is_ok(),
+                "{c}"
+            );
+        }
+        for (c, msg) in [
+            ("10.0.0.0/24", "/12 to /22"),
+            ("10.0.0.0/8", "/12 to /22"),
+            ("10.83.0.1/16", "host bits"),
+            ("nope", "not an IPv4 CIDR"),
+        ] {
+            let e = resolve(
+                &args(&["--vpc", "v", "--subnet", "s", "--client-cidr", c]),
+                &DeploymentConfig::default(),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains(msg), "{c}: {e}");
+        }
+        let vpc = Vpc {
+            id: "vpc-1".into(),
+            name: None,
+            cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+        };
+        assert!(check_overlap("10.0.0.0/20".parse().unwrap(), &vpc).is_err());
+        assert!(check_overlap("10.0.0.0/12".parse().unwrap(), &vpc).is_err());
+        assert!(check_overlap("10.83.0.0/16".parse().unwrap(), &vpc).is_ok());
+        assert_eq!(vpc_resolver(&vpc), Some("10.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dc = DeploymentConfig {
+            vpc: Some("cfg-vpc".into()),
+            subnets: Some(vec!["cfg-sub".into()]),
+            client_cidr: Some("10.90.0.0/16".into()),
+            port: Some(1194),
+            ..Default::default()
+        };
+        let s = resolve(&args(&["--vpc", "flag-vpc"]), &dc).unwrap();
+        assert_eq!(s.vpc, "flag-vpc");
+        assert_eq!(s.subnets, vec!["cfg-sub".to_string()]);
+        assert_eq!(s.port, 1194);
+        assert!(resolve(&args(&[]), &DeploymentConfig::default()).is_err());
+        assert!(resolve(&args(&["--port", "8443"]), &dc).is_err());
+        assert!(
+            resolve(
+                &args(&[
+                    "--dns-server",
+                    "1.1.1.1",
+                    "--dns-server",
+                    "8.8.8.8",
+                    "--dns-server",
+                    "9.9.9.9"
+                ]),
+                &dc
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn export_parsing() {
+        let text = "client\ndev tun\nproto udp\nremote cvpn-endpoint-0a1.prod.clientvpn.us-east-1.amazonaws.com 443\nremote-random-hostname\n";
+        assert_eq!(
+            parse_export(text),
+            Some((
+                "cvpn-endpoint-0a1.prod.clientvpn.us-east-1.amazonaws.com".into(),
+                443,
+                Proto::Udp
+            ))
+        );
+        assert_eq!(
+            parse_export("proto tcp\nremote h 1194\n").map(|r| r.2),
+            Some(Proto::Tcp)
+        );
+        assert_eq!(parse_export("client\n"), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! `vpnctl status`: every resource of the deployment (found by tags), its state, what bills
+//! now in $/h and what has accrued since each resource's creation; PKI expiry warnings.
+
+use super::{Ctx, aws_config, runtime};
+use crate::aws::exec;
+use crate::aws::model::association_bills;
+use crate::aws::plan::Observed;
+use crate::aws::price::{self, Prices};
+use crate::aws::sdk::AwsCloud;
+use crate::cli::StatusArgs;
+use crate::error::Result;
+use serde::Serialize;
+use serde_json::json;
+
+/// One line of the bill.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Charge {
+    pub resource: String,
+    pub what: String,
+    pub per_hour: f64,
+    /// Unix seconds the charge started (best known).
+    pub since: Option<i64>,
+    pub accrued: f64,
+}
+
+/// What bills now, from observed state. Pure. `associated_at` (from the state record) refines
+/// when an association started; without it the endpoint's creation time is the bound.
+pub fn charges(
+    seen: &Observed,
+    prices: &Prices,
+    associated_at: &std::collections::BTreeMap<String, i64>,
+    now: i64,
+) -> Vec<Charge> {
+    let hours = |since: Option<i64>| {
+        since
+            .map(|s| ((now - s).max(0) as f64) / 3600.0)
+            .unwrap_or(0.0)
+    };
+    let mut out = Vec::new();
+    for v in &seen.endpoints {
+        let Some(e) = &v.endpoint else { continue };
+        for a in v
+            .associations
+            .iter()
+            .filter(|a| association_bills(&a.state))
+        {
+            let since = associated_at.get(&a.subnet_id).copied().or(e.created);
+            out.push(Charge {
+                resource: a.subnet_id.clone(),
+                what: format!("association of {} ({})", a.subnet_id, a.state),
+                per_hour: prices.association_hour,
+                since,
+                accrued: prices.association_hour * hours(since),
+            });
+        }
+        for c in v.connections.iter().filter(|c| c.state == "active") {
+            let since = c
+                .established
+                .as_deref()
+                .and_then(crate::aws::sdk::parse_aws_time);
+            out.push(Charge {
+                resource: c.id.clone(),
+                what: format!("connection of {}", c.username.as_deref().unwrap_or("?")),
+                per_hour: prices.connection_hour,
+                since,
+                accrued: prices.connection_hour * hours(since),
+            });
+        }
+    }
+    out
+}
+
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
+    let rt = runtime()?;
+    let (seen, region) = rt.block_on(async {
+        let (config, region) = aws_config(ctx, &args.aws).await?;
+        let cloud = AwsCloud::new(&config);
+        let seen = exec::observe(&cloud, &ctx.deployment, true)
+            .await
+            .map_err(crate::aws::to_error)?;
+        Ok::<_, crate::Error>((seen, region))
+    })?;
+    let prices = price::for_region(&region, &ctx.config.prices);
+    let st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    let now = ctx.now.unix_timestamp();
+    let bill = charges(&seen, &prices, &st.associated_at, now);
+    let per_hour: f64 = bill.iter().map(|c| c.per_hour).sum();
+    let accrued: f64 = bill.iter().map(|c| c.accrued).sum();
+    let mut warnings = match crate::pki::Pki::open(&ctx.pki_dir) {
+        Ok(pki) => super::pki::pki_warnings(&pki, ctx.now)?,
+        Err(_) => vec![format!(
+            "no PKI in {}: certificate expiry not checked",
+            ctx.pki_dir.display()
+        )],
+    };
+    for c in &seen.certificates {
+        if let Some(t) = c.not_after
+            && (t - now) / 86400 < crate::pki::store::WARN_DAYS
+        {
+            warnings.push(format!(
+                "the ACM certificate {} expires in {} days",
+                c.arn,
+                (t - now) / 86400
+            ));
+        }
+    }
+    let state = if seen.endpoints.is_empty() && seen.certificates.is_empty() {
+        "absent"
+    } else if seen
+        .endpoints
+        .iter()
+        .any(|v| v.associations.iter().any(|a| association_bills(&a.state)))
+    {
+        "up"
+    } else {
+        "asleep (no associations)"
+    };
+
+    if args.json {
+        ctx.printer.json(&json!({
+            "deployment": ctx.deployment, "region": region, "state": state,
+            "resources": seen,
+            "billing": {"per_hour": per_hour, "accrued": accrued, "charges": bill, "prices": prices},
+            "warnings": warnings,
+        }));
+    } else {
+        ctx.printer.data(format!(
+            "deployment {} in {region}: {state}",
+            ctx.deployment
+        ));
+        for c in &seen.certificates {
+            ctx.printer.data(format!(
+                "  certificate  {}  {}  expires {}",
+                c.arn,
+                c.domain.as_deref().unwrap_or("-"),
+                c.not_after.map(day).unwrap_or_else(|| "?".into())
+            ));
+        }
+        for v in &seen.endpoints {
+            let Some(e) = &v.endpoint else { continue };
+            ctx.printer.data(format!(
+                "  endpoint     {}  {}  {}  created {}",
+                e.id,
+                e.state,
+                e.dns_name.as_deref().unwrap_or("-"),
+                e.created.map(day).unwrap_or_else(|| "?".into())
+            ));
+            for a in &v.associations {
+                ctx.printer.data(format!(
+                    "    subnet     {}  {}  ({})",
+                    a.subnet_id, a.state, a.id
+                ));
+            }
+            for r in &v.rules {
+                ctx.printer
+                    .data(format!("    rule       {}  {}", r.cidr, r.state));
+            }
+            for r in &v.routes {
+                ctx.printer.data(format!(
+                    "    route      {} via {}  {}  ({})",
+                    r.cidr, r.subnet_id, r.state, r.origin
+                ));
+            }
+            let active = v.connections.iter().filter(|c| c.state == "active").count();
+            ctx.printer.data(format!("    connections {active} active"));
+        }
+        ctx.printer
+            .data(format!("bills now: {}/h", price::dollars(per_hour)));
+        for c in &bill {
+            ctx.printer.data(format!(
+                "  {:<44} {}/h  accrued {}",
+                c.what,
+                price::dollars(c.per_hour),
+                price::dollars(c.accrued)
+            ));
+        }
+        ctx.printer.data(format!(
+            "accrued since creation: {}",
+            price::dollars(accrued)
+        ));
+    }
+    for w in warnings {
+        ctx.printer.warn(w);
+    }
+    Ok(())
+}
+
+fn day(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(crate::pki::store::date)
+        .unwrap_or_else(|_| "?".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::model::*;
+    use crate::aws::plan::EndpointView;
+
+    #[test]
+    fn associations_and_connections_bill_at_the_price_table() {
+        let e = Endpoint {
+            id: "e".into(),
+            state: "available".into(),
+            dns_name: None,
+            client_cidr: None,
+            vpc_id: None,
+            split_tunnel: true,
+            dns_servers: vec![],
+            transport: None,
+            port: None,
+            security_groups: vec![],
+            description: None,
+            server_cert_arn: None,
+            created: Some(0),
+            tags: Tags::new(),
+        };
+        let seen = Observed {
+            endpoints: vec![EndpointView {
+                endpoint: Some(e),
+                associations: vec![
+                    Association {
+                        id: "a1".into(),
+                        subnet_id: "s1".into(),
+                        state: "associated".into(),
+                    },
+                    Association {
+                        id: "a2".into(),
+                        subnet_id: "s2".into(),
+                        state: "associating".into(),
+                    },
+                ],
+                connections: vec![Connection {
+                    id: "c".into(),
+                    username: Some("alice".into()),
+                    client_ip: None,
+                    state: "active".into(),
+                    established: Some("1970-01-01T01:00:00".into()),
+                    ingress_bytes: None,
+                    egress_bytes: None,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut at = std::collections::BTreeMap::new();
+        at.insert("s2".to_string(), 3600);
+        let bill = charges(&seen, &price::US_EAST_1, &at, 2 * 3600);
+        assert_eq!(bill.len(), 3);
+        let total: f64 = bill.iter().map(|c| c.per_hour).sum();
+        assert!((total - 0.25).abs() < 1e-9);
+        assert!(
+            (bill[0].accrued - 0.2).abs() < 1e-9,
+            "s1 since endpoint creation: 2 h"
+        );
+        assert!(
+            (bill[1].accrued - 0.1).abs() < 1e-9,
+            "s2 since the recorded time: 1 h"
+        );
+        assert!((bill[2].accrued - 0.05).abs() < 1e-9);
+        assert!(charges(&Observed::default(), &price::US_EAST_1, &at, 0).is_empty());
+    }
+}

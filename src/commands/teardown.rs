@@ -1,0 +1,72 @@
+//! `vpnctl teardown`: find the deployment by tags, remove it in the order AWS requires, then
+//! look again and say what (if anything) still bills. Works without the local state file.
+
+use super::{Ctx, aws_config, runtime};
+use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::plan;
+use crate::aws::sdk::AwsCloud;
+use crate::cli::TeardownArgs;
+use crate::error::{Error, Result};
+
+pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (config, region) = aws_config(ctx, &args.aws).await?;
+        let cloud = AwsCloud::new(&config);
+        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        let steps = plan::plan_teardown(&seen);
+        if args.dry_run {
+            ctx.printer.data(format!("teardown plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
+            if steps.is_empty() {
+                ctx.printer.data("  nothing to remove: no resource carries this deployment's tags");
+            }
+            for (i, s) in steps.iter().enumerate() {
+                ctx.printer.data(format!("{:>3}. {s}", i + 1));
+            }
+            return Ok(());
+        }
+        if steps.is_empty() {
+            ctx.printer.data(format!("nothing to remove: no resource carries the tags of deployment '{}' in {region}", ctx.deployment));
+            crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
+            return Ok(());
+        }
+        let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
+        let failures = tokio::select! {
+            f = executor.teardown(&steps, args.keep_going) => f,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(Error::incomplete("interrupted", "run `vpnctl teardown` again: it finds what is left by tags"));
+            }
+        };
+        for f in &failures {
+            let e = crate::aws::step_error(exec::StepError { step: f.step.clone(), error: clone_wait(&f.error) });
+            ctx.printer.warn(format!("failed: {e}"));
+        }
+        // Look again, by tags: the answer the user needs is what still bills.
+        let left = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        let remaining = plan::plan_teardown(&left);
+        if remaining.is_empty() {
+            crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
+            ctx.printer.data(format!("teardown of '{}' complete: nothing billable remains ({} steps)", ctx.deployment, steps.len()));
+            ctx.printer.info(format!("the local PKI in {} stays; profiles work again after the next setup", ctx.pki_dir.display()));
+            Ok(())
+        } else {
+            ctx.printer.data(format!("teardown of '{}' incomplete; still there:", ctx.deployment));
+            for s in &remaining {
+                ctx.printer.data(format!("  {s}"));
+            }
+            Err(Error::incomplete(
+                format!("{} resource step(s) of '{}' remain", remaining.len(), ctx.deployment),
+                "run `vpnctl teardown` again (add --keep-going to get past a failing step)",
+            ))
+        }
+    })
+}
+
+fn clone_wait(e: &crate::aws::wait::WaitError) -> crate::aws::wait::WaitError {
+    match e {
+        crate::aws::wait::WaitError::Cloud(c) => crate::aws::wait::WaitError::Cloud(c.clone()),
+        crate::aws::wait::WaitError::Timeout(a, b, d) => {
+            crate::aws::wait::WaitError::Timeout(a.clone(), b.clone(), *d)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The config file, `vpnctl.toml`: one table per deployment (flags override it), plus optional
+//! `[prices.<region>]` tables. Parsing only; `commands::setup` merges it with the flags.
+
+use crate::aws::price::Prices;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_FILE: &str = "vpnctl.toml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    pub vpc: Option<String>,
+    pub subnets: Option<Vec<String>>,
+    pub client_cidr: Option<String>,
+    pub full_tunnel: Option<bool>,
+    pub authorize: Option<Vec<String>>,
+    pub dns_servers: Option<Vec<String>>,
+    pub transport: Option<String>,
+    pub port: Option<u16>,
+    pub security_groups: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub log_group: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub pki: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub prices: BTreeMap<String, Prices>,
+    #[serde(flatten)]
+    pub deployments: BTreeMap<String, DeploymentConfig>,
+}
+
+impl ConfigFile {
+    /// Load `path`, or `./vpnctl.toml` when it exists, or nothing.
+    pub fn load(path: Option<&Path>) -> Result<ConfigFile> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_FILE), false),
+        };
+        if !path.exists() {
+            if required {
+                return Err(Error::not_found(
+                    format!("config file {} does not exist", path.display()),
+                    "fix --config / VPNCTL_CONFIG",
+                ));
+            }
+            return Ok(ConfigFile::default());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+        parse(&text).map_err(|e| match e {
+            Error::Invalid { message, hint } => {
+                Error::invalid(format!("{}: {message}", path.display()), hint)
+            }
+            other => other,
+        })
+    }
+
+    pub fn deployment(&self, name: &str) -> DeploymentConfig {
+        self.deployments.get(name).cloned().unwrap_or_default()
+    }
+}
+
+pub fn parse(text: &str) -> Result<ConfigFile> {
+    toml::from_str(text).map_err(|e| {
+        Error::invalid(
+            format!("invalid config: {}", e.message()),
+            "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see docs/commands.md)",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_per_deployment_and_prices() {
+        let c = parse("[lab]\nvpc = \"lab-vpc\"\nsubnets = [\"a\", \"b\"]\nclient_cidr = \"10.83.0.0/16\"\n\n[prices.eu-west-1]\nassociation_hour = 0.15\n").unwrap();
+        assert_eq!(c.deployment("lab").vpc.as_deref(), Some("lab-vpc"));
+        assert_eq!(c.deployment("lab").subnets.unwrap().len(), 2);
+        assert_eq!(c.prices["eu-west-1"].association_hour, 0.15);
+        assert_eq!(c.prices["eu-west-1"].connection_hour, 0.05);
+        assert!(c.deployment("other").vpc.is_none());
+        assert!(parse("[lab]\nvcp = \"typo\"\n").is_err());
+    }
+}
