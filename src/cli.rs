@@ -241,10 +241,12 @@ pub struct ProfileArgs {
     /// The VPN endpoint's host name or IP.
     #[arg(long, value_name = "HOST")]
     pub remote: Option<String>,
-    #[arg(long, default_value_t = 443)]
-    pub port: u16,
-    #[arg(long, value_enum, default_value_t = Proto::Udp)]
-    pub proto: Proto,
+    /// The port (default 443, or the deployment's).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// udp or tcp (default udp, or the deployment's).
+    #[arg(long, value_enum)]
+    pub proto: Option<Proto>,
     /// Output file (one user only); default profiles/USER.ovpn beside the PKI.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

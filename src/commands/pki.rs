@@ -22,10 +22,22 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
                     date(i.not_after)
                 ));
             }
-            ctx.printer.info(format!(
-                "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
-                issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
-            ));
+            match crate::state::load(&ctx.pki_dir, &ctx.deployment)
+                .as_ref()
+                .and_then(super::setup::target_of)
+            {
+                // A deployment exists: new users get profiles against its endpoint right away.
+                Some(target) => {
+                    let names: Vec<String> = issued.iter().map(|i| i.name.clone()).collect();
+                    for p in super::profile::write_for(ctx, &pki, &target, &names, false)? {
+                        ctx.printer.data(format!("profile {}", p.display()));
+                    }
+                }
+                None => ctx.printer.info(format!(
+                    "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
+                    issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
+                )),
+            }
             Ok(())
         }
         PkiCommand::List(a) => list(ctx, a.json, a.all),
@@ -53,6 +65,37 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
                 i.serial,
                 date(i.not_after)
             ));
+            if i.name == pki.meta.server_name {
+                ctx.printer.info("run `vpnctl setup` to re-import it to the same ACM ARN (the endpoint and every profile survive)");
+            } else {
+                // The old profile embeds the superseded key: replace it, or remove it.
+                let path = pki.layout.profile(&i.name);
+                match crate::state::load(&ctx.pki_dir, &ctx.deployment)
+                    .as_ref()
+                    .and_then(super::setup::target_of)
+                {
+                    Some(target) => {
+                        for p in super::profile::write_for(
+                            ctx,
+                            &pki,
+                            &target,
+                            std::slice::from_ref(&i.name),
+                            true,
+                        )? {
+                            ctx.printer.data(format!("profile {}", p.display()));
+                        }
+                    }
+                    None if path.exists() => {
+                        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+                        ctx.printer.info(format!(
+                            "removed the stale {}; render a new one with `vpnctl profile {}`",
+                            path.display(),
+                            i.name
+                        ));
+                    }
+                    None => {}
+                }
+            }
             Ok(())
         }
         PkiCommand::Crl(a) => {

@@ -18,17 +18,34 @@ pub struct Target {
 }
 
 pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
-    let Some(remote) = args.remote.clone() else {
-        return Err(Error::invalid(
-            "no --remote given",
-            "name the VPN endpoint: --remote HOST (the endpoint's DNS name, or an IP for a test server)",
-        ));
-    };
-    let target = Target {
-        remote,
-        port: args.port,
-        proto: args.proto,
-        templates: args.templates.clone(),
+    let target = match (
+        &args.remote,
+        crate::state::load(&ctx.pki_dir, &ctx.deployment)
+            .as_ref()
+            .and_then(super::setup::target_of),
+    ) {
+        (Some(remote), _) => Target {
+            remote: remote.clone(),
+            port: args.port.unwrap_or(443),
+            proto: args.proto.unwrap_or(Proto::Udp),
+            templates: args.templates.clone(),
+        },
+        // After `vpnctl setup`, the deployment's endpoint is the default.
+        (None, Some(t)) => Target {
+            port: args.port.unwrap_or(t.port),
+            proto: args.proto.unwrap_or(t.proto),
+            templates: args.templates.clone(),
+            ..t
+        },
+        (None, None) => {
+            return Err(Error::invalid(
+                format!(
+                    "no --remote given and deployment '{}' has no endpoint yet",
+                    ctx.deployment
+                ),
+                "name the VPN endpoint: --remote HOST, or run `vpnctl setup` first",
+            ));
+        }
     };
     check_target(&target)?;
     let pki = ctx.open_pki()?;
@@ -68,6 +85,31 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         ctx.printer.data(path.display().to_string());
     }
     Ok(())
+}
+
+/// Render and write the default-path profiles of `users` against `target`; a file holding
+/// other key material is skipped with a warning (or replaced with `force`).
+pub fn write_for(
+    ctx: &Ctx,
+    pki: &Pki,
+    target: &Target,
+    users: &[String],
+    force: bool,
+) -> Result<Vec<PathBuf>> {
+    let template = Template::load(target.templates.as_deref())?;
+    template.check()?;
+    let mut written = Vec::new();
+    for user in users {
+        let text = render_for(ctx, pki, &template, target, user)?;
+        let path = pki.layout.profile(user);
+        match write_profile(pki, user, &path, &text, force, ctx) {
+            Ok(()) => written.push(path),
+            Err(e) => ctx
+                .printer
+                .warn(format!("profile of {user} not written: {e}")),
+        }
+    }
+    Ok(written)
 }
 
 pub fn check_target(t: &Target) -> Result<()> {

@@ -409,8 +409,7 @@ fn finish(
     Ok(())
 }
 
-/// Write a profile for every valid user against the deployment's endpoint. A profile file
-/// holding other key material is left alone with a warning.
+/// Write a profile for every valid user against the deployment's endpoint.
 pub fn write_profiles(
     ctx: &Ctx,
     pki: &Pki,
@@ -419,24 +418,7 @@ pub fn write_profiles(
     let Some(target) = target_of(st) else {
         return Ok(Vec::new());
     };
-    let template = crate::profile::Template::load(
-        std::env::var_os("VPNCTL_TEMPLATES")
-            .map(std::path::PathBuf::from)
-            .as_deref(),
-    )?;
-    template.check()?;
-    let mut written = Vec::new();
-    for user in pki.live_users(ctx.now)? {
-        let text = super::profile::render_for(ctx, pki, &template, &target, &user)?;
-        let path = pki.layout.profile(&user);
-        match super::profile::write_profile(pki, &user, &path, &text, false, ctx) {
-            Ok(()) => written.push(path),
-            Err(e) => ctx
-                .printer
-                .warn(format!("profile of {user} not written: {e}")),
-        }
-    }
-    Ok(written)
+    super::profile::write_for(ctx, pki, &target, &pki.live_users(ctx.now)?, false)
 }
 
 /// Where profiles point for this deployment, from the state record.

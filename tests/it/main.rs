@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod emulator;
 mod harness;
 
+mod aws;
 mod bad_input;
 mod certificates;
 mod concurrency;

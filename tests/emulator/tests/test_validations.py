@@ -179,3 +179,17 @@ def test_modify_vpc_with_associations_refused(ec2, make_endpoint, net):
     ec2.associate_client_vpn_target_network(ClientVpnEndpointId=ep, SubnetId=net["a"])
     other = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     expect("InvalidParameterValue", ec2.modify_client_vpn_endpoint, ClientVpnEndpointId=ep, VpcId=other)
+
+
+def test_reimport_to_the_same_arn_keeps_arn_and_tags(acm, pki):
+    cert, key = pki.leaf("server.vpnctl.internal", ["server.vpnctl.internal"])
+    arn = acm.import_certificate(
+        Certificate=cert, PrivateKey=key, CertificateChain=pki.ca_pem,
+        Tags=[{"Key": "vpnctl:deployment", "Value": "lab"}],
+    )["CertificateArn"]
+    cert2, key2 = pki.leaf("server.vpnctl.internal", ["server.vpnctl.internal"])
+    again = acm.import_certificate(CertificateArn=arn, Certificate=cert2, PrivateKey=key2, CertificateChain=pki.ca_pem)["CertificateArn"]
+    assert again == arn
+    assert acm.get_certificate(CertificateArn=arn)["Certificate"].strip() == cert2.decode().strip()
+    tags = acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]
+    assert {"Key": "vpnctl:deployment", "Value": "lab"} in tags

@@ -39,6 +39,19 @@ def install_acm():
         return original(self, arn)
 
     Backend.delete_certificate = delete_certificate
+
+    # Re-importing to an existing ARN keeps the certificate's tags on AWS; stock moto builds a
+    # new bundle and drops them.
+    orig_import = require(Backend, "import_certificate")
+
+    def import_certificate(self, certificate, private_key, chain, arn, tags):
+        old = self._certificates.get(arn) if arn else None
+        result = orig_import(self, certificate, private_key, chain, arn, tags)
+        if old is not None and result in self._certificates:
+            self._certificates[result].tags = old.tags
+        return result
+
+    Backend.import_certificate = import_certificate
     # DescribeCertificate's InUseBy: report the Client VPN endpoints using it.
     orig_describe = require(acm_models.CertBundle, "describe")
 

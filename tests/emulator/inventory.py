@@ -1,0 +1,62 @@
+"""Everything in the emulator that carries vpnctl's tags for a deployment (or, with --all,
+every Client VPN endpoint and ACM certificate), observed with boto3: an observer for vpnctl's
+tests that shares no code with vpnctl.
+
+Usage: python inventory.py --endpoint http://127.0.0.1:PORT [--deployment NAME | --all]
+"""
+
+import argparse
+import json
+
+import boto3
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--deployment")
+    p.add_argument("--all", action="store_true")
+    a = p.parse_args()
+    kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client("ec2", **kw)
+    acm = boto3.client("acm", **kw)
+
+    def ours(tags):
+        t = {x["Key"]: x["Value"] for x in tags or []}
+        if a.all:
+            return True
+        return t.get("vpnctl:deployment") == a.deployment and t.get("vpnctl:managed-by") == "vpnctl"
+
+    out = {"endpoints": [], "certificates": [], "nat_gateways": [], "addresses": []}
+    for e in ec2.describe_client_vpn_endpoints()["ClientVpnEndpoints"]:
+        if e["Status"]["Code"] == "deleted" or not ours(e.get("Tags")):
+            continue
+        eid = e["ClientVpnEndpointId"]
+        nets = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=eid)["ClientVpnTargetNetworks"]
+        rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=eid)["AuthorizationRules"]
+        routes = ec2.describe_client_vpn_routes(ClientVpnEndpointId=eid)["Routes"]
+        out["endpoints"].append({
+            "id": eid,
+            "state": e["Status"]["Code"],
+            "dns_name": e.get("DnsName"),
+            "server_certificate_arn": e.get("ServerCertificateArn"),
+            "associations": [{"subnet": n["TargetNetworkId"], "state": n["Status"]["Code"]} for n in nets],
+            "rules": [{"cidr": r["DestinationCidr"], "state": r["Status"]["Code"]} for r in rules],
+            "routes": [{"cidr": r["DestinationCidr"], "subnet": r["TargetSubnet"], "state": r["Status"]["Code"]} for r in routes],
+        })
+    for c in acm.list_certificates(Includes={"keyTypes": ["RSA_1024", "RSA_2048", "EC_prime256v1"]})["CertificateSummaryList"]:
+        tags = acm.list_tags_for_certificate(CertificateArn=c["CertificateArn"]).get("Tags", [])
+        if ours(tags):
+            out["certificates"].append(c["CertificateArn"])
+    for n in ec2.describe_nat_gateways()["NatGateways"]:
+        if n["State"] not in ("deleted",) and ours(n.get("Tags")):
+            out["nat_gateways"].append({"id": n["NatGatewayId"], "state": n["State"]})
+    for addr in ec2.describe_addresses()["Addresses"]:
+        if ours(addr.get("Tags")):
+            out["addresses"].append({"allocation_id": addr.get("AllocationId"), "association_id": addr.get("AssociationId")})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+//! setup, status and teardown against the emulator with its delays on, observed independently
+//! with boto3.
+
+use crate::emulator::{Emulator, aws_env};
+use crate::harness::{Env, free_port, openssl, snapshot};
+use serde_json::Value;
+use std::time::Duration;
+
+const SETUP: &[&str] = &[
+    "setup",
+    "--vpc",
+    "lab-vpc",
+    "--subnet",
+    "lab-public-subnet",
+    "--client-cidr",
+    "10.83.0.0/16",
+];
+
+fn with_name<'a>(name: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--name", name];
+    v.extend_from_slice(args);
+    v
+}
+
+fn count(v: &Value, key: &str) -> usize {
+    v[key].as_array().map(Vec::len).unwrap_or(0)
+}
+
+#[test]
+fn setup_status_teardown_leaves_nothing_and_profiles_work() {
+    let emu = Emulator::start(0.3);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    let out = env.ok(&with_name("lab", SETUP));
+    assert!(out.contains("is up"), "{out}");
+
+    let inv = emu.inventory("lab");
+    assert_eq!(count(&inv, "endpoints"), 1, "{inv}");
+    assert_eq!(count(&inv, "certificates"), 1, "{inv}");
+    let ep = &inv["endpoints"][0];
+    assert_eq!(ep["state"], "available");
+    assert_eq!(ep["associations"][0]["state"], "associated");
+    assert!(
+        ep["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["cidr"] == "10.0.0.0/16" && r["state"] == "active"),
+        "{ep}"
+    );
+    assert_eq!(ep["server_certificate_arn"], inv["certificates"][0]);
+
+    // Each profile: the endpoint's DNS name with a random 12-hex label, the embedded key.
+    let id = ep["id"].as_str().unwrap();
+    for user in ["alice", "bob"] {
+        let p = env.read(&format!("profiles/{user}.ovpn"));
+        let remote = p.lines().find(|l| l.starts_with("remote ")).unwrap();
+        let host = remote.split_whitespace().nth(1).unwrap();
+        let (label, rest) = host.split_once('.').unwrap();
+        assert!(
+            label.len() == 12 && label.chars().all(|c| c.is_ascii_hexdigit()),
+            "{remote}"
+        );
+        assert_eq!(rest, format!("{id}.prod.clientvpn.us-east-1.amazonaws.com"));
+        assert!(!p.contains("remote-random-hostname"));
+        assert!(p.contains(env.read(&format!("pki/private/{user}.key")).trim()));
+    }
+    // Rewritten to loopback, the profile passes a real OpenVPN handshake against the PKI.
+    let port = free_port();
+    let text = env.read("profiles/alice.ovpn");
+    let local: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("remote ") {
+                format!("remote 127.0.0.1 {port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = env.path().join("alice-local.ovpn");
+    std::fs::write(&path, local).unwrap();
+    let (s_ok, c_ok, s, c) = crate::openvpn::handshake_with(&env, &path);
+    assert!(s_ok && c_ok, "handshake failed\n{s}\n{c}");
+
+    // A user issued later gets a profile against the endpoint without --remote.
+    env.ok(&["--name", "lab", "pki", "issue", "carol"]);
+    assert!(
+        env.read("profiles/carol.ovpn")
+            .contains(&format!("{id}.prod.clientvpn"))
+    );
+    env.ok(&["--name", "lab", "profile", "alice", "-o", "again.ovpn"]);
+    assert!(
+        env.read("again.ovpn")
+            .contains(&format!("{id}.prod.clientvpn"))
+    );
+
+    // status: what bills now.
+    emu.add_connection(id, "alice");
+    let st: Value = serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
+    let per_hour = st["billing"]["per_hour"].as_f64().unwrap();
+    assert!(
+        (per_hour - 0.15).abs() < 1e-9,
+        "one subnet + one connection: {st}"
+    );
+    assert_eq!(st["state"], "up");
+    let table = env.ok(&["--name", "lab", "status"]);
+    assert!(table.contains("$0.150/h") && table.contains(id), "{table}");
+
+    let out = env.ok(&["--name", "lab", "teardown"]);
+    assert!(out.contains("nothing billable remains"), "{out}");
+    let inv = emu.inventory("lab");
+    assert_eq!(
+        (count(&inv, "endpoints"), count(&inv, "certificates")),
+        (0, 0),
+        "{inv}"
+    );
+    let st: Value = serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
+    assert_eq!(st["state"], "absent");
+    assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0));
+    // The local PKI stays.
+    assert!(env.pki().join("private/alice.key").exists());
+    // Teardown again is a no-op.
+    assert!(
+        env.ok(&["--name", "lab", "teardown"])
+            .contains("nothing to remove")
+    );
+}
+
+#[test]
+fn setup_twice_converges_to_one_of_everything() {
+    let emu = Emulator::start(0.2);
+    emu.lab();
+    let env = emu.env();
+    let args = with_name(
+        "lab",
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--subnet",
+            "lab-public-b",
+            "--client-cidr",
+            "10.83.0.0/16",
+            "--full-tunnel",
+        ],
+    );
+    env.ok(&args);
+    let first = emu.inventory("lab");
+    env.ok(&args);
+    let plan = env.ok(&[&args[..], &["--dry-run"]].concat());
+    assert_eq!(
+        plan.lines()
+            .filter(|l| l
+                .trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit()))
+            .count(),
+        1,
+        "a converged setup plans only profiles:\n{plan}"
+    );
+    let inv = emu.inventory("lab");
+    assert_eq!(count(&inv, "endpoints"), 1, "{inv}");
+    assert_eq!(count(&inv, "certificates"), 1, "{inv}");
+    assert_eq!(inv["endpoints"][0]["id"], first["endpoints"][0]["id"]);
+    let ep = &inv["endpoints"][0];
+    assert_eq!(count(ep, "associations"), 2, "{ep}");
+    let rules: Vec<&str> = ep["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cidr"].as_str().unwrap())
+        .collect();
+    let mut sorted = rules.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec!["0.0.0.0/0", "10.0.0.0/16"], "{ep}");
+    let default_routes = ep["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["cidr"] == "0.0.0.0/0")
+        .count();
+    assert_eq!(default_routes, 2, "one 0.0.0.0/0 route per subnet: {ep}");
+    let mut routes: Vec<String> = ep["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{}>{}", r["cidr"], r["subnet"]))
+        .collect();
+    let n = routes.len();
+    routes.dedup();
+    routes.sort();
+    routes.dedup();
+    assert_eq!(routes.len(), n, "duplicate routes: {ep}");
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn renewed_server_certificate_is_reimported_to_the_same_arn() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&with_name("lab", SETUP));
+    let arn = emu.inventory("lab")["certificates"][0].clone();
+    env.ok(&["--name", "lab", "pki", "renew", "server"]);
+    let plan = env.ok(&[&with_name("lab", SETUP)[..], &["--dry-run"]].concat());
+    assert!(plan.contains("re-import"), "{plan}");
+    env.ok(&with_name("lab", SETUP));
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["certificates"], serde_json::json!([arn]), "{inv}");
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
+    let emu = Emulator::start(1.0);
+    emu.lab();
+    for (i, kill_after) in [0.2, 0.8, 1.6, 2.6].iter().enumerate() {
+        let name = format!("kill{i}");
+        let env = emu.env();
+        env.ok(&["--name", &name, "pki", "init"]);
+        let args = with_name(
+            &name,
+            &[
+                "setup",
+                "--vpc",
+                "lab-vpc",
+                "--subnet",
+                "lab-public-subnet",
+                "--client-cidr",
+                "10.83.0.0/16",
+                "--full-tunnel",
+            ],
+        );
+        let mut child = env
+            .command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs_f64(*kill_after));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(env.path().join(".vpnctl"));
+        let r = env.run(&["--name", &name, "teardown"]);
+        assert_eq!(
+            r.code, 0,
+            "teardown after a kill at {kill_after}s failed:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        let inv = emu.inventory(&name);
+        assert_eq!(
+            (count(&inv, "endpoints"), count(&inv, "certificates")),
+            (0, 0),
+            "left after a kill at {kill_after}s: {inv}"
+        );
+    }
+}
+
+/// Bad input: a clear error, and nothing created in AWS.
+fn refused(emu: &Emulator, env: &Env, args: &[&str], expect: &str) {
+    let before = emu.everything();
+    let r = env.fails(args);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.to_lowercase().contains(&expect.to_lowercase()),
+        "{args:?}: {line:?} should mention {expect:?}\n{}",
+        r.stderr
+    );
+    assert_eq!(emu.everything(), before, "{args:?} created something");
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_created() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["pki", "init"]);
+    let setup = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec![
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let cidr = |c: &'static str| {
+        vec![
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            c,
+        ]
+    };
+    refused(&emu, &env, &cidr("10.0.0.0/16"), "overlaps the VPC");
+    refused(&emu, &env, &cidr("10.0.0.0/20"), "overlaps the VPC");
+    refused(&emu, &env, &cidr("10.83.0.0/24"), "/12 to /22");
+    refused(&emu, &env, &cidr("10.0.0.0/8"), "/12 to /22");
+    refused(
+        &emu,
+        &env,
+        &[
+            "setup",
+            "--vpc",
+            "no-such-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ],
+        "no-such-vpc",
+    );
+    refused(
+        &emu,
+        &env,
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "no-such-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ],
+        "no-such-subnet",
+    );
+    refused(
+        &emu,
+        &env,
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "other-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ],
+        "not in the VPC",
+    );
+    refused(
+        &emu,
+        &env,
+        &setup(&["--subnet", "lab-private-subnet"]),
+        "one subnet per Availability Zone",
+    );
+    refused(&emu, &env, &setup(&["--port", "8443"]), "443 or 1194");
+
+    // No credentials at all.
+    let bare = Env::new()
+        .env("AWS_ENDPOINT_URL", &emu.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    bare.ok(&["pki", "init"]);
+    refused(&emu, &bare, &setup(&[]), "no AWS credentials");
+
+    // An endpoint URL where nothing listens.
+    let nowhere = aws_env(Env::new(), &format!("http://127.0.0.1:{}", free_port()));
+    nowhere.ok(&["pki", "init"]);
+    let r = nowhere.fails(&setup(&[]));
+    assert!(r.stderr.contains("cannot reach AWS"), "{}", r.stderr);
+    assert!(r.stderr.contains("AWS_ENDPOINT_URL"), "{}", r.stderr);
+
+    // A PKI whose server certificate AWS would refuse: CN "server", no domain.
+    let bad = emu.env();
+    bad.ok(&["pki", "init"]);
+    let pki = bad.pki();
+    let (ok, out) = openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "private/server.key",
+            "-subj",
+            "/CN=server",
+            "-out",
+            "server.csr",
+        ],
+        &pki,
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "private/ca.key",
+            "-days",
+            "30",
+            "-out",
+            "issued/server.crt",
+        ],
+        &pki,
+    );
+    assert!(ok, "{out}");
+    let before = snapshot(&pki);
+    refused(
+        &emu,
+        &bad,
+        &setup(&[]),
+        "would refuse the server certificate",
+    );
+    assert!(snapshot(&pki) == before);
+}

@@ -1,0 +1,149 @@
+//! The emulator for the AWS tests: started on a free loopback port per test, handed to vpnctl
+//! through `AWS_ENDPOINT_URL` with dummy credentials and few retries (so a broken emulator
+//! fails fast), observed independently with boto3 (`tests/emulator/inventory.py`), stopped
+//! on drop.
+
+use crate::harness::{Env, free_port};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The emulator's virtualenv, created once per test process (creating it concurrently from
+/// several tests would race).
+fn venv() -> &'static PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let out = Command::new(root().join("tests/emulator/run"))
+            .arg("--setup")
+            .output()
+            .expect("tests/emulator/run --setup");
+        assert!(
+            out.status.success(),
+            "emulator setup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+}
+
+impl Emulator {
+    pub fn start(delay_seconds: f64) -> Emulator {
+        venv();
+        let port = free_port();
+        let child = Command::new(root().join("tests/emulator/run"))
+            .args(["--port", &port.to_string()])
+            .env("EMULATOR_DELAY_SECONDS", delay_seconds.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let emu = Emulator {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if http(port, "GET", "/_emulator/health", "").is_some_and(|r| r.contains("ok")) {
+                return emu;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the emulator did not become healthy on port {port}");
+    }
+
+    fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// vpnctl's environment for this emulator.
+    pub fn env(&self) -> Env {
+        aws_env(Env::new(), &self.url)
+    }
+
+    fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(venv().join("bin/python"))
+            .arg(root().join("tests/emulator").join(script))
+            .args(["--endpoint", &self.url])
+            .args(args)
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+
+    /// Create the lab network (plus the extra fixtures); returns the ids.
+    pub fn lab(&self) -> serde_json::Value {
+        self.python("lab_network.py", &["--extra"])
+    }
+
+    /// vpnctl-tagged resources of `deployment`, as boto3 sees them.
+    pub fn inventory(&self, deployment: &str) -> serde_json::Value {
+        self.python("inventory.py", &["--deployment", deployment])
+    }
+
+    /// Every endpoint and certificate, tagged or not.
+    pub fn everything(&self) -> serde_json::Value {
+        self.python("inventory.py", &["--all"])
+    }
+
+    pub fn add_connection(&self, endpoint: &str, user: &str) {
+        let body = format!(
+            "{{\"client_vpn_endpoint_id\": \"{endpoint}\", \"username\": \"{user}\", \"client_ip\": \"10.83.0.9\"}}"
+        );
+        http(self.port(), "POST", "/_emulator/connections", &body).expect("add connection");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn aws_env(env: Env, url: &str) -> Env {
+    env.env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("VPNCTL_POLL_INTERVAL", "0.05")
+}
+
+/// A minimal HTTP/1.0 request on loopback; returns the body on 2xx.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let ok = resp.lines().next().is_some_and(|l| l.contains(" 2"));
+    ok.then(|| resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
