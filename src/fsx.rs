@@ -77,6 +77,12 @@ impl Staged {
 
     /// Make the staged file visible under its destination name.
     pub fn commit(mut self, overwrite: Overwrite) -> Result<()> {
+        self.publish(overwrite)?;
+        sync_dir(parent_of(&self.dest));
+        Ok(())
+    }
+
+    fn publish(&mut self, overwrite: Overwrite) -> Result<()> {
         match overwrite {
             Overwrite::Replace => {
                 fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("write", &self.dest, e))?
@@ -98,9 +104,25 @@ impl Staged {
             }
         }
         self.committed = true;
-        sync_dir(parent_of(&self.dest));
         Ok(())
     }
+}
+
+/// Commit many staged files, syncing each directory once at the end rather than once per file
+/// (issuing 100 users is 200 files in two directories).
+pub fn commit_all(staged: Vec<Staged>, overwrite: Overwrite) -> Result<()> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for mut s in staged {
+        s.publish(overwrite)?;
+        let dir = parent_of(&s.dest).to_path_buf();
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for d in dirs {
+        sync_dir(&d);
+    }
+    Ok(())
 }
 
 impl Drop for Staged {

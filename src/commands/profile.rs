@@ -5,6 +5,7 @@ use crate::cli::ProfileArgs;
 use crate::error::{Error, Result};
 use crate::fsx::{self, Overwrite, SECRET};
 use crate::pki::Pki;
+use crate::pki::store::UserMaterial;
 use crate::profile::{self, ProfileContext, Proto, Template};
 use std::path::{Path, PathBuf};
 
@@ -69,19 +70,16 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
     template.check()?;
     // Render all before writing any, so one bad user leaves no partial set.
     let mut rendered = Vec::new();
-    for user in &users {
+    for m in pki.materials(&users, ctx.now)? {
         let path = args
             .output
             .clone()
-            .unwrap_or_else(|| pki.layout.profile(user));
-        rendered.push((
-            user.clone(),
-            path,
-            render_for(ctx, &pki, &template, &target, user)?,
-        ));
+            .unwrap_or_else(|| pki.layout.profile(&m.user));
+        let text = render_for(&pki, &template, &target, &m)?;
+        rendered.push((m, path, text));
     }
-    for (user, path, text) in rendered {
-        write_profile(&pki, &user, &path, &text, args.force, ctx)?;
+    for (m, path, text) in rendered {
+        write_profile(&pki, &m, &path, &text, args.force)?;
         ctx.printer.data(path.display().to_string());
     }
     Ok(())
@@ -99,14 +97,14 @@ pub fn write_for(
     let template = Template::load(target.templates.as_deref())?;
     template.check()?;
     let mut written = Vec::new();
-    for user in users {
-        let text = render_for(ctx, pki, &template, target, user)?;
-        let path = pki.layout.profile(user);
-        match write_profile(pki, user, &path, &text, force, ctx) {
+    for m in pki.materials(users, ctx.now)? {
+        let text = render_for(pki, &template, target, &m)?;
+        let path = pki.layout.profile(&m.user);
+        match write_profile(pki, &m, &path, &text, force) {
             Ok(()) => written.push(path),
             Err(e) => ctx
                 .printer
-                .warn(format!("profile of {user} not written: {e}")),
+                .warn(format!("profile of {} not written: {e}", m.user)),
         }
     }
     Ok(written)
@@ -123,23 +121,16 @@ pub fn check_target(t: &Target) -> Result<()> {
     Ok(())
 }
 
-pub fn render_for(
-    ctx: &Ctx,
-    pki: &Pki,
-    template: &Template,
-    t: &Target,
-    user: &str,
-) -> Result<String> {
-    let m = pki.user_material(user, ctx.now)?;
+pub fn render_for(pki: &Pki, template: &Template, t: &Target, m: &UserMaterial) -> Result<String> {
     let c = ProfileContext {
-        user: user.to_string(),
+        user: m.user.clone(),
         proto: t.proto,
         remote: profile::remote_host(&t.remote, &profile::random_label()?),
         port: t.port,
         server_name: pki.meta.server_name.clone(),
-        ca: m.ca_pem,
-        cert: m.cert_pem,
-        key: m.key_pem,
+        ca: m.ca_pem.clone(),
+        cert: m.cert_pem.clone(),
+        key: m.key_pem.clone(),
     };
     template.render(&c)
 }
@@ -148,25 +139,20 @@ pub fn render_for(
 /// replaced without losing anything; one that holds other key material needs --force.
 pub fn write_profile(
     pki: &Pki,
-    user: &str,
+    m: &UserMaterial,
     path: &Path,
     text: &str,
     force: bool,
-    ctx: &Ctx,
 ) -> Result<()> {
     let overwrite = match std::fs::read_to_string(path) {
         Err(_) => Overwrite::Refuse,
         Ok(_) if force => Overwrite::Replace,
-        Ok(old) => {
-            let key = pki.user_material(user, ctx.now)?.key_pem;
-            if old.contains(key.trim()) {
-                Overwrite::Replace
-            } else {
-                return Err(Error::conflict(
-                    format!("{} exists and holds other key material", path.display()),
-                    "vpnctl never overwrites a key silently: move it away or pass --force",
-                ));
-            }
+        Ok(old) if old.contains(m.key_pem.trim()) => Overwrite::Replace,
+        Ok(_) => {
+            return Err(Error::conflict(
+                format!("{} exists and holds other key material", path.display()),
+                "vpnctl never overwrites a key silently: move it away or pass --force",
+            ));
         }
     };
     if path.parent() == Some(pki.layout.profiles_dir().as_path()) && !path.exists() {

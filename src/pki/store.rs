@@ -176,6 +176,7 @@ pub fn check_days(days: u32, flag: &str) -> Result<()> {
 /// What a profile embeds for one user.
 #[derive(Debug, Clone)]
 pub struct UserMaterial {
+    pub user: String,
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
@@ -453,9 +454,7 @@ impl Pki {
         } else {
             Overwrite::Refuse
         };
-        for s in staged {
-            s.commit(overwrite)?;
-        }
+        fsx::commit_all(staged, overwrite)?;
         fsx::write_atomic(
             &self.layout.index(),
             index::render(&entries).as_bytes(),
@@ -730,8 +729,34 @@ impl Pki {
     /// A user's current certificate and key, checked to belong together, to chain to the CA
     /// and to be valid now.
     pub fn user_material(&self, user: &str, now: OffsetDateTime) -> Result<UserMaterial> {
-        names::validate_user(user)?;
+        let mut all = self.materials(std::slice::from_ref(&user.to_string()), now)?;
+        all.pop().ok_or_else(|| {
+            Error::not_found(
+                format!("no certificate for user '{user}'"),
+                "see `vpnctl pki list`",
+            )
+        })
+    }
+
+    /// `user_material` for many users, reading the index and the CA once.
+    pub fn materials(&self, users: &[String], now: OffsetDateTime) -> Result<Vec<UserMaterial>> {
         let entries = self.index()?;
+        let ca_pem = self.ca_pem()?;
+        cert::inspect(&ca_pem, "ca.crt")?;
+        users
+            .iter()
+            .map(|u| self.material_of(u, &entries, &ca_pem, now))
+            .collect()
+    }
+
+    fn material_of(
+        &self,
+        user: &str,
+        entries: &[Entry],
+        ca_pem: &str,
+        now: OffsetDateTime,
+    ) -> Result<UserMaterial> {
+        names::validate_user(user)?;
         match entries.iter().rev().find(|e| e.cn == user) {
             None => {
                 return Err(Error::not_found(
@@ -768,16 +793,15 @@ impl Pki {
                 format!("renew the user: `vpnctl pki renew {user}`"),
             ));
         }
-        let ca_pem = self.ca_pem()?;
-        cert::inspect(&ca_pem, "ca.crt")?;
-        if !cert::signed_by(&cert_pem, &ca_pem) {
+        if !cert::signed_by(&cert_pem, ca_pem) {
             return Err(Error::corrupt(
                 format!("issued/{user}.crt is not signed by this PKI's CA"),
                 format!("renew the user: `vpnctl pki renew {user}`"),
             ));
         }
         Ok(UserMaterial {
-            ca_pem,
+            user: user.to_string(),
+            ca_pem: ca_pem.to_string(),
             cert_pem,
             key_pem,
         })

@@ -40,27 +40,38 @@ pub struct Emulator {
 impl Emulator {
     pub fn start(delay_seconds: f64) -> Emulator {
         venv();
-        let port = free_port();
-        let child = Command::new(root().join("tests/emulator/run"))
-            .args(["--port", &port.to_string()])
-            .env("EMULATOR_DELAY_SECONDS", delay_seconds.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let emu = Emulator {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
-            if http(port, "GET", "/_emulator/health", "").is_some_and(|r| r.contains("ok")) {
-                return emu;
+        // A port picked free can be taken before the emulator binds it: try a few.
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let log = std::env::temp_dir().join(format!("vpnctl-emulator-{port}.log"));
+            let child = Command::new(root().join("tests/emulator/run"))
+                .args(["--port", &port.to_string()])
+                .env("EMULATOR_DELAY_SECONDS", delay_seconds.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
+                .spawn()
+                .expect("start the emulator");
+            let mut emu = Emulator {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let start = Instant::now();
+            // Generous: several tests start emulators at once on two cores.
+            while start.elapsed() < Duration::from_secs(90) {
+                if http(port, "GET", "/_emulator/health", "").is_some_and(|r| r.contains("ok")) {
+                    return emu;
+                }
+                if let Ok(Some(_)) = emu.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+            let _ = emu.child.kill();
         }
-        panic!("the emulator did not become healthy on port {port}");
+        panic!("the emulator did not become healthy:\n{last_log}");
     }
 
     fn port(&self) -> u16 {
