@@ -47,6 +47,49 @@ pub enum Command {
     Status(StatusArgs),
     /// Remove everything of the deployment that bills, in the order AWS requires.
     Teardown(TeardownArgs),
+    /// Temporary internet for a private subnet through a NAT gateway.
+    Nat {
+        #[command(subcommand)]
+        command: NatCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatCommand {
+    /// Elastic IP + NAT gateway in a public subnet + 0.0.0.0/0 of the private subnet's route table.
+    On(NatOnArgs),
+    /// Remove the route (restoring a replaced one), delete the NAT gateway, release the Elastic IP.
+    Off(NatOffArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct NatOnArgs {
+    /// The private subnet that needs the internet, by id or Name tag.
+    #[arg(long, value_name = "ID|NAME")]
+    pub subnet: String,
+    /// The public subnet for the NAT gateway (default: the one subnet of the VPC routed to an internet gateway).
+    #[arg(long, value_name = "ID|NAME")]
+    pub via: Option<String>,
+    /// How long the NAT should live (e.g. 30m, 2h); recorded as a tag, `status` warns past it.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Replace a 0.0.0.0/0 route vpnctl did not create (`nat off` restores it).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NatOffArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// How to reach AWS, as in the AWS CLI.
@@ -93,6 +136,9 @@ pub struct SetupArgs {
     /// Turn connection logging on, to this CloudWatch Logs group.
     #[arg(long, value_name = "GROUP")]
     pub log_group: Option<String>,
+    /// Also turn on temporary internet for this private subnet (`nat on`), concurrently.
+    #[arg(long, value_name = "ID|NAME")]
+    pub nat: Option<String>,
     /// The server certificate's name when setup creates the PKI.
     #[arg(long, value_name = "FQDN")]
     pub server_name: Option<String>,

@@ -79,3 +79,30 @@ pub trait Endpoints {
     async fn export_configuration(&self, endpoint: &str) -> CloudResult<String>;
     async fn connections(&self, endpoint: &str) -> CloudResult<Vec<Connection>>;
 }
+
+/// NAT gateways, Elastic IPs and the route tables they are wired into.
+#[allow(async_fn_in_trait)]
+pub trait Nat {
+    async fn subnets_of(&self, vpc: &str) -> CloudResult<Vec<Subnet>>;
+    async fn route_tables(&self, vpc: &str) -> CloudResult<Vec<RouteTable>>;
+    async fn tagged_nat_gateways(&self, deployment: &str) -> CloudResult<Vec<NatGateway>>;
+    async fn tagged_addresses(&self, deployment: &str) -> CloudResult<Vec<Address>>;
+    async fn allocate_address(&self, tags: &Tags) -> CloudResult<Address>;
+    async fn create_nat_gateway(
+        &self,
+        subnet: &str,
+        allocation: &str,
+        tags: &Tags,
+    ) -> CloudResult<NatGateway>;
+    async fn delete_nat_gateway(&self, id: &str) -> CloudResult<()>;
+    async fn release_address(&self, allocation: &str) -> CloudResult<()>;
+    /// Point `destination` of `table` at `target`, creating the route or replacing it.
+    async fn set_route(
+        &self,
+        table: &str,
+        destination: &str,
+        target: &RouteTarget,
+        replace: bool,
+    ) -> CloudResult<()>;
+    async fn delete_route(&self, table: &str, destination: &str) -> CloudResult<()>;
+}

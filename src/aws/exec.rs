@@ -17,6 +17,8 @@ pub struct Policies {
     pub rule: Policy,
     pub endpoint: Policy,
     pub certificate_in_use: Policy,
+    /// NAT gateways take 1–5 minutes to become available or deleted.
+    pub nat: Policy,
 }
 
 impl Default for Policies {
@@ -26,6 +28,7 @@ impl Default for Policies {
             rule: Policy::new(Duration::from_secs(3), Duration::from_secs(5 * 60)),
             endpoint: Policy::new(Duration::from_secs(5), Duration::from_secs(10 * 60)),
             certificate_in_use: Policy::new(Duration::from_secs(5), Duration::from_secs(3 * 60)),
+            nat: Policy::new(Duration::from_secs(10), Duration::from_secs(15 * 60)),
         }
     }
 }
@@ -37,16 +40,30 @@ pub struct StepError {
     pub error: WaitError,
 }
 
-pub async fn observe<C: Certificates + Endpoints>(
+pub async fn observe<C: Certificates + Endpoints + Nat>(
     cloud: &C,
     deployment: &str,
     with_connections: bool,
 ) -> CloudResult<Observed> {
-    let (certificates, endpoints) = tokio::join!(
+    let (certificates, endpoints, nats, addresses) = tokio::join!(
         cloud.tagged_certificates(deployment),
-        cloud.tagged_endpoints(deployment)
+        cloud.tagged_endpoints(deployment),
+        cloud.tagged_nat_gateways(deployment),
+        cloud.tagged_addresses(deployment)
     );
-    let (certificates, endpoints) = (certificates?, endpoints?);
+    let (certificates, endpoints, nat_gateways, addresses) =
+        (certificates?, endpoints?, nats?, addresses?);
+    let mut vpcs: Vec<&str> = nat_gateways
+        .iter()
+        .map(|n| n.vpc_id.as_str())
+        .filter(|v| !v.is_empty())
+        .collect();
+    vpcs.sort();
+    vpcs.dedup();
+    let mut route_tables = Vec::new();
+    for v in vpcs {
+        route_tables.extend(cloud.route_tables(v).await?);
+    }
     let views = join_all(endpoints.into_iter().map(|e| async move {
         if e.state == "deleting" {
             return Ok(EndpointView {
@@ -78,6 +95,9 @@ pub async fn observe<C: Certificates + Endpoints>(
     let mut seen = Observed {
         certificates,
         endpoints: views,
+        nat_gateways,
+        addresses,
+        route_tables,
         server_cert_body: None,
     };
     if let Some(c) = seen.server_cert() {
@@ -109,7 +129,7 @@ enum Outcome {
     Configuration(String),
 }
 
-impl<C: Certificates + Endpoints> Executor<'_, C> {
+impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
     pub async fn setup(
         &self,
         want: &Desired,
@@ -376,6 +396,38 @@ impl<C: Certificates + Endpoints> Executor<'_, C> {
     async fn teardown_step(&self, step: &TeardownAction) -> Result<(), WaitError> {
         self.reporter.progress(&format!("→ {step}"));
         match step {
+            TeardownAction::RestoreRoute { table, target } => Ok(self
+                .cloud
+                .set_route(table, "0.0.0.0/0", &RouteTarget::from_id(target), true)
+                .await
+                .or_else(gone)?),
+            TeardownAction::DeleteRoute { table } => Ok(self
+                .cloud
+                .delete_route(table, "0.0.0.0/0")
+                .await
+                .or_else(gone)?),
+            TeardownAction::DeleteNatGateway { id } => {
+                self.cloud.delete_nat_gateway(id).await.or_else(gone)?;
+                self.wait_nat(id, "deleted").await
+            }
+            TeardownAction::ReleaseAddress { allocation } => {
+                // AWS refuses while a NAT gateway (even a deleting one) still holds the address.
+                wait::until(
+                    &self.policies.certificate_in_use,
+                    &format!("release of {allocation}"),
+                    self.reporter,
+                    || async {
+                        match self.cloud.release_address(allocation).await {
+                            Ok(()) | Err(CloudError::NotFound(_)) => Ok(Probe::Done(())),
+                            Err(CloudError::InUse(_)) => {
+                                Ok(Probe::Pending("in use by a NAT gateway".into()))
+                            }
+                            Err(e) => Err(e),
+                        }
+                    },
+                )
+                .await
+            }
             TeardownAction::Disassociate {
                 endpoint,
                 association,
@@ -418,5 +470,123 @@ impl<C: Certificates + Endpoints> Executor<'_, C> {
                 .await
             }
         }
+    }
+}
+
+/// "Not found" on a delete means done.
+fn gone(e: CloudError) -> CloudResult<()> {
+    match e {
+        CloudError::NotFound(_) => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// What `nat on` leaves behind.
+#[derive(Debug, Clone)]
+pub struct NatApplied {
+    pub nat: Option<NatGateway>,
+}
+
+impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
+    /// Wait until the NAT gateway `id` reaches `state` ("available" or "deleted"); a NAT that
+    /// no longer shows up counts as deleted.
+    async fn wait_nat(&self, id: &str, target: &str) -> Result<(), WaitError> {
+        wait::until(
+            &self.policies.nat,
+            &format!("NAT gateway {id}"),
+            self.reporter,
+            || async {
+                let all = self.cloud.tagged_nat_gateways(self.deployment).await?;
+                Ok(match all.iter().find(|n| n.id == id) {
+                    None if target == "deleted" => Probe::Done(()),
+                    None => Probe::Pending("not yet listed".into()),
+                    Some(n) if n.state == target => Probe::Done(()),
+                    Some(n) if n.state == "failed" => {
+                        return Err(CloudError::Api {
+                            action: "CreateNatGateway".into(),
+                            code: "failed".into(),
+                            message: format!("AWS reports the NAT gateway {id} as failed"),
+                        });
+                    }
+                    Some(n) => Probe::Pending(n.state.clone()),
+                })
+            },
+        )
+        .await
+    }
+
+    pub async fn nat_on(
+        &self,
+        want: &NatWant,
+        seen: &Observed,
+        steps: &[NatAction],
+        expires_tag: Option<String>,
+    ) -> Result<NatApplied, StepError> {
+        let mut allocation = seen
+            .addresses
+            .iter()
+            .find(|a| a.association_id.is_none())
+            .map(|a| a.allocation_id.clone());
+        let mut nat = seen
+            .nat_gateways
+            .iter()
+            .find(|n| n.state == "pending" || n.state == "available")
+            .cloned();
+        for step in steps {
+            self.reporter.progress(&format!("→ {step}"));
+            let fail = |error: WaitError| StepError {
+                step: step.to_string(),
+                error,
+            };
+            match step {
+                NatAction::AllocateAddress => {
+                    let tags = tags_for(self.deployment, &format!("{}-nat", self.deployment));
+                    allocation = Some(
+                        self.cloud
+                            .allocate_address(&tags)
+                            .await
+                            .map_err(|e| fail(e.into()))?
+                            .allocation_id,
+                    );
+                }
+                NatAction::CreateNatGateway { subnet, replaced } => {
+                    let alloc = allocation
+                        .clone()
+                        .ok_or_else(|| fail(CloudError::NotFound("an Elastic IP".into()).into()))?;
+                    let mut tags = tags_for(self.deployment, &format!("{}-nat", self.deployment));
+                    tags.insert(TAG_ROUTE_TABLE.into(), want.table.id.clone());
+                    tags.insert(TAG_PRIVATE_SUBNET.into(), want.private.id.clone());
+                    if let Some(r) = replaced {
+                        tags.insert(TAG_REPLACED_ROUTE.into(), r.clone());
+                    }
+                    if let Some(e) = &expires_tag {
+                        tags.insert(TAG_EXPIRES.into(), e.clone());
+                    }
+                    let n = self
+                        .cloud
+                        .create_nat_gateway(subnet, &alloc, &tags)
+                        .await
+                        .map_err(|e| fail(e.into()))?;
+                    self.reporter.progress(&format!("  created {}", n.id));
+                    nat = Some(n);
+                }
+                NatAction::WaitAvailable { .. } => {
+                    let id = nat.as_ref().map(|n| n.id.clone()).ok_or_else(|| {
+                        fail(CloudError::NotFound("the NAT gateway".into()).into())
+                    })?;
+                    self.wait_nat(&id, "available").await.map_err(fail)?;
+                }
+                NatAction::SetRoute { table, replace } => {
+                    let id = nat.as_ref().map(|n| n.id.clone()).ok_or_else(|| {
+                        fail(CloudError::NotFound("the NAT gateway".into()).into())
+                    })?;
+                    self.cloud
+                        .set_route(table, "0.0.0.0/0", &RouteTarget::Nat(id), *replace)
+                        .await
+                        .map_err(|e| fail(e.into()))?;
+                }
+            }
+        }
+        Ok(NatApplied { nat })
     }
 }

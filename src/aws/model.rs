@@ -154,3 +154,99 @@ pub struct Connection {
 pub fn association_bills(state: &str) -> bool {
     matches!(state, "associating" | "associated" | "disassociating")
 }
+
+/// Where a route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum RouteTarget {
+    Local,
+    /// Internet or virtual private gateway (`igw-…`, `vgw-…`).
+    Gateway(String),
+    Nat(String),
+    Interface(String),
+    TransitGateway(String),
+    Peering(String),
+    Instance(String),
+    Other(String),
+}
+
+impl RouteTarget {
+    /// Parse the id vpnctl keeps in the `vpnctl:replaced-route` tag.
+    pub fn from_id(id: &str) -> RouteTarget {
+        match id.split('-').next().unwrap_or("") {
+            "local" => RouteTarget::Local,
+            "igw" | "vgw" => RouteTarget::Gateway(id.to_string()),
+            "nat" => RouteTarget::Nat(id.to_string()),
+            "eni" => RouteTarget::Interface(id.to_string()),
+            "tgw" => RouteTarget::TransitGateway(id.to_string()),
+            "pcx" => RouteTarget::Peering(id.to_string()),
+            "i" => RouteTarget::Instance(id.to_string()),
+            _ => RouteTarget::Other(id.to_string()),
+        }
+    }
+    pub fn id(&self) -> &str {
+        match self {
+            RouteTarget::Local => "local",
+            RouteTarget::Gateway(i)
+            | RouteTarget::Nat(i)
+            | RouteTarget::Interface(i)
+            | RouteTarget::TransitGateway(i)
+            | RouteTarget::Peering(i)
+            | RouteTarget::Instance(i)
+            | RouteTarget::Other(i) => i,
+        }
+    }
+    pub fn is_internet_gateway(&self) -> bool {
+        matches!(self, RouteTarget::Gateway(i) if i.starts_with("igw-"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableRoute {
+    pub destination: String,
+    pub target: RouteTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub main: bool,
+    pub subnets: Vec<String>,
+    pub routes: Vec<TableRoute>,
+}
+
+impl RouteTable {
+    pub fn default_route(&self) -> Option<&RouteTarget> {
+        self.routes
+            .iter()
+            .find(|r| r.destination == "0.0.0.0/0")
+            .map(|r| &r.target)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NatGateway {
+    pub id: String,
+    /// pending, available, deleting, deleted, failed.
+    pub state: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub allocation_id: Option<String>,
+    pub public_ip: Option<String>,
+    pub created: Option<i64>,
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: Option<String>,
+    pub association_id: Option<String>,
+    pub tags: Tags,
+}
+
+/// Tags on the NAT gateway that let `nat off` undo `nat on` with no local state.
+pub const TAG_ROUTE_TABLE: &str = "vpnctl:route-table";
+pub const TAG_REPLACED_ROUTE: &str = "vpnctl:replaced-route";
+pub const TAG_PRIVATE_SUBNET: &str = "vpnctl:private-subnet";

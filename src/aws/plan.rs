@@ -36,6 +36,10 @@ pub struct EndpointView {
 pub struct Observed {
     pub certificates: Vec<Certificate>,
     pub endpoints: Vec<EndpointView>,
+    pub nat_gateways: Vec<NatGateway>,
+    pub addresses: Vec<Address>,
+    /// The route tables of the VPCs the NAT gateways are in.
+    pub route_tables: Vec<RouteTable>,
     /// The body ACM holds for the certificate setup would use (see `Observed::server_cert`).
     #[serde(skip)]
     pub server_cert_body: Option<String>,
@@ -427,10 +431,22 @@ fn sorted(v: &[String]) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum TeardownAction {
+    /// Put back the default route `nat on --force` replaced.
+    RestoreRoute {
+        table: String,
+        target: String,
+    },
+    /// Remove the default route `nat on` added.
+    DeleteRoute {
+        table: String,
+    },
     Disassociate {
         endpoint: String,
         association: String,
         subnet: String,
+    },
+    DeleteNatGateway {
+        id: String,
     },
     DeleteEndpoint {
         endpoint: String,
@@ -438,21 +454,47 @@ pub enum TeardownAction {
     DeleteCertificate {
         arn: String,
     },
+    /// Deleting a NAT gateway leaves its Elastic IP allocated (and billing): release it.
+    ReleaseAddress {
+        allocation: String,
+    },
 }
 
 impl TeardownAction {
+    /// 1: routes and associations (nothing depends on them); 2: the NAT gateway and the
+    /// endpoint, each waited until gone (an endpoint cannot go while associated); 3: what
+    /// those held: ACM certificates (in use by the endpoint) and Elastic IPs (held by the NAT).
     pub fn phase(&self) -> u8 {
         match self {
-            TeardownAction::Disassociate { .. } => 1,
-            TeardownAction::DeleteEndpoint { .. } => 2,
-            TeardownAction::DeleteCertificate { .. } => 3,
+            TeardownAction::RestoreRoute { .. }
+            | TeardownAction::DeleteRoute { .. }
+            | TeardownAction::Disassociate { .. } => 1,
+            TeardownAction::DeleteNatGateway { .. } | TeardownAction::DeleteEndpoint { .. } => 2,
+            TeardownAction::DeleteCertificate { .. } | TeardownAction::ReleaseAddress { .. } => 3,
         }
+    }
+
+    pub fn is_nat(&self) -> bool {
+        matches!(
+            self,
+            TeardownAction::RestoreRoute { .. }
+                | TeardownAction::DeleteRoute { .. }
+                | TeardownAction::DeleteNatGateway { .. }
+                | TeardownAction::ReleaseAddress { .. }
+        )
     }
 }
 
 impl std::fmt::Display for TeardownAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            TeardownAction::RestoreRoute { table, target } => {
+                write!(f, "restore 0.0.0.0/0 → {target} in {table}")
+            }
+            TeardownAction::DeleteRoute { table } => write!(
+                f,
+                "remove the 0.0.0.0/0 route to the NAT gateway from {table}"
+            ),
             TeardownAction::Disassociate {
                 endpoint,
                 association,
@@ -461,18 +503,24 @@ impl std::fmt::Display for TeardownAction {
                 f,
                 "disassociate {subnet} from {endpoint} ({association}) and wait until gone"
             ),
+            TeardownAction::DeleteNatGateway { id } => {
+                write!(f, "delete the NAT gateway {id} and wait until deleted")
+            }
             TeardownAction::DeleteEndpoint { endpoint } => {
                 write!(f, "delete the endpoint {endpoint} and wait until gone")
             }
             TeardownAction::DeleteCertificate { arn } => {
                 write!(f, "delete the ACM certificate {arn}")
             }
+            TeardownAction::ReleaseAddress { allocation } => {
+                write!(f, "release the Elastic IP {allocation}")
+            }
         }
     }
 }
 
 pub fn plan_teardown(seen: &Observed) -> Vec<TeardownAction> {
-    let mut steps = Vec::new();
+    let mut steps = plan_nat_off(seen);
     for v in &seen.endpoints {
         let Some(e) = &v.endpoint else { continue };
         for a in &v.associations {
@@ -491,6 +539,221 @@ pub fn plan_teardown(seen: &Observed) -> Vec<TeardownAction> {
     }
     steps.sort_by_key(|s| s.phase());
     steps
+}
+
+/// `nat off`: the default routes that point at the deployment's NAT gateways (restored to
+/// what `nat on --force` replaced, else removed), the NAT gateways, their Elastic IPs.
+pub fn plan_nat_off(seen: &Observed) -> Vec<TeardownAction> {
+    let mut steps = Vec::new();
+    for t in &seen.route_tables {
+        let Some(RouteTarget::Nat(id)) = t.default_route() else {
+            continue;
+        };
+        let Some(nat) = seen.nat_gateways.iter().find(|n| &n.id == id) else {
+            continue;
+        };
+        match nat
+            .tags
+            .get(TAG_REPLACED_ROUTE)
+            .filter(|_| nat.tags.get(TAG_ROUTE_TABLE) == Some(&t.id))
+        {
+            Some(old) => steps.push(TeardownAction::RestoreRoute {
+                table: t.id.clone(),
+                target: old.clone(),
+            }),
+            None => steps.push(TeardownAction::DeleteRoute {
+                table: t.id.clone(),
+            }),
+        }
+    }
+    for n in &seen.nat_gateways {
+        steps.push(TeardownAction::DeleteNatGateway { id: n.id.clone() });
+    }
+    for a in &seen.addresses {
+        steps.push(TeardownAction::ReleaseAddress {
+            allocation: a.allocation_id.clone(),
+        });
+    }
+    steps.sort_by_key(|s| s.phase());
+    steps
+}
+
+/// What `nat on` should produce.
+#[derive(Debug, Clone)]
+pub struct NatWant {
+    pub private: Subnet,
+    pub public: Subnet,
+    /// The route table the private subnet uses (its explicit association, else the main one).
+    pub table: RouteTable,
+    /// Unix time the NAT should be gone by (`--ttl`), recorded as a tag.
+    pub expires: Option<i64>,
+    /// Replace a default route vpnctl did not create (and remember it for `nat off`).
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum NatAction {
+    AllocateAddress,
+    /// Create the NAT gateway in `subnet`; `replaced` is the default route target to restore.
+    CreateNatGateway {
+        subnet: String,
+        replaced: Option<String>,
+    },
+    WaitAvailable {
+        id: Option<String>,
+    },
+    /// Point 0.0.0.0/0 of `table` at the NAT gateway.
+    SetRoute {
+        table: String,
+        replace: bool,
+    },
+}
+
+impl std::fmt::Display for NatAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatAction::AllocateAddress => write!(f, "allocate an Elastic IP"),
+            NatAction::CreateNatGateway {
+                subnet,
+                replaced: None,
+            } => write!(f, "create a NAT gateway in {subnet}"),
+            NatAction::CreateNatGateway {
+                subnet,
+                replaced: Some(r),
+            } => write!(
+                f,
+                "create a NAT gateway in {subnet} (remembering the replaced route to {r})"
+            ),
+            NatAction::WaitAvailable { id } => write!(
+                f,
+                "wait until the NAT gateway{} is available",
+                id.as_ref().map(|i| format!(" {i}")).unwrap_or_default()
+            ),
+            NatAction::SetRoute {
+                table,
+                replace: false,
+            } => write!(f, "add 0.0.0.0/0 → NAT gateway to {table}"),
+            NatAction::SetRoute {
+                table,
+                replace: true,
+            } => write!(f, "replace 0.0.0.0/0 in {table} with → NAT gateway"),
+        }
+    }
+}
+
+/// The route table a subnet uses: its explicit association, else the VPC's main table.
+pub fn table_of<'a>(subnet: &Subnet, tables: &'a [RouteTable]) -> Option<&'a RouteTable> {
+    tables
+        .iter()
+        .find(|t| t.subnets.contains(&subnet.id))
+        .or_else(|| tables.iter().find(|t| t.main && t.vpc_id == subnet.vpc_id))
+}
+
+/// The public subnet for the NAT gateway: a subnet of the VPC whose route table sends
+/// 0.0.0.0/0 to an internet gateway. Exactly one, or an error that says what to do.
+pub fn infer_public(private: &Subnet, subnets: &[Subnet], tables: &[RouteTable]) -> Result<Subnet> {
+    let public: Vec<&Subnet> = subnets
+        .iter()
+        .filter(|s| s.id != private.id && s.vpc_id == private.vpc_id)
+        .filter(|s| {
+            table_of(s, tables)
+                .and_then(|t| t.default_route())
+                .is_some_and(RouteTarget::is_internet_gateway)
+        })
+        .collect();
+    match public.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::invalid(
+            format!(
+                "no subnet of {} routes 0.0.0.0/0 to an internet gateway, so a NAT gateway there could not reach the internet",
+                private.vpc_id
+            ),
+            "attach an internet gateway and route a public subnet to it, or name the subnet with --via",
+        )),
+        many => Err(Error::invalid(
+            format!(
+                "several public subnets in {}: {}",
+                private.vpc_id,
+                many.iter()
+                    .map(|s| s.name.clone().unwrap_or_else(|| s.id.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "choose one with --via ID|NAME",
+        )),
+    }
+}
+
+pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
+    let live: Vec<&NatGateway> = seen
+        .nat_gateways
+        .iter()
+        .filter(|n| n.state == "pending" || n.state == "available")
+        .collect();
+    if let Some(other) = live.iter().find(|n| {
+        n.tags
+            .get(TAG_PRIVATE_SUBNET)
+            .is_some_and(|s| s != &want.private.id)
+    }) {
+        return Err(Error::conflict(
+            format!(
+                "the deployment's NAT gateway {} serves another subnet ({})",
+                other.id,
+                other
+                    .tags
+                    .get(TAG_PRIVATE_SUBNET)
+                    .map(String::as_str)
+                    .unwrap_or("?")
+            ),
+            "run `vpnctl nat off` first, or use another --name",
+        ));
+    }
+    let ours: Vec<&str> = live.iter().map(|n| n.id.as_str()).collect();
+    let mut steps = Vec::new();
+    let route = match want.table.default_route() {
+        Some(RouteTarget::Nat(id)) if ours.contains(&id.as_str()) => None,
+        None => Some(false),
+        Some(other) if want.force => Some(true).filter(|_| !other.id().is_empty()),
+        Some(other) => {
+            return Err(Error::conflict(
+                format!(
+                    "route table {} already sends 0.0.0.0/0 to {}, which vpnctl did not create",
+                    want.table.id,
+                    other.id()
+                ),
+                "pass --force to replace it (vpnctl remembers it and `vpnctl nat off` restores it)",
+            ));
+        }
+    };
+    match live.first() {
+        None => {
+            if !seen.addresses.iter().any(|a| a.association_id.is_none()) {
+                steps.push(NatAction::AllocateAddress);
+            }
+            let replaced = if route == Some(true) {
+                want.table.default_route().map(|t| t.id().to_string())
+            } else {
+                None
+            };
+            steps.push(NatAction::CreateNatGateway {
+                subnet: want.public.id.clone(),
+                replaced,
+            });
+            steps.push(NatAction::WaitAvailable { id: None });
+        }
+        Some(n) if n.state == "pending" => steps.push(NatAction::WaitAvailable {
+            id: Some(n.id.clone()),
+        }),
+        Some(_) => {}
+    }
+    if let Some(replace) = route {
+        steps.push(NatAction::SetRoute {
+            table: want.table.id.clone(),
+            replace,
+        });
+    }
+    Ok(steps)
 }
 
 #[cfg(test)]
@@ -751,6 +1014,7 @@ mod tests {
         let t = plan_teardown(&seen);
         let phases: Vec<u8> = t.iter().map(|s| s.phase()).collect();
         assert_eq!(phases, vec![1, 1, 2, 3]);
+        assert!(t.iter().all(|s| !s.is_nat()));
         assert!(plan_teardown(&Observed::default()).is_empty());
     }
 }

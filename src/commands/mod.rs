@@ -1,6 +1,7 @@
 //! The command layer: turns parsed arguments into calls on the library and reports results
 //! through the one `Printer`. The only layer that prints.
 
+pub mod nat;
 pub mod pki;
 pub mod profile;
 pub mod setup;
@@ -71,6 +72,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Setup(args) => setup::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Teardown(args) => teardown::run(&ctx, &args),
+        Command::Nat { command } => nat::run(&ctx, &command),
     }
 }
 

@@ -299,19 +299,37 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             full_tunnel: settings.full_tunnel,
             server_cert_pem: server_pem.clone(),
         };
+        // `--nat`: resolved (read-only) before anything is created, applied concurrently.
+        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });
+        let nat_want = match &nat_args {
+            Some(n) => Some(super::nat::want(&cloud, n, None).await?),
+            None => None,
+        };
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(awsmod::to_error)?;
         let steps = plan::plan_setup(&want, &seen)?;
+        if let Some(w) = &nat_want {
+            plan::plan_nat_on(w, &seen)?;
+        }
         if args.dry_run {
             ctx.printer.data(format!("plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
             for (i, s) in steps.iter().enumerate() {
                 ctx.printer.data(format!("{:>3}. [{:?}] {}", i + 1, s.phase, s.action));
             }
+            if let (Some(n), Some(w)) = (&nat_args, &nat_want) {
+                super::nat::apply_on(ctx, &cloud, &region, n, w).await?;
+            }
             return Ok(());
         }
         let started = std::time::Instant::now();
         let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
-        let applied = tokio::select! {
-            r = executor.setup(&want, &seen, &steps, &upload) => r.map_err(awsmod::step_error)?,
+        let nat = async {
+            match (&nat_args, &nat_want) {
+                (Some(n), Some(w)) => super::nat::apply_on(ctx, &cloud, &region, n, w).await,
+                _ => Ok(()),
+            }
+        };
+        let (applied, nat_result) = tokio::select! {
+            r = async { tokio::join!(executor.setup(&want, &seen, &steps, &upload), nat) } => r,
             _ = tokio::signal::ctrl_c() => {
                 return Err(Error::incomplete(
                     "interrupted; everything created so far is tagged and will be found again",
@@ -319,6 +337,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 ));
             }
         };
+        let applied = applied.map_err(awsmod::step_error)?;
+        nat_result?;
         finish(ctx, &pki, &want, &applied, &region, started.elapsed())
     })
 }

@@ -67,7 +67,59 @@ pub fn charges(
             });
         }
     }
+    for n in seen
+        .nat_gateways
+        .iter()
+        .filter(|n| n.state == "pending" || n.state == "available")
+    {
+        out.push(Charge {
+            resource: n.id.clone(),
+            what: format!("NAT gateway {} ({})", n.id, n.state),
+            per_hour: prices.nat_gateway_hour,
+            since: n.created,
+            accrued: prices.nat_gateway_hour * hours(n.created),
+        });
+    }
+    // AWS bills every public IPv4 address, an idle Elastic IP included.
+    for a in &seen.addresses {
+        let since = seen
+            .nat_gateways
+            .iter()
+            .find(|n| n.allocation_id.as_deref() == Some(a.allocation_id.as_str()))
+            .and_then(|n| n.created);
+        let what = format!(
+            "Elastic IP {} {}",
+            a.public_ip.as_deref().unwrap_or(&a.allocation_id),
+            if a.association_id.is_some() {
+                "(in use)"
+            } else {
+                "(idle)"
+            }
+        );
+        out.push(Charge {
+            resource: a.allocation_id.clone(),
+            what,
+            per_hour: prices.public_ipv4_hour,
+            since,
+            accrued: prices.public_ipv4_hour * hours(since),
+        });
+    }
     out
+}
+
+/// Seconds left before each NAT gateway's `--ttl` (negative when past).
+pub fn nat_deadlines(seen: &Observed, now: i64) -> Vec<(String, i64)> {
+    use time::format_description::well_known::Rfc3339;
+    seen.nat_gateways
+        .iter()
+        .filter_map(|n| {
+            let t = n.tags.get(crate::aws::model::TAG_EXPIRES)?;
+            let at = time::OffsetDateTime::parse(t, &Rfc3339)
+                .ok()?
+                .unix_timestamp();
+            Some((n.id.clone(), at - now))
+        })
+        .collect()
 }
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
@@ -104,7 +156,16 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
             ));
         }
     }
-    let state = if seen.endpoints.is_empty() && seen.certificates.is_empty() {
+    for (id, left) in nat_deadlines(&seen, now) {
+        if left <= 0 {
+            warnings.push(format!("the NAT gateway {id} is past its --ttl by {} min and still bills: `vpnctl nat off`", (-left) / 60));
+        }
+    }
+    let state = if seen.endpoints.is_empty()
+        && seen.certificates.is_empty()
+        && seen.nat_gateways.is_empty()
+        && seen.addresses.is_empty()
+    {
         "absent"
     } else if seen
         .endpoints
@@ -112,6 +173,8 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         .any(|v| v.associations.iter().any(|a| association_bills(&a.state)))
     {
         "up"
+    } else if seen.endpoints.is_empty() {
+        "no endpoint"
     } else {
         "asleep (no associations)"
     };
@@ -163,6 +226,38 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
             }
             let active = v.connections.iter().filter(|c| c.state == "active").count();
             ctx.printer.data(format!("    connections {active} active"));
+        }
+        for n in &seen.nat_gateways {
+            let left = nat_deadlines(&seen, now)
+                .into_iter()
+                .find(|(id, _)| id == &n.id)
+                .map(|(_, l)| {
+                    if l > 0 {
+                        format!("  {}h{:02}m left", l / 3600, (l % 3600) / 60)
+                    } else {
+                        "  past its ttl".to_string()
+                    }
+                })
+                .unwrap_or_default();
+            ctx.printer.data(format!(
+                "  nat gateway  {}  {}  {}  in {}{left}",
+                n.id,
+                n.state,
+                n.public_ip.as_deref().unwrap_or("-"),
+                n.subnet_id
+            ));
+        }
+        for a in &seen.addresses {
+            ctx.printer.data(format!(
+                "  elastic ip   {}  {}  {}",
+                a.allocation_id,
+                a.public_ip.as_deref().unwrap_or("-"),
+                if a.association_id.is_some() {
+                    "in use"
+                } else {
+                    "idle"
+                }
+            ));
         }
         ctx.printer
             .data(format!("bills now: {}/h", price::dollars(per_hour)));

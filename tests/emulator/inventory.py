@@ -55,6 +55,19 @@ def main():
     for addr in ec2.describe_addresses()["Addresses"]:
         if ours(addr.get("Tags")):
             out["addresses"].append({"allocation_id": addr.get("AllocationId"), "association_id": addr.get("AssociationId")})
+    out["route_tables"] = []
+    for t in ec2.describe_route_tables()["RouteTables"]:
+        default = next((r for r in t.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"), None)
+        target = None
+        if default:
+            target = default.get("NatGatewayId") or default.get("GatewayId") or default.get("NetworkInterfaceId")
+        out["route_tables"].append({
+            "id": t["RouteTableId"],
+            "vpc": t["VpcId"],
+            "main": any(a.get("Main") for a in t.get("Associations", [])),
+            "subnets": [a["SubnetId"] for a in t.get("Associations", []) if a.get("SubnetId")],
+            "default": target,
+        })
     print(json.dumps(out))
 
 

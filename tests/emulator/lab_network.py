@@ -3,8 +3,10 @@ lab-vpc 10.0.0.0/16, lab-public-subnet 10.0.1.0/24 and lab-private-subnet 10.0.2
 an internet gateway and a public route table with 0.0.0.0/0 through it.
 
 With --extra it also makes what vpnctl's tests need besides: a second public subnet in
-another Availability Zone (lab-public-b, 10.0.3.0/24) and a separate VPC (other-vpc,
-10.1.0.0/16) with other-subnet.
+another Availability Zone (lab-public-b, 10.0.3.0/24), a separate VPC without an internet
+gateway (other-vpc, 10.1.0.0/16) with other-subnet, and a VPC whose private subnet already
+has a default route vpnctl did not make (foreign-vpc 10.2.0.0/16: foreign-public routed to
+its internet gateway, foreign-private with its own route table sending 0.0.0.0/0 there too).
 
 Prints the ids as JSON. Usage: python lab_network.py --endpoint http://127.0.0.1:PORT [--extra]
 """
@@ -54,6 +56,17 @@ def main():
         other = ec2.create_vpc(CidrBlock="10.1.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("other-vpc")}])["Vpc"]["VpcId"]
         out["other_vpc"] = other
         out["other_subnet"] = subnet("other-subnet", "10.1.1.0/24", az("a"), other)
+        fvpc = ec2.create_vpc(CidrBlock="10.2.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("foreign-vpc")}])["Vpc"]["VpcId"]
+        fpub = subnet("foreign-public", "10.2.1.0/24", az("a"), fvpc)
+        fpriv = subnet("foreign-private", "10.2.2.0/24", az("a"), fvpc)
+        figw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=figw, VpcId=fvpc)
+        for name, sub in (("foreign-public-rt", fpub), ("foreign-private-rt", fpriv)):
+            t = ec2.create_route_table(VpcId=fvpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": tag(name)}])["RouteTable"]["RouteTableId"]
+            ec2.create_route(RouteTableId=t, DestinationCidrBlock="0.0.0.0/0", GatewayId=figw)
+            ec2.associate_route_table(RouteTableId=t, SubnetId=sub)
+            out[name.replace("-", "_")] = t
+        out.update(foreign_vpc=fvpc, foreign_public=fpub, foreign_private=fpriv, foreign_igw=figw)
     print(json.dumps(out))
 
 

@@ -12,5 +12,6 @@ mod bad_input;
 mod certificates;
 mod concurrency;
 mod easyrsa;
+mod nat;
 mod openvpn;
 mod pki_lifecycle;

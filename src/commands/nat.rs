@@ -1,0 +1,277 @@
+//! `vpnctl nat on|off`: temporary internet for a private subnet through a tagged NAT gateway,
+//! and the cleanup that deleting a NAT gateway alone does not do (its Elastic IP).
+
+use super::{Ctx, aws_config, runtime};
+use crate::aws::cloud::{Nat, Network};
+use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::model::Subnet;
+use crate::aws::plan::{self, NatWant};
+use crate::aws::sdk::AwsCloud;
+use crate::cli::{NatCommand, NatOffArgs, NatOnArgs};
+use crate::error::{Error, Result};
+
+/// Parse a duration like `90m`, `2h`, `1h30m`, `45s`, `1d` into seconds.
+pub fn parse_ttl(s: &str) -> Result<i64> {
+    let bad = || {
+        Error::invalid(
+            format!("--ttl {s:?} is not a duration"),
+            "write it like 30m, 2h, 1h30m or 1d",
+        )
+    };
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || total <= 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        NatCommand::On(a) => {
+            let expires = a
+                .ttl
+                .as_deref()
+                .map(parse_ttl)
+                .transpose()?
+                .map(|secs| ctx.now.unix_timestamp() + secs);
+            rt.block_on(async {
+                let (config, region) = aws_config(ctx, &a.aws).await?;
+                let cloud = AwsCloud::new(&config);
+                on(ctx, &cloud, &region, a, expires).await
+            })
+        }
+        NatCommand::Off(a) => rt.block_on(async {
+            let (config, _) = aws_config(ctx, &a.aws).await?;
+            off(ctx, &AwsCloud::new(&config), a).await
+        }),
+    }
+}
+
+/// Resolve the private subnet, the public one and the route table; all read-only.
+pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Result<NatWant> {
+    let private = cloud
+        .find_subnet(&a.subnet)
+        .await
+        .map_err(crate::aws::to_error)?;
+    let (subnets, tables) = tokio::join!(
+        cloud.subnets_of(&private.vpc_id),
+        cloud.route_tables(&private.vpc_id)
+    );
+    let (subnets, tables) = (
+        subnets.map_err(crate::aws::to_error)?,
+        tables.map_err(crate::aws::to_error)?,
+    );
+    let public: Subnet = match &a.via {
+        Some(v) => {
+            let s = cloud.find_subnet(v).await.map_err(crate::aws::to_error)?;
+            if s.vpc_id != private.vpc_id {
+                return Err(Error::invalid(
+                    format!(
+                        "--via {v} ({}) is in {}, the private subnet {} in {}",
+                        s.id, s.vpc_id, a.subnet, private.vpc_id
+                    ),
+                    "a NAT gateway serves subnets of its own VPC: choose a public subnet of the same VPC",
+                ));
+            }
+            if !plan::table_of(&s, &tables)
+                .and_then(|t| t.default_route())
+                .is_some_and(|t| t.is_internet_gateway())
+            {
+                return Err(Error::invalid(
+                    format!("--via {v} does not route 0.0.0.0/0 to an internet gateway"),
+                    "choose a public subnet (one whose route table sends 0.0.0.0/0 to an igw-)",
+                ));
+            }
+            s
+        }
+        None => plan::infer_public(&private, &subnets, &tables)?,
+    };
+    if public.id == private.id {
+        return Err(Error::invalid(
+            format!("{} is the public subnet itself", a.subnet),
+            "name the private subnet with --subnet",
+        ));
+    }
+    let table = plan::table_of(&private, &tables).cloned().ok_or_else(|| {
+        Error::not_found(
+            format!(
+                "no route table for {} (no association and no main table)",
+                private.id
+            ),
+            "check the VPC's route tables",
+        )
+    })?;
+    Ok(NatWant {
+        private,
+        public,
+        table,
+        expires,
+        force: a.force,
+    })
+}
+
+pub async fn on(
+    ctx: &Ctx<'_>,
+    cloud: &AwsCloud,
+    region: &str,
+    a: &NatOnArgs,
+    expires: Option<i64>,
+) -> Result<()> {
+    let want = want(cloud, a, expires).await?;
+    apply_on(ctx, cloud, region, a, &want).await
+}
+
+/// Plan and (unless --dry-run) apply `nat on` for an already resolved `want`.
+pub async fn apply_on(
+    ctx: &Ctx<'_>,
+    cloud: &AwsCloud,
+    region: &str,
+    a: &NatOnArgs,
+    want: &NatWant,
+) -> Result<()> {
+    let expires = want.expires;
+    let seen = exec::observe(cloud, &ctx.deployment, false)
+        .await
+        .map_err(crate::aws::to_error)?;
+    let steps = plan::plan_nat_on(want, &seen)?;
+    if a.dry_run {
+        ctx.printer.data(format!(
+            "nat on plan for deployment '{}' (nothing is changed with --dry-run):",
+            ctx.deployment
+        ));
+        if steps.is_empty() {
+            ctx.printer
+                .data("  nothing to do: the NAT gateway is up and routed");
+        }
+        for (i, s) in steps.iter().enumerate() {
+            ctx.printer.data(format!("{:>3}. {s}", i + 1));
+        }
+        return Ok(());
+    }
+    let expires_tag = expires
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    let executor = Executor {
+        cloud,
+        policies: Policies::default(),
+        reporter: ctx.printer,
+        deployment: &ctx.deployment,
+    };
+    let applied = tokio::select! {
+        r = executor.nat_on(want, &seen, &steps, expires_tag) => r.map_err(crate::aws::step_error)?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Error::incomplete("interrupted; what was created is tagged", "run `vpnctl nat on` again to continue, or `vpnctl nat off` to remove it"));
+        }
+    };
+    let nat = applied.nat.as_ref();
+    ctx.printer.data(format!(
+        "NAT on for {} via {}: {} ({}), 0.0.0.0/0 of {} → NAT",
+        want.private
+            .name
+            .clone()
+            .unwrap_or_else(|| want.private.id.clone()),
+        want.public
+            .name
+            .clone()
+            .unwrap_or_else(|| want.public.id.clone()),
+        nat.map(|n| n.id.as_str()).unwrap_or("?"),
+        nat.and_then(|n| n.public_ip.as_deref()).unwrap_or("-"),
+        want.table.id
+    ));
+    let prices = crate::aws::price::for_region(region, &ctx.config.prices);
+    ctx.printer.info(format!(
+        "bills now: NAT gateway {}/h + public IPv4 {}/h; `vpnctl nat off` ends it{}",
+        crate::aws::price::dollars(prices.nat_gateway_hour),
+        crate::aws::price::dollars(prices.public_ipv4_hour),
+        expires
+            .map(|_| format!(
+                " (ttl {}; `vpnctl status` warns when it is past)",
+                a.ttl.as_deref().unwrap_or("")
+            ))
+            .unwrap_or_default()
+    ));
+    Ok(())
+}
+
+pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> {
+    let seen = exec::observe(cloud, &ctx.deployment, false)
+        .await
+        .map_err(crate::aws::to_error)?;
+    let steps = plan::plan_nat_off(&seen);
+    if steps.is_empty() {
+        ctx.printer.data(format!(
+            "no NAT gateway or Elastic IP of deployment '{}': nothing to turn off",
+            ctx.deployment
+        ));
+        return Ok(());
+    }
+    if a.dry_run {
+        ctx.printer.data(format!(
+            "nat off plan for deployment '{}' (nothing is changed with --dry-run):",
+            ctx.deployment
+        ));
+        for (i, s) in steps.iter().enumerate() {
+            ctx.printer.data(format!("{:>3}. {s}", i + 1));
+        }
+        return Ok(());
+    }
+    let executor = Executor {
+        cloud,
+        policies: Policies::default(),
+        reporter: ctx.printer,
+        deployment: &ctx.deployment,
+    };
+    let failures = executor.teardown(&steps, false).await;
+    if let Some(f) = failures.into_iter().next() {
+        return Err(crate::aws::step_error(f));
+    }
+    let left = plan::plan_nat_off(
+        &exec::observe(cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?,
+    );
+    if !left.is_empty() {
+        return Err(Error::incomplete(
+            format!("{} NAT step(s) remain: {}", left.len(), left[0]),
+            "run `vpnctl nat off` again",
+        ));
+    }
+    ctx.printer.data(format!("NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP released", ctx.deployment));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_durations() {
+        assert_eq!(parse_ttl("90m").unwrap(), 5400);
+        assert_eq!(parse_ttl("1h30m").unwrap(), 5400);
+        assert_eq!(parse_ttl("2h").unwrap(), 7200);
+        assert_eq!(parse_ttl("1d").unwrap(), 86400);
+        for bad in ["", "10", "h", "5x", "-1h", "0m"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+}
