@@ -873,6 +873,7 @@ mod tests {
                 connections: vec![],
             }],
             server_cert_body: Some(want.server_cert_pem.replace('\n', "\r\n")),
+            ..Default::default()
         }
     }
 
@@ -1016,5 +1017,176 @@ mod tests {
         assert_eq!(phases, vec![1, 1, 2, 3]);
         assert!(t.iter().all(|s| !s.is_nat()));
         assert!(plan_teardown(&Observed::default()).is_empty());
+    }
+
+    fn subnet(id: &str, vpc: &str) -> Subnet {
+        Subnet {
+            id: id.into(),
+            name: Some(id.into()),
+            vpc_id: vpc.into(),
+            az: "us-east-1a".into(),
+            cidr: None,
+        }
+    }
+
+    fn table(id: &str, main: bool, subnets: &[&str], default: Option<RouteTarget>) -> RouteTable {
+        RouteTable {
+            id: id.into(),
+            vpc_id: "vpc-1".into(),
+            main,
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            routes: default
+                .into_iter()
+                .map(|t| TableRoute {
+                    destination: "0.0.0.0/0".into(),
+                    target: t,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn nat_public_subnet_inference_and_route_tables() {
+        let private = subnet("priv", "vpc-1");
+        let public = subnet("pub", "vpc-1");
+        let tables = vec![
+            table("rtb-main", true, &[], None),
+            table(
+                "rtb-pub",
+                false,
+                &["pub"],
+                Some(RouteTarget::Gateway("igw-1".into())),
+            ),
+        ];
+        assert_eq!(table_of(&private, &tables).unwrap().id, "rtb-main");
+        assert_eq!(table_of(&public, &tables).unwrap().id, "rtb-pub");
+        assert_eq!(
+            infer_public(&private, &[private.clone(), public.clone()], &tables)
+                .unwrap()
+                .id,
+            "pub"
+        );
+        // No internet gateway route anywhere: a clear error.
+        let no_igw = vec![table("rtb-main", true, &[], None)];
+        assert!(infer_public(&private, &[private.clone(), public.clone()], &no_igw).is_err());
+        // Two public subnets: ambiguous.
+        let tables2 = vec![table(
+            "rtb-main",
+            true,
+            &[],
+            Some(RouteTarget::Gateway("igw-1".into())),
+        )];
+        assert!(
+            infer_public(
+                &private,
+                &[private.clone(), public.clone(), subnet("pub2", "vpc-1")],
+                &tables2
+            )
+            .is_err()
+        );
+    }
+
+    fn nat(id: &str, state: &str, tags: Tags) -> NatGateway {
+        NatGateway {
+            id: id.into(),
+            state: state.into(),
+            subnet_id: "pub".into(),
+            vpc_id: "vpc-1".into(),
+            allocation_id: Some("eipalloc-1".into()),
+            public_ip: None,
+            created: Some(0),
+            tags,
+        }
+    }
+
+    #[test]
+    fn nat_on_plans_and_refuses_foreign_routes_without_force() {
+        let want = |default: Option<RouteTarget>, force| NatWant {
+            private: subnet("priv", "vpc-1"),
+            public: subnet("pub", "vpc-1"),
+            table: table("rtb-main", true, &[], default),
+            expires: None,
+            force,
+        };
+        let steps = plan_nat_on(&want(None, false), &Observed::default()).unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                NatAction::AllocateAddress,
+                NatAction::CreateNatGateway {
+                    subnet: "pub".into(),
+                    replaced: None
+                },
+                NatAction::WaitAvailable { id: None },
+                NatAction::SetRoute {
+                    table: "rtb-main".into(),
+                    replace: false
+                }
+            ]
+        );
+        let foreign = Some(RouteTarget::Gateway("igw-9".into()));
+        assert!(matches!(
+            plan_nat_on(&want(foreign.clone(), false), &Observed::default()),
+            Err(Error::Conflict { .. })
+        ));
+        let steps = plan_nat_on(&want(foreign, true), &Observed::default()).unwrap();
+        assert!(steps.contains(&NatAction::CreateNatGateway {
+            subnet: "pub".into(),
+            replaced: Some("igw-9".into())
+        }));
+        assert!(steps.contains(&NatAction::SetRoute {
+            table: "rtb-main".into(),
+            replace: true
+        }));
+        // Already on: nothing to do.
+        let mut tags = tags_for("lab", "lab-nat");
+        tags.insert(TAG_PRIVATE_SUBNET.into(), "priv".into());
+        let seen = Observed {
+            nat_gateways: vec![nat("nat-1", "available", tags)],
+            ..Default::default()
+        };
+        assert!(
+            plan_nat_on(&want(Some(RouteTarget::Nat("nat-1".into())), false), &seen)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn nat_off_restores_a_replaced_route_and_releases_the_address() {
+        let mut tags = tags_for("lab", "lab-nat");
+        tags.insert(TAG_ROUTE_TABLE.into(), "rtb-main".into());
+        tags.insert(TAG_REPLACED_ROUTE.into(), "igw-9".into());
+        let seen = Observed {
+            nat_gateways: vec![nat("nat-1", "available", tags)],
+            addresses: vec![Address {
+                allocation_id: "eipalloc-1".into(),
+                public_ip: None,
+                association_id: Some("a".into()),
+                tags: Tags::new(),
+            }],
+            route_tables: vec![table(
+                "rtb-main",
+                true,
+                &[],
+                Some(RouteTarget::Nat("nat-1".into())),
+            )],
+            ..Default::default()
+        };
+        let steps = plan_nat_off(&seen);
+        assert_eq!(
+            steps,
+            vec![
+                TeardownAction::RestoreRoute {
+                    table: "rtb-main".into(),
+                    target: "igw-9".into()
+                },
+                TeardownAction::DeleteNatGateway { id: "nat-1".into() },
+                TeardownAction::ReleaseAddress {
+                    allocation: "eipalloc-1".into()
+                },
+            ]
+        );
+        assert!(plan_teardown(&seen).iter().all(|s| s.is_nat()));
     }
 }
