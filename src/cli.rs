@@ -47,11 +47,43 @@ pub enum Command {
     Status(StatusArgs),
     /// Remove everything of the deployment that bills, in the order AWS requires.
     Teardown(TeardownArgs),
+    /// Who is connected, since when, from where, bytes in/out.
+    Connections(ConnectionsArgs),
+    /// End a user's live connections.
+    Kick(KickArgs),
+    /// Disassociate every subnet: association billing stops, the endpoint and profiles stay.
+    Sleep(AwsOnly),
+    /// Associate the subnets again and restore the routes and rules the deployment had.
+    Wake(AwsOnly),
     /// Temporary internet for a private subnet through a NAT gateway.
     Nat {
         #[command(subcommand)]
         command: NatCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Also terminated connections (AWS keeps them listed for a while).
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KickArgs {
+    pub user: String,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsOnly {
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +277,12 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     pub user: String,
+    /// Only the local PKI: do not give the new CRL to the deployment's endpoint nor end the
+    /// user's sessions.
+    #[arg(long)]
+    pub local_only: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,13 @@ pub trait Endpoints {
     ) -> CloudResult<()>;
     async fn export_configuration(&self, endpoint: &str) -> CloudResult<String>;
     async fn connections(&self, endpoint: &str) -> CloudResult<Vec<Connection>>;
+    /// Terminate every live connection of `username`; returns the connection ids ended.
+    async fn terminate_user(&self, endpoint: &str, username: &str) -> CloudResult<Vec<String>>;
+    async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> CloudResult<()>;
+    /// The CRL the endpoint holds, if any.
+    async fn export_crl(&self, endpoint: &str) -> CloudResult<Option<String>>;
+    /// Add or overwrite tags on the endpoint (vpnctl's own records, such as what `sleep` removed).
+    async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()>;
 }
 
 /// NAT gateways, Elastic IPs and the route tables they are wired into.

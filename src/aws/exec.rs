@@ -76,6 +76,7 @@ pub async fn observe<C: Certificates + Endpoints + Nat>(
             cloud.rules(&e.id),
             cloud.routes(&e.id)
         );
+        let crl = cloud.export_crl(&e.id).await?;
         let connections = if with_connections {
             cloud.connections(&e.id).await?
         } else {
@@ -86,6 +87,7 @@ pub async fn observe<C: Certificates + Endpoints + Nat>(
             rules: r?,
             routes: t?,
             connections,
+            crl,
             endpoint: Some(e),
         })
     }))
@@ -217,28 +219,43 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.cloud.modify_endpoint(&ep()?, &want.endpoint).await?;
                 Ok(Outcome::None)
             }
-            Action::Associate { subnet, .. } => {
+            Action::WriteProfiles => Ok(Outcome::Configuration(
+                self.cloud.export_configuration(&ep()?).await?,
+            )),
+            other => {
                 let id = ep()?;
-                self.cloud.associate(&id, subnet).await?;
-                self.wait_associated(&id, subnet)
+                self.network_step(&id, other, &want.crl_pem)
                     .await
                     .map(|_| Outcome::None)
             }
-            Action::WaitAssociation { subnet, .. } => self
-                .wait_associated(&ep()?, subnet)
-                .await
-                .map(|_| Outcome::None),
+        }
+    }
+
+    /// The steps that work on an existing endpoint's network side: associations, rules,
+    /// routes, the CRL. Shared by setup and wake.
+    pub async fn network_step(
+        &self,
+        endpoint: &str,
+        action: &Action,
+        crl_pem: &str,
+    ) -> Result<(), WaitError> {
+        self.reporter.progress(&format!("→ {action}"));
+        match action {
+            Action::Associate { subnet, .. } => {
+                let id = endpoint.to_string();
+                self.cloud.associate(&id, subnet).await?;
+                self.wait_associated(&id, subnet).await
+            }
+            Action::WaitAssociation { subnet, .. } => self.wait_associated(endpoint, subnet).await,
             Action::Disassociate {
                 subnet,
                 association,
             } => {
-                let id = ep()?;
-                self.disassociate(&id, association, subnet)
-                    .await
-                    .map(|_| Outcome::None)
+                let id = endpoint.to_string();
+                self.disassociate(&id, association, subnet).await
             }
             Action::Authorize { cidr } => {
-                let id = ep()?;
+                let id = endpoint.to_string();
                 let net = cidr.parse().map_err(|_| {
                     WaitError::Cloud(CloudError::Api {
                         action: "plan".into(),
@@ -249,13 +266,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.cloud
                     .authorize(&id, net, &format!("vpnctl {}", self.deployment))
                     .await?;
-                self.wait_rule(&id, cidr).await.map(|_| Outcome::None)
+                self.wait_rule(&id, cidr).await
             }
-            Action::WaitRule { cidr, .. } => {
-                self.wait_rule(&ep()?, cidr).await.map(|_| Outcome::None)
-            }
+            Action::WaitRule { cidr, .. } => self.wait_rule(endpoint, cidr).await,
             Action::CreateRoute { cidr, subnet } => {
-                let id = ep()?;
+                let id = endpoint.to_string();
                 let net = cidr.parse().map_err(|_| {
                     WaitError::Cloud(CloudError::Api {
                         action: "plan".into(),
@@ -266,17 +281,14 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.cloud
                     .create_route(&id, net, subnet, &format!("vpnctl {}", self.deployment))
                     .await?;
-                self.wait_route(&id, cidr, subnet)
-                    .await
-                    .map(|_| Outcome::None)
+                self.wait_route(&id, cidr, subnet).await
             }
-            Action::WaitRoute { cidr, subnet, .. } => self
-                .wait_route(&ep()?, cidr, subnet)
-                .await
-                .map(|_| Outcome::None),
-            Action::WriteProfiles => Ok(Outcome::Configuration(
-                self.cloud.export_configuration(&ep()?).await?,
-            )),
+            Action::WaitRoute { cidr, subnet, .. } => self.wait_route(endpoint, cidr, subnet).await,
+            Action::ImportCrl => Ok(self.cloud.import_crl(endpoint, crl_pem).await?),
+            Action::ImportCertificate { .. }
+            | Action::CreateEndpoint
+            | Action::ModifyEndpoint { .. }
+            | Action::WriteProfiles => Ok(()),
         }
     }
 
@@ -588,5 +600,35 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             }
         }
         Ok(NatApplied { nat })
+    }
+}
+
+impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
+    /// Run network steps on an existing endpoint, phase by phase, the steps of a phase
+    /// concurrently (wake).
+    pub async fn run_network(
+        &self,
+        endpoint: &str,
+        steps: &[Step],
+        crl_pem: &str,
+    ) -> Result<(), StepError> {
+        let mut phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
+        phases.dedup();
+        for phase in phases {
+            let batch: Vec<&Step> = steps.iter().filter(|s| s.phase == phase).collect();
+            let results = join_all(
+                batch
+                    .iter()
+                    .map(|s| self.network_step(endpoint, &s.action, crl_pem)),
+            )
+            .await;
+            for (s, r) in batch.iter().zip(results) {
+                r.map_err(|error| StepError {
+                    step: s.action.to_string(),
+                    error,
+                })?;
+            }
+        }
+        Ok(())
     }
 }

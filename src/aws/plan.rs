@@ -19,6 +19,8 @@ pub struct Desired {
     pub full_tunnel: bool,
     /// The local server certificate, to compare with what ACM holds.
     pub server_cert_pem: String,
+    /// The PKI's CRL, to compare with what the endpoint holds.
+    pub crl_pem: String,
 }
 
 /// One endpoint as observed, with its children.
@@ -29,6 +31,8 @@ pub struct EndpointView {
     pub rules: Vec<AuthRule>,
     pub routes: Vec<Route>,
     pub connections: Vec<Connection>,
+    /// The CRL the endpoint holds.
+    pub crl: Option<String>,
 }
 
 /// Everything of one deployment found by its tags.
@@ -109,6 +113,8 @@ pub enum Action {
         subnet: String,
         state: String,
     },
+    /// Give the endpoint the PKI's current CRL.
+    ImportCrl,
     WriteProfiles,
 }
 
@@ -163,6 +169,10 @@ impl std::fmt::Display for Action {
             } => write!(
                 f,
                 "wait for the route {cidr} via {subnet} ({state} → active)"
+            ),
+            Action::ImportCrl => write!(
+                f,
+                "import the PKI's CRL into the endpoint (revoked users are refused)"
             ),
             Action::WriteProfiles => write!(
                 f,
@@ -413,6 +423,13 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 ),
             }
         }
+    }
+    if !view
+        .crl
+        .as_deref()
+        .is_some_and(|c| same_pem(c, &want.crl_pem))
+    {
+        push(&mut steps, Phase::Network, Action::ImportCrl);
     }
     push(&mut steps, Phase::Profiles, Action::WriteProfiles);
     steps.sort_by_key(|s| s.phase);
@@ -756,6 +773,146 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
     Ok(steps)
 }
 
+/// Tags `sleep` leaves on the endpoint so that `wake` can restore it from AWS alone.
+pub const TAG_ASLEEP_SUBNETS: &str = "vpnctl:asleep-subnets";
+pub const TAG_ASLEEP_ROUTES: &str = "vpnctl:asleep-routes";
+pub const TAG_ASLEEP_RULES: &str = "vpnctl:asleep-rules";
+
+/// The one live endpoint of the deployment, or an error that says to run setup.
+pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
+    seen.endpoints
+        .iter()
+        .find_map(|v| {
+            v.endpoint
+                .as_ref()
+                .filter(|e| e.state != "deleting")
+                .map(|e| (e, v))
+        })
+        .ok_or_else(|| {
+            Error::not_found(
+                "the deployment has no Client VPN endpoint",
+                "create it with `vpnctl setup`",
+            )
+        })
+}
+
+/// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
+/// routes, authorization rules) as tags, then disassociate every subnet. Association billing
+/// stops; the endpoint, its DNS name and every profile survive.
+pub fn plan_sleep(seen: &Observed) -> Result<(String, Tags, Vec<TeardownAction>)> {
+    let (e, v) = the_endpoint(seen)?;
+    let live: Vec<&Association> = v
+        .associations
+        .iter()
+        .filter(|a| association_bills(&a.state) && a.state != "disassociating")
+        .collect();
+    let mut record = Tags::new();
+    if !live.is_empty() {
+        let mut subnets: Vec<&str> = live.iter().map(|a| a.subnet_id.as_str()).collect();
+        subnets.sort();
+        record.insert(TAG_ASLEEP_SUBNETS.into(), subnets.join(","));
+        // Routes with origin "associate" come back with the association by themselves.
+        let routes: Vec<String> = v
+            .routes
+            .iter()
+            .filter(|r| r.origin != "associate")
+            .map(|r| format!("{}>{}", r.cidr, r.subnet_id))
+            .collect();
+        record.insert(TAG_ASLEEP_ROUTES.into(), routes.join(";"));
+        let rules: Vec<&str> = v.rules.iter().map(|r| r.cidr.as_str()).collect();
+        record.insert(TAG_ASLEEP_RULES.into(), rules.join(","));
+    }
+    let steps = live
+        .iter()
+        .map(|a| TeardownAction::Disassociate {
+            endpoint: e.id.clone(),
+            association: a.id.clone(),
+            subnet: a.subnet_id.clone(),
+        })
+        .collect();
+    Ok((e.id.clone(), record, steps))
+}
+
+/// `wake`: associate the recorded subnets again, then restore the recorded routes and rules
+/// that are missing (disassociation deleted the routes).
+pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
+    let (e, v) = the_endpoint(seen)?;
+    let split = |key: &str, sep: char| -> Vec<String> {
+        e.tags
+            .get(key)
+            .map(|t| {
+                t.split(sep)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let subnets = split(TAG_ASLEEP_SUBNETS, ',');
+    if subnets.is_empty() {
+        return Err(Error::not_found(
+            format!("the endpoint {} has no record of a sleep", e.id),
+            "`vpnctl sleep` records what to restore; `vpnctl setup` (re)creates associations from your settings",
+        ));
+    }
+    let mut steps = Vec::new();
+    for s in &subnets {
+        match v
+            .associations
+            .iter()
+            .find(|a| &a.subnet_id == s && a.state != "disassociating")
+        {
+            None => steps.push(Step {
+                phase: Phase::Network,
+                action: Action::Associate {
+                    subnet: s.clone(),
+                    az: String::new(),
+                },
+            }),
+            Some(a) if a.state == "associated" => {}
+            Some(a) => steps.push(Step {
+                phase: Phase::Network,
+                action: Action::WaitAssociation {
+                    subnet: s.clone(),
+                    state: a.state.clone(),
+                },
+            }),
+        }
+    }
+    for cidr in split(TAG_ASLEEP_RULES, ',') {
+        if !v
+            .rules
+            .iter()
+            .any(|r| r.cidr == cidr && r.state != "revoking")
+        {
+            steps.push(Step {
+                phase: Phase::Network,
+                action: Action::Authorize { cidr },
+            });
+        }
+    }
+    for route in split(TAG_ASLEEP_ROUTES, ';') {
+        let Some((cidr, subnet)) = route.split_once('>') else {
+            continue;
+        };
+        if !v
+            .routes
+            .iter()
+            .any(|r| r.cidr == cidr && r.subnet_id == subnet && r.state != "deleting")
+        {
+            steps.push(Step {
+                phase: Phase::Routes,
+                action: Action::CreateRoute {
+                    cidr: cidr.to_string(),
+                    subnet: subnet.to_string(),
+                },
+            });
+        }
+    }
+    steps.sort_by_key(|s| s.phase);
+    Ok((e.id.clone(), steps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -805,6 +962,7 @@ mod tests {
             authorize,
             full_tunnel,
             server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
+            crl_pem: "-----BEGIN X509 CRL-----\nCRL\n-----END X509 CRL-----\n".into(),
         }
     }
 
@@ -871,6 +1029,7 @@ mod tests {
                     .collect(),
                 routes,
                 connections: vec![],
+                crl: Some(want.crl_pem.clone()),
             }],
             server_cert_body: Some(want.server_cert_pem.replace('\n', "\r\n")),
             ..Default::default()
@@ -1188,5 +1347,66 @@ mod tests {
             ]
         );
         assert!(plan_teardown(&seen).iter().all(|s| s.is_nat()));
+    }
+
+    #[test]
+    fn sleep_records_what_wake_restores() {
+        let want = desired(true);
+        let awake = converged(&want);
+        let mut awake = awake;
+        // The automatic VPC route of each association is not recorded; added routes are.
+        awake.endpoints[0].routes.push(Route {
+            cidr: "10.0.0.0/16".into(),
+            subnet_id: "subnet-a".into(),
+            origin: "associate".into(),
+            state: "active".into(),
+        });
+        let (id, record, steps) = plan_sleep(&awake).unwrap();
+        assert_eq!(id, "cvpn-endpoint-1");
+        assert_eq!(steps.len(), 2);
+        assert_eq!(record[TAG_ASLEEP_SUBNETS], "subnet-a,subnet-b");
+        assert_eq!(
+            record[TAG_ASLEEP_ROUTES],
+            "0.0.0.0/0>subnet-a;0.0.0.0/0>subnet-b"
+        );
+        // Asleep: no associations, no routes (disassociation deleted them), rules kept.
+        let mut asleep = awake.clone();
+        asleep.endpoints[0].associations.clear();
+        asleep.endpoints[0].routes.clear();
+        asleep.endpoints[0]
+            .endpoint
+            .as_mut()
+            .unwrap()
+            .tags
+            .extend(record);
+        let (_, steps) = plan_wake(&asleep).unwrap();
+        let a = actions(&steps);
+        assert_eq!(
+            a.iter()
+                .filter(|x| matches!(x, Action::Associate { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(
+            a.iter()
+                .filter(|x| matches!(x, Action::CreateRoute { .. }))
+                .count(),
+            2
+        );
+        assert!(
+            !a.iter().any(|x| matches!(x, Action::Authorize { .. })),
+            "rules survive a sleep"
+        );
+        let first_route = steps.iter().position(|s| s.phase == Phase::Routes).unwrap();
+        assert!(
+            steps[..first_route]
+                .iter()
+                .all(|s| s.phase == Phase::Network),
+            "routes wait for the associations"
+        );
+        // Sleeping twice does nothing; waking an endpoint that never slept is an error.
+        let (_, _, again) = plan_sleep(&asleep).unwrap();
+        assert!(again.is_empty());
+        assert!(plan_wake(&converged(&want)).is_err());
     }
 }

@@ -678,6 +678,74 @@ impl Endpoints for AwsCloud {
             })
             .collect())
     }
+
+    async fn terminate_user(&self, endpoint: &str, username: &str) -> CloudResult<Vec<String>> {
+        match self
+            .ec2
+            .terminate_client_vpn_connections()
+            .client_vpn_endpoint_id(endpoint)
+            .username(username)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .connection_statuses()
+                .iter()
+                .filter_map(|c| c.connection_id())
+                .map(str::to_string)
+                .collect()),
+            Err(e) if e.code() == Some("InvalidClientVpnConnection.UserNotFound") => Ok(Vec::new()),
+            Err(e) => Err(classify("TerminateClientVpnConnections", username, e)),
+        }
+    }
+
+    async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> CloudResult<()> {
+        self.ec2
+            .import_client_vpn_client_certificate_revocation_list()
+            .client_vpn_endpoint_id(endpoint)
+            .certificate_revocation_list(crl_pem)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                classify(
+                    "ImportClientVpnClientCertificateRevocationList",
+                    endpoint,
+                    e,
+                )
+            })
+    }
+
+    async fn export_crl(&self, endpoint: &str) -> CloudResult<Option<String>> {
+        let out = self
+            .ec2
+            .export_client_vpn_client_certificate_revocation_list()
+            .client_vpn_endpoint_id(endpoint)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "ExportClientVpnClientCertificateRevocationList",
+                    endpoint,
+                    e,
+                )
+            })?;
+        Ok(out
+            .certificate_revocation_list()
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_string))
+    }
+
+    async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()> {
+        self.ec2
+            .create_tags()
+            .resources(endpoint)
+            .set_tags(Some(ec2_tags(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateTags", endpoint, e))
+    }
 }
 
 /// Load the SDK configuration the way the AWS CLI does (credential chain, `--profile`,

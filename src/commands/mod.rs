@@ -1,6 +1,7 @@
 //! The command layer: turns parsed arguments into calls on the library and reports results
 //! through the one `Printer`. The only layer that prints.
 
+pub mod live;
 pub mod nat;
 pub mod pki;
 pub mod profile;
@@ -73,6 +74,10 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Status(args) => status::run(&ctx, &args),
         Command::Teardown(args) => teardown::run(&ctx, &args),
         Command::Nat { command } => nat::run(&ctx, &command),
+        Command::Connections(args) => live::connections(&ctx, &args),
+        Command::Kick(args) => live::kick(&ctx, &args),
+        Command::Sleep(args) => live::sleep(&ctx, &args.aws),
+        Command::Wake(args) => live::wake(&ctx, &args.aws),
     }
 }
 

@@ -51,10 +51,30 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
                 a.user,
                 list.join(", ")
             ));
-            ctx.printer.info(
-                "deploy the new CRL to the endpoint, or users keep access until it is imported",
-            );
-            Ok(())
+            if a.local_only {
+                ctx.printer.info("--local-only: the endpoint keeps its old CRL until `vpnctl setup` imports the new one");
+                return Ok(());
+            }
+            if crate::state::load(&ctx.pki_dir, &ctx.deployment).is_none() {
+                ctx.printer.info(format!("no deployment '{}' recorded here; once there is one, `vpnctl setup` gives its endpoint this CRL", ctx.deployment));
+                return Ok(());
+            }
+            match super::live::push_revocation(ctx, &a.aws, &a.user, &pki.crl_pem()?) {
+                Ok((endpoints, ended)) => {
+                    ctx.printer.data(format!("CRL imported into {endpoints} endpoint(s); {ended} live connection(s) of {} ended", a.user));
+                    Ok(())
+                }
+                Err(e) => Err(Error::incomplete(
+                    format!(
+                        "{} is revoked locally, but the endpoint was not updated: {e}",
+                        a.user
+                    ),
+                    format!(
+                        "until it is, {} can still connect: run `vpnctl setup` (it imports the CRL) and `vpnctl kick {}`",
+                        a.user, a.user
+                    ),
+                )),
+            }
         }
         PkiCommand::Renew(a) => {
             let pki = ctx.open_pki()?;

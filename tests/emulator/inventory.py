@@ -28,7 +28,7 @@ def main():
             return True
         return t.get("vpnctl:deployment") == a.deployment and t.get("vpnctl:managed-by") == "vpnctl"
 
-    out = {"endpoints": [], "certificates": [], "nat_gateways": [], "addresses": []}
+    out = {"endpoints": [], "certificates": [], "certificate_bodies": {}, "nat_gateways": [], "addresses": []}
     for e in ec2.describe_client_vpn_endpoints()["ClientVpnEndpoints"]:
         if e["Status"]["Code"] == "deleted" or not ours(e.get("Tags")):
             continue
@@ -36,6 +36,8 @@ def main():
         nets = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=eid)["ClientVpnTargetNetworks"]
         rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=eid)["AuthorizationRules"]
         routes = ec2.describe_client_vpn_routes(ClientVpnEndpointId=eid)["Routes"]
+        conns = ec2.describe_client_vpn_connections(ClientVpnEndpointId=eid)["Connections"]
+        crl = ec2.export_client_vpn_client_certificate_revocation_list(ClientVpnEndpointId=eid).get("CertificateRevocationList")
         out["endpoints"].append({
             "id": eid,
             "state": e["Status"]["Code"],
@@ -44,11 +46,15 @@ def main():
             "associations": [{"subnet": n["TargetNetworkId"], "state": n["Status"]["Code"]} for n in nets],
             "rules": [{"cidr": r["DestinationCidr"], "state": r["Status"]["Code"]} for r in rules],
             "routes": [{"cidr": r["DestinationCidr"], "subnet": r["TargetSubnet"], "state": r["Status"]["Code"]} for r in routes],
+            "connections": [{"username": c.get("Username"), "state": c["Status"]["Code"]} for c in conns],
+            "crl": crl,
+            "tags": {t["Key"]: t["Value"] for t in e.get("Tags", [])},
         })
     for c in acm.list_certificates(Includes={"keyTypes": ["RSA_1024", "RSA_2048", "EC_prime256v1"]})["CertificateSummaryList"]:
         tags = acm.list_tags_for_certificate(CertificateArn=c["CertificateArn"]).get("Tags", [])
         if ours(tags):
             out["certificates"].append(c["CertificateArn"])
+            out["certificate_bodies"][c["CertificateArn"]] = acm.get_certificate(CertificateArn=c["CertificateArn"])["Certificate"]
     for n in ec2.describe_nat_gateways()["NatGateways"]:
         if n["State"] not in ("deleted",) and ours(n.get("Tags")):
             out["nat_gateways"].append({"id": n["NatGatewayId"], "state": n["State"]})

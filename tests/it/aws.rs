@@ -213,6 +213,17 @@ fn renewed_server_certificate_is_reimported_to_the_same_arn() {
     env.ok(&with_name("lab", SETUP));
     let inv = emu.inventory("lab");
     assert_eq!(inv["certificates"], serde_json::json!([arn]), "{inv}");
+    let body = inv["certificate_bodies"][arn.as_str().unwrap()]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let local = env.read("pki/issued/server.crt");
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        norm(&body),
+        norm(&local),
+        "ACM must hold the renewed certificate"
+    );
     env.ok(&["--name", "lab", "teardown"]);
 }
 

@@ -6,6 +6,7 @@
 
 mod emulator;
 mod harness;
+mod live;
 
 mod aws;
 mod bad_input;

@@ -59,8 +59,9 @@ impl Drop for Ovpn {
 }
 
 /// A p2p TLS server with the PKI's server certificate, CRL checking on.
-pub fn server(pki: &Path, port: u16, log: PathBuf) -> Ovpn {
+pub fn server(pki: &Path, port: u16, log: PathBuf, crl: &Path) -> Ovpn {
     let p = |f: &str| pki.join(f).display().to_string();
+    let crl = crl.display().to_string();
     let args: Vec<String> = [
         "--dev",
         "null",
@@ -134,6 +135,15 @@ pub fn handshake(server_env: &Env, client_env: &Env, user: &str) -> (bool, bool,
 }
 
 pub fn handshake_with(server_env: &Env, profile: &Path) -> (bool, bool, String, String) {
+    handshake_with_crl(server_env, profile, &server_env.pki().join("crl.pem"))
+}
+
+/// The handshake with the server checking clients against `crl` (e.g. the CRL an endpoint holds).
+pub fn handshake_with_crl(
+    server_env: &Env,
+    profile: &Path,
+    crl: &Path,
+) -> (bool, bool, String, String) {
     let port_line = std::fs::read_to_string(profile)
         .unwrap()
         .lines()
@@ -150,6 +160,7 @@ pub fn handshake_with(server_env: &Env, profile: &Path) -> (bool, bool, String, 
         &server_env.pki(),
         port,
         server_env.path().join(format!("server-{port}.log")),
+        crl,
     );
     std::thread::sleep(Duration::from_millis(300));
     let cli = client(profile, profile.with_extension("log"));

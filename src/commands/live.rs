@@ -1,0 +1,191 @@
+//! Living with the endpoint: `connections`, `kick`, `sleep`, `wake`, and the AWS half of
+//! `pki revoke` (CRL to the endpoint, the user's sessions ended).
+
+use super::{Ctx, aws_config, runtime};
+use crate::aws::cloud::Endpoints;
+use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::plan;
+use crate::aws::sdk::AwsCloud;
+use crate::cli::{AwsArgs, ConnectionsArgs, KickArgs};
+use crate::error::{Error, Result};
+use serde_json::json;
+
+async fn cloud(ctx: &Ctx<'_>, aws: &AwsArgs) -> Result<(AwsCloud, String)> {
+    let (config, region) = aws_config(ctx, aws).await?;
+    Ok((AwsCloud::new(&config), region))
+}
+
+fn executor<'a>(ctx: &'a Ctx, cloud: &'a AwsCloud) -> Executor<'a, AwsCloud> {
+    Executor {
+        cloud,
+        policies: Policies::default(),
+        reporter: ctx.printer,
+        deployment: &ctx.deployment,
+    }
+}
+
+pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, &args.aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, true)
+            .await
+            .map_err(crate::aws::to_error)?;
+        let (e, v) = plan::the_endpoint(&seen)?;
+        let shown: Vec<_> = v
+            .connections
+            .iter()
+            .filter(|c| args.all || c.state == "active")
+            .collect();
+        if args.json {
+            ctx.printer
+                .json(&json!({"endpoint": e.id, "connections": shown}));
+            return Ok(());
+        }
+        if shown.is_empty() {
+            ctx.printer.data(format!(
+                "no {}connections on {}",
+                if args.all { "" } else { "active " },
+                e.id
+            ));
+            return Ok(());
+        }
+        ctx.printer.data(format!(
+            "{:<24} {:<16} {:<20} {:>12} {:>12}  {:<10} {}",
+            "USER", "CLIENT IP", "SINCE", "BYTES IN", "BYTES OUT", "STATE", "ID"
+        ));
+        for c in shown {
+            ctx.printer.data(format!(
+                "{:<24} {:<16} {:<20} {:>12} {:>12}  {:<10} {}",
+                c.username.as_deref().unwrap_or("?"),
+                c.client_ip.as_deref().unwrap_or("-"),
+                c.established.as_deref().unwrap_or("-"),
+                c.ingress_bytes.as_deref().unwrap_or("0"),
+                c.egress_bytes.as_deref().unwrap_or("0"),
+                c.state,
+                c.id
+            ));
+        }
+        Ok(())
+    })
+}
+
+pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
+    crate::pki::names::validate_user(&args.user)?;
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, &args.aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        let (e, _) = plan::the_endpoint(&seen)?;
+        let ended = cloud.terminate_user(&e.id, &args.user).await.map_err(crate::aws::to_error)?;
+        if ended.is_empty() {
+            ctx.printer.data(format!("{} has no live connection on {}", args.user, e.id));
+        } else {
+            ctx.printer.data(format!("ended {} connection(s) of {}: {}", ended.len(), args.user, ended.join(", ")));
+            ctx.printer.info(format!("they can reconnect while their certificate is valid; `vpnctl pki revoke {}` locks them out", args.user));
+        }
+        Ok(())
+    })
+}
+
+pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        let (endpoint, record, steps) = plan::plan_sleep(&seen)?;
+        if steps.is_empty() {
+            ctx.printer.data(format!("{endpoint} is already asleep: no subnet is associated"));
+            return Ok(());
+        }
+        // Record first: a crash after this still leaves what wake needs.
+        cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
+        if let Some(f) = executor(ctx, &cloud).teardown(&steps, false).await.into_iter().next() {
+            return Err(crate::aws::step_error(f));
+        }
+        ctx.printer.data(format!("{endpoint} is asleep: {} subnet(s) disassociated, association billing stopped", steps.len()));
+        ctx.printer.info("the endpoint, its DNS name and every profile are kept; `vpnctl wake` restores the associations, routes and rules");
+        Ok(())
+    })
+}
+
+pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
+    let crl = crate::pki::Pki::open(&ctx.pki_dir)
+        .and_then(|p| p.crl_pem())
+        .ok();
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?;
+        let (endpoint, mut steps) = plan::plan_wake(&seen)?;
+        // Revocations made while asleep must reach the endpoint before anyone connects.
+        if let (Some(crl), Ok((_, v))) = (&crl, plan::the_endpoint(&seen))
+            && !v.crl.as_deref().is_some_and(|c| plan::same_pem(c, crl))
+        {
+            steps.insert(
+                0,
+                plan::Step {
+                    phase: plan::Phase::Network,
+                    action: plan::Action::ImportCrl,
+                },
+            );
+        }
+        if steps.is_empty() {
+            ctx.printer.data(format!("{endpoint} is awake already"));
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        executor(ctx, &cloud)
+            .run_network(&endpoint, &steps, crl.as_deref().unwrap_or_default())
+            .await
+            .map_err(crate::aws::step_error)?;
+        ctx.printer.data(format!(
+            "{endpoint} is awake ({} steps, {})",
+            steps.len(),
+            crate::aws::wait::elapsed(started.elapsed())
+        ));
+        Ok(())
+    })
+}
+
+/// After a local revocation: give every endpoint of the deployment the new CRL and end the
+/// user's live sessions. Returns (endpoints updated, connections ended).
+pub fn push_revocation(
+    ctx: &Ctx,
+    aws: &AwsArgs,
+    user: &str,
+    crl_pem: &str,
+) -> Result<(usize, usize)> {
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?;
+        let mut endpoints = 0;
+        let mut ended = 0;
+        for v in &seen.endpoints {
+            let Some(e) = v.endpoint.as_ref().filter(|e| e.state != "deleting") else {
+                continue;
+            };
+            // CRL first: a session ended before the CRL is in place could reconnect.
+            cloud
+                .import_crl(&e.id, crl_pem)
+                .await
+                .map_err(crate::aws::to_error)?;
+            ended += cloud
+                .terminate_user(&e.id, user)
+                .await
+                .map_err(crate::aws::to_error)?
+                .len();
+            endpoints += 1;
+        }
+        if endpoints == 0 {
+            return Err(Error::not_found(
+                format!(
+                    "deployment '{}' has no endpoint to give the CRL to",
+                    ctx.deployment
+                ),
+                "nothing to do on AWS; the local CRL is updated",
+            ));
+        }
+        Ok((endpoints, ended))
+    })
+}

@@ -1,0 +1,264 @@
+//! Living with the endpoint against the emulator: revocation that reaches the endpoint and
+//! ends the user's sessions (and that a real OpenVPN enforces with the CRL the endpoint holds),
+//! connections and kick, sleep and wake.
+
+use crate::emulator::Emulator;
+use crate::harness::free_port;
+use serde_json::Value;
+
+fn endpoint(emu: &Emulator) -> Value {
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["endpoints"].as_array().unwrap().len(), 1, "{inv}");
+    inv["endpoints"][0].clone()
+}
+
+fn states(ep: &Value, user: &str) -> Vec<String> {
+    ep["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["username"] == user)
+        .map(|c| c["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn revoke_gives_the_endpoint_the_crl_and_disconnects_only_that_user() {
+    let emu = Emulator::start(0.2);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    env.ok(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ]);
+    // setup gave the endpoint the (empty) CRL already.
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        norm(endpoint(&emu)["crl"].as_str().unwrap_or("")),
+        norm(&env.read("pki/crl.pem"))
+    );
+    let id = endpoint(&emu)["id"].as_str().unwrap().to_string();
+    emu.add_connection(&id, "alice");
+    emu.add_connection(&id, "bob");
+
+    // Keep alice's profile as she has it, pointed at a loopback OpenVPN.
+    let port = free_port();
+    let text = env.read("profiles/alice.ovpn");
+    let local: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("remote ") {
+                format!("remote 127.0.0.1 {port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let alice_profile = env.path().join("alice-local.ovpn");
+    std::fs::write(&alice_profile, local).unwrap();
+
+    let out = env.ok(&["--name", "lab", "pki", "revoke", "alice"]);
+    assert!(
+        out.contains("CRL imported into 1 endpoint") && out.contains("1 live connection"),
+        "{out}"
+    );
+    let ep = endpoint(&emu);
+    let endpoint_crl = ep["crl"].as_str().unwrap().to_string();
+    assert_eq!(
+        norm(&endpoint_crl),
+        norm(&env.read("pki/crl.pem")),
+        "the endpoint must hold pki/crl.pem"
+    );
+    assert!(
+        !states(&ep, "alice").contains(&"active".to_string()),
+        "alice still connected: {ep}"
+    );
+    assert_eq!(
+        states(&ep, "bob"),
+        vec!["active".to_string()],
+        "bob must stay connected: {ep}"
+    );
+
+    // The CRL the endpoint holds is one with which a real OpenVPN refuses alice.
+    let crl_file = env.path().join("endpoint-crl.pem");
+    std::fs::write(&crl_file, &endpoint_crl).unwrap();
+    let (s_ok, c_ok, s, c) = crate::openvpn::handshake_with_crl(&env, &alice_profile, &crl_file);
+    assert!(!s_ok && !c_ok, "revoked alice connected\n{s}\n{c}");
+    assert!(
+        s.contains("CRL CHECK FAILED") || s.contains("certificate revoked"),
+        "{s}"
+    );
+    let port = free_port();
+    let bob = env.path().join("bob-local.ovpn");
+    env.ok(&[
+        "--name",
+        "lab",
+        "profile",
+        "bob",
+        "--remote",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "-o",
+        bob.to_str().unwrap(),
+    ]);
+    let (s_ok, c_ok, s, c) = crate::openvpn::handshake_with_crl(&env, &bob, &crl_file);
+    assert!(s_ok && c_ok, "bob was locked out\n{s}\n{c}");
+
+    // --local-only touches only the PKI.
+    env.ok(&["--name", "lab", "pki", "issue", "carol"]);
+    emu.add_connection(&id, "carol");
+    env.ok(&["--name", "lab", "pki", "revoke", "carol", "--local-only"]);
+    assert_eq!(states(&endpoint(&emu), "carol"), vec!["active".to_string()]);
+    assert_ne!(
+        norm(endpoint(&emu)["crl"].as_str().unwrap()),
+        norm(&env.read("pki/crl.pem"))
+    );
+    // ... and the next setup brings the endpoint's CRL up to date.
+    env.ok(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ]);
+    assert_eq!(
+        norm(endpoint(&emu)["crl"].as_str().unwrap()),
+        norm(&env.read("pki/crl.pem"))
+    );
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn connections_and_kick() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ]);
+    let id = endpoint(&emu)["id"].as_str().unwrap().to_string();
+    assert!(
+        env.ok(&["--name", "lab", "connections"])
+            .contains("no active connections")
+    );
+    emu.add_connection(&id, "alice");
+    emu.add_connection(&id, "bob");
+    let list: Value =
+        serde_json::from_str(&env.ok(&["--name", "lab", "connections", "--json"])).unwrap();
+    let users: Vec<&str> = list["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), 2, "{list}");
+    assert!(users.contains(&"alice") && users.contains(&"bob"));
+    let table = env.ok(&["--name", "lab", "connections"]);
+    assert!(
+        table.contains("alice") && table.contains("10.83.0.9"),
+        "{table}"
+    );
+    assert!(
+        env.ok(&["--name", "lab", "kick", "bob"])
+            .contains("ended 1 connection")
+    );
+    let ep = endpoint(&emu);
+    assert!(!states(&ep, "bob").contains(&"active".to_string()));
+    assert_eq!(states(&ep, "alice"), vec!["active".to_string()]);
+    assert!(
+        env.ok(&["--name", "lab", "kick", "bob"])
+            .contains("no live connection")
+    );
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn sleep_stops_association_billing_and_wake_restores_everything() {
+    let emu = Emulator::start(0.2);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--subnet",
+        "lab-public-b",
+        "--client-cidr",
+        "10.83.0.0/16",
+        "--full-tunnel",
+        "--authorize",
+        "10.9.0.0/16",
+    ]);
+    let before = endpoint(&emu);
+    let set = |ep: &Value, key: &str, f: &dyn Fn(&Value) -> String| -> Vec<String> {
+        let mut v: Vec<String> = ep[key].as_array().unwrap().iter().map(f).collect();
+        v.sort();
+        v
+    };
+    let subnets = |ep: &Value| {
+        set(ep, "associations", &|a| {
+            format!("{}:{}", a["subnet"], a["state"])
+        })
+    };
+    let routes = |ep: &Value| {
+        set(ep, "routes", &|r| {
+            format!("{}>{}:{}", r["cidr"], r["subnet"], r["state"])
+        })
+    };
+    let rules = |ep: &Value| set(ep, "rules", &|r| format!("{}:{}", r["cidr"], r["state"]));
+
+    env.ok(&["--name", "lab", "sleep"]);
+    let asleep = endpoint(&emu);
+    assert_eq!(asleep["id"], before["id"], "the endpoint is kept");
+    assert_eq!(asleep["dns_name"], before["dns_name"], "and its DNS name");
+    assert!(
+        asleep["associations"].as_array().unwrap().is_empty(),
+        "{asleep}"
+    );
+    let st: Value = serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
+    assert_eq!(st["state"], "asleep (no associations)");
+    assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0), "{st}");
+    assert!(
+        env.ok(&["--name", "lab", "sleep"])
+            .contains("already asleep")
+    );
+
+    env.ok(&["--name", "lab", "wake"]);
+    let awake = endpoint(&emu);
+    assert_eq!(subnets(&awake), subnets(&before));
+    assert_eq!(routes(&awake), routes(&before), "routes restored");
+    assert_eq!(rules(&awake), rules(&before), "rules kept");
+    let st: Value = serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
+    assert!(
+        (st["billing"]["per_hour"].as_f64().unwrap() - 0.2).abs() < 1e-9,
+        "{st}"
+    );
+    assert!(env.ok(&["--name", "lab", "wake"]).contains("awake already"));
+    env.ok(&["--name", "lab", "teardown"]);
+}
