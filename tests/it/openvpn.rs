@@ -81,7 +81,7 @@ pub fn server(pki: &Path, port: u16, log: PathBuf, crl: &Path) -> Ovpn {
         "--key",
         &p("private/server.key"),
         "--crl-verify",
-        &p("crl.pem"),
+        &crl,
         "--ifconfig-noexec",
         "--data-ciphers",
         "AES-256-GCM",
