@@ -284,6 +284,46 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.wait_route(&id, cidr, subnet).await
             }
             Action::WaitRoute { cidr, subnet, .. } => self.wait_route(endpoint, cidr, subnet).await,
+            Action::RevokeRule { cidr } => {
+                self.cloud.revoke(endpoint, cidr).await.or_else(gone)?;
+                wait::until(
+                    &self.policies.rule,
+                    &format!("revocation of {cidr}"),
+                    self.reporter,
+                    || async {
+                        let list = self.cloud.rules(endpoint).await?;
+                        Ok(match list.iter().find(|r| &r.cidr == cidr) {
+                            None => Probe::Done(()),
+                            Some(r) => Probe::Pending(r.state.clone()),
+                        })
+                    },
+                )
+                .await
+            }
+            Action::DeleteRoute { cidr, subnet } => {
+                self.cloud
+                    .delete_client_route(endpoint, cidr, subnet)
+                    .await
+                    .or_else(gone)?;
+                wait::until(
+                    &self.policies.rule,
+                    &format!("deletion of the route {cidr} via {subnet}"),
+                    self.reporter,
+                    || async {
+                        let list = self.cloud.routes(endpoint).await?;
+                        Ok(
+                            match list
+                                .iter()
+                                .find(|r| &r.cidr == cidr && &r.subnet_id == subnet)
+                            {
+                                None => Probe::Done(()),
+                                Some(r) => Probe::Pending(r.state.clone()),
+                            },
+                        )
+                    },
+                )
+                .await
+            }
             Action::ImportCrl => Ok(self.cloud.import_crl(endpoint, crl_pem).await?),
             Action::ImportCertificate { .. }
             | Action::CreateEndpoint

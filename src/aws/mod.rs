@@ -67,8 +67,21 @@ pub fn to_error(e: CloudError) -> Error {
     }
 }
 
+/// The readable head of an SDK error chain: without the Debug dump the SDK appends and the
+/// list of every credential provider it tried.
 fn first_line(s: &str) -> String {
-    let s = s.replace('\n', " ");
+    let mut s = s.replace('\n', " ");
+    for cut in [
+        " (DispatchFailure",
+        " (TimeoutError",
+        " (ResponseError",
+        " (ConstructionFailure",
+        ". Attempted:",
+    ] {
+        if let Some(i) = s.find(cut) {
+            s.truncate(i);
+        }
+    }
     if s.len() > 300 {
         format!(
             "{}…",

@@ -113,6 +113,15 @@ pub enum Action {
         subnet: String,
         state: String,
     },
+    /// Remove an authorization rule the settings no longer ask for.
+    RevokeRule {
+        cidr: String,
+    },
+    /// Remove a route vpnctl added that the settings no longer ask for (e.g. full tunnel off).
+    DeleteRoute {
+        cidr: String,
+        subnet: String,
+    },
     /// Give the endpoint the PKI's current CRL.
     ImportCrl,
     WriteProfiles,
@@ -170,6 +179,12 @@ impl std::fmt::Display for Action {
                 f,
                 "wait for the route {cidr} via {subnet} ({state} → active)"
             ),
+            Action::RevokeRule { cidr } => {
+                write!(f, "revoke the authorization of {cidr}, no longer wanted")
+            }
+            Action::DeleteRoute { cidr, subnet } => {
+                write!(f, "delete the route {cidr} via {subnet}, no longer wanted")
+            }
             Action::ImportCrl => write!(
                 f,
                 "import the PKI's CRL into the endpoint (revoked users are refused)"
@@ -422,6 +437,35 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     },
                 ),
             }
+        }
+    }
+    // What vpnctl's endpoint has beyond the settings goes: rules not asked for, and routes it
+    // added ("add-route") that are not wanted — e.g. after switching full tunnel off. Routes
+    // AWS adds with an association are left to AWS.
+    for r in &view.rules {
+        if r.state != "revoking" && !want.authorize.iter().any(|c| c.to_string() == r.cidr) {
+            push(
+                &mut steps,
+                Phase::Network,
+                Action::RevokeRule {
+                    cidr: r.cidr.clone(),
+                },
+            );
+        }
+    }
+    for r in &view.routes {
+        let wanted = want.full_tunnel
+            && r.cidr == "0.0.0.0/0"
+            && want.subnets.iter().any(|s| s.id == r.subnet_id);
+        if r.origin == "add-route" && r.state != "deleting" && !wanted {
+            push(
+                &mut steps,
+                Phase::Network,
+                Action::DeleteRoute {
+                    cidr: r.cidr.clone(),
+                    subnet: r.subnet_id.clone(),
+                },
+            );
         }
     }
     if !view
@@ -1408,5 +1452,30 @@ mod tests {
         let (_, _, again) = plan_sleep(&asleep).unwrap();
         assert!(again.is_empty());
         assert!(plan_wake(&converged(&want)).is_err());
+    }
+
+    #[test]
+    fn switching_full_tunnel_off_removes_its_rule_and_routes() {
+        let full = desired(true);
+        let seen = converged(&full);
+        let split = desired(false);
+        let a = actions(&plan_setup(&split, &seen).unwrap());
+        assert!(
+            a.contains(&Action::RevokeRule {
+                cidr: "0.0.0.0/0".into()
+            }),
+            "{a:?}"
+        );
+        assert!(a.contains(&Action::DeleteRoute {
+            cidr: "0.0.0.0/0".into(),
+            subnet: "subnet-a".into()
+        }));
+        assert!(a.contains(&Action::DeleteRoute {
+            cidr: "0.0.0.0/0".into(),
+            subnet: "subnet-b".into()
+        }));
+        assert!(!a.contains(&Action::RevokeRule {
+            cidr: "10.0.0.0/16".into()
+        }));
     }
 }

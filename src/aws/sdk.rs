@@ -679,6 +679,35 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
+    async fn revoke(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
+        self.ec2
+            .revoke_client_vpn_ingress()
+            .client_vpn_endpoint_id(endpoint)
+            .target_network_cidr(cidr)
+            .revoke_all_groups(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("RevokeClientVpnIngress", cidr, e))
+    }
+
+    async fn delete_client_route(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        subnet: &str,
+    ) -> CloudResult<()> {
+        self.ec2
+            .delete_client_vpn_route()
+            .client_vpn_endpoint_id(endpoint)
+            .destination_cidr_block(cidr)
+            .target_vpc_subnet_id(subnet)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteClientVpnRoute", cidr, e))
+    }
+
     async fn terminate_user(&self, endpoint: &str, username: &str) -> CloudResult<Vec<String>> {
         match self
             .ec2

@@ -423,9 +423,12 @@ fn finish(
     for p in write_profiles(ctx, pki, &st)? {
         ctx.printer.data(format!("  profile      {}", p.display()));
     }
+    let prices = crate::aws::price::for_region(region, &ctx.config.prices);
     ctx.printer.info(format!(
-        "bills now: {} subnet(s) × $0.10/h; `vpnctl status` shows it, `vpnctl teardown` ends it",
-        want.subnets.len()
+        "bills now: {} subnet(s) × {}/h, plus {}/h per connection; `vpnctl status` shows it, `vpnctl teardown` ends it",
+        want.subnets.len(),
+        crate::aws::price::dollars(prices.association_hour),
+        crate::aws::price::dollars(prices.connection_hour)
     ));
     Ok(())
 }

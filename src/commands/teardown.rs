@@ -56,7 +56,11 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             }
             Err(Error::incomplete(
                 format!("{} resource step(s) of '{}' remain", remaining.len(), ctx.deployment),
-                "run `vpnctl teardown` again (add --keep-going to get past a failing step)",
+                if args.keep_going {
+                    "fix what the failures above name, then run `vpnctl teardown` again"
+                } else {
+                    "run `vpnctl teardown` again (add --keep-going to get past a failing step)"
+                },
             ))
         }
     })

@@ -197,6 +197,48 @@ fn setup_twice_converges_to_one_of_everything() {
     routes.sort();
     routes.dedup();
     assert_eq!(routes.len(), n, "duplicate routes: {ep}");
+
+    // Full tunnel off again: its 0.0.0.0/0 rule and routes go, the rest stays.
+    env.ok(&with_name(
+        "lab",
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--subnet",
+            "lab-public-b",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ],
+    ));
+    let ep = emu.inventory("lab")["endpoints"][0].clone();
+    assert!(
+        !ep["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["cidr"] == "0.0.0.0/0"),
+        "{ep}"
+    );
+    assert!(
+        !ep["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["cidr"] == "0.0.0.0/0"),
+        "{ep}"
+    );
+    assert!(
+        ep["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["cidr"] == "10.0.0.0/16"),
+        "{ep}"
+    );
+    assert_eq!(count(&ep, "associations"), 2);
     env.ok(&["--name", "lab", "teardown"]);
 }
 
