@@ -242,46 +242,33 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         self.reporter.progress(&format!("→ {action}"));
         match action {
             Action::Associate { subnet, .. } => {
-                let id = endpoint.to_string();
-                self.cloud.associate(&id, subnet).await?;
-                self.wait_associated(&id, subnet).await
+                self.cloud.associate(endpoint, subnet).await?;
+                self.wait_associated(endpoint, subnet).await
             }
             Action::WaitAssociation { subnet, .. } => self.wait_associated(endpoint, subnet).await,
             Action::Disassociate {
                 subnet,
                 association,
-            } => {
-                let id = endpoint.to_string();
-                self.disassociate(&id, association, subnet).await
-            }
+            } => self.disassociate(endpoint, association, subnet).await,
             Action::Authorize { cidr } => {
-                let id = endpoint.to_string();
-                let net = cidr.parse().map_err(|_| {
-                    WaitError::Cloud(CloudError::Api {
-                        action: "plan".into(),
-                        code: "BadCidr".into(),
-                        message: cidr.clone(),
-                    })
-                })?;
+                let net = parse_net(cidr)?;
                 self.cloud
-                    .authorize(&id, net, &format!("vpnctl {}", self.deployment))
+                    .authorize(endpoint, net, &format!("vpnctl {}", self.deployment))
                     .await?;
-                self.wait_rule(&id, cidr).await
+                self.wait_rule(endpoint, cidr).await
             }
             Action::WaitRule { cidr, .. } => self.wait_rule(endpoint, cidr).await,
             Action::CreateRoute { cidr, subnet } => {
-                let id = endpoint.to_string();
-                let net = cidr.parse().map_err(|_| {
-                    WaitError::Cloud(CloudError::Api {
-                        action: "plan".into(),
-                        code: "BadCidr".into(),
-                        message: cidr.clone(),
-                    })
-                })?;
+                let net = parse_net(cidr)?;
                 self.cloud
-                    .create_route(&id, net, subnet, &format!("vpnctl {}", self.deployment))
+                    .create_route(
+                        endpoint,
+                        net,
+                        subnet,
+                        &format!("vpnctl {}", self.deployment),
+                    )
                     .await?;
-                self.wait_route(&id, cidr, subnet).await
+                self.wait_route(endpoint, cidr, subnet).await
             }
             Action::WaitRoute { cidr, subnet, .. } => self.wait_route(endpoint, cidr, subnet).await,
             Action::RevokeRule { cidr } => {
@@ -523,6 +510,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             }
         }
     }
+}
+
+/// A CIDR from a plan step (the planner made it from a parsed one, so this only fails on a bug).
+fn parse_net(cidr: &str) -> Result<ipnet::Ipv4Net, WaitError> {
+    cidr.parse().map_err(|_| {
+        WaitError::Cloud(CloudError::Api {
+            action: "plan".into(),
+            code: "BadCidr".into(),
+            message: cidr.to_string(),
+        })
+    })
 }
 
 /// "Not found" on a delete means done.

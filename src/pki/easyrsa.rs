@@ -269,17 +269,7 @@ pub fn import(
         ca_key_encrypted: keyenc::is_encrypted(&ca_key_pem),
         crl_number,
     };
-    let revoked: Vec<_> = entries
-        .iter()
-        .filter(|e| e.is_revoked())
-        .map(|e| {
-            (
-                e.serial.clone(),
-                e.revoked_at.unwrap_or(now),
-                e.rcgen_reason(),
-            )
-        })
-        .collect();
+    let revoked = index::revoked(&entries, now);
     let crl = ca.crl(
         &revoked,
         now,
@@ -302,11 +292,7 @@ pub fn import(
     ));
     let gitignore = dest.join(".gitignore");
     if !gitignore.exists() {
-        files.push((
-            gitignore,
-            "# Key material never goes into git.\n*\n!README.md\n!.gitignore\n".to_string(),
-            PUBLIC,
-        ));
+        files.push((gitignore, store::GITIGNORE.to_string(), PUBLIC));
     }
     let staged = files
         .iter()

@@ -66,6 +66,24 @@ impl Entry {
     }
 }
 
+/// The revoked entries as a CRL lists them: serial, time, reason.
+pub fn revoked(
+    entries: &[Entry],
+    now: OffsetDateTime,
+) -> Vec<(Serial, OffsetDateTime, Option<RevocationReason>)> {
+    entries
+        .iter()
+        .filter(|e| e.is_revoked())
+        .map(|e| {
+            (
+                e.serial.clone(),
+                e.revoked_at.unwrap_or(now),
+                e.rcgen_reason(),
+            )
+        })
+        .collect()
+}
+
 const UTC_TIME: &[FormatItem<'static>] =
     format_description!("[year repr:last_two][month][day][hour][minute][second]Z");
 const GEN_TIME: &[FormatItem<'static>] =

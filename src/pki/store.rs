@@ -24,6 +24,8 @@ pub const MAX_DAYS: u32 = 36500;
 pub const WARN_DAYS: i64 = 30;
 
 const DIR_MODE: u32 = 0o755;
+/// Written into every PKI directory that has none: key material never goes into git.
+pub const GITIGNORE: &str = "# Key material never goes into git.\n*\n!README.md\n!.gitignore\n";
 const PRIVATE_DIR_MODE: u32 = 0o700;
 const SERVER: &str = "server";
 
@@ -274,12 +276,7 @@ impl Pki {
         fsx::ensure_dir(&layout.issued_dir(), DIR_MODE)?;
         let gitignore = dir.join(".gitignore");
         if !gitignore.exists() {
-            fsx::write_atomic(
-                &gitignore,
-                b"# Key material never goes into git.\n*\n!README.md\n!.gitignore\n",
-                PUBLIC,
-                Overwrite::Refuse,
-            )?;
+            fsx::write_atomic(&gitignore, GITIGNORE.as_bytes(), PUBLIC, Overwrite::Refuse)?;
         }
         fsx::write_atomic(
             &layout.ca_key(),
@@ -597,17 +594,7 @@ impl Pki {
         now: OffsetDateTime,
         crl_days: u32,
     ) -> Result<String> {
-        let revoked: Vec<_> = entries
-            .iter()
-            .filter(|e| e.is_revoked())
-            .map(|e| {
-                (
-                    e.serial.clone(),
-                    e.revoked_at.unwrap_or(now),
-                    e.rcgen_reason(),
-                )
-            })
-            .collect();
+        let revoked = index::revoked(entries, now);
         ca.crl(
             &revoked,
             now,

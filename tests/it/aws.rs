@@ -69,19 +69,7 @@ fn setup_status_teardown_leaves_nothing_and_profiles_work() {
     }
     // Rewritten to loopback, the profile passes a real OpenVPN handshake against the PKI.
     let port = free_port();
-    let text = env.read("profiles/alice.ovpn");
-    let local: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("remote ") {
-                format!("remote 127.0.0.1 {port}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    let path = env.path().join("alice-local.ovpn");
-    std::fs::write(&path, local).unwrap();
+    let path = crate::openvpn::loopback_copy(&env, "profiles/alice.ovpn", port, "alice-local.ovpn");
     let (s_ok, c_ok, s, c) = crate::openvpn::handshake_with(&env, &path);
     assert!(s_ok && c_ok, "handshake failed\n{s}\n{c}");
 

@@ -52,19 +52,8 @@ fn revoke_gives_the_endpoint_the_crl_and_disconnects_only_that_user() {
 
     // Keep alice's profile as she has it, pointed at a loopback OpenVPN.
     let port = free_port();
-    let text = env.read("profiles/alice.ovpn");
-    let local: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("remote ") {
-                format!("remote 127.0.0.1 {port}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    let alice_profile = env.path().join("alice-local.ovpn");
-    std::fs::write(&alice_profile, local).unwrap();
+    let alice_profile =
+        crate::openvpn::loopback_copy(&env, "profiles/alice.ovpn", port, "alice-local.ovpn");
 
     let out = env.ok(&["--name", "lab", "pki", "revoke", "alice"]);
     assert!(

@@ -184,6 +184,25 @@ pub fn handshake_with_crl(
     (server_ok, client_ok, srv.text(), cli.text())
 }
 
+/// A copy of a rendered profile with its `remote` pointed at a loopback port, as a user's
+/// profile would reach a test server.
+pub fn loopback_copy(env: &Env, profile_rel: &str, port: u16, name: &str) -> PathBuf {
+    let text = env.read(profile_rel);
+    let local: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("remote ") {
+                format!("remote 127.0.0.1 {port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let path = env.path().join(name);
+    std::fs::write(&path, local).expect("write profile");
+    path
+}
+
 #[test]
 fn a_rendered_profile_connects_to_a_real_openvpn_server() {
     let env = Env::new();
