@@ -119,4 +119,6 @@ pub trait Nat {
         replace: bool,
     ) -> CloudResult<()>;
     async fn delete_route(&self, table: &str, destination: &str) -> CloudResult<()>;
+    /// Add or overwrite tags on a NAT gateway or Elastic IP vpnctl created.
+    async fn tag_resource(&self, id: &str, tags: &Tags) -> CloudResult<()>;
 }

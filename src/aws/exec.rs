@@ -188,7 +188,16 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         endpoint: Option<&Endpoint>,
     ) -> Result<Outcome, WaitError> {
         let r = self.reporter;
-        r.progress(&format!("→ {}", step.action));
+        // Network steps announce themselves in `network_step`.
+        if matches!(
+            step.action,
+            Action::ImportCertificate { .. }
+                | Action::CreateEndpoint
+                | Action::ModifyEndpoint { .. }
+                | Action::WriteProfiles
+        ) {
+            r.progress(&format!("→ {}", step.action));
+        }
         let ep = || {
             endpoint
                 .map(|e| e.id.clone())
@@ -253,7 +262,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::Authorize { cidr } => {
                 let net = parse_net(cidr)?;
                 self.cloud
-                    .authorize(endpoint, net, &format!("vpnctl {}", self.deployment))
+                    .authorize(endpoint, net, &owned_description(self.deployment))
                     .await?;
                 self.wait_rule(endpoint, cidr).await
             }
@@ -261,12 +270,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::CreateRoute { cidr, subnet } => {
                 let net = parse_net(cidr)?;
                 self.cloud
-                    .create_route(
-                        endpoint,
-                        net,
-                        subnet,
-                        &format!("vpnctl {}", self.deployment),
-                    )
+                    .create_route(endpoint, net, subnet, &owned_description(self.deployment))
                     .await?;
                 self.wait_route(endpoint, cidr, subnet).await
             }
@@ -351,7 +355,10 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let list = self.cloud.rules(endpoint).await?;
                 Ok(match list.iter().find(|r| r.cidr == cidr) {
-                    Some(r) if r.state == "active" => Probe::Done(()),
+                Some(r) if r.state == "active" => Probe::Done(()),
+                Some(r) if r.state == "failed" => {
+                    return Err(CloudError::Api { action: "AuthorizeClientVpnIngress".into(), code: "failed".into(), message: format!("AWS reports the authorization of {cidr} as failed; revoke it in the console and run setup again") });
+                }
                     Some(r) => Probe::Pending(r.state.clone()),
                     None => Probe::Pending("not yet listed".into()),
                 })
@@ -367,12 +374,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             self.reporter,
             || async {
                 let list = self.cloud.routes(endpoint).await?;
-                Ok(
-                    match list
-                        .iter()
-                        .find(|r| r.cidr == cidr && r.subnet_id == subnet)
-                    {
-                        Some(r) if r.state == "active" => Probe::Done(()),
+                Ok(match list.iter().find(|r| r.cidr == cidr && r.subnet_id == subnet) {
+                Some(r) if r.state == "active" => Probe::Done(()),
+                Some(r) if r.state == "failed" => {
+                    return Err(CloudError::Api { action: "CreateClientVpnRoute".into(), code: "failed".into(), message: format!("AWS reports the route {cidr} via {subnet} as failed; delete it in the console and run setup again") });
+                }
                         Some(r) => Probe::Pending(r.state.clone()),
                         None => Probe::Pending("not yet listed".into()),
                     },
@@ -551,6 +557,8 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     None if target == "deleted" => Probe::Done(()),
                     None => Probe::Pending("not yet listed".into()),
                     Some(n) if n.state == target => Probe::Done(()),
+                    // A failed NAT gateway bills nothing and needs no deletion wait.
+                    Some(n) if n.state == "failed" && target == "deleted" => Probe::Done(()),
                     Some(n) if n.state == "failed" => {
                         return Err(CloudError::Api {
                             action: "CreateNatGateway".into(),
@@ -582,6 +590,19 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             .iter()
             .find(|n| n.state == "pending" || n.state == "available")
             .cloned();
+        // A new --ttl on a NAT that is already on moves its deadline.
+        if let (Some(n), Some(e)) = (&nat, &expires_tag)
+            && n.tags.get(TAG_EXPIRES) != Some(e)
+        {
+            let tags: Tags = [(TAG_EXPIRES.to_string(), e.clone())].into_iter().collect();
+            self.cloud
+                .tag_resource(&n.id, &tags)
+                .await
+                .map_err(|e| StepError {
+                    step: format!("set the new --ttl on {}", n.id),
+                    error: e.into(),
+                })?;
+        }
         for step in steps {
             self.reporter.progress(&format!("→ {step}"));
             let fail = |error: WaitError| StepError {

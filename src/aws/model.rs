@@ -126,6 +126,7 @@ pub struct Association {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthRule {
     pub cidr: String,
+    pub description: Option<String>,
     /// authorizing, active, failed, revoking.
     pub state: String,
 }
@@ -133,6 +134,7 @@ pub struct AuthRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
     pub cidr: String,
+    pub description: Option<String>,
     pub subnet_id: String,
     pub origin: String,
     /// creating, active, failed, deleting.
@@ -142,12 +144,20 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Connection {
     pub id: String,
+    /// Who: the certificate's CommonName with certificate authentication (AWS gives a
+    /// Username only for directory/SAML authentication).
     pub username: Option<String>,
     pub client_ip: Option<String>,
     pub state: String,
     pub established: Option<String>,
     pub ingress_bytes: Option<String>,
     pub egress_bytes: Option<String>,
+}
+
+/// The description vpnctl gives the authorization rules and routes it creates: how setup
+/// tells its own from ones a person added to the endpoint (only its own are ever removed).
+pub fn owned_description(deployment: &str) -> String {
+    format!("vpnctl {deployment}")
 }
 
 /// Billing-relevant states.
@@ -167,6 +177,9 @@ pub enum RouteTarget {
     TransitGateway(String),
     Peering(String),
     Instance(String),
+    LocalGateway(String),
+    CarrierGateway(String),
+    /// A target vpnctl cannot point a route back at (so `nat on --force` refuses to replace it).
     Other(String),
 }
 
@@ -175,7 +188,10 @@ impl RouteTarget {
     pub fn from_id(id: &str) -> RouteTarget {
         match id.split('-').next().unwrap_or("") {
             "local" => RouteTarget::Local,
-            "igw" | "vgw" => RouteTarget::Gateway(id.to_string()),
+            // Gateway Load Balancer endpoints (vpce-) are given as GatewayId too.
+            "igw" | "vgw" | "vpce" => RouteTarget::Gateway(id.to_string()),
+            "lgw" => RouteTarget::LocalGateway(id.to_string()),
+            "cagw" => RouteTarget::CarrierGateway(id.to_string()),
             "nat" => RouteTarget::Nat(id.to_string()),
             "eni" => RouteTarget::Interface(id.to_string()),
             "tgw" => RouteTarget::TransitGateway(id.to_string()),
@@ -193,8 +209,14 @@ impl RouteTarget {
             | RouteTarget::TransitGateway(i)
             | RouteTarget::Peering(i)
             | RouteTarget::Instance(i)
+            | RouteTarget::LocalGateway(i)
+            | RouteTarget::CarrierGateway(i)
             | RouteTarget::Other(i) => i,
         }
+    }
+    /// Whether vpnctl can set a route to this target again (to restore it after `nat off`).
+    pub fn restorable(&self) -> bool {
+        !matches!(self, RouteTarget::Local | RouteTarget::Other(_))
     }
     pub fn is_internet_gateway(&self) -> bool {
         matches!(self, RouteTarget::Gateway(i) if i.starts_with("igw-"))

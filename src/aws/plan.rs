@@ -70,9 +70,12 @@ impl Observed {
 pub enum Phase {
     Certificate = 1,
     Endpoint = 2,
-    Network = 3,
-    Routes = 4,
-    Profiles = 5,
+    /// Removals first: a subnet moved within one Availability Zone can only be associated
+    /// once the old one is gone.
+    Prune = 3,
+    Network = 4,
+    Routes = 5,
+    Profiles = 6,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,6 +153,9 @@ impl std::fmt::Display for Action {
             Action::CreateEndpoint => write!(f, "create the Client VPN endpoint"),
             Action::ModifyEndpoint { changes } => {
                 write!(f, "modify the endpoint: {}", changes.join(", "))
+            }
+            Action::Associate { subnet, az } if az.is_empty() => {
+                write!(f, "associate subnet {subnet} and wait until associated")
             }
             Action::Associate { subnet, az } => write!(
                 f,
@@ -378,7 +384,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         if !want.subnets.iter().any(|s| s.id == a.subnet_id) && a.state != "disassociating" {
             push(
                 &mut steps,
-                Phase::Network,
+                Phase::Prune,
                 Action::Disassociate {
                     subnet: a.subnet_id.clone(),
                     association: a.id.clone(),
@@ -442,11 +448,15 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     // What vpnctl's endpoint has beyond the settings goes: rules not asked for, and routes it
     // added ("add-route") that are not wanted — e.g. after switching full tunnel off. Routes
     // AWS adds with an association are left to AWS.
+    let ours = owned_description(&want.deployment);
     for r in &view.rules {
-        if r.state != "revoking" && !want.authorize.iter().any(|c| c.to_string() == r.cidr) {
+        if r.description.as_deref() == Some(ours.as_str())
+            && r.state != "revoking"
+            && !want.authorize.iter().any(|c| c.to_string() == r.cidr)
+        {
             push(
                 &mut steps,
-                Phase::Network,
+                Phase::Prune,
                 Action::RevokeRule {
                     cidr: r.cidr.clone(),
                 },
@@ -457,10 +467,14 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         let wanted = want.full_tunnel
             && r.cidr == "0.0.0.0/0"
             && want.subnets.iter().any(|s| s.id == r.subnet_id);
-        if r.origin == "add-route" && r.state != "deleting" && !wanted {
+        if r.origin == "add-route"
+            && r.description.as_deref() == Some(ours.as_str())
+            && r.state != "deleting"
+            && !wanted
+        {
             push(
                 &mut steps,
-                Phase::Network,
+                Phase::Prune,
                 Action::DeleteRoute {
                     cidr: r.cidr.clone(),
                     subnet: r.subnet_id.clone(),
@@ -775,7 +789,21 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
     let route = match want.table.default_route() {
         Some(RouteTarget::Nat(id)) if ours.contains(&id.as_str()) => None,
         None => Some(false),
-        Some(other) if want.force => Some(true).filter(|_| !other.id().is_empty()),
+        Some(other) if want.force && other.restorable() => Some(true),
+        Some(other) if want.force => {
+            return Err(Error::conflict(
+                format!(
+                    "route table {} sends 0.0.0.0/0 to {}, which vpnctl could not restore after `nat off`",
+                    want.table.id,
+                    if other.id().is_empty() {
+                        "a target vpnctl does not know"
+                    } else {
+                        other.id()
+                    }
+                ),
+                "change that route yourself, or give the NAT its own route table",
+            ));
+        }
         Some(other) => {
             return Err(Error::conflict(
                 format!(
@@ -822,6 +850,14 @@ pub const TAG_ASLEEP_SUBNETS: &str = "vpnctl:asleep-subnets";
 pub const TAG_ASLEEP_ROUTES: &str = "vpnctl:asleep-routes";
 pub const TAG_ASLEEP_RULES: &str = "vpnctl:asleep-rules";
 
+/// Tags that clear the sleep record once `wake` has restored it.
+pub fn cleared_sleep_record() -> Tags {
+    [TAG_ASLEEP_SUBNETS, TAG_ASLEEP_ROUTES, TAG_ASLEEP_RULES]
+        .iter()
+        .map(|k| (k.to_string(), String::new()))
+        .collect()
+}
+
 /// The one live endpoint of the deployment, or an error that says to run setup.
 pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
     seen.endpoints
@@ -850,21 +886,57 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Tags, Vec<TeardownAction>)
         .iter()
         .filter(|a| association_bills(&a.state) && a.state != "disassociating")
         .collect();
+    // Merged with an earlier record: a sleep interrupted after some disassociations must
+    // not forget the subnets (and their routes) already gone.
+    let recorded = |key: &str, sep: char| -> Vec<String> {
+        e.tags
+            .get(key)
+            .map(|t| {
+                t.split(sep)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let merge = |key: &str, sep: char, now: Vec<String>| -> String {
+        let mut all = recorded(key, sep);
+        all.extend(now);
+        all.sort();
+        all.dedup();
+        all.join(&sep.to_string())
+    };
     let mut record = Tags::new();
     if !live.is_empty() {
-        let mut subnets: Vec<&str> = live.iter().map(|a| a.subnet_id.as_str()).collect();
-        subnets.sort();
-        record.insert(TAG_ASLEEP_SUBNETS.into(), subnets.join(","));
+        record.insert(
+            TAG_ASLEEP_SUBNETS.into(),
+            merge(
+                TAG_ASLEEP_SUBNETS,
+                ',',
+                live.iter().map(|a| a.subnet_id.clone()).collect(),
+            ),
+        );
         // Routes with origin "associate" come back with the association by themselves.
-        let routes: Vec<String> = v
-            .routes
-            .iter()
-            .filter(|r| r.origin != "associate")
-            .map(|r| format!("{}>{}", r.cidr, r.subnet_id))
-            .collect();
-        record.insert(TAG_ASLEEP_ROUTES.into(), routes.join(";"));
-        let rules: Vec<&str> = v.rules.iter().map(|r| r.cidr.as_str()).collect();
-        record.insert(TAG_ASLEEP_RULES.into(), rules.join(","));
+        record.insert(
+            TAG_ASLEEP_ROUTES.into(),
+            merge(
+                TAG_ASLEEP_ROUTES,
+                ';',
+                v.routes
+                    .iter()
+                    .filter(|r| r.origin != "associate")
+                    .map(|r| format!("{}>{}", r.cidr, r.subnet_id))
+                    .collect(),
+            ),
+        );
+        record.insert(
+            TAG_ASLEEP_RULES.into(),
+            merge(
+                TAG_ASLEEP_RULES,
+                ',',
+                v.rules.iter().map(|r| r.cidr.clone()).collect(),
+            ),
+        );
     }
     let steps = live
         .iter()
@@ -893,6 +965,9 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
             .unwrap_or_default()
     };
     let subnets = split(TAG_ASLEEP_SUBNETS, ',');
+    if subnets.is_empty() && v.associations.iter().any(|a| association_bills(&a.state)) {
+        return Ok((e.id.clone(), Vec::new()));
+    }
     if subnets.is_empty() {
         return Err(Error::not_found(
             format!("the endpoint {} has no record of a sleep", e.id),
@@ -1036,6 +1111,7 @@ mod tests {
                 .subnets
                 .iter()
                 .map(|s| Route {
+                    description: Some(owned_description("lab")),
                     cidr: "0.0.0.0/0".into(),
                     subnet_id: s.id.clone(),
                     origin: "add-route".into(),
@@ -1067,6 +1143,7 @@ mod tests {
                     .authorize
                     .iter()
                     .map(|c| AuthRule {
+                        description: Some(owned_description("lab")),
                         cidr: c.to_string(),
                         state: "active".into(),
                     })
@@ -1400,6 +1477,7 @@ mod tests {
         let mut awake = awake;
         // The automatic VPC route of each association is not recorded; added routes are.
         awake.endpoints[0].routes.push(Route {
+            description: None,
             cidr: "10.0.0.0/16".into(),
             subnet_id: "subnet-a".into(),
             origin: "associate".into(),
@@ -1451,7 +1529,16 @@ mod tests {
         // Sleeping twice does nothing; waking an endpoint that never slept is an error.
         let (_, _, again) = plan_sleep(&asleep).unwrap();
         assert!(again.is_empty());
-        assert!(plan_wake(&converged(&want)).is_err());
+        assert!(
+            plan_wake(&converged(&want)).unwrap().1.is_empty(),
+            "awake: nothing to do"
+        );
+        let mut bare = converged(&want);
+        bare.endpoints[0].associations.clear();
+        assert!(
+            plan_wake(&bare).is_err(),
+            "no record and no association: say to run setup"
+        );
     }
 
     #[test]
@@ -1477,5 +1564,61 @@ mod tests {
         assert!(!a.contains(&Action::RevokeRule {
             cidr: "10.0.0.0/16".into()
         }));
+    }
+
+    #[test]
+    fn rules_and_routes_vpnctl_did_not_create_are_left_alone() {
+        let want = desired(false);
+        let mut seen = converged(&want);
+        seen.endpoints[0].rules.push(AuthRule {
+            cidr: "172.31.0.0/16".into(),
+            description: Some("added by hand".into()),
+            state: "active".into(),
+        });
+        seen.endpoints[0].routes.push(Route {
+            cidr: "172.31.0.0/16".into(),
+            description: None,
+            subnet_id: "subnet-a".into(),
+            origin: "add-route".into(),
+            state: "active".into(),
+        });
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert_eq!(a, vec![Action::WriteProfiles], "{a:?}");
+    }
+
+    #[test]
+    fn an_interrupted_sleep_keeps_what_it_recorded() {
+        let want = desired(true);
+        let awake = converged(&want);
+        let (_, record, _) = plan_sleep(&awake).unwrap();
+        // subnet-a went (with its route); the process died before subnet-b.
+        let mut half = awake.clone();
+        half.endpoints[0]
+            .associations
+            .retain(|a| a.subnet_id == "subnet-b");
+        half.endpoints[0]
+            .routes
+            .retain(|r| r.subnet_id == "subnet-b");
+        half.endpoints[0]
+            .endpoint
+            .as_mut()
+            .unwrap()
+            .tags
+            .extend(record.clone());
+        let (_, again, steps) = plan_sleep(&half).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            again, record,
+            "the second sleep must keep subnet-a and its route"
+        );
+        // Once awake with the record cleared, wake is a no-op rather than an error.
+        let mut woken = awake.clone();
+        woken.endpoints[0]
+            .endpoint
+            .as_mut()
+            .unwrap()
+            .tags
+            .extend(cleared_sleep_record());
+        assert!(plan_wake(&woken).unwrap().1.is_empty());
     }
 }

@@ -22,6 +22,17 @@ impl AwsCloud {
             acm: acm::Client::new(config),
         }
     }
+
+    async fn create_tags(&self, id: &str, tags: &Tags) -> CloudResult<()> {
+        self.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateTags", id, e))
+    }
 }
 
 /// Classify an SDK error. EC2 models no error types, so the code string is the only handle.
@@ -562,6 +573,7 @@ impl Endpoints for AwsCloud {
             .iter()
             .map(|r| AuthRule {
                 cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                description: r.description().map(str::to_string),
                 state: r
                     .status()
                     .and_then(|s| s.code())
@@ -604,6 +616,7 @@ impl Endpoints for AwsCloud {
             .iter()
             .map(|r| Route {
                 cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                description: r.description().map(str::to_string),
                 subnet_id: r.target_subnet().unwrap_or_default().to_string(),
                 origin: r.origin().unwrap_or_default().to_string(),
                 state: r
@@ -665,7 +678,11 @@ impl Endpoints for AwsCloud {
             .iter()
             .map(|c| Connection {
                 id: c.connection_id().unwrap_or_default().to_string(),
-                username: c.username().or(c.common_name()).map(str::to_string),
+                username: c
+                    .common_name()
+                    .or(c.username())
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
                 client_ip: c.client_ip().map(str::to_string),
                 state: c
                     .status()
@@ -709,23 +726,30 @@ impl Endpoints for AwsCloud {
     }
 
     async fn terminate_user(&self, endpoint: &str, username: &str) -> CloudResult<Vec<String>> {
-        match self
-            .ec2
-            .terminate_client_vpn_connections()
-            .client_vpn_endpoint_id(endpoint)
-            .username(username)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out
-                .connection_statuses()
-                .iter()
-                .filter_map(|c| c.connection_id())
-                .map(str::to_string)
-                .collect()),
-            Err(e) if e.code() == Some("InvalidClientVpnConnection.UserNotFound") => Ok(Vec::new()),
-            Err(e) => Err(classify("TerminateClientVpnConnections", username, e)),
+        // Terminating "by Username" only matches directory/SAML users: with certificate
+        // authentication the user is the certificate's CommonName, so end each connection by id.
+        let live: Vec<String> = self
+            .connections(endpoint)
+            .await?
+            .into_iter()
+            .filter(|c| c.state == "active" && c.username.as_deref() == Some(username))
+            .map(|c| c.id)
+            .collect();
+        for id in &live {
+            match self
+                .ec2
+                .terminate_client_vpn_connections()
+                .client_vpn_endpoint_id(endpoint)
+                .connection_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("InvalidClientVpnConnection.IdNotFound") => {}
+                Err(e) => return Err(classify("TerminateClientVpnConnections", id, e)),
+            }
         }
+        Ok(live)
     }
 
     async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> CloudResult<()> {
@@ -766,14 +790,7 @@ impl Endpoints for AwsCloud {
     }
 
     async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()> {
-        self.ec2
-            .create_tags()
-            .resources(endpoint)
-            .set_tags(Some(ec2_tags(tags)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("CreateTags", endpoint, e))
+        self.create_tags(endpoint, tags).await
     }
 }
 
@@ -835,6 +852,15 @@ fn target_of(r: &ec2::types::Route) -> RouteTarget {
     }
     if let Some(e) = r.network_interface_id() {
         return RouteTarget::Interface(e.to_string());
+    }
+    if let Some(l) = r.local_gateway_id() {
+        return RouteTarget::LocalGateway(l.to_string());
+    }
+    if let Some(c) = r.carrier_gateway_id() {
+        return RouteTarget::CarrierGateway(c.to_string());
+    }
+    if let Some(arn) = r.core_network_arn() {
+        return RouteTarget::Other(arn.to_string());
     }
     RouteTarget::Other(String::new())
 }
@@ -1076,6 +1102,8 @@ impl Nat for AwsCloud {
                     RouteTarget::TransitGateway(i) => r.transit_gateway_id(i),
                     RouteTarget::Peering(i) => r.vpc_peering_connection_id(i),
                     RouteTarget::Instance(i) => r.instance_id(i),
+                    RouteTarget::LocalGateway(i) => r.local_gateway_id(i),
+                    RouteTarget::CarrierGateway(i) => r.carrier_gateway_id(i),
                     RouteTarget::Local | RouteTarget::Other(_) => {
                         return Err(CloudError::Api {
                             action: $action.into(),
@@ -1095,6 +1123,10 @@ impl Nat for AwsCloud {
         } else {
             send!(self.ec2.create_route(), "CreateRoute")
         }
+    }
+
+    async fn tag_resource(&self, id: &str, tags: &Tags) -> CloudResult<()> {
+        self.create_tags(id, tags).await
     }
 
     async fn delete_route(&self, table: &str, destination: &str) -> CloudResult<()> {

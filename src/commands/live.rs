@@ -100,6 +100,7 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         if let Some(f) = executor(ctx, &cloud).teardown(&steps, false).await.into_iter().next() {
             return Err(crate::aws::step_error(f));
         }
+        update_state(ctx, |st| st.associated_at.clear());
         ctx.printer.data(format!("{endpoint} is asleep: {} subnet(s) disassociated, association billing stopped", steps.len()));
         ctx.printer.info("the endpoint, its DNS name and every profile are kept; `vpnctl wake` restores the associations, routes and rules");
         Ok(())
@@ -188,4 +189,13 @@ pub fn push_revocation(
         }
         Ok((endpoints, ended))
     })
+}
+
+/// Keep the local record's association times in step (they refine accrued cost in `status`);
+/// a missing or unwritable record is only a cache, so failures are ignored.
+fn update_state(ctx: &Ctx, f: impl FnOnce(&mut crate::state::State)) {
+    if let Some(mut st) = crate::state::load(&ctx.pki_dir, &ctx.deployment) {
+        f(&mut st);
+        let _ = crate::state::save(&ctx.pki_dir, &st);
+    }
 }

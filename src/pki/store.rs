@@ -223,7 +223,7 @@ impl Pki {
         if !existing.is_empty() && !opts.force {
             return Err(Error::conflict(
                 format!("a PKI already exists in {}", dir.display()),
-                "vpnctl never replaces a CA silently: use it as it is, choose another --pki, or pass --force (the old PKI is moved to a replaced-<time>/ folder)",
+                "vpnctl never replaces a CA silently: use it as it is, choose another --pki, or pass --force (the old PKI is moved to a replaced-<time>-<random>/ folder)",
             ));
         }
 
@@ -265,7 +265,30 @@ impl Pki {
 
         fsx::ensure_dir(dir, DIR_MODE)?;
         if !existing.is_empty() {
-            let aside = dir.join(format!("replaced-{}", now.unix_timestamp()));
+            // Another vpnctl must not issue into the PKI while it is moved aside.
+            let _lock = Lock::acquire(&layout.lock())?;
+            // A fresh folder every time (create_dir fails on an existing one), so a second
+            // --force within the same second can never overwrite the first one's copy.
+            let aside = loop {
+                let mut r = [0u8; 3];
+                getrandom::fill(&mut r).map_err(|e| {
+                    Error::io(
+                        "get randomness for",
+                        dir,
+                        std::io::Error::other(e.to_string()),
+                    )
+                })?;
+                let candidate = dir.join(format!(
+                    "replaced-{}-{}",
+                    now.unix_timestamp(),
+                    fsx::hex(&r)
+                ));
+                match std::fs::create_dir(&candidate) {
+                    Ok(()) => break candidate,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(Error::io("create", &candidate, e)),
+                }
+            };
             fsx::ensure_dir(&aside, PRIVATE_DIR_MODE)?;
             for p in &existing {
                 let to = aside.join(p.file_name().unwrap_or_default());

@@ -46,7 +46,7 @@ def main():
             "associations": [{"subnet": n["TargetNetworkId"], "state": n["Status"]["Code"]} for n in nets],
             "rules": [{"cidr": r["DestinationCidr"], "state": r["Status"]["Code"]} for r in rules],
             "routes": [{"cidr": r["DestinationCidr"], "subnet": r["TargetSubnet"], "state": r["Status"]["Code"]} for r in routes],
-            "connections": [{"username": c.get("Username"), "state": c["Status"]["Code"]} for c in conns],
+            "connections": [{"username": c.get("CommonName") or c.get("Username"), "state": c["Status"]["Code"]} for c in conns],
             "crl": crl,
             "tags": {t["Key"]: t["Value"] for t in e.get("Tags", [])},
         })

@@ -288,6 +288,27 @@ fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let _ = std::fs::remove_dir_all(env.path().join(".vpnctl"));
+        let at_kill = emu.inventory(&name);
+        if *kill_after >= 1.6 {
+            // Past the endpoint's creation: the kill left real work behind to find by tags.
+            assert_eq!(
+                count(&at_kill, "endpoints"),
+                1,
+                "nothing existed at the kill at {kill_after}s: {at_kill}"
+            );
+        }
+        if i % 2 == 1 {
+            // Re-running setup after the kill continues where it stopped: one of everything.
+            env.ok(&args);
+            let inv = emu.inventory(&name);
+            assert_eq!(
+                (count(&inv, "endpoints"), count(&inv, "certificates")),
+                (1, 1),
+                "after a kill at {kill_after}s and setup again: {inv}"
+            );
+            assert_eq!(count(&inv["endpoints"][0], "associations"), 1, "{inv}");
+            let _ = std::fs::remove_dir_all(env.path().join(".vpnctl"));
+        }
         let r = env.run(&["--name", &name, "teardown"]);
         assert_eq!(
             r.code, 0,

@@ -73,7 +73,7 @@ fn nat_on_then_off_routes_and_cleans_up_everything() {
         "{inv}"
     );
 
-    // On twice is one NAT gateway.
+    // On twice is one NAT gateway; a new --ttl moves its deadline.
     env.ok(&[
         "--name",
         "lab",
@@ -81,6 +81,8 @@ fn nat_on_then_off_routes_and_cleans_up_everything() {
         "on",
         "--subnet",
         "lab-private-subnet",
+        "--ttl",
+        "2h",
     ]);
     assert_eq!(
         emu.inventory("lab")["nat_gateways"]
@@ -96,7 +98,11 @@ fn nat_on_then_off_routes_and_cleans_up_everything() {
         (st["billing"]["per_hour"].as_f64().unwrap() - 0.05).abs() < 1e-9,
         "NAT $0.045 + IPv4 $0.005: {st}"
     );
-    assert!(env.ok(&["--name", "lab", "status"]).contains("m left"));
+    let table = env.ok(&["--name", "lab", "status"]);
+    assert!(
+        table.contains("2h00m left") || table.contains("1h59m left"),
+        "{table}"
+    );
 
     env.ok(&["--name", "lab", "nat", "off"]);
     let inv = emu.inventory("lab");
@@ -185,6 +191,13 @@ fn killed_mid_way_then_off_cleans_up() {
         std::thread::sleep(Duration::from_secs_f64(*after));
         let _ = child.kill();
         let _ = child.wait();
+        if *after >= 1.0 {
+            let at_kill = emu.inventory(&name);
+            assert!(
+                !at_kill["addresses"].as_array().unwrap().is_empty(),
+                "nothing existed at the kill at {after}s: {at_kill}"
+            );
+        }
         let r = env.run(&["--name", &name, "nat", "off"]);
         assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
         let inv = emu.inventory(&name);

@@ -285,23 +285,24 @@ def test_connections(emulator, ec2, make_endpoint):
     conns = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep)["Connections"]
     assert len(conns) == 3 and all(c["Status"]["Code"] == "active" for c in conns)
     a = [c for c in conns if c["ConnectionId"] == alice][0]
-    assert a["Username"] == "alice" and a["ClientIp"] == "10.83.0.5"
+    # Certificate authentication: the client is its certificate's CommonName; no Username.
+    assert a["CommonName"] == "alice" and "Username" not in a and a["ClientIp"] == "10.83.0.5"
     assert a["ConnectionEstablishedTime"] == "2026-01-02 03:04:05"
     f = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep, Filters=[{"Name": "username", "Values": ["bob"]}])
-    assert len(f["Connections"]) == 2
+    assert len(f["Connections"]) == 0
     f = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep, Filters=[{"Name": "connection-id", "Values": [alice]}])
     assert len(f["Connections"]) == 1
     t = ec2.terminate_client_vpn_connections(ClientVpnEndpointId=ep, ConnectionId=alice)
     assert t["ConnectionStatuses"] == [{"ConnectionId": alice, "PreviousStatus": {"Code": "active"},
                                         "CurrentStatus": {"Code": "terminating"}}]
-    t = ec2.terminate_client_vpn_connections(ClientVpnEndpointId=ep, Username="bob")
-    assert t["Username"] == "bob"
-    assert {s["ConnectionId"] for s in t["ConnectionStatuses"]} == {bob1["connection_id"], bob2["connection_id"]}
-    conns = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep)["Connections"]
-    assert len(conns) == 3 and all(c["Status"]["Code"] == "terminated" for c in conns)
+    # Terminating by Username finds nobody on a certificate-authenticated endpoint.
     with pytest.raises(ClientError) as e:
         ec2.terminate_client_vpn_connections(ClientVpnEndpointId=ep, Username="bob")
     assert code_of(e) == "InvalidClientVpnConnection.UserNotFound"
+    for b in (bob1, bob2):
+        ec2.terminate_client_vpn_connections(ClientVpnEndpointId=ep, ConnectionId=b["connection_id"])
+    conns = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep)["Connections"]
+    assert len(conns) == 3 and all(c["Status"]["Code"] == "terminated" for c in conns)
     with pytest.raises(ClientError) as e:
         ec2.terminate_client_vpn_connections(ClientVpnEndpointId=ep, ConnectionId="cvpn-connection-0123456789abcdef0")
     assert code_of(e) == "InvalidClientVpnConnection.IdNotFound"

@@ -892,18 +892,20 @@ class ClientVpnResponse:
 
 
 def connection_dict(ep, c):
-    return {
+    # AWS: Username "is only provided if Active Directory client authentication is used";
+    # with certificate authentication the client is known by its certificate's CommonName.
+    d = {"Username": c.username} if c.username else {}
+    return d | {
         "ClientVpnEndpointId": ep.id,
         "Timestamp": now_str(),
         "ConnectionId": c.id,
-        "Username": c.username,
         "ConnectionEstablishedTime": c.established,
         "IngressBytes": "0",
         "EgressBytes": "0",
         "IngressPackets": "0",
         "EgressPackets": "0",
         "ClientIp": c.client_ip,
-        "CommonName": c.username,
+        "CommonName": c.common_name,
         "Status": {"Code": c.status},
         "ConnectionEndTime": c.end_time or "-",
     }
@@ -927,9 +929,16 @@ def add_connection(body: dict) -> dict:
             established = (
                 datetime.datetime.fromisoformat(established.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
             )
+        # With certificate authentication (vpnctl's) AWS reports no Username, only the
+        # certificate's CommonName; a user name is kept only for directory/SAML endpoints.
+        user_auth = any(
+            o.get("Type") in ("directory-service-authentication", "federated-authentication")
+            for o in ep.auth_options
+        )
         c = Obj(
             id=rid("cvpn-connection"),
-            username=body.get("username") or "",
+            common_name=body.get("common_name") or body.get("username") or "",
+            username=(body.get("username") or "") if user_auth else "",
             client_ip=body.get("client_ip") or "",
             established=established or now_str(),
             status="active",
