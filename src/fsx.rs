@@ -43,13 +43,7 @@ pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut rand = [0u8; 6];
-    getrandom::fill(&mut rand).map_err(|e| {
-        Error::io(
-            "get randomness for",
-            path,
-            std::io::Error::other(e.to_string()),
-        )
-    })?;
+    random(&mut rand)?;
     let tmp = dir.join(format!(".{name}.tmp-{}", hex(&rand)));
     let mut file = OpenOptions::new()
         .write(true)
@@ -164,6 +158,17 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+}
+
+/// Fill `buf` from the operating system's random source.
+pub fn random(buf: &mut [u8]) -> Result<()> {
+    getrandom::fill(buf).map_err(|e| {
+        Error::io(
+            "read randomness from",
+            Path::new("the operating system"),
+            std::io::Error::other(e.to_string()),
+        )
+    })
 }
 
 pub fn hex(bytes: &[u8]) -> String {

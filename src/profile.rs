@@ -155,8 +155,7 @@ pub fn remote_host(host: &str, label: &str) -> String {
 /// 12 random hex digits, as OpenVPN's remote-random-hostname makes.
 pub fn random_label() -> Result<String> {
     let mut b = [0u8; 6];
-    getrandom::fill(&mut b)
-        .map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
+    crate::fsx::random(&mut b)?;
     Ok(crate::fsx::hex(&b))
 }
 

@@ -102,7 +102,7 @@ fn name_of(tags: &[ec2::types::Tag]) -> Option<String> {
 
 fn token() -> String {
     let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
+    let _ = crate::fsx::random(&mut b);
     format!("vpnctl-{}", crate::fsx::hex(&b))
 }
 

@@ -23,12 +23,7 @@ pub struct Serial(Vec<u8>);
 impl Serial {
     pub fn random() -> Result<Serial> {
         let mut b = [0u8; 16];
-        getrandom::fill(&mut b).map_err(|e| {
-            Error::cloud(
-                format!("no randomness available: {e}"),
-                "check /dev/urandom",
-            )
-        })?;
+        crate::fsx::random(&mut b)?;
         b[0] = (b[0] & 0x7f) | 0x40;
         Ok(Serial(b.to_vec()))
     }

@@ -38,9 +38,6 @@ struct Source {
 }
 
 impl Source {
-    fn cert(&self, entity: &str) -> PathBuf {
-        self.root.join("issued").join(format!("{entity}.crt"))
-    }
     fn key(&self, entity: &str) -> PathBuf {
         self.root.join("private").join(format!("{entity}.key"))
     }
@@ -92,42 +89,53 @@ pub fn import(
 
     // Each index entry's certificate, read from issued/<CN>.crt when it is the same serial.
     let mut report = ImportReport::default();
-    let mut live: Vec<(usize, CertInfo, String)> = Vec::new();
+    // easy-rsa names files by entity, which is usually but not always the CN: find each
+    // index entry's certificate by serial among issued/*.crt.
+    let mut issued: Vec<(String, CertInfo, String)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(src.root.join("issued")) {
+        for f in dir.flatten() {
+            let path = f.path();
+            let Some(stem) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|_| path.extension().is_some_and(|e| e == "crt"))
+            else {
+                continue;
+            };
+            let pem = src.read(&path)?;
+            let info = cert::inspect(&pem, &path.display().to_string())?;
+            issued.push((stem.to_string(), info, pem));
+        }
+    }
+    let mut live: Vec<(usize, CertInfo, String, String)> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         if e.is_revoked() {
             report.revoked += 1;
             continue;
         }
-        let path = src.cert(&e.cn);
-        let Ok(pem) = std::fs::read_to_string(&path) else {
-            report
-                .skipped
-                .push((e.cn.clone(), format!("{} not found", path.display())));
-            continue;
-        };
-        let info = cert::inspect(&pem, &path.display().to_string())?;
-        if info.serial != e.serial {
+        let Some((entity, info, pem)) = issued.iter().find(|(_, info, _)| info.serial == e.serial)
+        else {
             report.skipped.push((
                 e.cn.clone(),
-                format!("serial {} is superseded by {}", e.serial, info.serial),
+                format!("no certificate with serial {} in issued/", e.serial),
             ));
             continue;
-        }
-        if !cert::signed_by(&pem, &ca_pem) {
+        };
+        if !cert::signed_by(pem, &ca_pem) {
             return Err(Error::corrupt(
-                format!("{} is not signed by this CA", path.display()),
+                format!("issued/{entity}.crt is not signed by this CA"),
                 "the easy-rsa directory mixes PKIs; import a consistent one",
             ));
         }
-        live.push((i, info, pem));
+        live.push((i, info.clone(), pem.clone(), entity.clone()));
     }
 
     // The server: the entity named, else the one certificate with serverAuth.
     let servers: Vec<usize> = live
         .iter()
         .enumerate()
-        .filter(|(_, (_, info, _))| match &opts.server {
-            Some(name) => &info.cn == name,
+        .filter(|(_, (_, info, _, entity))| match &opts.server {
+            Some(name) => entity == name || &info.cn == name,
             None => info.server_auth && !info.client_auth,
         })
         .map(|(k, _)| k)
@@ -160,12 +168,12 @@ pub fn import(
 
     let mut files: Vec<(PathBuf, String, u32)> = Vec::new();
     let layout = Layout::new(dest);
-    let (s_i, s_info, s_pem) = live[server_k].clone();
+    let (s_i, s_info, s_pem, s_entity) = live[server_k].clone();
     let problems = cert::aws_server_problems(&s_info);
     let server_name = if problems.is_empty()
         && opts.server_name.as_ref().is_none_or(|n| n == &s_info.cn)
     {
-        let key_pem = src.read(&src.key(&s_info.cn))?;
+        let key_pem = src.read(&src.key(&s_entity))?;
         if !cert::key_matches(
             &cert::parse_key(&key_pem, "the easy-rsa server key")?,
             &s_info,
@@ -213,7 +221,7 @@ pub fn import(
     };
     report.server_name = server_name.clone();
 
-    for (k, (_, info, pem)) in live.iter().enumerate() {
+    for (k, (_, info, pem, entity)) in live.iter().enumerate() {
         if k == server_k {
             continue;
         }
@@ -228,7 +236,7 @@ pub fn import(
             ));
             continue;
         }
-        let key_path = src.key(&info.cn);
+        let key_path = src.key(entity);
         let Ok(key_pem) = std::fs::read_to_string(&key_path) else {
             report.skipped.push((
                 info.cn.clone(),

@@ -37,9 +37,8 @@ pub fn key_to_pem(key: &KeyPair, pass: Option<&Passphrase>) -> Result<String> {
     }
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
-    getrandom::fill(&mut salt)
-        .and_then(|_| getrandom::fill(&mut iv))
-        .map_err(|e| Error::corrupt(format!("no randomness: {e}"), "check /dev/urandom"))?;
+    crate::fsx::random(&mut salt)?;
+    crate::fsx::random(&mut iv)?;
     let enc_err = |e: String| Error::corrupt(format!("cannot encrypt the CA key: {e}"), "retry");
     let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(ITERATIONS, &salt, iv)
         .map_err(|e| enc_err(e.to_string()))?;

@@ -271,13 +271,7 @@ impl Pki {
             // --force within the same second can never overwrite the first one's copy.
             let aside = loop {
                 let mut r = [0u8; 3];
-                getrandom::fill(&mut r).map_err(|e| {
-                    Error::io(
-                        "get randomness for",
-                        dir,
-                        std::io::Error::other(e.to_string()),
-                    )
-                })?;
+                fsx::random(&mut r)?;
                 let candidate = dir.join(format!(
                     "replaced-{}-{}",
                     now.unix_timestamp(),

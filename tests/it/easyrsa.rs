@@ -166,3 +166,38 @@ fn import_refuses_non_pkis_and_existing_destinations() {
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
     assert!(snapshot(&env.pki()) == before);
 }
+
+#[test]
+fn import_finds_certificates_by_serial_when_the_entity_name_is_not_the_cn() {
+    let env = Env::new();
+    easyrsa_pki(env.path(), "vpn.example.com");
+    // An entity whose file name differs from its CN, as `gen-req` with a request CN makes.
+    for args in [
+        &["gen-req", "dave-laptop", "nopass"][..],
+        &["sign-req", "client", "dave-laptop"],
+    ] {
+        let out = Command::new(tool("easyrsa"))
+            .args(args)
+            .current_dir(env.path())
+            .env("EASYRSA_BATCH", "1")
+            .env("EASYRSA_PKI", env.path().join("pki"))
+            .env("EASYRSA_REQ_CN", "dave")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = env.ok(&["--pki", "adopted", "pki", "import-easyrsa", "pki"]);
+    assert!(out.contains("dave"), "{out}");
+    assert_eq!(
+        env.read("adopted/private/dave.key"),
+        env.read("pki/private/dave-laptop.key")
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--pki", "adopted", "pki", "show", "dave", "--json"]))
+            .unwrap();
+    assert_eq!(show["cn"], "dave");
+}
