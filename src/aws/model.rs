@@ -111,6 +111,8 @@ pub struct Endpoint {
     pub security_groups: Vec<String>,
     pub description: Option<String>,
     pub server_cert_arn: Option<String>,
+    /// The CloudWatch Logs group when connection logging is on.
+    pub log_group: Option<String>,
     pub created: Option<i64>,
     pub tags: Tags,
 }

@@ -346,6 +346,12 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     spec.security_groups.join(", ")
                 ));
             }
+            if e.log_group != spec.log_group {
+                changes.push(match &spec.log_group {
+                    Some(g) => format!("connection logging on, to {g}"),
+                    None => "connection logging off".to_string(),
+                });
+            }
             if !changes.is_empty() {
                 push(
                     &mut steps,
@@ -1099,6 +1105,7 @@ mod tests {
             security_groups: vec!["sg-1".into()],
             description: Some("vpnctl lab".into()),
             server_cert_arn: Some("arn:cert".into()),
+            log_group: None,
             created: Some(0),
             tags: tags_for("lab", "lab"),
         }
@@ -1620,5 +1627,17 @@ mod tests {
             .tags
             .extend(cleared_sleep_record());
         assert!(plan_wake(&woken).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn turning_connection_logging_on_modifies_the_endpoint() {
+        let mut want = desired(false);
+        let seen = converged(&want);
+        want.endpoint.log_group = Some("/vpn/lab".into());
+        let a = actions(&plan_setup(&want, &seen).unwrap());
+        assert!(
+            matches!(&a[0], Action::ModifyEndpoint { changes } if changes.iter().any(|c| c.contains("/vpn/lab"))),
+            "{a:?}"
+        );
     }
 }

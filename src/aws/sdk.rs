@@ -143,6 +143,11 @@ fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
         security_groups: e.security_group_ids().to_vec(),
         description: e.description().map(str::to_string),
         server_cert_arn: e.server_certificate_arn().map(str::to_string),
+        log_group: e
+            .connection_log_options()
+            .filter(|o| o.enabled() == Some(true))
+            .and_then(|o| o.cloudwatch_log_group())
+            .map(str::to_string),
         created: e.creation_time().and_then(parse_aws_time),
         tags: from_ec2_tags(e.tags()),
     }
@@ -459,6 +464,7 @@ impl Endpoints for AwsCloud {
             security_groups: spec.security_groups.clone(),
             description: Some(spec.description.clone()),
             server_cert_arn: Some(server_cert_arn.to_string()),
+            log_group: spec.log_group.clone(),
             created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             tags: tags.clone(),
         })
@@ -478,7 +484,13 @@ impl Endpoints for AwsCloud {
             .split_tunnel(spec.split_tunnel)
             .dns_servers(dns)
             .vpn_port(i32::from(spec.port))
-            .description(&spec.description);
+            .description(&spec.description)
+            .connection_log_options(
+                ec2::types::ConnectionLogOptions::builder()
+                    .enabled(spec.log_group.is_some())
+                    .set_cloudwatch_log_group(spec.log_group.clone())
+                    .build(),
+            );
         if !spec.security_groups.is_empty() {
             req = req
                 .vpc_id(&spec.vpc_id)

@@ -133,7 +133,25 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         Ok::<_, crate::Error>((seen, region))
     })?;
     let prices = price::for_region(&region, &ctx.config.prices);
-    let st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    // The state file is a cache: when the endpoint it names is gone (torn down elsewhere),
+    // forget it, so profiles stop defaulting to a dead endpoint.
+    if let Some(old) = st.endpoint_id.clone()
+        && !seen
+            .endpoints
+            .iter()
+            .any(|v| v.endpoint.as_ref().is_some_and(|e| e.id == old))
+    {
+        st.endpoint_id = None;
+        st.dns_name = None;
+        st.associated_at.clear();
+        st.record(
+            ctx.now.unix_timestamp(),
+            format!("status: endpoint {old} is gone"),
+        );
+        crate::state::save(&ctx.pki_dir, &st)?;
+        ctx.printer.info(format!("the endpoint {old} recorded here no longer exists; profiles need `vpnctl setup` (or --remote) again"));
+    }
     let now = ctx.now.unix_timestamp();
     let bill = charges(&seen, &prices, &st.associated_at, now);
     let per_hour: f64 = bill.iter().map(|c| c.per_hour).sum();
@@ -307,6 +325,7 @@ mod tests {
             security_groups: vec![],
             description: None,
             server_cert_arn: None,
+            log_group: None,
             created: Some(0),
             tags: Tags::new(),
         };
