@@ -21,6 +21,8 @@ pub struct Desired {
     pub server_cert_pem: String,
     /// The PKI's CRL, to compare with what the endpoint holds.
     pub crl_pem: String,
+    /// The PKI's CA: a certificate in ACM it did not sign belongs to another PKI.
+    pub ca_pem: String,
 }
 
 /// One endpoint as observed, with its children.
@@ -222,6 +224,21 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             Action::ImportCertificate { reimport_arn: None },
         ),
         Some(c) => {
+            if let Some(body) = seen
+                .server_cert_body
+                .as_deref()
+                .filter(|b| !same_pem(b, &want.server_cert_pem))
+                && !crate::pki::cert::signed_by(body, &want.ca_pem)
+            {
+                // Re-importing would swap the endpoint's CA under every existing profile.
+                return Err(Error::conflict(
+                    format!(
+                        "the ACM certificate {} of deployment '{}' was issued by another CA: another PKI uses this deployment name",
+                        c.arn, want.deployment
+                    ),
+                    "use another --name for this PKI, or run `vpnctl teardown` from the PKI that made it",
+                ));
+            }
             if seen
                 .server_cert_body
                 .as_deref()
@@ -1088,6 +1105,7 @@ mod tests {
             full_tunnel,
             server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
             crl_pem: "-----BEGIN X509 CRL-----\nCRL\n-----END X509 CRL-----\n".into(),
+            ca_pem: String::new(),
         }
     }
 
@@ -1236,10 +1254,30 @@ mod tests {
 
     #[test]
     fn renewed_server_certificate_is_reimported_to_the_same_arn() {
-        let want = desired(false);
+        use crate::pki::cert::{self, Ca, Leaf, Serial};
+        let now = time::OffsetDateTime::now_utc();
+        let make_ca = |cn: &str| {
+            let key = cert::new_key().unwrap();
+            let pem = cert::make_ca(cn, &key, &Serial::random().unwrap(), now, 30).unwrap();
+            Ca::load(&pem, key).unwrap()
+        };
+        let server = |ca: &Ca| {
+            ca.sign(
+                Leaf::Server("vpn.lab.internal"),
+                &cert::new_key().unwrap(),
+                &Serial::random().unwrap(),
+                now,
+                10,
+            )
+            .unwrap()
+        };
+        let ours = make_ca("ours");
+        let mut want = desired(false);
+        want.ca_pem = ours.cert_pem.clone();
+        want.server_cert_pem = server(&ours);
+        // ACM holds an older server certificate of the same CA: a renewal, re-imported in place.
         let mut seen = converged(&want);
-        seen.server_cert_body =
-            Some("-----BEGIN CERTIFICATE-----\nOLD\n-----END CERTIFICATE-----\n".into());
+        seen.server_cert_body = Some(server(&ours));
         let a = actions(&plan_setup(&want, &seen).unwrap());
         assert_eq!(
             a[0],
@@ -1247,6 +1285,12 @@ mod tests {
                 reimport_arn: Some("arn:cert".into())
             }
         );
+        // ACM holds one of another CA: another PKI uses this deployment name. Refuse.
+        seen.server_cert_body = Some(server(&make_ca("theirs")));
+        assert!(matches!(
+            plan_setup(&want, &seen),
+            Err(Error::Conflict { .. })
+        ));
     }
 
     #[test]

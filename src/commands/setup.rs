@@ -299,6 +299,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             full_tunnel: settings.full_tunnel,
             server_cert_pem: server_pem.clone(),
             crl_pem: pki.crl_pem()?,
+            ca_pem: upload.chain_pem.clone(),
         };
         // `--nat`: resolved (read-only) before anything is created, applied concurrently.
         let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });

@@ -490,3 +490,25 @@ fn bad_input_is_refused_before_anything_is_created() {
     );
     assert!(snapshot(&pki) == before);
 }
+
+#[test]
+fn another_pki_cannot_take_over_a_deployment_of_the_same_name() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let first = emu.env();
+    first.ok(&with_name("lab", SETUP));
+    let before = emu.inventory("lab");
+    let second = emu.env();
+    let r = second.fails(&with_name("lab", SETUP));
+    assert!(
+        r.stderr.contains("another PKI uses this deployment name"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        emu.inventory("lab"),
+        before,
+        "the first deployment must be untouched"
+    );
+    first.ok(&["--name", "lab", "teardown"]);
+}
