@@ -1,7 +1,7 @@
 //! Everything vpnctl issues, parsed with x509-parser and cross-checked with the real openssl:
 //! chain signatures, extensions, key sizes, serials, CRL.
 
-use crate::harness::{Env, openssl};
+use crate::harness::{Env, crl_verify, openssl};
 use x509_parser::prelude::*;
 
 fn der_of(pem_text: &str) -> Vec<u8> {
@@ -203,18 +203,7 @@ fn crl_is_signed_by_the_ca_and_lists_revoked_serials() {
     env.ok(&["pki", "init"]);
     env.ok(&["pki", "issue", "alice", "bob"]);
     // The initial CRL is valid and empty.
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            "issued/bob.crt",
-        ],
-        &env.pki(),
-    );
+    let (ok, out) = crl_verify(&env.pki(), "issued/bob.crt");
     assert!(ok, "{out}");
     env.ok(&["pki", "revoke", "bob"]);
     let revoked = std::fs::read_dir(env.pki().join("revoked/certs_by_serial"))
@@ -223,31 +212,9 @@ fn crl_is_signed_by_the_ca_and_lists_revoked_serials() {
         .unwrap()
         .unwrap()
         .path();
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            revoked.to_str().unwrap(),
-        ],
-        &env.pki(),
-    );
+    let (ok, out) = crl_verify(&env.pki(), revoked.to_str().unwrap());
     assert!(!ok && out.contains("revoked"), "{out}");
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            "issued/alice.crt",
-        ],
-        &env.pki(),
-    );
+    let (ok, out) = crl_verify(&env.pki(), "issued/alice.crt");
     assert!(ok, "{out}");
 
     let crl_pem = env.read("pki/crl.pem");

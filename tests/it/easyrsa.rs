@@ -1,7 +1,7 @@
 //! Adopting a PKI made by the real easy-rsa (what AWS's guide tells people to create):
 //! serials, revocations and keys kept; a server certificate AWS would refuse is caught.
 
-use crate::harness::{Env, openssl, snapshot, tool};
+use crate::harness::{Env, crl_verify, snapshot, tool};
 use std::path::Path;
 use std::process::Command;
 
@@ -97,31 +97,9 @@ fn import_aws_guide_pki_needs_a_server_name_then_keeps_serials_and_revocations()
         .and_then(|mut d| d.next())
         .map(|e| e.unwrap().path());
     let bob = bob.unwrap_or_else(|| src.join("issued/bob.crt"));
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            bob.to_str().unwrap(),
-        ],
-        &adopted,
-    );
+    let (ok, out) = crl_verify(&adopted, bob.to_str().unwrap());
     assert!(!ok && out.contains("revoked"), "{out}");
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            "issued/alice.crt",
-        ],
-        &adopted,
-    );
+    let (ok, out) = crl_verify(&adopted, "issued/alice.crt");
     assert!(ok, "{out}");
 
     // New users go on from the adopted CA, and alice's profile connects to a real OpenVPN.

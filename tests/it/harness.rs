@@ -170,3 +170,19 @@ pub fn openssl(args: &[&str], cwd: &Path) -> (bool, String) {
         ),
     )
 }
+
+/// `openssl verify` of `cert` against the CA and the CRL in `pki` (paths relative to it).
+pub fn crl_verify(pki: &Path, cert: &str) -> (bool, String) {
+    openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "crl.pem",
+            "-CAfile",
+            "ca.crt",
+            cert,
+        ],
+        pki,
+    )
+}

@@ -1,7 +1,7 @@
 //! The PKI commands as a user runs them: layout and modes, list/show, renew, CRL refresh,
 //! encrypted CA key, profiles.
 
-use crate::harness::{Env, mode, openssl};
+use crate::harness::{Env, crl_verify, mode, openssl};
 
 #[test]
 fn layout_and_modes() {
@@ -118,34 +118,12 @@ fn renew_user_and_server_keep_names_and_revoke_the_old() {
     assert_eq!(show["cn"], "vpn.corp.example");
     assert_eq!(show["san_dns"][0], "vpn.corp.example");
     // Old certificates are revoked (superseded) and listed in the CRL; new ones verify.
-    let (ok, out) = openssl(
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            "crl.pem",
-            "-CAfile",
-            "ca.crt",
-            "issued/alice.crt",
-        ],
-        &env.pki(),
-    );
+    let (ok, out) = crl_verify(&env.pki(), "issued/alice.crt");
     assert!(ok, "{out}");
     let retired = env.pki().join("renewed/certs_by_serial");
     assert_eq!(std::fs::read_dir(&retired).unwrap().count(), 2);
     for old in std::fs::read_dir(&retired).unwrap() {
-        let (ok, out) = openssl(
-            &[
-                "verify",
-                "-crl_check",
-                "-CRLfile",
-                "crl.pem",
-                "-CAfile",
-                "ca.crt",
-                old.unwrap().path().to_str().unwrap(),
-            ],
-            &env.pki(),
-        );
+        let (ok, out) = crl_verify(&env.pki(), old.unwrap().path().to_str().unwrap());
         assert!(!ok && out.contains("revoked"), "{out}");
     }
     assert_eq!(
