@@ -54,7 +54,8 @@ pub fn key_to_pem(key: &KeyPair, pass: Option<&Passphrase>) -> Result<String> {
 }
 
 pub fn is_encrypted(pem: &str) -> bool {
-    pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    pem.lines()
+        .any(|l| l.trim() == concat!("-----BEGIN ", "ENCRYPTED PRIVATE KEY-----"))
 }
 
 /// Read a private key PEM; `what` names it in errors.
