@@ -86,8 +86,19 @@ pub fn load_key(pem: &str, pass: Option<&Passphrase>, what: &str) -> Result<KeyP
     if label != "ENCRYPTED PRIVATE KEY" {
         return Err(corrupt(format!("found '{label}'")));
     }
-    let info =
-        EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+    let info = EncryptedPrivateKeyInfoRef::try_from(der.as_slice()).map_err(|e| {
+        let detail = e.to_string();
+        if detail.contains("OID") {
+            // A cipher or key derivation pkcs8 does not implement (easy-rsa 3.1 uses 3DES,
+            // which is supported; older tools may use others).
+            Error::invalid(
+                format!("{what} is encrypted with a scheme vpnctl does not read ({detail})"),
+                "convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in ca.key -out ca.key.p8, then use ca.key.p8",
+            )
+        } else {
+            corrupt(detail)
+        }
+    })?;
     let plain = info.decrypt(pass.0.as_bytes()).map_err(|_| {
         Error::invalid(
             format!("wrong passphrase for {what}"),

@@ -179,3 +179,82 @@ fn import_finds_certificates_by_serial_when_the_entity_name_is_not_the_cn() {
             .unwrap();
     assert_eq!(show["cn"], "dave");
 }
+
+#[test]
+fn import_of_an_easyrsa_pki_whose_ca_key_is_encrypted() {
+    let env = Env::new();
+    let run = |args: &[&str]| {
+        let mut c = Command::new(tool("easyrsa"));
+        c.args(args)
+            .current_dir(env.path())
+            .env("EASYRSA_BATCH", "1")
+            .env("EASYRSA_PKI", env.path().join("pki"))
+            .stdin(std::process::Stdio::null());
+        if args.contains(&"build-ca") {
+            c.env("EASYRSA_REQ_CN", "Lab CA");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "easyrsa {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // easy-rsa 3.1 encrypts a CA key made without `nopass` (3DES in PKCS#8).
+    run(&["init-pki"]);
+    run(&["--passin=pass:s3cret", "--passout=pass:s3cret", "build-ca"]);
+    run(&[
+        "--passin=pass:s3cret",
+        "build-server-full",
+        "vpn.example.com",
+        "nopass",
+    ]);
+    run(&[
+        "--passin=pass:s3cret",
+        "build-client-full",
+        "alice",
+        "nopass",
+    ]);
+    let r = env.fails(&["--pki", "adopted", "pki", "import-easyrsa", "pki"]);
+    assert!(r.stderr.contains("no passphrase"), "{}", r.stderr);
+    std::fs::write(env.path().join("pass"), "s3cret\n").unwrap();
+    std::fs::write(env.path().join("bad"), "nope\n").unwrap();
+    let r = env.fails(&[
+        "--pki",
+        "adopted",
+        "--ca-passphrase-file",
+        "bad",
+        "pki",
+        "import-easyrsa",
+        "pki",
+    ]);
+    assert!(r.stderr.contains("wrong passphrase"), "{}", r.stderr);
+    assert!(!env.path().join("adopted").exists());
+    let out = env.ok(&[
+        "--pki",
+        "adopted",
+        "--ca-passphrase-file",
+        "pass",
+        "pki",
+        "import-easyrsa",
+        "pki",
+    ]);
+    assert!(out.contains("alice"), "{out}");
+    // The adopted CA key stays encrypted: issuing needs the passphrase.
+    assert!(
+        env.fails(&["--pki", "adopted", "pki", "issue", "bob"])
+            .stderr
+            .contains("no passphrase")
+    );
+    env.ok(&[
+        "--pki",
+        "adopted",
+        "--ca-passphrase-file",
+        "pass",
+        "pki",
+        "issue",
+        "bob",
+    ]);
+    let (ok, out) = crl_verify(&env.path().join("adopted"), "issued/bob.crt");
+    assert!(ok, "{out}");
+}
