@@ -26,10 +26,14 @@ use std::ffi::OsString;
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            printer::Printer::default().error(&usage_error(&e));
+            return 2;
         }
     };
     let printer = printer::Printer::new(cli.quiet);
@@ -40,4 +44,23 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             err.exit_code()
         }
     }
+}
+
+/// A command-line mistake as vpnctl's own one-line error: clap's message folded onto one line,
+/// and the usage of the command as the hint.
+fn usage_error(e: &clap::Error) -> Error {
+    let text = e.render().to_string();
+    let text = text.replace("For more information, try '--help'.", "");
+    let (head, rest) = text.split_once("\n\nUsage:").unwrap_or((text.as_str(), ""));
+    let message = head
+        .trim_start_matches("error:")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let usage = rest.lines().next().map(str::trim).filter(|u| !u.is_empty());
+    let hint = match usage {
+        Some(u) => format!("usage: {u} (more: --help)"),
+        None => "run the command with --help to see its flags and values".to_string(),
+    };
+    Error::invalid(message, hint)
 }

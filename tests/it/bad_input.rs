@@ -371,3 +371,21 @@ fn a_pki_path_that_is_a_file() {
     std::fs::write(env.path().join("notadir"), "x").unwrap();
     rejected(&env, &["pki", "init", "--pki", "notadir"], "is a file");
 }
+
+#[test]
+fn command_line_mistakes_are_one_line_errors_with_a_hint() {
+    let env = populated();
+    for (args, expect) in [
+        (&["profile", "alice", "--port", "70000"][..], "70000"),
+        (&["pki", "issue"][..], "required"),
+        (&["bogus"][..], "bogus"),
+        (&["setup", "--transport", "xyz"][..], "xyz"),
+    ] {
+        let r = rejected(&env, args, expect);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(!r.stderr.contains("For more information"), "{}", r.stderr);
+    }
+    // Help and version are not errors.
+    assert!(env.ok(&["--version"]).starts_with("vpnctl "));
+    assert!(env.ok(&["pki", "--help"]).contains("Usage:"));
+}
