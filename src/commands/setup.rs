@@ -259,7 +259,23 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         key_pem: pki.server_key_pem()?,
         chain_pem: pki.ca_pem()?,
     };
-    cert::parse_key(&upload.key_pem, "private/server.key")?;
+    // ACM refuses a key that does not match the certificate (the emulator would not: moto
+    // accepts any pair), and a server certificate the CA did not sign breaks every client.
+    if !cert::key_matches(
+        &cert::parse_key(&upload.key_pem, "private/server.key")?,
+        &server,
+    ) {
+        return Err(Error::corrupt(
+            "private/server.key does not belong to issued/server.crt",
+            "renew the server certificate: `vpnctl pki renew server`",
+        ));
+    }
+    if !cert::signed_by(&server_pem, &upload.chain_pem) {
+        return Err(Error::corrupt(
+            "issued/server.crt is not signed by this PKI's CA",
+            "renew the server certificate: `vpnctl pki renew server`",
+        ));
+    }
 
     let rt = runtime()?;
     rt.block_on(async {

@@ -512,3 +512,19 @@ fn another_pki_cannot_take_over_a_deployment_of_the_same_name() {
     );
     first.ok(&["--name", "lab", "teardown"]);
 }
+
+#[test]
+fn a_server_key_that_does_not_match_is_refused_before_anything_is_created() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["pki", "init"]);
+    env.ok(&["pki", "issue", "alice"]);
+    // Swap in another key: AWS's ACM would refuse the pair (moto would not).
+    std::fs::copy(
+        env.pki().join("private/alice.key"),
+        env.pki().join("private/server.key"),
+    )
+    .unwrap();
+    refused(&emu, &env, SETUP, "does not belong");
+}
