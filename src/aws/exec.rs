@@ -7,7 +7,7 @@ use super::cloud::*;
 use super::model::*;
 use super::plan::*;
 use super::wait::{self, Policy, Probe, Reporter, WaitError};
-use futures_util::future::join_all;
+use futures_util::future::{join_all, try_join_all};
 use std::time::Duration;
 
 /// Waits, per kind of resource. AWS takes 5–10 minutes to associate a subnet.
@@ -150,17 +150,20 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         phases.dedup();
         for phase in phases {
             let batch: Vec<&Step> = steps.iter().filter(|s| s.phase == phase).collect();
-            let outcomes = join_all(
-                batch
-                    .iter()
-                    .map(|s| self.setup_step(want, s, upload, arn.as_deref(), endpoint.as_ref())),
-            )
-            .await;
-            for (step, outcome) in batch.iter().zip(outcomes) {
-                match outcome.map_err(|error| StepError {
-                    step: step.action.to_string(),
-                    error,
-                })? {
+            // The first failure ends the phase at once (the other steps' waits are dropped;
+            // AWS carries on, and a re-run picks up from the tags).
+            let (arn_now, endpoint_now) = (arn.as_deref(), endpoint.as_ref());
+            let outcomes = try_join_all(batch.iter().map(|s| async move {
+                self.setup_step(want, s, upload, arn_now, endpoint_now)
+                    .await
+                    .map_err(|error| StepError {
+                        step: s.action.to_string(),
+                        error,
+                    })
+            }))
+            .await?;
+            for outcome in outcomes {
+                match outcome {
                     Outcome::Certificate(a) => arn = Some(a),
                     Outcome::Endpoint(e) => endpoint = Some(*e),
                     Outcome::Configuration(c) => configuration = Some(c),
@@ -675,18 +678,15 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         phases.dedup();
         for phase in phases {
             let batch: Vec<&Step> = steps.iter().filter(|s| s.phase == phase).collect();
-            let results = join_all(
-                batch
-                    .iter()
-                    .map(|s| self.network_step(endpoint, &s.action, crl_pem)),
-            )
-            .await;
-            for (s, r) in batch.iter().zip(results) {
-                r.map_err(|error| StepError {
-                    step: s.action.to_string(),
-                    error,
-                })?;
-            }
+            try_join_all(batch.iter().map(|s| async move {
+                self.network_step(endpoint, &s.action, crl_pem)
+                    .await
+                    .map_err(|error| StepError {
+                        step: s.action.to_string(),
+                        error,
+                    })
+            }))
+            .await?;
         }
         Ok(())
     }
