@@ -223,7 +223,7 @@ pub enum PkiCommand {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Replace an existing PKI (the old one is moved to replaced-TIME/ inside the directory).
+    /// Replace an existing PKI (the old one is moved to a new replaced-TIME-RANDOM/ inside the directory).
     #[arg(long)]
     pub force: bool,
     /// The server certificate's CN and SAN DNS name (a fully qualified name).

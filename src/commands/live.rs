@@ -138,6 +138,21 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
             .run_network(&endpoint, &steps, crl.as_deref().unwrap_or_default())
             .await
             .map_err(crate::aws::step_error)?;
+        // Restored: the record has served; a later sleep starts a new one.
+        cloud
+            .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
+            .await
+            .map_err(crate::aws::to_error)?;
+        let now = ctx.now.unix_timestamp();
+        update_state(ctx, |st| {
+            for s in &steps {
+                if let plan::Action::Associate { subnet, .. }
+                | plan::Action::WaitAssociation { subnet, .. } = &s.action
+                {
+                    st.associated_at.insert(subnet.clone(), now);
+                }
+            }
+        });
         ctx.printer.data(format!(
             "{endpoint} is awake ({} steps, {})",
             steps.len(),

@@ -243,6 +243,16 @@ fn sleep_stops_association_billing_and_wake_restores_everything() {
     assert_eq!(subnets(&awake), subnets(&before));
     assert_eq!(routes(&awake), routes(&before), "routes restored");
     assert_eq!(rules(&awake), rules(&before), "rules kept");
+    assert_eq!(
+        awake["tags"]["vpnctl:asleep-subnets"], "",
+        "wake clears the sleep record: {awake}"
+    );
+    let state: Value = serde_json::from_str(&env.read(".vpnctl/lab.json")).unwrap();
+    assert_eq!(
+        state["associated_at"].as_object().unwrap().len(),
+        2,
+        "wake records when billing restarted: {state}"
+    );
     let st: Value = serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
     assert!(
         (st["billing"]["per_hour"].as_f64().unwrap() - 0.2).abs() < 1e-9,
