@@ -144,13 +144,29 @@ pub fn write_profile(
     text: &str,
     force: bool,
 ) -> Result<()> {
+    // Nothing inside the PKI is ever a profile's place, --force or not: a profile written over
+    // private/USER.key would destroy the key it embeds.
+    if inside(path, &pki.layout.root) {
+        return Err(Error::invalid(
+            format!(
+                "{} is inside the PKI directory {}",
+                path.display(),
+                pki.layout.root.display()
+            ),
+            "write profiles outside the PKI: drop -o for profiles/USER.ovpn, or choose another path",
+        ));
+    }
     let overwrite = match std::fs::read_to_string(path) {
         Err(_) => Overwrite::Refuse,
         Ok(_) if force => Overwrite::Replace,
-        Ok(old) if old.contains(m.key_pem.trim()) => Overwrite::Replace,
+        // Only a profile (a file with a <key> block) that embeds this very key is re-derivable.
+        Ok(old) if old.contains("<key>") && old.contains(m.key_pem.trim()) => Overwrite::Replace,
         Ok(_) => {
             return Err(Error::conflict(
-                format!("{} exists and holds other key material", path.display()),
+                format!(
+                    "{} exists and is not a profile of this user's current key",
+                    path.display()
+                ),
                 "vpnctl never overwrites a key silently: move it away or pass --force",
             ));
         }
@@ -159,4 +175,24 @@ pub fn write_profile(
         fsx::ensure_dir(&pki.layout.profiles_dir(), 0o700)?;
     }
     fsx::write_atomic(path, text.as_bytes(), SECRET, overwrite)
+}
+
+/// Whether `path` lies inside `dir` (both resolved through symlinks as far as they exist).
+fn inside(path: &Path, dir: &Path) -> bool {
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().ok()?.join(p)
+        };
+        // The file may not exist yet: resolve its parent.
+        match abs.canonicalize() {
+            Ok(c) => Some(c),
+            Err(_) => Some(abs.parent()?.canonicalize().ok()?.join(abs.file_name()?)),
+        }
+    };
+    match (resolve(path), dir.canonicalize().ok()) {
+        (Some(p), Some(d)) => p.starts_with(d),
+        _ => false,
+    }
 }

@@ -389,3 +389,63 @@ fn command_line_mistakes_are_one_line_errors_with_a_hint() {
     assert!(env.ok(&["--version"]).starts_with("vpnctl "));
     assert!(env.ok(&["pki", "--help"]).contains("Usage:"));
 }
+
+#[test]
+fn a_profile_never_lands_on_the_pki_or_a_key_file() {
+    let env = populated();
+    rejected(
+        &env,
+        &[
+            "profile",
+            "alice",
+            "--remote",
+            "h.example.com",
+            "-o",
+            "pki/private/alice.key",
+        ],
+        "inside the PKI",
+    );
+    rejected(
+        &env,
+        &[
+            "profile",
+            "alice",
+            "--remote",
+            "h.example.com",
+            "-o",
+            "pki/private/alice.key",
+            "--force",
+        ],
+        "inside the PKI",
+    );
+    rejected(
+        &env,
+        &[
+            "profile",
+            "alice",
+            "--remote",
+            "h.example.com",
+            "-o",
+            "pki/new.ovpn",
+        ],
+        "inside the PKI",
+    );
+    // A copy of the key elsewhere is key material, not a profile: never replaced silently.
+    std::fs::copy(
+        env.pki().join("private/alice.key"),
+        env.path().join("alice.key"),
+    )
+    .unwrap();
+    rejected(
+        &env,
+        &[
+            "profile",
+            "alice",
+            "--remote",
+            "h.example.com",
+            "-o",
+            "alice.key",
+        ],
+        "not a profile of this user",
+    );
+}
