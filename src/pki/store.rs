@@ -623,18 +623,24 @@ impl Pki {
     /// Index first, then the CRL: after a crash in between, `list` sees the CRL disagree with
     /// the index and says to run `vpnctl pki crl`.
     fn commit_index_and_crl(&self, entries: &[Entry], crl: &str, crl_days: u32) -> Result<()> {
-        fsx::write_atomic(
+        let old_index = fsx::read_to_string(&self.layout.index())?;
+        let new_index = fsx::stage(
             &self.layout.index(),
             index::render(entries).as_bytes(),
             PUBLIC,
-            Overwrite::Replace,
         )?;
-        fsx::write_atomic(
-            &self.layout.crl(),
-            crl.as_bytes(),
-            PUBLIC,
-            Overwrite::Replace,
-        )?;
+        let new_crl = fsx::stage(&self.layout.crl(), crl.as_bytes(), PUBLIC)?;
+        new_index.commit(Overwrite::Replace)?;
+        if let Err(e) = new_crl.commit(Overwrite::Replace) {
+            // A revocation the CRL does not carry must not look done: put the index back.
+            let _ = fsx::write_atomic(
+                &self.layout.index(),
+                old_index.as_bytes(),
+                PUBLIC,
+                Overwrite::Replace,
+            );
+            return Err(e);
+        }
         let mut pki = self.clone();
         pki.meta.crl_number += 1;
         pki.meta.crl_days = crl_days;
@@ -719,10 +725,11 @@ impl Pki {
         entries[i].revoke(now, "superseded");
         entries.push(Entry::valid(&cn, serial.clone(), not_after));
         let crl = self.build_crl(&ca, &entries, now, self.meta.crl_days)?;
+        // Index and CRL first (they roll back together); the files follow.
+        self.commit_index_and_crl(&entries, &crl, self.meta.crl_days)?;
         self.retire(&stem, "renewed", &old_serial)?;
         new_key.commit(Overwrite::Refuse)?;
         new_cert.commit(Overwrite::Refuse)?;
-        self.commit_index_and_crl(&entries, &crl, self.meta.crl_days)?;
         Ok(Issued {
             name: cn,
             serial,

@@ -449,3 +449,46 @@ fn a_profile_never_lands_on_the_pki_or_a_key_file() {
         "not a profile of this user",
     );
 }
+
+/// `chattr +i`: a file even root cannot replace, to make a write fail half-way through.
+fn immutable(path: &std::path::Path, on: bool) {
+    let out = std::process::Command::new("chattr")
+        .arg(if on { "+i" } else { "-i" })
+        .arg(path)
+        .output()
+        .expect("chattr (e2fsprogs)");
+    assert!(
+        out.status.success(),
+        "chattr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_crl_that_cannot_be_written_leaves_revoke_and_renew_undone() {
+    let env = populated();
+    let crl = env.pki().join("crl.pem");
+    immutable(&crl, true);
+    let before = snapshot(env.path());
+    let r1 = env.run(&["pki", "revoke", "alice", "--local-only"]);
+    let r2 = env.run(&["pki", "renew", "alice"]);
+    let after = snapshot(env.path());
+    immutable(&crl, false);
+    assert!(
+        r1.code != 0 && r1.stderr.contains("crl.pem"),
+        "{}",
+        r1.stderr
+    );
+    assert!(
+        r2.code != 0 && r2.stderr.contains("crl.pem"),
+        "{}",
+        r2.stderr
+    );
+    assert!(
+        before == after,
+        "a failed CRL write must leave the PKI as it was: {:?}",
+        diff(&before, &after)
+    );
+    // Once the CRL can be written, the revocation goes through.
+    env.ok(&["pki", "revoke", "alice", "--local-only"]);
+}
