@@ -217,32 +217,12 @@ pub fn vpc_resolver(vpc: &Vpc) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(u32::from(base).wrapping_add(2)))
 }
 
-pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
-    let settings = resolve(args, &ctx.config.deployment(&ctx.deployment))?;
-    // 1. The PKI, created if absent; its server certificate must be one AWS accepts.
-    let pki = if store::exists(&ctx.pki_dir) {
-        Pki::open(&ctx.pki_dir)?
-    } else if args.dry_run {
-        return Err(Error::not_found(
-            format!("no PKI in {}", ctx.pki_dir.display()),
-            "run `vpnctl pki init` first (setup without --dry-run creates it)",
-        ));
-    } else {
-        ctx.printer
-            .info(format!("creating the PKI in {}", ctx.pki_dir.display()));
-        let opts = store::InitOptions {
-            deployment: ctx.deployment.clone(),
-            server_name: args.server_name.clone(),
-            ca_days: store::DEFAULT_CA_DAYS,
-            server_days: store::DEFAULT_CERT_DAYS,
-            crl_days: store::DEFAULT_CRL_DAYS,
-            force: false,
-            passphrase: None,
-        };
-        Pki::init(&ctx.pki_dir, &opts, ctx.now)?
-    };
-    let server_pem = pki.server_cert_pem()?;
-    let server = cert::inspect(&server_pem, "the server certificate")?;
+/// The server certificate, key and CA as ACM gets them, checked first: AWS would refuse a
+/// certificate without a domain or an RSA-1024/2048 key, or a key that is not the
+/// certificate's (the emulator would not: moto accepts any pair).
+fn server_upload(pki: &Pki) -> Result<CertUpload> {
+    let cert_pem = pki.server_cert_pem()?;
+    let server = cert::inspect(&cert_pem, "the server certificate")?;
     let problems = cert::aws_server_problems(&server);
     if !problems.is_empty() {
         return Err(Error::invalid(
@@ -255,12 +235,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         ));
     }
     let upload = CertUpload {
-        cert_pem: server_pem.clone(),
+        cert_pem,
         key_pem: pki.server_key_pem()?,
         chain_pem: pki.ca_pem()?,
     };
-    // ACM refuses a key that does not match the certificate (the emulator would not: moto
-    // accepts any pair), and a server certificate the CA did not sign breaks every client.
     if !cert::key_matches(
         &cert::parse_key(&upload.key_pem, "private/server.key")?,
         &server,
@@ -270,18 +248,75 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             "renew the server certificate: `vpnctl pki renew server`",
         ));
     }
-    if !cert::signed_by(&server_pem, &upload.chain_pem) {
+    if !cert::signed_by(&upload.cert_pem, &upload.chain_pem) {
         return Err(Error::corrupt(
             "issued/server.crt is not signed by this PKI's CA",
             "renew the server certificate: `vpnctl pki renew server`",
         ));
     }
+    Ok(upload)
+}
+
+pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
+    let settings = resolve(args, &ctx.config.deployment(&ctx.deployment))?;
+    // 1. An existing PKI is checked before anything else; a missing one is created only once
+    //    the AWS lookups below found nothing wrong, so bad input leaves no PKI behind.
+    let existing = if store::exists(&ctx.pki_dir) {
+        let pki = Pki::open(&ctx.pki_dir)?;
+        server_upload(&pki)?;
+        if let Some(name) = args
+            .server_name
+            .as_ref()
+            .filter(|n| **n != pki.meta.server_name)
+        {
+            ctx.printer.warn(format!(
+                "--server-name {name} is ignored: the PKI in {} already names its server {}",
+                ctx.pki_dir.display(),
+                pki.meta.server_name
+            ));
+        }
+        Some(pki)
+    } else if args.dry_run {
+        return Err(Error::not_found(
+            format!("no PKI in {}", ctx.pki_dir.display()),
+            "run `vpnctl pki init` first (setup without --dry-run creates it)",
+        ));
+    } else {
+        if let Some(name) = &args.server_name {
+            crate::pki::names::validate_server_name(name)?;
+        }
+        None
+    };
 
     let rt = runtime()?;
     rt.block_on(async {
         let (config, region) = aws_config(ctx, &args.aws).await?;
         let cloud = AwsCloud::new(&config);
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
+        // `--nat`: resolved (read-only) before anything is created, applied concurrently.
+        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });
+        let nat_want = match &nat_args {
+            Some(n) => Some(super::nat::want(&cloud, n, None).await?),
+            None => None,
+        };
+        let pki = match existing {
+            Some(pki) => pki,
+            None => {
+                ctx.printer.info(format!("creating the PKI in {}", ctx.pki_dir.display()));
+                let opts = store::InitOptions {
+                    deployment: ctx.deployment.clone(),
+                    server_name: args.server_name.clone(),
+                    ca_days: store::DEFAULT_CA_DAYS,
+                    server_days: store::DEFAULT_CERT_DAYS,
+                    crl_days: store::DEFAULT_CRL_DAYS,
+                    force: false,
+                    passphrase: None,
+                };
+                Pki::init(&ctx.pki_dir, &opts, ctx.now)?
+            }
+        };
+        let upload = server_upload(&pki)?;
+        let server_pem = upload.cert_pem.clone();
         let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
         for c in &settings.authorize {
             if !authorize.contains(c) {
@@ -316,12 +351,6 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             server_cert_pem: server_pem.clone(),
             crl_pem: pki.crl_pem()?,
             ca_pem: upload.chain_pem.clone(),
-        };
-        // `--nat`: resolved (read-only) before anything is created, applied concurrently.
-        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });
-        let nat_want = match &nat_args {
-            Some(n) => Some(super::nat::want(&cloud, n, None).await?),
-            None => None,
         };
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(awsmod::to_error)?;
         let steps = plan::plan_setup(&want, &seen)?;

@@ -528,3 +528,59 @@ fn a_server_key_that_does_not_match_is_refused_before_anything_is_created() {
     .unwrap();
     refused(&emu, &env, SETUP, "does not belong");
 }
+
+#[test]
+fn setup_that_fails_its_checks_leaves_no_pki_behind() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    for args in [
+        &[
+            "setup",
+            "--vpc",
+            "no-such-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ][..],
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            "10.0.0.0/16",
+        ],
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--subnet",
+            "lab-private-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+        ],
+        &[
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            "lab-public-subnet",
+            "--client-cidr",
+            "10.83.0.0/16",
+            "--nat",
+            "other-subnet",
+        ],
+    ] {
+        let env = emu.env();
+        env.fails(args);
+        assert!(!env.pki().exists(), "{args:?} left a PKI behind");
+        assert!(
+            !env.path().join(".vpnctl").exists(),
+            "{args:?} left a state file behind"
+        );
+    }
+}
