@@ -117,18 +117,27 @@ impl Template {
 /// directive into the profile.
 pub fn validate_remote(host: &str) -> Result<()> {
     let host = host.strip_prefix("*.").unwrap_or(host);
-    let ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c))
-        && !host.starts_with(['-', '.']);
+    let ok = if host.contains(':') {
+        // Only an IPv6 address has colons; "host:port" is a mistake (--port takes the port).
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else if host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        host.parse::<std::net::Ipv4Addr>().is_ok()
+    } else {
+        host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    };
     if ok {
         Ok(())
     } else {
         Err(Error::invalid(
             format!("--remote {host:?} is not a host name or IP address"),
-            "give the endpoint's DNS name or an IP, e.g. --remote vpn.example.com",
+            "give the endpoint's DNS name or an IP address alone (the port goes in --port), e.g. --remote vpn.example.com",
         ))
     }
 }
@@ -220,7 +229,18 @@ mod tests {
 
     #[test]
     fn remotes_that_could_inject_directives_are_refused() {
-        for bad in ["", "a b", "x\nscript-security 2", "-x", "a;b", "a/b"] {
+        for bad in [
+            "",
+            "a b",
+            "x\nscript-security 2",
+            "-x",
+            "a;b",
+            "a/b",
+            "vpn.example.com:443",
+            "999.1.1.1",
+            "a..b",
+            "1.2.3",
+        ] {
             assert!(validate_remote(bad).is_err(), "{bad:?}");
         }
         for good in [

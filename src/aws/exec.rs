@@ -444,11 +444,46 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
     async fn teardown_step(&self, step: &TeardownAction) -> Result<(), WaitError> {
         self.reporter.progress(&format!("→ {step}"));
         match step {
-            TeardownAction::RestoreRoute { table, target } => Ok(self
-                .cloud
-                .set_route(table, "0.0.0.0/0", &RouteTarget::from_id(target), true)
-                .await
-                .or_else(gone)?),
+            TeardownAction::RestoreRoute { table, target } => {
+                // A NAT gateway that is gone (another deployment's, since turned off) would
+                // make the restored route a blackhole: remove ours instead.
+                let target_route = RouteTarget::from_id(target);
+                if let RouteTarget::Nat(id) = &target_route
+                    && !matches!(
+                        self.cloud.nat_gateway_state(id).await?.as_deref(),
+                        Some("available" | "pending")
+                    )
+                {
+                    self.reporter.progress(&format!(
+                        "  {target} no longer exists: removing the route instead"
+                    ));
+                    return Ok(self
+                        .cloud
+                        .delete_route(table, "0.0.0.0/0")
+                        .await
+                        .or_else(gone)?);
+                }
+                match self
+                    .cloud
+                    .set_route(table, "0.0.0.0/0", &target_route, true)
+                    .await
+                {
+                    Ok(()) => Ok(()),
+                    // The old target is gone (e.g. another deployment's NAT gateway, since
+                    // deleted): a route to it would be a blackhole, so remove ours instead.
+                    Err(CloudError::NotFound(_)) => {
+                        self.reporter.progress(&format!(
+                            "  {target} no longer exists: removing the route instead"
+                        ));
+                        Ok(self
+                            .cloud
+                            .delete_route(table, "0.0.0.0/0")
+                            .await
+                            .or_else(gone)?)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
             TeardownAction::DeleteRoute { table } => Ok(self
                 .cloud
                 .delete_route(table, "0.0.0.0/0")

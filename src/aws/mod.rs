@@ -71,16 +71,24 @@ pub fn to_error(e: CloudError) -> Error {
 /// list of every credential provider it tried.
 fn first_line(s: &str) -> String {
     let mut s = s.replace('\n', " ");
-    for cut in [
-        " (DispatchFailure",
-        " (TimeoutError",
-        " (ResponseError",
-        " (ConstructionFailure",
-        ". Attempted:",
-    ] {
-        if let Some(i) = s.find(cut) {
-            s.truncate(i);
+    if let Some(i) = s.find(". Attempted:") {
+        s.truncate(i);
+    }
+    // The SDK appends a Debug dump such as " (DispatchFailure(DispatchFailure { ...": cut at
+    // the first " (" that opens a type name followed by "(" or " {".
+    let bytes = s.as_bytes();
+    let cut = (0..bytes.len().saturating_sub(2)).find(|&i| {
+        bytes[i] == b' ' && bytes[i + 1] == b'(' && bytes[i + 2].is_ascii_uppercase() && {
+            let rest = &s[i + 2..];
+            let name_len = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .count();
+            rest[name_len..].starts_with('(') || rest[name_len..].starts_with(" {")
         }
+    });
+    if let Some(i) = cut {
+        s.truncate(i);
     }
     if s.len() > 300 {
         format!(

@@ -767,7 +767,7 @@ pub fn infer_public(private: &Subnet, subnets: &[Subnet], tables: &[RouteTable])
                 "no subnet of {} routes 0.0.0.0/0 to an internet gateway, so a NAT gateway there could not reach the internet",
                 private.vpc_id
             ),
-            "attach an internet gateway and route a public subnet to it, or name the subnet with --via",
+            "attach an internet gateway and route a public subnet to it, or name the public subnet: `vpnctl nat on --subnet ... --via ID|NAME`",
         )),
         many => Err(Error::invalid(
             format!(
@@ -778,7 +778,7 @@ pub fn infer_public(private: &Subnet, subnets: &[Subnet], tables: &[RouteTable])
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            "choose one with --via ID|NAME",
+            "choose one: `vpnctl nat on --subnet ... --via ID|NAME`",
         )),
     }
 }
@@ -834,7 +834,7 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
                     want.table.id,
                     other.id()
                 ),
-                "pass --force to replace it (vpnctl remembers it and `vpnctl nat off` restores it)",
+                "`vpnctl nat on --subnet ... --force` replaces it (vpnctl remembers it and `vpnctl nat off` restores it)",
             ));
         }
     };

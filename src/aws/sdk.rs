@@ -821,7 +821,20 @@ pub async fn load(
         loader = loader.region(aws_config::Region::new(r.to_string()));
     }
     let config = loader.load().await;
-    if config.region().is_none() {
+    // A blank or malformed region would otherwise surface as a connection error.
+    if let Some(r) = config.region().map(|r| r.to_string()).filter(|r| {
+        !r.is_empty()
+            && !r
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    }) {
+        return Err(CloudError::Api {
+            action: "configuration".into(),
+            code: "NoRegion".into(),
+            message: format!("{r:?} is not an AWS region name"),
+        });
+    }
+    if config.region().is_none_or(|r| r.as_ref().is_empty()) {
         return Err(CloudError::Api {
             action: "configuration".into(),
             code: "NoRegion".into(),
@@ -1134,6 +1147,26 @@ impl Nat for AwsCloud {
             send!(self.ec2.replace_route(), "ReplaceRoute")
         } else {
             send!(self.ec2.create_route(), "CreateRoute")
+        }
+    }
+
+    async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<String>> {
+        match self
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .nat_gateways()
+                .first()
+                .and_then(|n| n.state())
+                .map(|s| s.as_str().to_string())),
+            Err(e) => match classify("DescribeNatGateways", id, e) {
+                CloudError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
         }
     }
 

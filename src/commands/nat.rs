@@ -27,16 +27,26 @@ pub fn parse_ttl(s: &str) -> Result<i64> {
         }
         let n: i64 = num.parse().map_err(|_| bad())?;
         num.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86400,
             _ => return Err(bad()),
         };
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
     }
     if !num.is_empty() || total <= 0 {
         return Err(bad());
+    }
+    if total > 365 * 86400 {
+        return Err(Error::invalid(
+            format!("--ttl {s} is more than a year"),
+            "a NAT gateway for a year is no longer temporary: give at most 365d",
+        ));
     }
     Ok(total)
 }
@@ -270,7 +280,7 @@ mod tests {
         assert_eq!(parse_ttl("1h30m").unwrap(), 5400);
         assert_eq!(parse_ttl("2h").unwrap(), 7200);
         assert_eq!(parse_ttl("1d").unwrap(), 86400);
-        for bad in ["", "10", "h", "5x", "-1h", "0m"] {
+        for bad in ["", "10", "h", "5x", "-1h", "0m", "99999999999999d", "366d"] {
             assert!(parse_ttl(bad).is_err(), "{bad}");
         }
     }

@@ -194,6 +194,10 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
                 "give subnets of the chosen VPC",
             ));
         }
+        // The same subnet named twice (by id and by name, say) is one association.
+        if subnets.iter().any(|o| o.id == sub.id) {
+            continue;
+        }
         if let Some(other) = subnets.iter().find(|o| o.az == sub.az) {
             return Err(Error::invalid(
                 format!(
@@ -202,9 +206,6 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
                 ),
                 "keep one subnet per Availability Zone",
             ));
-        }
-        if subnets.iter().any(|o| o.id == sub.id) {
-            continue;
         }
         subnets.push(sub);
     }

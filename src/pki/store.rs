@@ -385,7 +385,18 @@ impl Pki {
     }
 
     pub fn index(&self) -> Result<Vec<Entry>> {
-        index::parse(&fsx::read_to_string(&self.layout.index())?)
+        let entries = index::parse(&fsx::read_to_string(&self.layout.index())?)?;
+        // Every vpnctl PKI's index holds at least its server certificate.
+        if !entries.iter().any(|e| e.cn == self.meta.server_name) {
+            return Err(Error::corrupt(
+                format!(
+                    "index.txt has no entry for the server certificate {} (empty or truncated?)",
+                    self.meta.server_name
+                ),
+                "restore index.txt from a backup (it is openssl's index format, one line per certificate)",
+            ));
+        }
+        Ok(entries)
     }
 
     /// The file stem of a certificate's CN: "server" for the server, else the user name.

@@ -299,3 +299,39 @@ fn setup_with_nat_and_teardown_removes_both() {
         assert_eq!(inv[k].as_array().unwrap().len(), 0, "{k} left: {inv}");
     }
 }
+
+#[test]
+fn restoring_a_route_to_a_nat_gateway_that_is_gone_removes_it_instead() {
+    let emu = Emulator::start(0.0);
+    let lab = emu.lab();
+    let env = emu.env();
+    // Two deployments take turns on one private subnet; the second replaces the first's route.
+    env.ok(&[
+        "--name",
+        "n1",
+        "nat",
+        "on",
+        "--subnet",
+        "lab-private-subnet",
+    ]);
+    env.ok(&[
+        "--name",
+        "n2",
+        "nat",
+        "on",
+        "--subnet",
+        "lab-private-subnet",
+        "--force",
+    ]);
+    env.ok(&["--name", "n1", "nat", "off"]);
+    let out = env.run(&["--name", "n2", "nat", "off"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("no longer exists"), "{}", out.stderr);
+    let inv = emu.everything();
+    let vpc = lab["vpc"].as_str().unwrap();
+    assert_eq!(
+        default_route(&inv, lab["private"].as_str().unwrap(), vpc),
+        None,
+        "no blackhole route to n1's deleted NAT: {inv}"
+    );
+}
