@@ -39,6 +39,12 @@ fn passphrase(file: Option<&PathBuf>) -> Result<Option<Passphrase>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io("read the CA passphrase file", path, e))?;
+        if text.trim_end_matches(['\n', '\r']).is_empty() {
+            return Err(Error::invalid(
+                format!("the CA passphrase file {} is empty", path.display()),
+                "write the passphrase into it (one line), or use VPNCTL_CA_PASSPHRASE",
+            ));
+        }
         return Ok(Some(Passphrase::new(text)));
     }
     Ok(std::env::var("VPNCTL_CA_PASSPHRASE")

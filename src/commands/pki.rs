@@ -376,6 +376,34 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
         Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
         _ => {}
     }
+    for e in pki
+        .current_entries()?
+        .iter()
+        .filter(|e| Status::of(e, now) == Status::Valid)
+    {
+        let path = pki.cert_path(&e.cn);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            w.push(format!(
+                "{} is missing for the valid certificate of {} in index.txt",
+                path.display(),
+                e.cn
+            ));
+            continue;
+        };
+        match cert::inspect(&text, &path.display().to_string()) {
+            Ok(info) if info.serial != e.serial => w.push(format!(
+                "{} holds serial {}, but index.txt says {}: the file was replaced",
+                path.display(),
+                info.serial,
+                e.serial
+            )),
+            Ok(_) if !cert::signed_by(&text, &pki.ca_pem()?) => {
+                w.push(format!("{} is not signed by this PKI's CA", path.display()))
+            }
+            Ok(_) => {}
+            Err(err) => w.push(err.to_string()),
+        }
+    }
     if index_revoked != crl_revoked {
         w.push("crl.pem does not list exactly the revoked certificates of index.txt (an interrupted revoke?): `vpnctl pki crl` regenerates it".to_string());
     }
@@ -396,9 +424,13 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
 
 fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
     let pki = ctx.open_pki()?;
-    let (path, kind) = match which {
+    let lower = which.to_ascii_lowercase();
+    let (path, kind) = match lower.as_str() {
         "ca" => (pki.layout.ca_cert(), "ca"),
         "server" => (pki.cert_path(&pki.meta.server_name), "server"),
+        name if name.trim_end_matches('.') == pki.meta.server_name.to_ascii_lowercase() => {
+            (pki.cert_path(&pki.meta.server_name), "server")
+        }
         user => {
             crate::pki::names::validate_user(user)?;
             let path = pki.cert_path(user);
@@ -431,6 +463,13 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
         } else {
             Status::Valid
         });
+    if kind != "ca" && !cert::signed_by(&pem, &pki.ca_pem()?) {
+        ctx.printer.warn(format!(
+            "{} was not issued by this PKI's CA (issuer {}): it is not one vpnctl issued; renew it",
+            path.display(),
+            info.issuer_cn
+        ));
+    }
     if pem_out {
         ctx.printer.data(pem.trim_end());
         return Ok(());

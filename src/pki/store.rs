@@ -428,7 +428,9 @@ impl Pki {
         let mut seen = HashSet::new();
         for u in users {
             names::validate_user(u)?;
-            if u == &self.meta.server_name {
+            if u.trim_end_matches('.')
+                .eq_ignore_ascii_case(&self.meta.server_name)
+            {
                 return Err(Error::invalid(
                     format!("'{u}' is the server's name"),
                     "choose another user name",
@@ -686,7 +688,16 @@ impl Pki {
         pass: Option<&Passphrase>,
         now: OffsetDateTime,
     ) -> Result<Issued> {
-        let is_server = target == SERVER || target == self.meta.server_name;
+        let is_server = target.eq_ignore_ascii_case(SERVER)
+            || target
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&self.meta.server_name);
+        if target.eq_ignore_ascii_case("ca") {
+            return Err(Error::invalid(
+                "the CA is not renewed",
+                "a new CA is a new PKI: `vpnctl pki init --force` (every user then needs a new certificate and profile)",
+            ));
+        }
         let cn = if is_server {
             self.meta.server_name.clone()
         } else {

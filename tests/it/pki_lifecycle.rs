@@ -237,3 +237,50 @@ fn user_templates_override_the_builtin() {
     ]);
     assert!(env2.read("alice2.ovpn").starts_with("# custom for alice"));
 }
+
+#[test]
+fn list_and_show_notice_files_that_do_not_match_the_index() {
+    let env = Env::new();
+    env.ok(&["pki", "init"]);
+    env.ok(&["pki", "issue", "alice", "bob"]);
+    let other = Env::new();
+    other.ok(&["pki", "init"]);
+    other.ok(&["pki", "issue", "alice"]);
+    // Another CA's alice in place of ours, and bob's certificate gone.
+    std::fs::copy(
+        other.pki().join("issued/alice.crt"),
+        env.pki().join("issued/alice.crt"),
+    )
+    .unwrap();
+    std::fs::remove_file(env.pki().join("issued/bob.crt")).unwrap();
+    let r = env.run(&["pki", "list"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains("issued/alice.crt holds serial"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("issued/bob.crt is missing"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["pki", "show", "alice"]);
+    assert!(
+        r.stderr.contains("not issued by this PKI's CA"),
+        "{}",
+        r.stderr
+    );
+    // The server and the CA answer to any case; the CA is never "renewed".
+    assert!(
+        env.ok(&["pki", "show", "SERVER"])
+            .contains("kind     server")
+    );
+    let r = env.fails(&["pki", "renew", "ca"]);
+    assert!(r.stderr.contains("the CA is not renewed"), "{}", r.stderr);
+    let r = env.fails(&["pki", "issue", "Server.Default.vpnctl.internal."]);
+    assert!(r.stderr.contains("server's name"), "{}", r.stderr);
+    std::fs::write(env.path().join("empty"), "\n").unwrap();
+    let r = env.fails(&["--ca-passphrase-file", "empty", "pki", "list"]);
+    assert!(r.stderr.contains("is empty"), "{}", r.stderr);
+}
