@@ -67,12 +67,48 @@ impl ConfigFile {
 }
 
 pub fn parse(text: &str) -> Result<ConfigFile> {
-    toml::from_str(text).map_err(|e| {
+    let hint = "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see docs/commands.md)";
+    let config: ConfigFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let message = e
+            .message()
+            .replace("struct DeploymentConfig", "a deployment table")
+            .replace("struct Prices", "a prices table");
         Error::invalid(
-            format!("invalid config: {}", e.message()),
-            "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see docs/commands.md)",
+            format!(
+                "invalid config{}: {message}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default()
+            ),
+            hint,
         )
-    })
+    })?;
+    for name in config.deployments.keys() {
+        crate::pki::names::validate_deployment(name).map_err(|_| {
+            Error::invalid(
+                format!("table [{name}] is not a deployment name"),
+                "deployment names use lower-case letters, digits and '-'; rename the table",
+            )
+        })?;
+    }
+    for (region, p) in &config.prices {
+        if [
+            p.association_hour,
+            p.connection_hour,
+            p.nat_gateway_hour,
+            p.public_ipv4_hour,
+        ]
+        .iter()
+        .any(|v| !v.is_finite() || *v < 0.0)
+        {
+            return Err(Error::invalid(
+                format!("[prices.{region}] has a negative or invalid price"),
+                "prices are dollars per hour, 0 or more",
+            ));
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -88,5 +124,17 @@ mod tests {
         assert_eq!(c.prices["eu-west-1"].connection_hour, 0.05);
         assert!(c.deployment("other").vpc.is_none());
         assert!(parse("[lab]\nvcp = \"typo\"\n").is_err());
+        assert!(
+            parse("[Lab]\nvpc = \"x\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("not a deployment name")
+        );
+        assert!(parse("[prices.eu-west-1]\nassociation_hour = -5\n").is_err());
+        let e = parse("[lab]\nvpc = 3\n").unwrap_err().to_string();
+        assert!(
+            e.contains("(line ") && e.contains("expected a string") && !e.contains("struct"),
+            "{e}"
+        );
     }
 }

@@ -325,8 +325,9 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             {
                 return Err(Error::conflict(
                     format!(
-                        "the endpoint {} uses {t:?}; AWS cannot change the transport in place",
-                        e.id
+                        "the endpoint {} uses {}; AWS cannot change the transport in place",
+                        e.id,
+                        if t == Transport::Tcp { "tcp" } else { "udp" }
                     ),
                     "keep the transport, or teardown and setup again",
                 ));

@@ -80,7 +80,7 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
     let vpc = args.vpc.clone().or(dc.vpc.clone()).ok_or_else(|| {
         Error::invalid(
             "no VPC given",
-            "pass --vpc ID|NAME or set vpc in vpnctl.toml",
+            "pass --vpc ID|NAME, or set vpc in the deployment's table of vpnctl.toml (the table is named as --name)",
         )
     })?;
     let subnets = if args.subnet.is_empty() {
