@@ -195,6 +195,28 @@ impl Lock {
         file.lock().map_err(|e| Error::io("lock", path, e))?;
         Ok(Lock { file })
     }
+
+    /// Like `acquire`, calling `waiting` first when another process holds the lock.
+    pub fn acquire_noting(path: &Path, waiting: impl FnOnce()) -> Result<Lock> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            ensure_dir(dir, 0o700)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("open lock file", path, e))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(Lock { file }),
+            Err(std::fs::TryLockError::WouldBlock) => waiting(),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+        file.lock().map_err(|e| Error::io("lock", path, e))?;
+        Ok(Lock { file })
+    }
 }
 
 impl Drop for Lock {

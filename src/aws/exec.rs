@@ -319,6 +319,10 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .await
             }
             Action::ImportCrl => Ok(self.cloud.import_crl(endpoint, crl_pem).await?),
+            Action::ClearSleepRecord => Ok(self
+                .cloud
+                .tag_endpoint(endpoint, &cleared_sleep_record())
+                .await?),
             Action::ImportCertificate { .. }
             | Action::CreateEndpoint
             | Action::ModifyEndpoint { .. }

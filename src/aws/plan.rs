@@ -129,6 +129,8 @@ pub enum Action {
     },
     /// Give the endpoint the PKI's current CRL.
     ImportCrl,
+    /// Remove a sleep record the endpoint no longer needs (setup re-associated it).
+    ClearSleepRecord,
     WriteProfiles,
 }
 
@@ -192,6 +194,9 @@ impl std::fmt::Display for Action {
             }
             Action::DeleteRoute { cidr, subnet } => {
                 write!(f, "delete the route {cidr} via {subnet}, no longer wanted")
+            }
+            Action::ClearSleepRecord => {
+                write!(f, "clear the endpoint's sleep record (it is awake again)")
             }
             Action::ImportCrl => write!(
                 f,
@@ -506,12 +511,13 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             );
         }
     }
-    if !view
-        .crl
-        .as_deref()
-        .is_some_and(|c| same_pem(c, &want.crl_pem))
-    {
-        push(&mut steps, Phase::Network, Action::ImportCrl);
+    if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem)? {
+        push(&mut steps, Phase::Network, a);
+    }
+    if view.endpoint.as_ref().is_some_and(has_sleep_record) {
+        // Setup associates from the settings: a sleep record left on the endpoint would make
+        // a later sleep/wake bring back subnets the settings dropped.
+        push(&mut steps, Phase::Profiles, Action::ClearSleepRecord);
     }
     push(&mut steps, Phase::Profiles, Action::WriteProfiles);
     steps.sort_by_key(|s| s.phase);
@@ -873,6 +879,36 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
 pub const TAG_ASLEEP_SUBNETS: &str = "vpnctl:asleep-subnets";
 pub const TAG_ASLEEP_ROUTES: &str = "vpnctl:asleep-routes";
 pub const TAG_ASLEEP_RULES: &str = "vpnctl:asleep-rules";
+
+/// Whether the endpoint carries a (non-empty) sleep record.
+pub fn has_sleep_record(e: &Endpoint) -> bool {
+    e.tags
+        .get(TAG_ASLEEP_SUBNETS)
+        .is_some_and(|v| !v.is_empty())
+}
+
+/// Whether the endpoint needs the PKI's CRL. A CRL with a higher number on the endpoint came
+/// from a newer copy of this PKI: importing this one would take revocations back, so refuse.
+pub fn crl_step(endpoint_crl: Option<&str>, local_crl: &str) -> Result<Option<Action>> {
+    let Some(theirs) = endpoint_crl else {
+        return Ok(Some(Action::ImportCrl));
+    };
+    if same_pem(theirs, local_crl) {
+        return Ok(None);
+    }
+    match (
+        crate::pki::cert::crl_number(theirs),
+        crate::pki::cert::crl_number(local_crl),
+    ) {
+        (Some(t), Some(o)) if t > o => Err(Error::conflict(
+            format!(
+                "the endpoint holds CRL number {t}, newer than this PKI's {o}: this copy of the PKI is out of date"
+            ),
+            "run vpnctl from the PKI that revoked last (or copy its pki/ here); importing this CRL would let revoked users back in",
+        )),
+        _ => Ok(Some(Action::ImportCrl)),
+    }
+}
 
 /// Tags that clear the sleep record once `wake` has restored it.
 pub fn cleared_sleep_record() -> Tags {

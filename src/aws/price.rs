@@ -36,6 +36,11 @@ pub fn for_region(region: &str, overrides: &BTreeMap<String, Prices>) -> Prices 
     overrides.get(region).copied().unwrap_or(US_EAST_1)
 }
 
+/// A dollar amount without binary-float noise (0.15000000000000002 → 0.15), to a millionth.
+pub fn cents_round(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6 + 0.0
+}
+
 /// Cost of `hours` at `rate`, for display.
 pub fn dollars(v: f64) -> String {
     // `+ 0.0` turns the -0.0 of an empty sum into 0.0.

@@ -112,9 +112,16 @@ pub fn parse_aws_time(s: &str) -> Option<i64> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
         return Some(t.unix_timestamp());
     }
+    // "2026-11-26T10:00:00" (endpoints) or "2026-11-26 10:00:00" (connections), UTC.
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let trimmed = s.split('.').next().unwrap_or(s).trim_end_matches('Z');
-    time::PrimitiveDateTime::parse(trimmed, fmt)
+    let trimmed = s
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches('Z')
+        .replacen(' ', "T", 1);
+    time::PrimitiveDateTime::parse(&trimmed, fmt)
         .ok()
         .map(|t| t.assume_utc().unix_timestamp())
 }
@@ -1183,5 +1190,21 @@ impl Nat for AwsCloud {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteRoute", table, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aws_time_formats() {
+        for t in [
+            "2026-11-26T10:00:00",
+            "2026-11-26 10:00:00",
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:00.000Z",
+        ] {
+            assert_eq!(super::parse_aws_time(t), Some(1_795_687_200), "{t}");
+        }
+        assert_eq!(super::parse_aws_time("-"), None);
     }
 }

@@ -89,6 +89,7 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
 pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
+        let _lock = super::deployment_lock(ctx)?;
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
         let (endpoint, record, steps) = plan::plan_sleep(&seen)?;
         if steps.is_empty() {
@@ -97,7 +98,12 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         }
         // Record first: a crash after this still leaves what wake needs.
         cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
-        if let Some(f) = executor(ctx, &cloud).teardown(&steps, false).await.into_iter().next() {
+        let ex = executor(ctx, &cloud);
+        let failures = tokio::select! {
+            f = ex.teardown(&steps, false) => f,
+            _ = tokio::signal::ctrl_c() => return Err(interrupted("sleep")),
+        };
+        if let Some(f) = failures.into_iter().next() {
             return Err(crate::aws::step_error(f));
         }
         update_state(ctx, |st| st.associated_at.clear());
@@ -113,31 +119,41 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         .ok();
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
+        let _lock = super::deployment_lock(ctx)?;
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
         let (endpoint, mut steps) = plan::plan_wake(&seen)?;
         // Revocations made while asleep must reach the endpoint before anyone connects.
-        if let (Some(crl), Ok((_, v))) = (&crl, plan::the_endpoint(&seen))
-            && !v.crl.as_deref().is_some_and(|c| plan::same_pem(c, crl))
+        let (e, v) = plan::the_endpoint(&seen)?;
+        if let Some(crl) = &crl
+            && let Some(action) = plan::crl_step(v.crl.as_deref(), crl)?
         {
             steps.insert(
                 0,
                 plan::Step {
                     phase: plan::Phase::Network,
-                    action: plan::Action::ImportCrl,
+                    action,
                 },
             );
         }
         if steps.is_empty() {
+            // An interrupted wake may have restored everything but not cleared the record.
+            if plan::has_sleep_record(e) {
+                cloud
+                    .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
+                    .await
+                    .map_err(crate::aws::to_error)?;
+            }
             ctx.printer.data(format!("{endpoint} is awake already"));
             return Ok(());
         }
         let started = std::time::Instant::now();
-        executor(ctx, &cloud)
-            .run_network(&endpoint, &steps, crl.as_deref().unwrap_or_default())
-            .await
-            .map_err(crate::aws::step_error)?;
+        let ex = executor(ctx, &cloud);
+        tokio::select! {
+            r = ex.run_network(&endpoint, &steps, crl.as_deref().unwrap_or_default()) => r.map_err(crate::aws::step_error)?,
+            _ = tokio::signal::ctrl_c() => return Err(interrupted("wake")),
+        }
         // Restored: the record has served; a later sleep starts a new one.
         cloud
             .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
@@ -213,4 +229,12 @@ fn update_state(ctx: &Ctx, f: impl FnOnce(&mut crate::state::State)) {
         f(&mut st);
         let _ = crate::state::save(&ctx.pki_dir, &st);
     }
+}
+
+/// The error for Ctrl-C during a command that converges when run again.
+pub fn interrupted(command: &str) -> Error {
+    Error::incomplete(
+        format!("interrupted; what {command} changed so far is recorded in tags"),
+        format!("run `vpnctl {command}` again to finish"),
+    )
 }

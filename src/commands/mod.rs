@@ -116,3 +116,16 @@ pub async fn aws_config(
     let region = config.region().map(|r| r.to_string()).unwrap_or_default();
     Ok((config, region))
 }
+
+/// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the
+/// first and then finds its endpoint, rather than creating another. (Across machines the tags
+/// still keep it findable; `setup` refuses two endpoints of one deployment.)
+pub fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
+    let path = crate::state::path(&ctx.pki_dir, &ctx.deployment).with_extension("lock");
+    crate::fsx::Lock::acquire_noting(&path, || {
+        ctx.printer.info(format!(
+            "waiting for another vpnctl working on deployment '{}'…",
+            ctx.deployment
+        ))
+    })
+}

@@ -64,11 +64,21 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
             rt.block_on(async {
                 let (config, region) = aws_config(ctx, &a.aws).await?;
                 let cloud = AwsCloud::new(&config);
+                let _lock = if a.dry_run {
+                    None
+                } else {
+                    Some(super::deployment_lock(ctx)?)
+                };
                 on(ctx, &cloud, &region, a, expires).await
             })
         }
         NatCommand::Off(a) => rt.block_on(async {
             let (config, _) = aws_config(ctx, &a.aws).await?;
+            let _lock = if a.dry_run {
+                None
+            } else {
+                Some(super::deployment_lock(ctx)?)
+            };
             off(ctx, &AwsCloud::new(&config), a).await
         }),
     }
@@ -251,7 +261,10 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> 
         reporter: ctx.printer,
         deployment: &ctx.deployment,
     };
-    let failures = executor.teardown(&steps, false).await;
+    let failures = tokio::select! {
+        f = executor.teardown(&steps, false) => f,
+        _ = tokio::signal::ctrl_c() => return Err(super::live::interrupted("nat off")),
+    };
     if let Some(f) = failures.into_iter().next() {
         return Err(crate::aws::step_error(f));
     }

@@ -300,8 +300,12 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             Some(n) => Some(super::nat::want(&cloud, n, None).await?),
             None => None,
         };
+        // From here on this run changes the deployment: one at a time (see `deployment_lock`).
+        let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
         let pki = match existing {
             Some(pki) => pki,
+            // Another setup made the PKI while this one waited for the lock.
+            None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
             None => {
                 ctx.printer.info(format!("creating the PKI in {}", ctx.pki_dir.display()));
                 let opts = store::InitOptions {

@@ -50,7 +50,7 @@ pub fn charges(
                 what: format!("association of {} ({})", a.subnet_id, a.state),
                 per_hour: prices.association_hour,
                 since,
-                accrued: prices.association_hour * hours(since),
+                accrued: price::cents_round(prices.association_hour * hours(since)),
             });
         }
         for c in v.connections.iter().filter(|c| c.state == "active") {
@@ -63,7 +63,7 @@ pub fn charges(
                 what: format!("connection of {}", c.username.as_deref().unwrap_or("?")),
                 per_hour: prices.connection_hour,
                 since,
-                accrued: prices.connection_hour * hours(since),
+                accrued: price::cents_round(prices.connection_hour * hours(since)),
             });
         }
     }
@@ -77,7 +77,7 @@ pub fn charges(
             what: format!("NAT gateway {} ({})", n.id, n.state),
             per_hour: prices.nat_gateway_hour,
             since: n.created,
-            accrued: prices.nat_gateway_hour * hours(n.created),
+            accrued: price::cents_round(prices.nat_gateway_hour * hours(n.created)),
         });
     }
     // AWS bills every public IPv4 address, an idle Elastic IP included.
@@ -101,7 +101,7 @@ pub fn charges(
             what,
             per_hour: prices.public_ipv4_hour,
             since,
-            accrued: prices.public_ipv4_hour * hours(since),
+            accrued: price::cents_round(prices.public_ipv4_hour * hours(since)),
         });
     }
     out
@@ -201,7 +201,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         ctx.printer.json(&json!({
             "deployment": ctx.deployment, "region": region, "state": state,
             "resources": seen,
-            "billing": {"per_hour": per_hour, "accrued": accrued, "charges": bill, "prices": prices},
+            "billing": {"per_hour": price::cents_round(per_hour), "accrued": price::cents_round(accrued), "charges": bill, "prices": prices},
             "warnings": warnings,
         }));
     } else {

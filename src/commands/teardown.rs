@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     rt.block_on(async {
         let (config, region) = aws_config(ctx, &args.aws).await?;
         let cloud = AwsCloud::new(&config);
+        let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
         let steps = plan::plan_teardown(&seen);
         if args.dry_run {

@@ -435,6 +435,19 @@ pub fn inspect_crl(pem_text: &str, ca_pem: &str) -> Result<CrlInfo> {
     })
 }
 
+/// The CRL number of a PEM CRL (which of two CRLs of one CA is newer), if it has one.
+pub fn crl_number(pem_text: &str) -> Option<u64> {
+    let (_, pem) = parse_x509_pem(pem_text.as_bytes()).ok()?;
+    let (_, crl) =
+        x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents).ok()?;
+    let digits = crl.crl_number()?.to_u64_digits();
+    match digits.as_slice() {
+        [] => Some(0),
+        [d] => Some(*d),
+        _ => Some(u64::MAX),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,3 +261,150 @@ fn sleep_stops_association_billing_and_wake_restores_everything() {
     assert!(env.ok(&["--name", "lab", "wake"]).contains("awake already"));
     env.ok(&["--name", "lab", "teardown"]);
 }
+
+#[test]
+fn an_older_copy_of_the_pki_cannot_take_revocations_back() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    env.ok(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ]);
+    // A copy of the PKI from before bob's revocation.
+    let old = emu.env();
+    for entry in walk(&env.pki()) {
+        let rel = entry.strip_prefix(env.path()).unwrap();
+        let dest = old.path().join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &dest).unwrap();
+    }
+    env.ok(&["--name", "lab", "pki", "revoke", "bob"]);
+    let crl_after_revoke = endpoint(&emu)["crl"].clone();
+    let r = old.fails(&[
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ]);
+    assert!(r.stderr.contains("out of date"), "{}", r.stderr);
+    assert_eq!(
+        endpoint(&emu)["crl"],
+        crl_after_revoke,
+        "the endpoint keeps the newer CRL"
+    );
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[test]
+fn setup_on_an_asleep_endpoint_clears_the_sleep_record() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    let setup = |subnet: &str| {
+        env.ok(&[
+            "--name",
+            "lab",
+            "setup",
+            "--vpc",
+            "lab-vpc",
+            "--subnet",
+            subnet,
+            "--client-cidr",
+            "10.83.0.0/16",
+        ])
+    };
+    setup("lab-public-subnet");
+    env.ok(&["--name", "lab", "sleep"]);
+    setup("lab-public-b");
+    assert_eq!(
+        endpoint(&emu)["tags"]["vpnctl:asleep-subnets"],
+        "",
+        "setup woke it from the settings: the record must go"
+    );
+    env.ok(&["--name", "lab", "sleep"]);
+    env.ok(&["--name", "lab", "wake"]);
+    let ep = endpoint(&emu);
+    let subnets: Vec<&str> = ep["associations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["subnet"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subnets.len(),
+        1,
+        "wake must restore only what the last sleep recorded: {ep}"
+    );
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn two_setups_at_once_make_one_endpoint() {
+    let emu = Emulator::start(0.5);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    let args = [
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--client-cidr",
+        "10.83.0.0/16",
+    ];
+    let a = env
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = env
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["endpoints"].as_array().unwrap().len(), 1, "{inv}");
+    assert_eq!(inv["certificates"].as_array().unwrap().len(), 1, "{inv}");
+    env.ok(&["--name", "lab", "teardown"]);
+}

@@ -99,3 +99,13 @@ def test_nat_gateway_life_cycle(slow, ec2, net):
     addr = ec2.describe_addresses(AllocationIds=[eip])["Addresses"][0]
     assert "AssociationId" not in addr and not addr.get("NetworkInterfaceId")
     ec2.release_address(AllocationId=eip)
+
+
+def test_connections_end_when_the_last_association_goes(emulator, ec2, make_endpoint, net):
+    ep = make_endpoint()
+    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=ep, SubnetId=net["a"])
+    _, c = emulator.control("/_emulator/connections", {"client_vpn_endpoint_id": ep, "common_name": "u", "client_ip": "10.83.0.9"})
+    assoc = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=ep)["ClientVpnTargetNetworks"][0]["AssociationId"]
+    ec2.disassociate_client_vpn_target_network(ClientVpnEndpointId=ep, AssociationId=assoc)
+    conns = ec2.describe_client_vpn_connections(ClientVpnEndpointId=ep)["Connections"]
+    assert [x["Status"]["Code"] for x in conns] == ["terminated"]

@@ -89,6 +89,11 @@ def settle(backend) -> None:
                 a.status, a.since = "associated", time.monotonic()
             elif a.status == "disassociating" and elapsed(a.since):
                 ep.associations.remove(a)
+                if not ep.associations:
+                    # No target network left: the endpoint carries no traffic, clients drop.
+                    for c in ep.connections:
+                        if c.status == "active":
+                            c.status, c.end_time = "terminated", now_str()
         for r in list(ep.rules):
             if r.status == "authorizing" and elapsed(r.since):
                 r.status = "active"
@@ -103,6 +108,7 @@ def settle(backend) -> None:
             if c.status == "terminating" and elapsed(c.since):
                 c.status = "terminated"
                 c.end_time = now_str()
+
 
 
 def now_str() -> str:
