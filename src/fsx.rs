@@ -184,31 +184,18 @@ pub struct Lock {
 
 impl Lock {
     pub fn acquire(path: &Path) -> Result<Lock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("open lock file", path, e))?;
+        let file = open_lock_file(path)?;
         file.lock().map_err(|e| Error::io("lock", path, e))?;
         Ok(Lock { file })
     }
 
-    /// Like `acquire`, calling `waiting` first when another process holds the lock.
+    /// Like `acquire`, calling `waiting` first when another process holds the lock; creates
+    /// the lock's directory (0700) if needed.
     pub fn acquire_noting(path: &Path, waiting: impl FnOnce()) -> Result<Lock> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             ensure_dir(dir, 0o700)?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("open lock file", path, e))?;
+        let file = open_lock_file(path)?;
         match file.try_lock() {
             Ok(()) => return Ok(Lock { file }),
             Err(std::fs::TryLockError::WouldBlock) => waiting(),
@@ -217,6 +204,17 @@ impl Lock {
         file.lock().map_err(|e| Error::io("lock", path, e))?;
         Ok(Lock { file })
     }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io("open lock file", path, e))
 }
 
 impl Drop for Lock {

@@ -2,7 +2,7 @@
 //! ends the user's sessions (and that a real OpenVPN enforces with the CRL the endpoint holds),
 //! connections and kick, sleep and wake.
 
-use crate::emulator::Emulator;
+use crate::emulator::{Emulator, lab_setup};
 use crate::harness::free_port;
 use serde_json::Value;
 
@@ -29,17 +29,7 @@ fn revoke_gives_the_endpoint_the_crl_and_disconnects_only_that_user() {
     let env = emu.env();
     env.ok(&["--name", "lab", "pki", "init"]);
     env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
-    env.ok(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ]);
+    env.ok(&lab_setup(&[]));
     // setup gave the endpoint the (empty) CRL already.
     let norm = |s: &str| s.split_whitespace().collect::<String>();
     assert_eq!(
@@ -113,17 +103,7 @@ fn revoke_gives_the_endpoint_the_crl_and_disconnects_only_that_user() {
         norm(&env.read("pki/crl.pem"))
     );
     // ... and the next setup brings the endpoint's CRL up to date.
-    env.ok(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ]);
+    env.ok(&lab_setup(&[]));
     assert_eq!(
         norm(endpoint(&emu)["crl"].as_str().unwrap()),
         norm(&env.read("pki/crl.pem"))
@@ -136,17 +116,7 @@ fn connections_and_kick() {
     let emu = Emulator::start(0.0);
     emu.lab();
     let env = emu.env();
-    env.ok(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ]);
+    env.ok(&lab_setup(&[]));
     let id = endpoint(&emu)["id"].as_str().unwrap().to_string();
     assert!(
         env.ok(&["--name", "lab", "connections"])
@@ -269,17 +239,7 @@ fn an_older_copy_of_the_pki_cannot_take_revocations_back() {
     let env = emu.env();
     env.ok(&["--name", "lab", "pki", "init"]);
     env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
-    env.ok(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ]);
+    env.ok(&lab_setup(&[]));
     // A copy of the PKI from before bob's revocation.
     let old = emu.env();
     for entry in walk(&env.pki()) {
@@ -290,17 +250,7 @@ fn an_older_copy_of_the_pki_cannot_take_revocations_back() {
     }
     env.ok(&["--name", "lab", "pki", "revoke", "bob"]);
     let crl_after_revoke = endpoint(&emu)["crl"].clone();
-    let r = old.fails(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ]);
+    let r = old.fails(&lab_setup(&[]));
     assert!(r.stderr.contains("out of date"), "{}", r.stderr);
     assert_eq!(
         endpoint(&emu)["crl"],

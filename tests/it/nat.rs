@@ -1,6 +1,6 @@
 //! `vpnctl nat on|off` against the emulator with delays on, observed with boto3.
 
-use crate::emulator::Emulator;
+use crate::emulator::{Emulator, lab_setup};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -277,19 +277,7 @@ fn setup_with_nat_and_teardown_removes_both() {
     let emu = Emulator::start(0.5);
     emu.lab();
     let env = emu.env();
-    env.ok(&[
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-        "--nat",
-        "lab-private-subnet",
-    ]);
+    env.ok(&lab_setup(&["--nat", "lab-private-subnet"]));
     let inv = emu.inventory("lab");
     assert_eq!(inv["endpoints"].as_array().unwrap().len(), 1, "{inv}");
     assert_eq!(inv["nat_gateways"][0]["state"], "available", "{inv}");
