@@ -65,10 +65,6 @@ pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
 }
 
 impl Staged {
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
     /// Make the staged file visible under its destination name.
     pub fn commit(mut self, overwrite: Overwrite) -> Result<()> {
         self.publish(overwrite)?;

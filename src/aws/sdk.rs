@@ -816,10 +816,10 @@ impl Endpoints for AwsCloud {
 /// Load the SDK configuration the way the AWS CLI does (credential chain, `--profile`,
 /// `--region`, `AWS_ENDPOINT_URL`), then check that credentials resolve at all, so a missing
 /// credential is one clear error before any work.
-pub async fn load(
+pub async fn connect(
     profile: Option<&str>,
     region: Option<&str>,
-) -> Result<aws_config::SdkConfig, CloudError> {
+) -> Result<(AwsCloud, String), CloudError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = profile {
         loader = loader.profile_name(p);
@@ -859,7 +859,8 @@ pub async fn load(
             }
         }
     }
-    Ok(config)
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    Ok((AwsCloud::new(&config), region))
 }
 
 fn target_of(r: &ec2::types::Route) -> RouteTarget {

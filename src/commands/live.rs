@@ -1,7 +1,7 @@
 //! Living with the endpoint: `connections`, `kick`, `sleep`, `wake`, and the AWS half of
 //! `pki revoke` (CRL to the endpoint, the user's sessions ended).
 
-use super::{Ctx, aws_config, runtime};
+use super::{Ctx, connect, runtime};
 use crate::aws::cloud::Endpoints;
 use crate::aws::exec::{self, Executor, Policies};
 use crate::aws::plan;
@@ -11,8 +11,7 @@ use crate::error::{Error, Result};
 use serde_json::json;
 
 async fn cloud(ctx: &Ctx<'_>, aws: &AwsArgs) -> Result<(AwsCloud, String)> {
-    let (config, region) = aws_config(ctx, aws).await?;
-    Ok((AwsCloud::new(&config), region))
+    connect(ctx, aws).await
 }
 
 fn executor<'a>(ctx: &'a Ctx, cloud: &'a AwsCloud) -> Executor<'a, AwsCloud> {

@@ -102,19 +102,18 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         })
 }
 
-/// The SDK configuration for a command: flags, then the config file, then the AWS defaults.
-pub async fn aws_config(
+/// The cloud for a command, reached as the AWS CLI would: flags, then the config file, then
+/// the AWS defaults. Returns the region too (prices and messages name it).
+pub async fn connect(
     ctx: &Ctx<'_>,
     aws: &crate::cli::AwsArgs,
-) -> Result<(aws_config::SdkConfig, String)> {
+) -> Result<(crate::aws::sdk::AwsCloud, String)> {
     let dc = ctx.config.deployment(&ctx.deployment);
     let profile = aws.profile.clone().or(dc.profile);
     let region = aws.region.clone().or(dc.region);
-    let config = crate::aws::sdk::load(profile.as_deref(), region.as_deref())
+    crate::aws::sdk::connect(profile.as_deref(), region.as_deref())
         .await
-        .map_err(crate::aws::to_error)?;
-    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-    Ok((config, region))
+        .map_err(crate::aws::to_error)
 }
 
 /// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the

@@ -1,7 +1,7 @@
 //! `vpnctl nat on|off`: temporary internet for a private subnet through a tagged NAT gateway,
 //! and the cleanup that deleting a NAT gateway alone does not do (its Elastic IP).
 
-use super::{Ctx, aws_config, runtime};
+use super::{Ctx, connect, runtime};
 use crate::aws::cloud::{Nat, Network};
 use crate::aws::exec::{self, Executor, Policies};
 use crate::aws::model::Subnet;
@@ -62,8 +62,7 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
                 .transpose()?
                 .map(|secs| ctx.now.unix_timestamp() + secs);
             rt.block_on(async {
-                let (config, region) = aws_config(ctx, &a.aws).await?;
-                let cloud = AwsCloud::new(&config);
+                let (cloud, region) = connect(ctx, &a.aws).await?;
                 let _lock = if a.dry_run {
                     None
                 } else {
@@ -73,13 +72,13 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
             })
         }
         NatCommand::Off(a) => rt.block_on(async {
-            let (config, _) = aws_config(ctx, &a.aws).await?;
+            let (cloud, _) = connect(ctx, &a.aws).await?;
             let _lock = if a.dry_run {
                 None
             } else {
                 Some(super::deployment_lock(ctx)?)
             };
-            off(ctx, &AwsCloud::new(&config), a).await
+            off(ctx, &cloud, a).await
         }),
     }
 }

@@ -337,8 +337,9 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
 /// What a person should act on about the PKI: expiring CA, certificates and CRL, a CRL out of
 /// step with the index, a server certificate AWS would refuse. Shared by `pki list` and `status`.
 pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>> {
-    let ca = pki.ca_info()?;
-    let crl = cert::inspect_crl(&pki.crl_pem()?, &pki.ca_pem()?)?;
+    let ca_pem = pki.ca_pem()?;
+    let ca = cert::inspect(&ca_pem, "ca.crt")?;
+    let crl = cert::inspect_crl(&pki.crl_pem()?, &ca_pem)?;
     let index = pki.index()?;
     let index_revoked: std::collections::BTreeSet<_> = index
         .iter()
@@ -397,7 +398,7 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
                 info.serial,
                 e.serial
             )),
-            Ok(_) if !cert::signed_by(&text, &pki.ca_pem()?) => {
+            Ok(_) if !cert::signed_by(&text, &ca_pem) => {
                 w.push(format!("{} is not signed by this PKI's CA", path.display()))
             }
             Ok(_) => {}

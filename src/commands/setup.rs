@@ -1,7 +1,7 @@
 //! `vpnctl setup`: settings (flags over the config file) → local checks → read-only lookups →
 //! observe by tags → plan → apply → profiles and the state record.
 
-use super::{Ctx, aws_config, runtime};
+use super::{Ctx, connect, runtime};
 use crate::aws::exec::{self, Executor, Policies};
 use crate::aws::model::{CertUpload, EndpointSpec, Subnet, Transport, Vpc};
 use crate::aws::plan::{self, Desired};
@@ -291,8 +291,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
 
     let rt = runtime()?;
     rt.block_on(async {
-        let (config, region) = aws_config(ctx, &args.aws).await?;
-        let cloud = AwsCloud::new(&config);
+        let (cloud, region) = connect(ctx, &args.aws).await?;
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
         // `--nat`: resolved (read-only) before anything is created, applied concurrently.
         let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });

@@ -1,12 +1,11 @@
 //! `vpnctl status`: every resource of the deployment (found by tags), its state, what bills
 //! now in $/h and what has accrued since each resource's creation; PKI expiry warnings.
 
-use super::{Ctx, aws_config, runtime};
+use super::{Ctx, connect, runtime};
 use crate::aws::exec;
 use crate::aws::model::association_bills;
 use crate::aws::plan::Observed;
 use crate::aws::price::{self, Prices};
-use crate::aws::sdk::AwsCloud;
 use crate::cli::StatusArgs;
 use crate::error::Result;
 use serde::Serialize;
@@ -125,8 +124,7 @@ pub fn nat_deadlines(seen: &Observed, now: i64) -> Vec<(String, i64)> {
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let rt = runtime()?;
     let (seen, region) = rt.block_on(async {
-        let (config, region) = aws_config(ctx, &args.aws).await?;
-        let cloud = AwsCloud::new(&config);
+        let (cloud, region) = connect(ctx, &args.aws).await?;
         let seen = exec::observe(&cloud, &ctx.deployment, true)
             .await
             .map_err(crate::aws::to_error)?;

@@ -1,18 +1,16 @@
 //! `vpnctl teardown`: find the deployment by tags, remove it in the order AWS requires, then
 //! look again and say what (if anything) still bills. Works without the local state file.
 
-use super::{Ctx, aws_config, runtime};
+use super::{Ctx, connect, runtime};
 use crate::aws::exec::{self, Executor, Policies};
 use crate::aws::plan;
-use crate::aws::sdk::AwsCloud;
 use crate::cli::TeardownArgs;
 use crate::error::{Error, Result};
 
 pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
-        let (config, region) = aws_config(ctx, &args.aws).await?;
-        let cloud = AwsCloud::new(&config);
+        let (cloud, region) = connect(ctx, &args.aws).await?;
         let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
         let steps = plan::plan_teardown(&seen);

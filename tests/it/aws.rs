@@ -1,20 +1,10 @@
 //! setup, status and teardown against the emulator with its delays on, observed independently
 //! with boto3.
 
-use crate::emulator::{Emulator, aws_env};
+use crate::emulator::{Emulator, SETUP, aws_env};
 use crate::harness::{Env, free_port, openssl, snapshot};
 use serde_json::Value;
 use std::time::Duration;
-
-const SETUP: &[&str] = &[
-    "setup",
-    "--vpc",
-    "lab-vpc",
-    "--subnet",
-    "lab-public-subnet",
-    "--client-cidr",
-    "10.83.0.0/16",
-];
 
 fn with_name<'a>(name: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--name", name];
@@ -347,19 +337,7 @@ fn bad_input_is_refused_before_anything_is_created() {
     emu.lab();
     let env = emu.env();
     env.ok(&["pki", "init"]);
-    let setup = |extra: &[&'static str]| -> Vec<&'static str> {
-        let mut v = vec![
-            "setup",
-            "--vpc",
-            "lab-vpc",
-            "--subnet",
-            "lab-public-subnet",
-            "--client-cidr",
-            "10.83.0.0/16",
-        ];
-        v.extend_from_slice(extra);
-        v
-    };
+    let setup = |extra: &[&'static str]| -> Vec<&'static str> { [SETUP, extra].concat() };
     let cidr = |c: &'static str| {
         vec![
             "setup",

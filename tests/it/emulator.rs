@@ -134,20 +134,19 @@ impl Drop for Emulator {
 
 /// `vpnctl --name lab setup` on the lab network with the lab's client CIDR, plus `extra`.
 pub fn lab_setup(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut v = vec![
-        "--name",
-        "lab",
-        "setup",
-        "--vpc",
-        "lab-vpc",
-        "--subnet",
-        "lab-public-subnet",
-        "--client-cidr",
-        "10.83.0.0/16",
-    ];
-    v.extend_from_slice(extra);
-    v
+    [&["--name", "lab"][..], SETUP, extra].concat()
 }
+
+/// `setup` on the lab network (lab-vpc, lab-public-subnet) with the lab's client CIDR.
+pub const SETUP: &[&str] = &[
+    "setup",
+    "--vpc",
+    "lab-vpc",
+    "--subnet",
+    "lab-public-subnet",
+    "--client-cidr",
+    "10.83.0.0/16",
+];
 
 pub fn aws_env(env: Env, url: &str) -> Env {
     env.env("AWS_ENDPOINT_URL", url)
