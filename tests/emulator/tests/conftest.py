@@ -9,6 +9,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -48,12 +50,38 @@ class Emulator:
             aws_session_token="testing", region_name=region,
         )
 
-    def client(self, service, region=REGION):
-        # Loading botocore's EC2 model takes ~0.5 s; share one client per service and region.
-        key = (service, region)
+    def client(self, service, region=REGION, attempts=None):
+        """A shared client (loading botocore's EC2 model takes ~0.5 s); `attempts` caps the
+        SDK's own retries, so a test sees an injected 5xx or throttling error itself."""
+        key = (service, region, attempts)
         if key not in self._clients:
-            self._clients[key] = self.session(region).client(service, endpoint_url=self.url)
+            config = Config(retries={"mode": "standard", "total_max_attempts": attempts}) if attempts else None
+            self._clients[key] = self.session(region).client(service, endpoint_url=self.url, config=config)
         return self._clients[key]
+
+    def configure(self, **settings):
+        status, body = self.control("/_emulator/config", settings)
+        assert status == 200, body
+        return body
+
+    def fault(self, **fault):
+        status, body = self.control("/_emulator/faults", fault)
+        assert status == 200, body
+        return body
+
+    def calls(self):
+        return self.control("/_emulator/calls")[1]
+
+    def raw(self, service, headers, body):
+        """A signed-looking request (moto checks no signature) and the raw (status, body)."""
+        auth = f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        req = urllib.request.Request(self.url + "/", data=body.encode(), method="POST",
+                                     headers={"Authorization": auth, **headers})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def set_delay(self, seconds):
         status, body = self.control("/_emulator/config", {"delay_seconds": seconds})
@@ -150,11 +178,14 @@ class PKI:
         cert = b.sign(self.ca_key, hashes.SHA256())
         return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
-    def crl(self):
+    def crl(self, revoked=0):
         b = (
             x509.CertificateRevocationListBuilder().issuer_name(self.ca_cert.subject)
             .last_update(self.nb).next_update(self.na)
         )
+        for serial in range(1, revoked + 1):
+            b = b.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(self.nb).build())
         return b.sign(self.ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -208,3 +239,11 @@ def make_endpoint(ec2, certs, net):
 
 def code_of(excinfo):
     return excinfo.value.response["Error"]["Code"]
+
+
+def expect(code, fn, *args, **kwargs):
+    """Call fn, which must fail with this AWS error code; returns the error's message."""
+    with pytest.raises(ClientError) as e:
+        fn(*args, **kwargs)
+    assert code_of(e) == code, e.value.response["Error"]
+    return e.value.response["Error"]["Message"]

@@ -49,7 +49,9 @@ def test_nat_gateway_with_delay_zero(ec2, net):
 def test_health_config_and_startup(emulator):
     assert emulator.startup_seconds < 8, emulator.startup_seconds
     assert emulator.control("/_emulator/health") == (200, {"status": "ok"})
-    assert emulator.control("/_emulator/config") == (200, {"delay_seconds": 0.0})
+    assert emulator.control("/_emulator/config") == (200, {
+        "delay_seconds": 0.0, "delays": {}, "concurrent_mutation_limit": 0,
+        "consistency_seconds": 0.0, "quotas": False})
     assert emulator.control("/_emulator/config", {"delay_seconds": -1})[0] == 400
     assert emulator.control("/_emulator/nope")[0] == 404
 

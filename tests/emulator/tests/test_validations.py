@@ -2,16 +2,9 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import code_of, import_cert
+from conftest import code_of, expect, import_cert
 
 MISSING_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
-
-
-def expect(code, fn, *args, **kwargs):
-    with pytest.raises(ClientError) as e:
-        fn(*args, **kwargs)
-    assert code_of(e) == code, e.value.response["Error"]
-    return e.value.response["Error"]["Message"]
 
 
 def test_unknown_endpoint_everywhere(ec2):

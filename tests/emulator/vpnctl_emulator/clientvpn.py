@@ -2,7 +2,8 @@
 
 State is stored as an attribute of the EC2 backend object, so moto's reset (which wipes a
 backend's __dict__ or drops the backend) wipes it too. Transitions are lazy: every object
-records when it entered its transitional state and is settled when read.
+records when it entered its transitional state and is settled when read. Every object also
+records when it was created (`born`), for the eventual-consistency window of the control API.
 """
 import base64
 import datetime
@@ -21,7 +22,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.exceptions import EC2ClientError
 from moto.moto_api._internal import mock_random as random
 
-from . import delay
+from . import control
 
 LOCK = threading.RLock()
 STATE_ATTR = "_vpnctl_cvpn_state"
@@ -40,8 +41,25 @@ def err(code: str, message: str) -> EC2ClientError:
     return EC2ClientError(code, message)
 
 
-def elapsed(since: float) -> bool:
-    return time.monotonic() - since >= delay()
+# AWS Client VPN quotas ("AWS Client VPN quotas", Client VPN administrator guide), enforced when
+# the control API's "quotas" is on; the concurrent-operation one also by concurrent_mutation_limit.
+ENDPOINTS_PER_REGION = 5
+RULES_PER_ENDPOINT = 200
+ROUTES_PER_ASSOCIATION = 100
+CONCURRENT_OPERATIONS = 10
+CRL_ENTRIES = 20000
+# Assumed: the guide gives no number, but its connection quota stops at 5 associated subnets.
+ASSOCIATIONS_PER_ENDPOINT = 5
+# Target network requirements ("AWS Client VPN target networks"): at least a /27, and at least
+# 20 available IP addresses at all times.
+SMALLEST_SUBNET_PREFIX = 27
+FREE_ADDRESSES = 20
+TRANSITIONAL = {"associating", "disassociating", "authorizing", "revoking", "creating", "deleting"}
+
+
+def visible(items) -> list:
+    """What the describes and look-ups see: resources past the eventual-consistency window."""
+    return [i for i in items if not control.hidden(i.born)]
 
 
 class CvpnState:
@@ -53,6 +71,7 @@ class CvpnState:
 class Endpoint:
     def __init__(self, **kw):
         self.__dict__.update(kw)
+        self.born = time.monotonic()
         self.associations: list = []  # Association
         self.rules: list = []  # Rule
         self.routes: list = []  # Route
@@ -64,7 +83,7 @@ class Endpoint:
 class Obj:
     def __init__(self, **kw):
         self.__dict__.update(kw)
-        self.since = time.monotonic()
+        self.since = self.born = time.monotonic()
 
 
 def get_state(backend) -> CvpnState:
@@ -78,16 +97,17 @@ def get_state(backend) -> CvpnState:
 # ---------------------------------------------------------------- lazy settling
 def settle(backend) -> None:
     st = get_state(backend)
+    elapsed = control.elapsed
     for ep_id in list(st.endpoints):
         ep = st.endpoints[ep_id]
-        if ep.deleting_since is not None and elapsed(ep.deleting_since):
+        if ep.deleting_since is not None and elapsed(ep.deleting_since, "endpoint_deletion"):
             del st.endpoints[ep_id]
             backend.tags.pop(ep_id, None)
             continue
         for a in list(ep.associations):
-            if a.status == "associating" and elapsed(a.since):
+            if a.status == "associating" and elapsed(a.since, "association"):
                 a.status, a.since = "associated", time.monotonic()
-            elif a.status == "disassociating" and elapsed(a.since):
+            elif a.status == "disassociating" and elapsed(a.since, "disassociation"):
                 ep.associations.remove(a)
                 if not ep.associations:
                     # No target network left: the endpoint carries no traffic, clients drop.
@@ -95,20 +115,34 @@ def settle(backend) -> None:
                         if c.status == "active":
                             c.status, c.end_time = "terminated", now_str()
         for r in list(ep.rules):
-            if r.status == "authorizing" and elapsed(r.since):
+            if r.status == "authorizing" and elapsed(r.since, "authorization"):
                 r.status = "active"
-            elif r.status == "revoking" and elapsed(r.since):
+            elif r.status == "revoking" and elapsed(r.since, "revocation"):
                 ep.rules.remove(r)
         for r in list(ep.routes):
-            if r.status == "creating" and elapsed(r.since):
+            if r.status == "creating" and elapsed(r.since, "route_creation"):
                 r.status = "active"
-            elif r.status == "deleting" and elapsed(r.since):
+            elif r.status == "deleting" and elapsed(r.since, "route_deletion"):
                 ep.routes.remove(r)
         for c in ep.connections:
-            if c.status == "terminating" and elapsed(c.since):
+            if c.status == "terminating" and elapsed(c.since, "connection_termination"):
                 c.status = "terminated"
                 c.end_time = now_str()
 
+
+def terminate(c) -> str:
+    """End a live connection (TerminateClientVpnConnections, or a CRL import's reset); returns
+    the status it had."""
+    prev = c.status
+    if c.status == "active":
+        c.status, c.since = "terminating", time.monotonic()
+    return prev
+
+
+def in_flight(ep) -> int:
+    """Operations under way on the endpoint: each association, rule or route in a transitional
+    state counts once (an association's own VPC route included)."""
+    return sum(1 for x in ep.associations + ep.rules + ep.routes if x.status in TRANSITIONAL)
 
 
 def now_str() -> str:
@@ -240,6 +274,30 @@ def paginate(items, max_results, next_token):
     return items[start:], None
 
 
+def check_target_network(ep, live, subnet) -> None:
+    """AWS's quotas and requirements for one more target network (when quotas are on)."""
+    prefix = ipaddress.ip_network(subnet.cidr_block).prefixlen
+    if prefix > SMALLEST_SUBNET_PREFIX:
+        # Assumed code: the guide states the rule but not the error.
+        raise err(
+            "InvalidParameterValue",
+            f"Subnet {subnet.id} ({subnet.cidr_block}) is too small: a target network needs at "
+            f"least a /{SMALLEST_SUBNET_PREFIX}",
+        )
+    if subnet.available_ip_address_count < FREE_ADDRESSES:
+        raise err(
+            "InsufficientFreeAddressesInSubnet",
+            f"Subnet {subnet.id} has {subnet.available_ip_address_count} free addresses; a target "
+            f"network needs at least {FREE_ADDRESSES}",
+        )
+    if len(live) >= ASSOCIATIONS_PER_ENDPOINT:
+        # Assumed code: EC2's generic one for an exceeded resource limit.
+        raise err(
+            "ResourceLimitExceeded",
+            f"Client VPN endpoint {ep.id} already has {len(live)} target networks",
+        )
+
+
 # ---------------------------------------------------------------- the response mixin
 class ClientVpnResponse:
     """Methods grafted onto moto's EC2Response (dispatch is by snake_case action name)."""
@@ -253,10 +311,22 @@ class ClientVpnResponse:
 
     def _cv_endpoint(self, st, ep_id):
         ep = st.endpoints.get(ep_id)
-        if ep is None:
+        if ep is None or control.hidden(ep.born):
             raise err(
                 "InvalidClientVpnEndpointId.NotFound",
                 f"The Client VPN endpoint ID '{ep_id}' does not exist",
+            )
+        return ep
+
+    def _cv_mutable(self, st, ep_id):
+        """The endpoint a mutating call names, once it may start another operation."""
+        ep = self._cv_endpoint(st, ep_id)
+        limit = control.mutation_limit(CONCURRENT_OPERATIONS)
+        if limit and in_flight(ep) >= limit:
+            # The code and message AWS gives (terraform-provider-aws#19750).
+            raise err(
+                "ConcurrentMutationLimitExceeded",
+                "Cannot initiate another change for this endpoint at this time. Please try again later.",
             )
         return ep
 
@@ -414,6 +484,11 @@ class ClientVpnResponse:
             for t in spec.get("Tags", []) or []:
                 tags[t["Key"]] = t.get("Value", "")
         log = self._get_param("ConnectionLogOptions") or {"Enabled": False}
+        if control.quotas() and len(st.endpoints) >= ENDPOINTS_PER_REGION:
+            raise err(
+                "ClientVpnEndpointLimitExceeded",
+                f"You've reached the limit of {ENDPOINTS_PER_REGION} Client VPN endpoints in this Region",
+            )
         ep_id = rid("cvpn-endpoint")
         ep = Endpoint(
             id=ep_id,
@@ -439,9 +514,9 @@ class ClientVpnResponse:
             banner={"Enabled": False},
             disconnect_on_timeout=bool(self._get_param("DisconnectOnSessionTimeout", True)),
         )
-        st.endpoints[ep_id] = ep
         if tags:
-            backend.create_tags([ep_id], tags)
+            backend.create_tags([ep_id], tags)  # first: it refuses tags AWS would refuse
+        st.endpoints[ep_id] = ep
         return {
             "ClientVpnEndpointId": ep_id,
             "Status": {"Code": "pending-associate"},
@@ -454,7 +529,7 @@ class ClientVpnResponse:
             ids = self._get_param("ClientVpnEndpointIds", []) or []
             for i in ids:
                 self._cv_endpoint(st, i)
-            eps = [e for e in st.endpoints.values() if not ids or e.id in ids]
+            eps = [e for e in visible(st.endpoints.values()) if not ids or e.id in ids]
             eps = apply_filters(
                 eps,
                 self._filters_from_querystring(),
@@ -469,7 +544,7 @@ class ClientVpnResponse:
     def modify_client_vpn_endpoint(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             acct, region = self.current_account, self.region
             arn = self._get_param("ServerCertificateArn")
             if arn:
@@ -525,7 +600,7 @@ class ClientVpnResponse:
     def delete_client_vpn_endpoint(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             if ep.associations:
                 raise err(
                     "IncorrectState",
@@ -539,7 +614,7 @@ class ClientVpnResponse:
     def associate_client_vpn_target_network(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             return ActionResult(
                 self._cv_idem(st, "AssociateClientVpnTargetNetwork", lambda: self._cv_associate(backend, ep))
             )
@@ -571,6 +646,8 @@ class ClientVpnResponse:
                     "InvalidClientVpnSubnetId.OverlappingCidr",
                     f"The CIDR block {vnet} of VPC {vpc.id} overlaps with the client CIDR block {ep.client_cidr}",
                 )
+        if control.quotas():
+            check_target_network(ep, live, subnet)
         if not ep.vpc_id:
             ep.vpc_id = subnet.vpc_id
             if not ep.sg_ids:
@@ -598,9 +675,9 @@ class ClientVpnResponse:
     def disassociate_client_vpn_target_network(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             assoc_id = self._get_param("AssociationId")
-            a = next((x for x in ep.associations if x.id == assoc_id), None)
+            a = next((x for x in visible(ep.associations) if x.id == assoc_id), None)
             if a is None:
                 raise err(
                     "InvalidClientVpnAssociationIdNotFound",
@@ -618,7 +695,7 @@ class ClientVpnResponse:
             backend, st = self._cv()
             ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
             ids = self._get_param("AssociationIds", []) or []
-            items = [a for a in ep.associations if not ids or a.id in ids]
+            items = [a for a in visible(ep.associations) if not ids or a.id in ids]
             items = apply_filters(
                 items,
                 self._filters_from_querystring(),
@@ -637,7 +714,7 @@ class ClientVpnResponse:
     def authorize_client_vpn_ingress(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             return ActionResult(self._cv_idem(st, "AuthorizeClientVpnIngress", lambda: self._cv_authorize(ep)))
 
     def _cv_authorize(self, ep):
@@ -656,6 +733,11 @@ class ClientVpnResponse:
                     "InvalidClientVpnDuplicateAuthorizationRule",
                     f"An authorization rule for {cidr} already exists on Client VPN endpoint {ep.id}",
                 )
+        if control.quotas() and len(ep.rules) >= RULES_PER_ENDPOINT:
+            raise err(
+                "ClientVpnAuthorizationRuleLimitExceeded",
+                f"You've reached the limit of {RULES_PER_ENDPOINT} authorization rules on Client VPN endpoint {ep.id}",
+            )
         ep.rules.append(
             Obj(cidr=cidr, group=group, access_all=all_groups, description=self._get_param("Description"), status="authorizing")
         )
@@ -664,14 +746,14 @@ class ClientVpnResponse:
     def revoke_client_vpn_ingress(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             cidr = self._get_param("TargetNetworkCidr")
             group = self._get_param("AccessGroupId")
             all_groups = bool(self._get_param("RevokeAllGroups", False))
             rule = next(
                 (
                     r
-                    for r in ep.rules
+                    for r in visible(ep.rules)
                     if r.status != "revoking" and r.cidr == cidr
                     and ((all_groups and r.access_all) or (group and r.group == group))
                 ),
@@ -690,7 +772,7 @@ class ClientVpnResponse:
             backend, st = self._cv()
             ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
             items = apply_filters(
-                list(ep.rules),
+                visible(ep.rules),
                 self._filters_from_querystring(),
                 {
                     "description": lambda r: r.description,
@@ -716,7 +798,7 @@ class ClientVpnResponse:
     def create_client_vpn_route(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             return ActionResult(self._cv_idem(st, "CreateClientVpnRoute", lambda: self._cv_route(backend, ep)))
 
     def _cv_route(self, backend, ep):
@@ -724,7 +806,7 @@ class ClientVpnResponse:
         parse_cidr(dest, "DestinationCidrBlock")
         subnet_id = self._get_param("TargetVpcSubnetId")
         backend.get_subnet(subnet_id)
-        if not any(a.subnet_id == subnet_id and a.status != "disassociating" for a in ep.associations):
+        if not any(a.subnet_id == subnet_id and a.status != "disassociating" for a in visible(ep.associations)):
             raise err(
                 "InvalidClientVpnActiveAssociationNotFound",
                 f"Subnet {subnet_id} is not associated with Client VPN endpoint {ep.id}",
@@ -735,6 +817,12 @@ class ClientVpnResponse:
                     "InvalidClientVpnDuplicateRoute",
                     f"Route {dest} via {subnet_id} already exists on Client VPN endpoint {ep.id}",
                 )
+        if control.quotas() and sum(r.subnet_id == subnet_id for r in ep.routes) >= ROUTES_PER_ASSOCIATION:
+            raise err(
+                "ClientVpnRouteLimitExceeded",
+                f"You've reached the limit of {ROUTES_PER_ASSOCIATION} routes for target network {subnet_id} "
+                f"on Client VPN endpoint {ep.id}",
+            )
         ep.routes.append(
             Obj(
                 destination=dest,
@@ -750,13 +838,13 @@ class ClientVpnResponse:
     def delete_client_vpn_route(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             dest = self._get_param("DestinationCidrBlock")
             subnet_id = self._get_param("TargetVpcSubnetId")
             route = next(
                 (
                     r
-                    for r in ep.routes
+                    for r in visible(ep.routes)
                     if r.status != "deleting" and r.destination == dest and (not subnet_id or r.subnet_id == subnet_id)
                 ),
                 None,
@@ -771,7 +859,7 @@ class ClientVpnResponse:
             backend, st = self._cv()
             ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
             items = apply_filters(
-                list(ep.routes),
+                visible(ep.routes),
                 self._filters_from_querystring(),
                 {
                     "destination-cidr": lambda r: r.destination,
@@ -831,13 +919,21 @@ class ClientVpnResponse:
     def import_client_vpn_client_certificate_revocation_list(self):
         with LOCK:
             backend, st = self._cv()
-            ep = self._cv_endpoint(st, self._get_param("ClientVpnEndpointId"))
+            ep = self._cv_mutable(st, self._get_param("ClientVpnEndpointId"))
             crl = self._get_param("CertificateRevocationList") or ""
             try:
-                x509.load_pem_x509_crl(crl.encode())
+                entries = len(x509.load_pem_x509_crl(crl.encode()))
             except Exception:
                 raise err("InvalidParameterValue", "The certificate revocation list is not valid PEM")
+            if control.quotas() and entries > CRL_ENTRIES:
+                raise err(
+                    "ClientVpnCertificateRevocationListLimitExceeded",
+                    f"The certificate revocation list has {entries} entries; the limit is {CRL_ENTRIES}",
+                )
             ep.crl = crl
+            # "Uploading a client certificate revocation list resets existing client connections."
+            for c in ep.connections:
+                terminate(c)
             return ActionResult({"Return": True})
 
     def export_client_vpn_client_certificate_revocation_list(self):
@@ -885,9 +981,7 @@ class ClientVpnResponse:
                     )
             statuses = []
             for c in targets:
-                prev = c.status
-                if c.status == "active":
-                    c.status, c.since = "terminating", time.monotonic()
+                prev = terminate(c)
                 statuses.append(
                     {"ConnectionId": c.id, "PreviousStatus": {"Code": prev}, "CurrentStatus": {"Code": c.status}}
                 )
@@ -993,8 +1087,9 @@ def install():
     def do_resources_exist(self, resource_ids):
         settle(self)
         st = get_state(self)
+        known = {e.id for e in visible(st.endpoints.values())}
         for r in resource_ids:
-            if r.startswith("cvpn-endpoint-") and r not in st.endpoints:
+            if r.startswith("cvpn-endpoint-") and r not in known:
                 raise err("InvalidClientVpnEndpointId.NotFound", f"The Client VPN endpoint ID '{r}' does not exist")
         return orig_exist(self, [r for r in resource_ids if not r.startswith("cvpn-endpoint-")])
 

@@ -1,13 +1,23 @@
-"""Stricter-than-stock moto behaviour: ACM in-use certificates, NAT gateway life cycle, EIPs."""
+"""Stricter-than-stock moto behaviour: ACM in-use certificates, NAT gateway life cycle, EIPs,
+and the eventual-consistency window (control API) for certificates, NAT gateways and EIPs.
+
+moto's own objects carry `_vpnctl_born` (when created, for the window) and NAT gateways
+`_vpnctl_since` (when their transitional state began)."""
+import threading
 import time
 
 from moto.ec2.exceptions import EC2ClientError
 
-from . import clientvpn, delay
+from . import clientvpn, control
 from .hooks import require
 
 
+def born(obj):
+    return obj.__dict__.get("_vpnctl_born")
+
+
 def install_acm():
+    from moto.acm import exceptions as acm_exceptions
     from moto.acm import models as acm_models
     from moto.acm.exceptions import AWSError
     from moto.ec2.models import ec2_backends
@@ -16,9 +26,35 @@ def install_acm():
     require(acm_models, "AWS_ROOT_CA")
     require(acm_models, "acm_backends")
     require(acm_models.CertBundle, "validate_chain")
+    CertificateNotFound = require(acm_exceptions, "CertificateNotFound")
     original = require(Backend, "delete_certificate")
 
+    # Within the consistency window a new certificate is not found by the calls that name it
+    # (they all look it up through get_certificate) and ListCertificates leaves it out; moto's
+    # listing looks each certificate up too, so it may see everything.
+    orig_get = require(Backend, "get_certificate")
+    orig_list = require(Backend, "list_certificates")
+    internal = threading.local()
+
+    def get_certificate(self, arn):
+        bundle = self._certificates.get(arn)
+        if bundle is not None and control.hidden(born(bundle)) and not getattr(internal, "on", False):
+            raise CertificateNotFound(arn=arn, account_id=self.account_id)
+        return orig_get(self, arn)
+
+    def list_certificates(self, statuses, includes):
+        internal.on = True
+        try:
+            found = list(orig_list(self, statuses, includes))
+        finally:
+            internal.on = False
+        return [c for c in found if not control.hidden(born(c))]
+
+    Backend.get_certificate = get_certificate
+    Backend.list_certificates = list_certificates
+
     def delete_certificate(self, arn):
+        self.get_certificate(arn)  # not found while hidden, as AWS would say
         if arn in self._certificates:
             with clientvpn.LOCK:
                 backend = ec2_backends[self.account_id][self.region_name]
@@ -45,10 +81,16 @@ def install_acm():
     orig_import = require(Backend, "import_certificate")
 
     def import_certificate(self, certificate, private_key, chain, arn, tags):
+        if arn:
+            self.get_certificate(arn)  # a re-import names the certificate
         old = self._certificates.get(arn) if arn else None
         result = orig_import(self, certificate, private_key, chain, arn, tags)
-        if old is not None and result in self._certificates:
-            self._certificates[result].tags = old.tags
+        bundle = self._certificates.get(result)
+        if bundle is not None:
+            # A re-import keeps the certificate's tags (stock moto drops them) and its age.
+            bundle._vpnctl_born = born(old) if old is not None else time.monotonic()
+            if old is not None:
+                bundle.tags = old.tags
         return result
 
     Backend.import_certificate = import_certificate
@@ -77,22 +119,40 @@ def install_acm():
 
 
 # ----------------------------------------------------------------- NAT gateways
+def free_eip(backend, ngw):
+    """The gateway no longer holds its Elastic IP: it stays allocated, no longer associated."""
+    for eip in list(backend.addresses):
+        if eip.eni is not None and eip.eni.id == ngw._eni.id:
+            backend.disassociate_address(address=eip.public_ip)
+
+
 def settle_nat(backend):
     for ngw in list(backend.nat_gateways.values()):
         since = ngw.__dict__.get("_vpnctl_since")
         if since is None:
             continue
-        if time.monotonic() - since < delay():
-            continue
-        if ngw.state == "pending":
-            ngw.state = "available"
+        if ngw.state == "pending" and control.elapsed(since, "nat_creation"):
             ngw._vpnctl_since = None
-        elif ngw.state == "deleting":
+            failure = ngw.__dict__.get("_vpnctl_failure")
+            if failure is None:
+                ngw.state = "available"
+                continue
+            # A failed gateway gives back its interface and address (AWS deletes it about an
+            # hour later; it stays listed as failed here).
+            address = (ngw.address_set or [{}])[0]
+            ngw.state = "failed"
+            ngw.failure_code = failure
+            ngw.failure_message = control.NAT_FAILURES[failure].format(
+                vpc=ngw.vpc_id,
+                subnet=ngw.subnet_id,
+                eni=ngw._eni.id,
+                allocation=address.get("allocationId") or "",
+            )
+            free_eip(backend, ngw)
+        elif ngw.state == "deleting" and control.elapsed(since, "nat_deletion"):
             ngw.state = "deleted"
             ngw._vpnctl_since = None
-            for eip in list(backend.addresses):
-                if eip.eni is not None and eip.eni.id == ngw._eni.id:
-                    backend.disassociate_address(address=eip.public_ip)
+            free_eip(backend, ngw)
 
 
 def nat_using(backend, eip):
@@ -100,12 +160,18 @@ def nat_using(backend, eip):
     if eip.eni is None:
         return None
     for ngw in backend.nat_gateways.values():
-        if ngw.state != "deleted" and ngw._eni.id == eip.eni.id:
+        if ngw.state not in ("deleted", "failed") and ngw._eni.id == eip.eni.id:
             return ngw
     return None
 
 
+def nat_not_found(nat_gateway_id):
+    return EC2ClientError("NatGatewayNotFound", f"The Nat Gateway {nat_gateway_id} was not found")
+
+
 def install_nat():
+    from moto.ec2 import models as ec2_models
+    from moto.ec2.exceptions import InvalidAddressError, InvalidAllocationIdError
     from moto.ec2.models import elastic_ip_addresses as eip_models
     from moto.ec2.models import nat_gateways as nat_models
 
@@ -129,14 +195,19 @@ def install_nat():
                 )
         ngw = orig_create(self, *args, **kwargs)
         ngw.state = "pending"
-        ngw._vpnctl_since = time.monotonic()
+        ngw._vpnctl_since = ngw._vpnctl_born = time.monotonic()
+        ngw._vpnctl_failure = control.take_async_fault("CreateNatGateway")
         return ngw
+
+    def visible_nat(self, nat_gateway_id):
+        ngw = self.nat_gateways.get(nat_gateway_id)
+        return None if ngw is None or control.hidden(born(ngw)) else ngw
 
     def delete_nat_gateway(self, nat_gateway_id):
         settle_nat(self)
-        ngw = self.nat_gateways.get(nat_gateway_id)
+        ngw = visible_nat(self, nat_gateway_id)
         if ngw is None:
-            raise EC2ClientError("NatGatewayNotFound", f"The Nat Gateway {nat_gateway_id} was not found")
+            raise nat_not_found(nat_gateway_id)
         if ngw.state not in ("deleting", "deleted"):
             ngw.state = "deleting"
             ngw._vpnctl_since = time.monotonic()
@@ -144,9 +215,12 @@ def install_nat():
 
     def describe_nat_gateways(self, filters, nat_gateway_ids):
         settle_nat(self)
+        for nat_gateway_id in nat_gateway_ids or []:
+            if nat_gateway_id in self.nat_gateways and visible_nat(self, nat_gateway_id) is None:
+                raise nat_not_found(nat_gateway_id)
         filters = dict(filters or {})
         tag_filters = {k: filters.pop(k) for k in list(filters) if k.startswith("tag:") or k in ("tag-key", "tag-value")}
-        result = orig_describe(self, filters, nat_gateway_ids)
+        result = [n for n in orig_describe(self, filters, nat_gateway_ids) if not control.hidden(born(n))]
         for name, values in tag_filters.items():
             result = [n for n in result if clientvpn.tag_match(self.tags.get(n.id, {}), name, [str(v) for v in values])]
         return result
@@ -156,11 +230,25 @@ def install_nat():
     NB.describe_nat_gateways = describe_nat_gateways
 
     EB = require(eip_models, "ElasticAddressBackend")
+    orig_allocate = require(EB, "allocate_address")
+    orig_by_allocation = require(EB, "address_by_allocation")
     orig_release = require(EB, "release_address")
     orig_describe_addr = require(EB, "describe_addresses")
     orig_disassociate = require(EB, "disassociate_address")
     require(EB, "address_by_ip")
-    require(EB, "address_by_allocation")
+
+    def allocate_address(self, *args, **kwargs):
+        eip = orig_allocate(self, *args, **kwargs)
+        eip._vpnctl_born = time.monotonic()
+        return eip
+
+    def address_by_allocation(self, allocation_ids):
+        # Every call that names an allocation ID looks it up here.
+        eips = orig_by_allocation(self, allocation_ids)
+        for eip in eips:
+            if control.hidden(born(eip)):
+                raise InvalidAllocationIdError(eip.allocation_id)
+        return eips
 
     def find(self, address, allocation_id):
         if address:
@@ -182,10 +270,65 @@ def install_nat():
                 raise EC2ClientError("AuthFailure", "You do not have permission to access the specified resource.")
         return orig_disassociate(self, address=address, association_id=association_id)
 
-    def describe_addresses(self, *args, **kwargs):
+    def describe_addresses(self, allocation_ids=None, public_ips=None, filters=None):
         settle_nat(self)
-        return orig_describe_addr(self, *args, **kwargs)
+        result = orig_describe_addr(self, allocation_ids=allocation_ids, public_ips=public_ips, filters=filters)
+        for eip in result:
+            if control.hidden(born(eip)):
+                if eip.allocation_id in (allocation_ids or []):
+                    raise InvalidAllocationIdError(eip.allocation_id)
+                if eip.public_ip in (public_ips or []):
+                    raise InvalidAddressError(eip.public_ip)
+        return [eip for eip in result if not control.hidden(born(eip))]
 
+    EB.allocate_address = allocate_address
+    EB.address_by_allocation = address_by_allocation
     EB.release_address = release_address
     EB.describe_addresses = describe_addresses
     EB.disassociate_address = disassociate_address
+
+    # CreateTags and DeleteTags name their resources: a hidden NAT gateway or EIP is not found.
+    EC2Backend = require(ec2_models, "EC2Backend")
+    orig_exist = require(EC2Backend, "do_resources_exist")
+
+    def do_resources_exist(self, resource_ids):
+        for r in resource_ids:
+            if r.startswith("nat-") and r in self.nat_gateways and visible_nat(self, r) is None:
+                raise nat_not_found(r)
+            if r.startswith("eipalloc-") and any(e.allocation_id == r and control.hidden(born(e)) for e in self.addresses):
+                raise InvalidAllocationIdError(r)
+        return orig_exist(self, resource_ids)
+
+    EC2Backend.do_resources_exist = do_resources_exist
+
+
+# ----------------------------------------------------------------- EC2 tags
+# Tag restrictions (Amazon EC2 user guide, "Tag your Amazon EC2 resources"): at most 50 tags per
+# resource (stock moto enforces it, TagLimitExceeded), keys of at most 128 and values of at most
+# 256 Unicode characters; the lengths are enforced when quotas are on.
+TAG_KEY_LENGTH = 128
+TAG_VALUE_LENGTH = 256
+
+
+def install_tags():
+    from moto.ec2 import models as ec2_models
+
+    EC2Backend = require(ec2_models, "EC2Backend")
+    orig_create_tags = require(EC2Backend, "create_tags")
+
+    def create_tags(self, resource_ids, tags):
+        if control.quotas():
+            for key, value in tags.items():
+                # The messages AWS gives (reported); the code is assumed.
+                if len(key) > TAG_KEY_LENGTH:
+                    raise EC2ClientError(
+                        "InvalidParameterValue", f"Tag key exceeds the maximum length of {TAG_KEY_LENGTH} characters"
+                    )
+                if value is not None and len(value) > TAG_VALUE_LENGTH:
+                    raise EC2ClientError(
+                        "InvalidParameterValue",
+                        f"Tag value exceeds the maximum length of {TAG_VALUE_LENGTH} characters",
+                    )
+        return orig_create_tags(self, resource_ids, tags)
+
+    EC2Backend.create_tags = create_tags

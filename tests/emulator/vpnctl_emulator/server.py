@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 
-from . import CONFIG
+from . import control
 from .hooks import HookMissing, check_version, fail, require
 
 
@@ -13,9 +13,11 @@ def install_all():
     check_version()
     from . import clientvpn, patches
 
+    control.install()
     clientvpn.install()
     patches.install_acm()
     patches.install_nat()
+    patches.install_tags()
 
 
 def make_app():
@@ -31,41 +33,50 @@ def make_app():
     def reply(status, payload):
         return Response(json.dumps(payload), status=status, mimetype="application/json")
 
-    def control(request):
-        path = request.path
-        if path == "/_emulator/health":
-            return reply(200, {"status": "ok"})
-        if path == "/_emulator/config":
-            if request.method == "POST":
-                body = request.get_json(force=True, silent=True) or {}
-                if "delay_seconds" in body:
-                    try:
-                        value = float(body["delay_seconds"])
-                        if value < 0:
-                            raise ValueError
-                    except (TypeError, ValueError):
-                        return reply(400, {"error": "delay_seconds must be a non-negative number"})
-                    CONFIG["delay_seconds"] = value
-            return reply(200, {"delay_seconds": CONFIG["delay_seconds"]})
-        if path == "/_emulator/reset" and request.method == "POST":
-            reset_moto()
-            CONFIG["delay_seconds"] = CONFIG["startup_delay_seconds"]
-            return reply(200, {"status": "reset", "delay_seconds": CONFIG["delay_seconds"]})
-        if path == "/_emulator/connections" and request.method == "POST":
-            body = request.get_json(force=True, silent=True)
-            if not isinstance(body, dict) or not body.get("client_vpn_endpoint_id"):
-                return reply(400, {"error": "client_vpn_endpoint_id is required"})
-            try:
-                return reply(200, clientvpn.add_connection(body))
-            except LookupError as exc:
-                return reply(404, {"error": str(exc)})
-            except ValueError as exc:
-                return reply(400, {"error": str(exc)})
-        return reply(404, {"error": f"unknown control path {request.method} {path}"})
+    def body_of(request):
+        return request.get_json(force=True, silent=True)
+
+    def control_api(request):
+        route = (request.method, request.path)
+        try:
+            if route == ("GET", "/_emulator/health"):
+                return reply(200, {"status": "ok"})
+            if route == ("GET", "/_emulator/config"):
+                return reply(200, control.config())
+            if route == ("POST", "/_emulator/config"):
+                body = body_of(request)
+                return reply(200, control.update_config({} if body is None else body))
+            if route == ("POST", "/_emulator/reset"):
+                reset_moto()
+                control.reset()
+                return reply(200, {"status": "reset", **control.config()})
+            if route == ("GET", "/_emulator/faults"):
+                return reply(200, control.faults())
+            if route == ("POST", "/_emulator/faults"):
+                return reply(200, control.add_fault(body_of(request)))
+            if route == ("DELETE", "/_emulator/faults"):
+                control.clear_faults()
+                return reply(200, control.faults())
+            if route == ("GET", "/_emulator/calls"):
+                return reply(200, control.calls())
+            if route == ("DELETE", "/_emulator/calls"):
+                control.clear_calls()
+                return reply(200, control.calls())
+            if route == ("POST", "/_emulator/connections"):
+                body = body_of(request)
+                if not isinstance(body, dict) or not body.get("client_vpn_endpoint_id"):
+                    return reply(400, {"error": "client_vpn_endpoint_id is required"})
+                try:
+                    return reply(200, clientvpn.add_connection(body))
+                except LookupError as exc:
+                    return reply(404, {"error": str(exc)})
+        except ValueError as exc:
+            return reply(400, {"error": str(exc)})
+        return reply(404, {"error": f"unknown control path {request.method} {request.path}"})
 
     def app(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_emulator/"):
-            return control(Request(environ))(environ, start_response)
+            return control_api(Request(environ))(environ, start_response)
         return moto_app(environ, start_response)
 
     return app
@@ -85,11 +96,13 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     try:
-        CONFIG["delay_seconds"] = CONFIG["startup_delay_seconds"] = float(
-            os.environ.get("EMULATOR_DELAY_SECONDS", "0") or 0
-        )
+        control.set_startup_delay(control.seconds(
+            "EMULATOR_DELAY_SECONDS", os.environ.get("EMULATOR_DELAY_SECONDS", "0") or 0
+        ))
     except ValueError:
-        fail(ValueError(f"EMULATOR_DELAY_SECONDS must be a number, got {os.environ['EMULATOR_DELAY_SECONDS']!r}"))
+        fail(ValueError(
+            f"EMULATOR_DELAY_SECONDS must be a non-negative number, got {os.environ['EMULATOR_DELAY_SECONDS']!r}"
+        ))
     try:
         install_all()
         app = make_app()

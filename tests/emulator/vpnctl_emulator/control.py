@@ -1,0 +1,291 @@
+"""What a test can set or observe through /_emulator/*: the configuration (how long each kind of
+transition lasts and which of AWS's stricter behaviours are on), injected faults, and the number
+of API calls served.
+
+Everything here sits behind one lock (the server is threaded). The models only read it, through
+`delay(kind)`, `hidden(born)`, `quotas()` and `mutation_limit()`; the dispatch hook (`install`)
+is the one place that counts calls and answers injected faults.
+"""
+import math
+import re
+import threading
+import time
+
+from .hooks import require
+
+# Each transitional state the emulator models, by the name a test gives its delay.
+KINDS = (
+    "association",
+    "disassociation",
+    "authorization",
+    "revocation",
+    "route_creation",
+    "route_deletion",
+    "endpoint_deletion",
+    "nat_creation",
+    "nat_deletion",
+    "connection_termination",
+)
+
+# AWS's HTTP status for the server-side codes of the EC2 API reference ("Error codes for the
+# Amazon EC2 API", server error codes); every other injected code is a client error, 400.
+SERVER_STATUS = {
+    "RequestLimitExceeded": 503,
+    "ServiceUnavailable": 503,
+    "Unavailable": 503,
+    "InternalError": 500,
+    "InternalFailure": 500,
+    "ServerInternal": 500,
+}
+
+FAULT_MESSAGES = {
+    "RequestLimitExceeded": "Request limit exceeded.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "Unavailable": "The server is overloaded and can't handle the request.",
+    "InternalError": "An internal error has occurred.",
+    "InternalFailure": "The request processing has failed because of an unknown error, exception or failure.",
+    "ServerInternal": "An internal error has occurred.",
+}
+
+# NatGateway.FailureCode and the FailureMessage AWS gives with it (API reference, NatGateway).
+NAT_FAILURES = {
+    "InsufficientFreeAddressesInSubnet": "Subnet has insufficient free addresses to create this NAT gateway",
+    "Gateway.NotAttached": "Network {vpc} has no Internet gateway attached",
+    "InvalidAllocationID.NotFound": "Elastic IP address {allocation} could not be associated with this NAT gateway",
+    "Resource.AlreadyAssociated": "Elastic IP address {allocation} is already associated",
+    "InternalError": "Network interface {eni}, created and used internally by this NAT gateway is in an invalid state. Please try again.",
+    "InvalidSubnetID.NotFound": "The specified subnet {subnet} does not exist or could not be found.",
+}
+ASYNC_FAULTS = {"CreateNatGateway": ("failed", NAT_FAILURES, "InsufficientFreeAddressesInSubnet")}
+
+LOCK = threading.Lock()
+_STARTUP = {"delay_seconds": 0.0}
+CONFIG: dict = {}
+FAULTS: list = []  # pending faults, oldest first: {"action", "code", "count"[, "async_state"]}
+CALLS: dict = {}  # action name -> calls served since the last reset
+
+
+def _defaults() -> dict:
+    return {
+        "delay_seconds": _STARTUP["delay_seconds"],
+        "delays": {},
+        "concurrent_mutation_limit": 0,
+        "consistency_seconds": 0.0,
+        "quotas": False,
+    }
+
+
+def set_startup_delay(seconds: float) -> None:
+    _STARTUP["delay_seconds"] = seconds
+    reset()
+
+
+def reset() -> None:
+    """Start-up configuration, no faults, no calls counted."""
+    with LOCK:
+        CONFIG.clear()
+        CONFIG.update(_defaults())
+        FAULTS.clear()
+        CALLS.clear()
+
+
+reset()
+
+
+# ---------------------------------------------------------------- configuration
+def config() -> dict:
+    with LOCK:
+        return dict(CONFIG, delays=dict(CONFIG["delays"]))
+
+
+def seconds(name, value) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a non-negative number of seconds")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number of seconds") from None
+    if seconds < 0 or not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a non-negative number of seconds")
+    return seconds
+
+
+def _count(name, value, minimum) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    ok = ok or (isinstance(value, float) and value.is_integer())
+    if not ok or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}")
+    return int(value)
+
+
+def update_config(body) -> dict:
+    """Validate every given setting, then apply them all (or none); returns the new config."""
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = set(body) - set(_defaults())
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    new = {}
+    if "delay_seconds" in body:
+        new["delay_seconds"] = seconds("delay_seconds", body["delay_seconds"])
+    if "delays" in body:
+        delays = body["delays"]
+        if not isinstance(delays, dict):
+            raise ValueError("delays must be an object of kind: seconds")
+        bad = set(delays) - set(KINDS)
+        if bad:
+            raise ValueError(f"unknown delay kind(s) {', '.join(sorted(bad))}; kinds: {', '.join(KINDS)}")
+        new["delays"] = {k: seconds(f"delays.{k}", v) for k, v in delays.items()}
+    if "concurrent_mutation_limit" in body:
+        new["concurrent_mutation_limit"] = _count("concurrent_mutation_limit", body["concurrent_mutation_limit"], 0)
+    if "consistency_seconds" in body:
+        new["consistency_seconds"] = seconds("consistency_seconds", body["consistency_seconds"])
+    if "quotas" in body:
+        if not isinstance(body["quotas"], bool):
+            raise ValueError("quotas must be true or false")
+        new["quotas"] = body["quotas"]
+    with LOCK:
+        CONFIG.update(new)
+    return config()
+
+
+def delay(kind: str) -> float:
+    """How long a transition of this kind lasts: its own delay, else delay_seconds."""
+    if kind not in KINDS:
+        raise KeyError(kind)
+    return CONFIG["delays"].get(kind, CONFIG["delay_seconds"])
+
+
+def elapsed(since: float, kind: str) -> bool:
+    return time.monotonic() - since >= delay(kind)
+
+
+def hidden(born) -> bool:
+    """Whether a resource created at monotonic time `born` is still invisible (eventual
+    consistency): describes leave it out and calls that name it answer NotFound."""
+    window = CONFIG["consistency_seconds"]
+    return window > 0 and born is not None and time.monotonic() - born < window
+
+
+def quotas() -> bool:
+    return CONFIG["quotas"]
+
+
+def mutation_limit(quota: int) -> int:
+    """The concurrent-operation limit per endpoint: the configured one, else AWS's `quota`
+    when quotas are on, else none (0)."""
+    return CONFIG["concurrent_mutation_limit"] or (quota if CONFIG["quotas"] else 0)
+
+
+# ---------------------------------------------------------------- faults
+ACTION = re.compile(r"^[A-Z][A-Za-z0-9]+$")
+
+
+def add_fault(body) -> dict:
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = set(body) - {"action", "code", "count", "async_state"}
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    action = body.get("action")
+    if not isinstance(action, str) or not ACTION.match(action):
+        raise ValueError("action must be an API action name, such as CreateClientVpnEndpoint")
+    count = _count("count", body.get("count", 1), 1)
+    code = body.get("code")
+    fault = {"action": action, "count": count}
+    if "async_state" in body:
+        if action not in ASYNC_FAULTS or body["async_state"] != ASYNC_FAULTS[action][0]:
+            allowed = "; ".join(f"{a}: {s}" for a, (s, _, _) in ASYNC_FAULTS.items())
+            raise ValueError(f"async_state is only for {allowed}")
+        codes, default = ASYNC_FAULTS[action][1], ASYNC_FAULTS[action][2]
+        code = default if code is None else code
+        if code not in codes:
+            raise ValueError(f"code must be one of {', '.join(codes)}")
+        fault["async_state"] = body["async_state"]
+    elif not isinstance(code, str) or not code:
+        raise ValueError("code must be an AWS error code, such as RequestLimitExceeded")
+    fault["code"] = code
+    with LOCK:
+        FAULTS.append(fault)
+    return dict(fault)
+
+
+def faults() -> list:
+    with LOCK:
+        return [dict(f) for f in FAULTS]
+
+
+def clear_faults() -> None:
+    with LOCK:
+        FAULTS.clear()
+
+
+def _take(action: str, asynchronous: bool):
+    """Use up one call of the oldest pending fault of this kind for `action` (lock held)."""
+    for fault in FAULTS:
+        if fault["action"] == action and ("async_state" in fault) == asynchronous:
+            fault["count"] -= 1
+            if fault["count"] == 0:
+                FAULTS.remove(fault)
+            return dict(fault)
+    return None
+
+
+def take_async_fault(action: str):
+    """The failure code a resource just created by `action` must end in, if one is pending."""
+    with LOCK:
+        fault = _take(action, asynchronous=True)
+    return fault["code"] if fault else None
+
+
+def on_call(action: str):
+    """Count one call of `action`; return the fault it must answer with, if any."""
+    with LOCK:
+        CALLS[action] = CALLS.get(action, 0) + 1
+        return _take(action, asynchronous=False)
+
+
+def calls() -> dict:
+    with LOCK:
+        return dict(CALLS)
+
+
+def clear_calls() -> None:
+    with LOCK:
+        CALLS.clear()
+
+
+# ---------------------------------------------------------------- the dispatch hook
+def install() -> None:
+    """Every AWS call moto serves passes BaseResponse.call_action with its action name known:
+    count it there, and answer an injected fault in the service's own error format (EC2 query
+    XML, ACM JSON, ...) before moto handles the call."""
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult, BaseResponse
+
+    class InjectedFault(ServiceException):
+        """Defined outside moto's packages, so moto serializes it with the service's own error
+        model (it looks a moto exception's service up by its module)."""
+
+    original = require(BaseResponse, "call_action")
+    for attr in ("_get_action", "serialized", "_enrich_response"):
+        require(BaseResponse, attr)
+
+    def call_action(self):
+        try:
+            action = self._get_action()
+        except Exception:
+            action = None
+        fault = on_call(action) if action else None
+        if fault is None:
+            return original(self)
+        code = fault["code"]
+        message = FAULT_MESSAGES.get(code, f"{code} (a fault injected through the emulator's control API)")
+        status, headers, body = self.serialized(ActionResult(InjectedFault(code, message)))
+        status = SERVER_STATUS.get(code, status)
+        if "status" in headers:
+            headers["status"] = status
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
+
+    BaseResponse.call_action = call_action
