@@ -3,7 +3,7 @@ transition lasts and which of AWS's stricter behaviours are on), injected faults
 of API calls served.
 
 Everything here sits behind one lock (the server is threaded). The models only read it, through
-`delay(kind)`, `hidden(born)`, `quotas()` and `mutation_limit()`; the dispatch hook (`install`)
+`delay(kind)`/`elapsed()`, `hidden(born)`, `quotas()` and `mutation_limit()`; the dispatch hook (`install`)
 is the one place that counts calls and answers injected faults.
 """
 import math
@@ -28,7 +28,8 @@ KINDS = (
 )
 
 # AWS's HTTP status for the server-side codes of the EC2 API reference ("Error codes for the
-# Amazon EC2 API", server error codes); every other injected code is a client error, 400.
+# Amazon EC2 API", server error codes). Any other injected code gets the status the service's
+# API model gives it, else 400 (a client error).
 SERVER_STATUS = {
     "RequestLimitExceeded": 503,
     "ServiceUnavailable": 503,
@@ -56,7 +57,10 @@ NAT_FAILURES = {
     "InternalError": "Network interface {eni}, created and used internally by this NAT gateway is in an invalid state. Please try again.",
     "InvalidSubnetID.NotFound": "The specified subnet {subnet} does not exist or could not be found.",
 }
-ASYNC_FAULTS = {"CreateNatGateway": ("failed", NAT_FAILURES, "InsufficientFreeAddressesInSubnet")}
+# The actions whose resource can be made to fail later, the state it then reaches, its codes.
+ASYNC_FAULTS = {
+    "CreateNatGateway": {"state": "failed", "codes": NAT_FAILURES, "default": "InsufficientFreeAddressesInSubnet"},
+}
 
 LOCK = threading.Lock()
 _STARTUP = {"delay_seconds": 0.0}
@@ -194,13 +198,13 @@ def add_fault(body) -> dict:
     code = body.get("code")
     fault = {"action": action, "count": count}
     if "async_state" in body:
-        if action not in ASYNC_FAULTS or body["async_state"] != ASYNC_FAULTS[action][0]:
-            allowed = "; ".join(f"{a}: {s}" for a, (s, _, _) in ASYNC_FAULTS.items())
+        kind = ASYNC_FAULTS.get(action)
+        if kind is None or body["async_state"] != kind["state"]:
+            allowed = "; ".join(f"{a}: {k['state']}" for a, k in ASYNC_FAULTS.items())
             raise ValueError(f"async_state is only for {allowed}")
-        codes, default = ASYNC_FAULTS[action][1], ASYNC_FAULTS[action][2]
-        code = default if code is None else code
-        if code not in codes:
-            raise ValueError(f"code must be one of {', '.join(codes)}")
+        code = kind["default"] if code is None else code
+        if code not in kind["codes"]:
+            raise ValueError(f"code must be one of {', '.join(kind['codes'])}")
         fault["async_state"] = body["async_state"]
     elif not isinstance(code, str) or not code:
         raise ValueError("code must be an AWS error code, such as RequestLimitExceeded")

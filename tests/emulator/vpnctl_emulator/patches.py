@@ -287,7 +287,7 @@ def install_nat():
     EB.describe_addresses = describe_addresses
     EB.disassociate_address = disassociate_address
 
-    # CreateTags and DeleteTags name their resources: a hidden NAT gateway or EIP is not found.
+    # CreateTags names its resources: a hidden NAT gateway or EIP is not found.
     EC2Backend = require(ec2_models, "EC2Backend")
     orig_exist = require(EC2Backend, "do_resources_exist")
 
