@@ -18,7 +18,8 @@ pub struct Cli {
     /// The deployment name (tags, default server name, state).
     #[arg(long, global = true, env = "VPNCTL_NAME", value_name = "NAME")]
     pub name: Option<String>,
-    /// File holding the CA key's passphrase (else VPNCTL_CA_PASSPHRASE; vpnctl never prompts).
+    /// File holding the CA key's passphrase (else VPNCTL_CA_PASSPHRASE, else a prompt when
+    /// stdin is a terminal).
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_passphrase_file: Option<PathBuf>,
     /// The config file (default ./vpnctl.toml when present).
@@ -219,6 +220,18 @@ pub enum PkiCommand {
     Crl(CrlArgs),
     /// Adopt an existing easy-rsa PKI, keeping serials and revocations.
     ImportEasyrsa(ImportArgs),
+    /// Catch up with revocations another copy of this PKI made: from its crl.pem, or (without
+    /// FILE) from the deployment's endpoint, whose CRL then gets the merged one.
+    MergeCrl(MergeCrlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeCrlArgs {
+    /// A CRL of this PKI's CA (another copy's pki/crl.pem); default: the endpoint's.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

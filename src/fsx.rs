@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode for private keys and profiles (which embed a key).
@@ -123,20 +123,77 @@ impl Drop for Staged {
     }
 }
 
-/// Create `dir` (and parents) and set its mode.
+/// Create `dir` (and parents) with `mode`. An existing directory is only ever tightened: its
+/// mode becomes `existing & mode`, so a 0700 directory never becomes 0755 because a later
+/// command asked for less.
 pub fn ensure_dir(dir: &Path, mode: u32) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("set permissions of", dir, e))
+    // Missing parents get the same mode (a new revoked/ is as private as its certs_by_serial/).
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| Error::io("create directory", dir, e))?;
+    let now = fs::metadata(dir)
+        .map_err(|e| Error::io("read the permissions of", dir, e))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    let want = now & mode;
+    if want != now {
+        fs::set_permissions(dir, fs::Permissions::from_mode(want))
+            .map_err(|e| Error::io("set permissions of", dir, e))?;
+    }
+    Ok(())
+}
+
+/// Remove a file if it exists and sync its directory; a missing file is not an error.
+pub fn remove_file(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {
+            sync_dir(parent_of(path));
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// Whether `name` is one of `stage`'s temporary names (`.NAME.tmp-RANDOM`).
+pub fn is_staging_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Remove the temporary files that a killed process left in `dir` (staged, never committed).
+/// Only call this while holding the lock that every stager of `dir` holds.
+pub fn remove_stale_staging(dir: &Path) -> Result<usize> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for f in rd.flatten() {
+        let name = f.file_name();
+        if is_staging_name(&name.to_string_lossy()) && f.file_type().is_ok_and(|t| t.is_file()) {
+            remove_file(&f.path())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Rename within one file system and make both directories durable.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| Error::io("move", from, e))?;
+    sync_dir(parent_of(to));
+    if parent_of(from) != parent_of(to) {
+        sync_dir(parent_of(from));
+    }
+    Ok(())
 }
 
 /// Move a file, creating the destination directory; used to retire revoked/renewed material.
 pub fn move_file(from: &Path, to: &Path, dir_mode: u32) -> Result<()> {
     ensure_dir(parent_of(to), dir_mode)?;
-    fs::rename(from, to).map_err(|e| Error::io("move", from, e))?;
-    sync_dir(parent_of(to));
-    sync_dir(parent_of(from));
-    Ok(())
+    rename(from, to)
 }
 
 pub fn read_to_string(path: &Path) -> Result<String> {
@@ -150,7 +207,7 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }

@@ -318,7 +318,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 )
                 .await
             }
-            Action::ImportCrl => Ok(self.cloud.import_crl(endpoint, crl_pem).await?),
+            Action::ImportCrl => {
+                self.cloud.import_crl(endpoint, crl_pem).await?;
+                // Verified, not assumed: read it back and compare what it revokes.
+                let back = self.cloud.export_crl(endpoint).await?;
+                match crate::pki::crl::revokes_all(back.as_deref(), crl_pem) {
+                    Ok(()) => Ok(()),
+                    Err(missing) => Err(WaitError::Unverified(format!(
+                        "the CRL read back from {endpoint} lacks {missing}"
+                    ))),
+                }
+            }
             Action::ClearSleepRecord => Ok(self
                 .cloud
                 .tag_endpoint(endpoint, &cleared_sleep_record())

@@ -110,6 +110,10 @@ pub fn step_error(e: exec::StepError) -> Error {
             ),
             "AWS is slow or stuck; run the same command again to keep waiting (nothing is lost)",
         ),
+        wait::WaitError::Unverified(what) => Error::incomplete(
+            format!("{}: {what}", e.step),
+            "run the same command again; it compares and imports again",
+        ),
         wait::WaitError::Cloud(c) => {
             let inner = to_error(c);
             let hint = inner.hint().to_string();

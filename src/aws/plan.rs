@@ -200,7 +200,7 @@ impl std::fmt::Display for Action {
             }
             Action::ImportCrl => write!(
                 f,
-                "import the PKI's CRL into the endpoint (revoked users are refused)"
+                "import the PKI's CRL into the endpoint (AWS resets every live connection; revoked users are refused when they reconnect)"
             ),
             Action::WriteProfiles => write!(
                 f,
@@ -211,10 +211,7 @@ impl std::fmt::Display for Action {
 }
 
 /// Compare PEM texts ignoring line breaks and surrounding white space.
-pub fn same_pem(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<String>();
-    norm(a) == norm(b)
-}
+pub use crate::pki::crl::same_pem;
 
 /// Plan setup. Errors for drift that cannot be modified in place (client CIDR, VPC,
 /// transport) and for more than one endpoint carrying the deployment's tags.
@@ -511,7 +508,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             );
         }
     }
-    if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem)? {
+    if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
         push(&mut steps, Phase::Network, a);
     }
     if view.endpoint.as_ref().is_some_and(has_sleep_record) {
@@ -887,27 +884,20 @@ pub fn has_sleep_record(e: &Endpoint) -> bool {
         .is_some_and(|v| !v.is_empty())
 }
 
-/// Whether the endpoint needs the PKI's CRL. A CRL with a higher number on the endpoint came
-/// from a newer copy of this PKI: importing this one would take revocations back, so refuse.
-pub fn crl_step(endpoint_crl: Option<&str>, local_crl: &str) -> Result<Option<Action>> {
-    let Some(theirs) = endpoint_crl else {
-        return Ok(Some(Action::ImportCrl));
-    };
-    if same_pem(theirs, local_crl) {
-        return Ok(None);
-    }
-    match (
-        crate::pki::cert::crl_number(theirs),
-        crate::pki::cert::crl_number(local_crl),
-    ) {
-        (Some(t), Some(o)) if t > o => Err(Error::conflict(
-            format!(
-                "the endpoint holds CRL number {t}, newer than this PKI's {o}: this copy of the PKI is out of date"
-            ),
-            "run vpnctl from the PKI that revoked last (or copy its pki/ here); importing this CRL would let revoked users back in",
-        )),
-        _ => Ok(Some(Action::ImportCrl)),
-    }
+/// Whether the endpoint needs the PKI's CRL: the rules of `pki::crl::check_replace` (refused
+/// when the endpoint's CRL is newer, equal in number but different, or revokes a serial the
+/// PKI's does not; no import when it already holds this CRL).
+pub fn crl_step(
+    endpoint_crl: Option<&str>,
+    local_crl: &str,
+    ca_pem: &str,
+) -> Result<Option<Action>> {
+    Ok(
+        match crate::pki::crl::check_replace(endpoint_crl, local_crl, ca_pem)? {
+            crate::pki::crl::Verdict::Same => None,
+            crate::pki::crl::Verdict::Import => Some(Action::ImportCrl),
+        },
+    )
 }
 
 /// Tags that clear the sleep record once `wake` has restored it.

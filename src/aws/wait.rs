@@ -45,6 +45,8 @@ pub enum WaitError {
     Cloud(CloudError),
     /// (what, last state, waited)
     Timeout(String, String, Duration),
+    /// A change that AWS accepted but that reading it back does not show.
+    Unverified(String),
 }
 
 impl From<CloudError> for WaitError {

@@ -8,6 +8,7 @@ use crate::aws::plan;
 use crate::aws::sdk::AwsCloud;
 use crate::cli::{AwsArgs, ConnectionsArgs, KickArgs};
 use crate::error::{Error, Result};
+use crate::pki::Pki;
 use serde_json::json;
 
 async fn cloud(ctx: &Ctx<'_>, aws: &AwsArgs) -> Result<(AwsCloud, String)> {
@@ -113,20 +114,26 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
 }
 
 pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
-    let crl = crate::pki::Pki::open(&ctx.pki_dir)
-        .and_then(|p| p.crl_pem())
-        .ok();
+    let mut pki = Pki::open(&ctx.pki_dir).ok();
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
         let _lock = super::deployment_lock(ctx)?;
+        // The CRL is read under the lock, after any repair, like every CRL push.
+        let crl = match pki.as_mut() {
+            Some(pki) => {
+                ctx.repaired_pki(pki)?;
+                Some((pki.crl_pem()?, pki.ca_pem()?))
+            }
+            None => None,
+        };
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
         let (endpoint, mut steps) = plan::plan_wake(&seen)?;
         // Revocations made while asleep must reach the endpoint before anyone connects.
         let (e, v) = plan::the_endpoint(&seen)?;
-        if let Some(crl) = &crl
-            && let Some(action) = plan::crl_step(v.crl.as_deref(), crl)?
+        if let Some((crl, ca)) = &crl
+            && let Some(action) = plan::crl_step(v.crl.as_deref(), crl, ca)?
         {
             steps.insert(
                 0,
@@ -150,7 +157,7 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let ex = executor(ctx, &cloud);
         tokio::select! {
-            r = ex.run_network(&endpoint, &steps, crl.as_deref().unwrap_or_default()) => r.map_err(crate::aws::step_error)?,
+            r = ex.run_network(&endpoint, &steps, crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default()) => r.map_err(crate::aws::step_error)?,
             _ = tokio::signal::ctrl_c() => return Err(interrupted("wake")),
         }
         // Restored: the record has served; a later sleep starts a new one.
@@ -177,47 +184,88 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
     })
 }
 
-/// After a local revocation: give every endpoint of the deployment the new CRL and end the
-/// user's live sessions. Returns (endpoints updated, connections ended).
-pub fn push_revocation(
-    ctx: &Ctx,
-    aws: &AwsArgs,
-    user: &str,
-    crl_pem: &str,
-) -> Result<(usize, usize)> {
+/// What `push_crl` did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub endpoint: String,
+    /// Whether the CRL was imported (false: the endpoint held it already).
+    pub imported: bool,
+    pub number: u64,
+    /// Live connections of the revoked user that were ended.
+    pub ended: usize,
+}
+
+/// The one guarded path of a CRL to the deployment's endpoint outside setup and wake (which
+/// plan the same step): under the deployment lock, the PKI repaired, the endpoint's CRL
+/// compared by `pki::crl::check_replace` (refused if this copy is behind), imported only when
+/// it differs and read back (the executor's `ImportCrl` step); then `user`'s sessions that
+/// survived the import's reset are ended.
+pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Result<Pushed> {
+    let mut pki = pki.clone();
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, aws).await?;
+        let _lock = super::deployment_lock(ctx)?;
+        // Under the lock: another vpnctl may have changed the CRL since this one started.
+        ctx.repaired_pki(&mut pki)?;
+        let crl = pki.crl_pem()?;
+        let number = crate::pki::cert::crl_number(&crl).unwrap_or(0);
+        let seen = exec::observe(&cloud, &ctx.deployment, user.is_some())
+            .await
+            .map_err(crate::aws::to_error)?;
+        let (e, v) = plan::the_endpoint(&seen)?;
+        let endpoint = e.id.clone();
+        // The user's sessions now: the import resets them all, and any that survive (no import
+        // needed, or a reset that spared them) are ended below.
+        let live = v
+            .connections
+            .iter()
+            .filter(|c| user.is_some_and(|u| c.username.as_deref() == Some(u)))
+            .filter(|c| c.state == "active")
+            .count();
+        let step = plan::crl_step(v.crl.as_deref(), &crl, &pki.ca_pem()?)?;
+        let imported = step.is_some();
+        if let Some(action) = step {
+            ctx.printer.info(format!(
+                "importing CRL number {number} into {endpoint}: AWS resets every live connection \
+                 of the endpoint; clients reconnect by themselves, revoked ones are refused"
+            ));
+            let steps = [plan::Step {
+                phase: plan::Phase::Network,
+                action,
+            }];
+            let ex = executor(ctx, &cloud);
+            tokio::select! {
+                r = ex.run_network(&endpoint, &steps, &crl) => r.map_err(crate::aws::step_error)?,
+                _ = tokio::signal::ctrl_c() => return Err(interrupted("pki merge-crl")),
+            }
+        }
+        let ended = match user {
+            Some(u) => cloud
+                .terminate_user(&endpoint, u)
+                .await
+                .map_err(crate::aws::to_error)?
+                .len()
+                .max(live),
+            None => 0,
+        };
+        Ok(Pushed {
+            endpoint,
+            imported,
+            number,
+            ended,
+        })
+    })
+}
+
+/// The CRL the deployment's endpoint holds, and the endpoint's id.
+pub fn endpoint_crl(ctx: &Ctx, aws: &AwsArgs) -> Result<(Option<String>, String)> {
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
-        let mut endpoints = 0;
-        let mut ended = 0;
-        for v in &seen.endpoints {
-            let Some(e) = v.endpoint.as_ref().filter(|e| e.state != "deleting") else {
-                continue;
-            };
-            // CRL first: a session ended before the CRL is in place could reconnect.
-            cloud
-                .import_crl(&e.id, crl_pem)
-                .await
-                .map_err(crate::aws::to_error)?;
-            ended += cloud
-                .terminate_user(&e.id, user)
-                .await
-                .map_err(crate::aws::to_error)?
-                .len();
-            endpoints += 1;
-        }
-        if endpoints == 0 {
-            return Err(Error::not_found(
-                format!(
-                    "deployment '{}' has no endpoint to give the CRL to",
-                    ctx.deployment
-                ),
-                "nothing to do on AWS; the local CRL is updated",
-            ));
-        }
-        Ok((endpoints, ended))
+        let (e, v) = plan::the_endpoint(&seen)?;
+        Ok((v.crl.clone(), e.id.clone()))
     })
 }
 

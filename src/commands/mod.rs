@@ -25,13 +25,91 @@ pub struct Ctx<'a> {
     pub config: crate::config::ConfigFile,
     pub pki_dir: PathBuf,
     pub deployment: String,
+    /// From --ca-passphrase-file or VPNCTL_CA_PASSPHRASE.
     pub passphrase: Option<Passphrase>,
+    /// Typed at the prompt, once per run.
+    prompted: std::cell::OnceCell<Passphrase>,
     pub now: OffsetDateTime,
 }
 
 impl Ctx<'_> {
     pub fn open_pki(&self) -> Result<Pki> {
         Pki::open(&self.pki_dir)
+    }
+
+    /// The passphrase for `pki`'s CA key: the file or the environment; else, when the key is
+    /// encrypted and stdin is a terminal, a prompt (no echo). A script never blocks: without a
+    /// terminal it gets the "needs a passphrase" error.
+    pub fn ca_passphrase(&self, pki: &Pki) -> Result<Option<Passphrase>> {
+        self.passphrase_if(pki.meta.ca_key_encrypted)
+    }
+
+    /// `ca_passphrase` for a CA key that is `encrypted` or not.
+    pub fn passphrase_if(&self, encrypted: bool) -> Result<Option<Passphrase>> {
+        if self.passphrase.is_some() || !encrypted {
+            return Ok(self.passphrase.clone());
+        }
+        self.prompt("passphrase of the CA key", false)
+    }
+
+    /// Repair what an interrupted PKI command left before a CRL goes to AWS, asking for the
+    /// passphrase only if the repair has to sign.
+    pub fn repaired_pki(&self, pki: &mut Pki) -> Result<()> {
+        let encrypted = pki.meta.ca_key_encrypted;
+        let done = pki.ensure_consistent(|| self.passphrase_if(encrypted), self.now);
+        self.report_repairs(pki);
+        done
+    }
+
+    /// A passphrase for a CA key about to be encrypted: the file or the environment, else
+    /// typed twice at a terminal.
+    pub fn new_passphrase(&self) -> Result<Option<Passphrase>> {
+        if self.passphrase.is_some() {
+            return Ok(self.passphrase.clone());
+        }
+        self.prompt("passphrase for the new CA key", true)
+    }
+
+    fn prompt(&self, what: &str, confirm: bool) -> Result<Option<Passphrase>> {
+        use std::io::IsTerminal;
+        if let Some(p) = self.prompted.get() {
+            return Ok(Some(p.clone()));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let ask = |label: &str| {
+            rpassword::prompt_password(format!("{label}: ")).map_err(|e| {
+                Error::io(
+                    "read the passphrase from",
+                    std::path::Path::new("the terminal"),
+                    e,
+                )
+            })
+        };
+        let first = ask(&format!("vpnctl: {what}"))?;
+        if first.is_empty() {
+            return Err(Error::invalid(
+                "the passphrase is empty",
+                "type the passphrase, or set VPNCTL_CA_PASSPHRASE / --ca-passphrase-file",
+            ));
+        }
+        if confirm && ask("vpnctl: the same passphrase again")? != first {
+            return Err(Error::invalid(
+                "the two passphrases differ",
+                "run the command again and type the same passphrase twice",
+            ));
+        }
+        let p = Passphrase::new(first);
+        let _ = self.prompted.set(p.clone());
+        Ok(Some(p))
+    }
+
+    /// Report what a PKI command repaired before it started (left by an interrupted one).
+    pub fn report_repairs(&self, pki: &mut Pki) {
+        for r in pki.repaired.drain(..) {
+            self.printer.warn(r);
+        }
     }
 }
 
@@ -71,6 +149,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         pki_dir,
         deployment,
         passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
+        prompted: std::cell::OnceCell::new(),
         now: OffsetDateTime::now_utc(),
     };
     match cli.command {

@@ -1,7 +1,9 @@
 //! `vpnctl pki ...`: the local CA, server and user certificates.
 
 use super::Ctx;
-use crate::cli::{ImportArgs, InitArgs, PkiCommand};
+use crate::cli::{
+    ImportArgs, InitArgs, IssueArgs, MergeCrlArgs, PkiCommand, RenewArgs, RevokeArgs,
+};
 use crate::error::{Error, Result};
 use crate::pki::cert;
 use crate::pki::easyrsa::{self, ImportOptions};
@@ -11,131 +13,41 @@ use serde_json::json;
 pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
     match cmd {
         PkiCommand::Init(a) => init(ctx, &a),
-        PkiCommand::Issue(a) => {
-            let pki = ctx.open_pki()?;
-            let issued = pki.issue(&a.users, a.days, ctx.passphrase.as_ref(), a.force, ctx.now)?;
-            for i in &issued {
-                ctx.printer.data(format!(
-                    "issued {} serial {} valid until {}",
-                    i.name,
-                    i.serial,
-                    date(i.not_after)
-                ));
-            }
-            match crate::state::load(&ctx.pki_dir, &ctx.deployment)
-                .as_ref()
-                .and_then(super::setup::target_of)
-            {
-                // A deployment exists: new users get profiles against its endpoint right away.
-                Some(target) => {
-                    let names: Vec<String> = issued.iter().map(|i| i.name.clone()).collect();
-                    for p in super::profile::write_for(ctx, &pki, &target, &names, false)? {
-                        ctx.printer.data(format!("profile {}", p.display()));
-                    }
-                }
-                None => ctx.printer.info(format!(
-                    "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
-                    issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
-                )),
-            }
-            Ok(())
-        }
+        PkiCommand::Issue(a) => issue(ctx, &a),
         PkiCommand::List(a) => list(ctx, a.json, a.all),
         PkiCommand::Show(a) => show(ctx, &a.which, a.json, a.pem),
-        PkiCommand::Revoke(a) => {
-            let pki = ctx.open_pki()?;
-            let serials = pki.revoke(&a.user, ctx.passphrase.as_ref(), ctx.now)?;
-            let list: Vec<String> = serials.iter().map(|s| s.hex()).collect();
-            ctx.printer.data(format!(
-                "revoked {} (serial {}); crl.pem regenerated",
-                a.user,
-                list.join(", ")
-            ));
-            if a.local_only {
-                ctx.printer.info("--local-only: the endpoint keeps its old CRL until `vpnctl setup` imports the new one");
-                return Ok(());
-            }
-            if crate::state::load(&ctx.pki_dir, &ctx.deployment).is_none() {
-                ctx.printer.info(format!("no deployment '{}' recorded here; once there is one, `vpnctl setup` gives its endpoint this CRL", ctx.deployment));
-                return Ok(());
-            }
-            match super::live::push_revocation(ctx, &a.aws, &a.user, &pki.crl_pem()?) {
-                Ok((endpoints, ended)) => {
-                    ctx.printer.data(format!("CRL imported into {endpoints} endpoint(s); {ended} live connection(s) of {} ended", a.user));
-                    Ok(())
-                }
-                Err(e) => Err(Error::incomplete(
-                    format!(
-                        "{} is revoked locally, but the endpoint was not updated: {e}",
-                        a.user
-                    ),
-                    format!(
-                        "until it is, {} can still connect: run `vpnctl setup` (it imports the CRL) and `vpnctl kick {}`",
-                        a.user, a.user
-                    ),
-                )),
-            }
-        }
-        PkiCommand::Renew(a) => {
-            let pki = ctx.open_pki()?;
-            let i = pki.renew(&a.which, a.days, ctx.passphrase.as_ref(), ctx.now)?;
-            ctx.printer.data(format!(
-                "renewed {} serial {} valid until {}; the old certificate is revoked as superseded",
-                i.name,
-                i.serial,
-                date(i.not_after)
-            ));
-            if i.name == pki.meta.server_name {
-                ctx.printer.info("run `vpnctl setup` to re-import it to the same ACM ARN (the endpoint and every profile survive)");
-            } else {
-                // The old profile embeds the superseded key: replace it, or remove it.
-                let path = pki.layout.profile(&i.name);
-                match crate::state::load(&ctx.pki_dir, &ctx.deployment)
-                    .as_ref()
-                    .and_then(super::setup::target_of)
-                {
-                    Some(target) => {
-                        for p in super::profile::write_for(
-                            ctx,
-                            &pki,
-                            &target,
-                            std::slice::from_ref(&i.name),
-                            true,
-                        )? {
-                            ctx.printer.data(format!("profile {}", p.display()));
-                        }
-                    }
-                    None if path.exists() => {
-                        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                        ctx.printer.info(format!(
-                            "removed the stale {}; render a new one with `vpnctl profile {}`",
-                            path.display(),
-                            i.name
-                        ));
-                    }
-                    None => {}
-                }
-            }
-            Ok(())
-        }
+        PkiCommand::Revoke(a) => revoke(ctx, &a),
+        PkiCommand::Renew(a) => renew(ctx, &a),
         PkiCommand::Crl(a) => {
-            let pki = ctx.open_pki()?;
-            let next = pki.regenerate_crl(a.days, ctx.passphrase.as_ref(), ctx.now)?;
-            ctx.printer
-                .data(format!("crl.pem regenerated; next update {}", date(next)));
+            let mut pki = ctx.open_pki()?;
+            let pass = ctx.ca_passphrase(&pki)?;
+            let next = pki.regenerate_crl(a.days, pass.as_ref(), ctx.now);
+            ctx.report_repairs(&mut pki);
+            ctx.printer.data(format!(
+                "crl.pem regenerated as CRL number {}; next update {}",
+                pki.meta.crl_number,
+                date(next?)
+            ));
             Ok(())
         }
         PkiCommand::ImportEasyrsa(a) => import(ctx, &a),
+        PkiCommand::MergeCrl(a) => merge_crl(ctx, &a),
     }
 }
 
 fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
-    if a.encrypt_ca_key && ctx.passphrase.is_none() {
-        return Err(Error::invalid(
-            "--encrypt-ca-key needs a passphrase",
-            "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE",
-        ));
-    }
+    let passphrase = if a.encrypt_ca_key {
+        let Some(p) = ctx.new_passphrase()? else {
+            return Err(Error::invalid(
+                "--encrypt-ca-key needs a passphrase",
+                "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE (or run it in a \
+                 terminal, which asks for one)",
+            ));
+        };
+        Some(p)
+    } else {
+        None
+    };
     let opts = InitOptions {
         deployment: ctx.deployment.clone(),
         server_name: a.server_name.clone(),
@@ -143,11 +55,7 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
         server_days: a.server_days,
         crl_days: a.crl_days,
         force: a.force,
-        passphrase: if a.encrypt_ca_key {
-            ctx.passphrase.clone()
-        } else {
-            None
-        },
+        passphrase,
     };
     let pki = Pki::init(&ctx.pki_dir, &opts, ctx.now)?;
     let ca = pki.ca_info()?;
@@ -178,13 +86,11 @@ fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
         server_name: a.server_name.clone(),
         crl_days: a.crl_days,
     };
-    let (_, report) = easyrsa::import(
-        &a.source,
-        &ctx.pki_dir,
-        &opts,
-        ctx.passphrase.as_ref(),
-        ctx.now,
-    )?;
+    // An encrypted easy-rsa CA key is asked for on a terminal, like vpnctl's own.
+    let encrypted = std::fs::read_to_string(a.source.join("private/ca.key"))
+        .is_ok_and(|k| crate::pki::keyenc::is_encrypted(&k));
+    let pass = ctx.passphrase_if(encrypted)?;
+    let (_, report) = easyrsa::import(&a.source, &ctx.pki_dir, &opts, pass.as_ref(), ctx.now)?;
     ctx.printer.data(format!(
         "imported {} into {}",
         a.source.display(),
@@ -211,6 +117,9 @@ fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
         "  revoked {} (kept in the index and the CRL)",
         report.revoked
     ));
+    for line in report.kept_valid_lines() {
+        ctx.printer.info(line);
+    }
     for (name, why) in &report.skipped {
         ctx.printer.warn(format!("not adopted: {name}: {why}"));
     }
@@ -334,6 +243,44 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether each valid certificate's file is there and holds the serial the index says. A serial
+/// is 16 random bytes, so a file holding the right one is the certificate the CA signed (`pki
+/// show` verifies the signature of one). Read on all cores: a team's PKI holds thousands.
+fn file_warnings(pki: &Pki, valid: &[crate::pki::index::Entry]) -> Vec<String> {
+    let check = |e: &crate::pki::index::Entry| -> Option<String> {
+        let path = pki.cert_path(&e.cn);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Some(format!(
+                "{} is missing for the valid certificate of {} in index.txt",
+                path.display(),
+                e.cn
+            ));
+        };
+        match cert::inspect(&text, &path.display().to_string()) {
+            Ok(info) if info.serial != e.serial => Some(format!(
+                "{} holds serial {}, but index.txt says {}: the file was replaced",
+                path.display(),
+                info.serial,
+                e.serial
+            )),
+            Ok(_) => None,
+            Err(err) => Some(err.to_string()),
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = valid.len().div_ceil(threads).max(64);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = valid
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().filter_map(check).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 /// What a person should act on about the PKI: expiring CA, certificates and CRL, a CRL out of
 /// step with the index, a server certificate AWS would refuse. Shared by `pki list` and `status`.
 pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>> {
@@ -377,36 +324,14 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
         Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
         _ => {}
     }
-    for e in pki
+    let valid: Vec<_> = pki
         .current_entries()?
-        .iter()
+        .into_iter()
         .filter(|e| Status::of(e, now) == Status::Valid)
-    {
-        let path = pki.cert_path(&e.cn);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            w.push(format!(
-                "{} is missing for the valid certificate of {} in index.txt",
-                path.display(),
-                e.cn
-            ));
-            continue;
-        };
-        match cert::inspect(&text, &path.display().to_string()) {
-            Ok(info) if info.serial != e.serial => w.push(format!(
-                "{} holds serial {}, but index.txt says {}: the file was replaced",
-                path.display(),
-                info.serial,
-                e.serial
-            )),
-            Ok(_) if !cert::signed_by(&text, &ca_pem) => {
-                w.push(format!("{} is not signed by this PKI's CA", path.display()))
-            }
-            Ok(_) => {}
-            Err(err) => w.push(err.to_string()),
-        }
-    }
-    if index_revoked != crl_revoked {
-        w.push("crl.pem does not list exactly the revoked certificates of index.txt (an interrupted revoke?): `vpnctl pki crl` regenerates it".to_string());
+        .collect();
+    w.extend(file_warnings(pki, &valid));
+    if index_revoked != crl_revoked || pki.health()?.interrupted.is_some() {
+        w.extend(pki.health()?.describe());
     }
     if let Ok(server) = pki
         .server_cert_pem()
@@ -425,11 +350,11 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
 
 fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
     let pki = ctx.open_pki()?;
-    let lower = which.to_ascii_lowercase();
-    let (path, kind) = match lower.as_str() {
-        "ca" => (pki.layout.ca_cert(), "ca"),
-        "server" => (pki.cert_path(&pki.meta.server_name), "server"),
-        name if name.trim_end_matches('.') == pki.meta.server_name.to_ascii_lowercase() => {
+    // `ca`, `server` and the server's DNS name answer to any case; a user name keeps its own.
+    let is = |name: &str| which.trim_end_matches('.').eq_ignore_ascii_case(name);
+    let (path, kind) = match which {
+        _ if is("ca") => (pki.layout.ca_cert(), "ca"),
+        _ if is("server") || is(&pki.meta.server_name) => {
             (pki.cert_path(&pki.meta.server_name), "server")
         }
         user => {
@@ -543,5 +468,211 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
                 .warn(format!("AWS Client VPN would refuse this certificate: {p}"));
         }
     }
+    Ok(())
+}
+
+fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
+    let mut pki = ctx.open_pki()?;
+    let pass = ctx.ca_passphrase(&pki)?;
+    let issued = pki.issue(&a.users, a.days, pass.as_ref(), a.force, ctx.now);
+    ctx.report_repairs(&mut pki);
+    let issued = issued?;
+    for i in &issued {
+        ctx.printer.data(format!(
+            "issued {} serial {} valid until {}",
+            i.name,
+            i.serial,
+            date(i.not_after)
+        ));
+    }
+    match crate::state::load(&ctx.pki_dir, &ctx.deployment)
+        .as_ref()
+        .and_then(super::setup::target_of)
+    {
+        // A deployment exists: new users get profiles against its endpoint right away.
+        Some(target) => {
+            let names: Vec<String> = issued.iter().map(|i| i.name.clone()).collect();
+            for p in super::profile::write_for(ctx, &pki, &target, &names, false)? {
+                ctx.printer.data(format!("profile {}", p.display()));
+            }
+        }
+        None => ctx.printer.info(format!(
+            "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
+            issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
+        )),
+    }
+    Ok(())
+}
+
+fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
+    let mut pki = ctx.open_pki()?;
+    let pass = ctx.ca_passphrase(&pki)?;
+    let serials = pki.revoke(&a.user, pass.as_ref(), ctx.now);
+    ctx.report_repairs(&mut pki);
+    let list: Vec<String> = serials?.iter().map(|s| s.hex()).collect();
+    ctx.printer.data(format!(
+        "revoked {} (serial {}); crl.pem regenerated as CRL number {}",
+        a.user,
+        list.join(", "),
+        pki.meta.crl_number
+    ));
+    if a.local_only {
+        ctx.printer.info(
+            "--local-only: the endpoint keeps its old CRL until `vpnctl setup` or `vpnctl wake` \
+             imports the new one",
+        );
+        return Ok(());
+    }
+    if crate::state::load(&ctx.pki_dir, &ctx.deployment).is_none() {
+        ctx.printer.info(format!(
+            "no deployment '{}' recorded here; once there is one, `vpnctl setup` gives its \
+             endpoint this CRL",
+            ctx.deployment
+        ));
+        return Ok(());
+    }
+    match super::live::push_crl(ctx, &a.aws, &pki, Some(&a.user)) {
+        Ok(pushed) => {
+            report_push(ctx, &pushed);
+            ctx.printer.data(format!(
+                "{} live connection(s) of {} ended; {} is refused from now on",
+                pushed.ended, a.user, a.user
+            ));
+            Ok(())
+        }
+        // The endpoint's CRL is ahead of this copy: the rollback guard's own error and fix.
+        Err(Error::Conflict { message, hint }) => Err(Error::conflict(
+            format!(
+                "{} is revoked in this PKI, but the endpoint was not updated: {message}",
+                a.user
+            ),
+            hint,
+        )),
+        Err(e) => Err(Error::incomplete(
+            format!(
+                "{} is revoked locally, but the endpoint was not updated: {e}",
+                a.user
+            ),
+            format!(
+                "until it is, {} can still connect: run `vpnctl pki merge-crl` (it gives the \
+                 endpoint this PKI's CRL) and `vpnctl kick {}`",
+                a.user, a.user
+            ),
+        )),
+    }
+}
+
+/// What a guarded CRL push did, in words.
+fn report_push(ctx: &Ctx, pushed: &super::live::Pushed) {
+    if pushed.imported {
+        ctx.printer.data(format!(
+            "CRL number {} imported into {} and verified on the endpoint",
+            pushed.number, pushed.endpoint
+        ));
+    } else {
+        ctx.printer.data(format!(
+            "{} already holds CRL number {} (verified on the endpoint; not imported again, which \
+             would reset every connection)",
+            pushed.endpoint, pushed.number
+        ));
+    }
+}
+
+fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
+    let mut pki = ctx.open_pki()?;
+    let pass = ctx.ca_passphrase(&pki)?;
+    let renewed = pki.renew(&a.which, a.days, pass.as_ref(), ctx.now);
+    ctx.report_repairs(&mut pki);
+    let i = renewed?;
+    ctx.printer.data(format!(
+        "renewed {} serial {} valid until {}; the old certificate is revoked as superseded",
+        i.name,
+        i.serial,
+        date(i.not_after)
+    ));
+    if i.name == pki.meta.server_name {
+        ctx.printer.info(
+            "run `vpnctl setup` to re-import it to the same ACM ARN (the endpoint and every \
+             profile survive)",
+        );
+        return Ok(());
+    }
+    // The old profile embeds the superseded key: replace it, or remove it.
+    let path = pki.layout.profile(&i.name);
+    match crate::state::load(&ctx.pki_dir, &ctx.deployment)
+        .as_ref()
+        .and_then(super::setup::target_of)
+    {
+        Some(target) => {
+            let names = std::slice::from_ref(&i.name);
+            for p in super::profile::write_for(ctx, &pki, &target, names, true)? {
+                ctx.printer.data(format!("profile {}", p.display()));
+            }
+        }
+        None if path.exists() => {
+            std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            ctx.printer.info(format!(
+                "removed the stale {}; render a new one with `vpnctl profile {} --remote HOST`",
+                path.display(),
+                i.name
+            ));
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Catch up with another copy's revocations: from a file (local only), or from the endpoint,
+/// which then gets the merged CRL through the same guarded path as every other CRL push.
+fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
+    let mut pki = ctx.open_pki()?;
+    let pass = ctx.ca_passphrase(&pki)?;
+    let (other, from) = match &a.file {
+        Some(f) => (crate::fsx::read_to_string(f)?, f.display().to_string()),
+        None => {
+            let (crl, endpoint) = super::live::endpoint_crl(ctx, &a.aws)?;
+            let Some(crl) = crl else {
+                return Err(Error::not_found(
+                    format!("{endpoint} holds no CRL yet: there is nothing to merge"),
+                    "`vpnctl setup` gives it this PKI's CRL",
+                ));
+            };
+            (crl, endpoint)
+        }
+    };
+    let merged = pki.merge_crl(&other, pass.as_ref(), ctx.now);
+    ctx.report_repairs(&mut pki);
+    let merged = merged?;
+    for (cn, serial) in &merged.revoked {
+        ctx.printer
+            .data(format!("revoked {cn} (serial {serial}), as {from} has it"));
+    }
+    for serial in &merged.unknown {
+        ctx.printer.data(format!(
+            "recorded serial {serial} as revoked (issued by another copy of this PKI)"
+        ));
+    }
+    if merged.regenerated {
+        ctx.printer.data(format!(
+            "merged {} revocation(s) from {from}; crl.pem regenerated as CRL number {}",
+            merged.revoked.len() + merged.unknown.len(),
+            merged.number
+        ));
+    } else {
+        ctx.printer.data(format!(
+            "nothing to merge from {from}: this PKI already revokes every serial it lists, and \
+             its CRL number {} supersedes it",
+            merged.number
+        ));
+    }
+    if a.file.is_some() {
+        ctx.printer.info(
+            "run `vpnctl pki merge-crl` without a file to give the deployment's endpoint the \
+             merged CRL (or `vpnctl setup`)",
+        );
+        return Ok(());
+    }
+    let pushed = super::live::push_crl(ctx, &a.aws, &pki, None)?;
+    report_push(ctx, &pushed);
     Ok(())
 }

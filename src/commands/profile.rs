@@ -51,7 +51,9 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
     check_target(&target)?;
     let pki = ctx.open_pki()?;
     let users = if args.all {
-        pki.live_users(ctx.now)?
+        let (here, elsewhere) = pki.live_users(ctx.now)?;
+        warn_keyless(ctx, &elsewhere);
+        here
     } else {
         args.users.clone()
     };
@@ -194,5 +196,16 @@ fn inside(path: &Path, dir: &Path) -> bool {
     match (resolve(path), dir.canonicalize().ok()) {
         (Some(p), Some(d)) => p.starts_with(d),
         _ => false,
+    }
+}
+
+/// Users with a valid certificate whose key is not in this PKI (adopted from easy-rsa without
+/// it) get no profile; say so instead of failing everyone's.
+pub fn warn_keyless(ctx: &Ctx, users: &[String]) {
+    for u in users {
+        ctx.printer.warn(format!(
+            "no profile for {u}: the PKI holds no key for its certificate (not adopted?); \
+             `vpnctl pki renew {u}` gives {u} a new one"
+        ));
     }
 }

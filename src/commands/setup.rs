@@ -301,12 +301,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         };
         // From here on this run changes the deployment: one at a time (see `deployment_lock`).
         let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
-        let pki = match existing {
+        let mut pki = match existing {
             Some(pki) => pki,
             // Another setup made the PKI while this one waited for the lock.
             None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
             None => {
                 ctx.printer.info(format!("creating the PKI in {}", ctx.pki_dir.display()));
+                // A passphrase given (file or environment) encrypts the new CA key, as
+                // `pki init --encrypt-ca-key` would.
                 let opts = store::InitOptions {
                     deployment: ctx.deployment.clone(),
                     server_name: args.server_name.clone(),
@@ -314,11 +316,20 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                     server_days: store::DEFAULT_CERT_DAYS,
                     crl_days: store::DEFAULT_CRL_DAYS,
                     force: false,
-                    passphrase: None,
+                    passphrase: ctx.passphrase.clone(),
                 };
                 Pki::init(&ctx.pki_dir, &opts, ctx.now)?
             }
         };
+        // The CRL that goes to the endpoint is read under the deployment lock, after any
+        // repair of an interrupted PKI command (dry runs only look).
+        if args.dry_run {
+            if let Some(w) = pki.health()?.describe() {
+                ctx.printer.warn(w);
+            }
+        } else {
+            ctx.repaired_pki(&mut pki)?;
+        }
         let upload = server_upload(&pki)?;
         let server_pem = upload.cert_pem.clone();
         let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
@@ -492,7 +503,9 @@ pub fn write_profiles(
     let Some(target) = target_of(st) else {
         return Ok(Vec::new());
     };
-    super::profile::write_for(ctx, pki, &target, &pki.live_users(ctx.now)?, false)
+    let (here, elsewhere) = pki.live_users(ctx.now)?;
+    super::profile::warn_keyless(ctx, &elsewhere);
+    super::profile::write_for(ctx, pki, &target, &here, false)
 }
 
 /// Where profiles point for this deployment, from the state record.

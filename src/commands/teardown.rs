@@ -71,5 +71,8 @@ fn clone_wait(e: &crate::aws::wait::WaitError) -> crate::aws::wait::WaitError {
         crate::aws::wait::WaitError::Timeout(a, b, d) => {
             crate::aws::wait::WaitError::Timeout(a.clone(), b.clone(), *d)
         }
+        crate::aws::wait::WaitError::Unverified(w) => {
+            crate::aws::wait::WaitError::Unverified(w.clone())
+        }
     }
 }

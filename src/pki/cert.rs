@@ -404,6 +404,9 @@ pub struct CrlInfo {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub revoked: Vec<Serial>,
+    /// When each of `revoked` was revoked, in the same order.
+    pub revoked_at: Vec<OffsetDateTime>,
+    pub number: Option<u64>,
 }
 
 pub fn inspect_crl(pem_text: &str, ca_pem: &str) -> Result<CrlInfo> {
@@ -432,7 +435,20 @@ pub fn inspect_crl(pem_text: &str, ca_pem: &str) -> Result<CrlInfo> {
             .iter_revoked_certificates()
             .map(|r| Serial::from_bytes(r.raw_serial()))
             .collect(),
+        revoked_at: crl
+            .iter_revoked_certificates()
+            .map(|r| r.revocation_date.to_datetime())
+            .collect(),
+        number: crl.crl_number().map(number_of),
     })
+}
+
+fn number_of(n: &x509_parser::num_bigint::BigUint) -> u64 {
+    match n.to_u64_digits().as_slice() {
+        [] => 0,
+        [d] => *d,
+        _ => u64::MAX,
+    }
 }
 
 /// The CRL number of a PEM CRL (which of two CRLs of one CA is newer), if it has one.
@@ -440,12 +456,7 @@ pub fn crl_number(pem_text: &str) -> Option<u64> {
     let (_, pem) = parse_x509_pem(pem_text.as_bytes()).ok()?;
     let (_, crl) =
         x509_parser::revocation_list::CertificateRevocationList::from_der(&pem.contents).ok()?;
-    let digits = crl.crl_number()?.to_u64_digits();
-    match digits.as_slice() {
-        [] => Some(0),
-        [d] => Some(*d),
-        _ => Some(u64::MAX),
-    }
+    crl.crl_number().map(number_of)
 }
 
 #[cfg(test)]

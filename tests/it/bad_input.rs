@@ -285,7 +285,8 @@ fn wrong_or_missing_ca_passphrase() {
         vars: vec![],
     };
     let r = rejected(&none, &["pki", "issue", "alice"], "no passphrase");
-    assert!(r.stderr.contains("never prompts"));
+    assert!(r.stderr.contains("asks only when stdin is a terminal"));
+    assert_eq!(r.code, 2);
 }
 
 #[test]

@@ -16,3 +16,4 @@ mod easyrsa;
 mod nat;
 mod openvpn;
 mod pki_lifecycle;
+mod revocation;

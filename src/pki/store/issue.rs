@@ -1,0 +1,177 @@
+//! `pki issue`: new client certificates. Write order: journal, index (the serials are known
+//! before any file holds them), then each user's key and certificate, then the journal goes.
+//! A kill before the certificate file is written is rolled back by `repair` (the serial is
+//! revoked and the key, if written, retired).
+
+use super::repair::Journal;
+use super::{Issued, Pki, check_days, date, generate_keys};
+use crate::error::{Error, Result};
+use crate::fsx::{self, Overwrite, PUBLIC, SECRET};
+use crate::pki::cert::{self, Leaf, Serial};
+use crate::pki::index::{self, Entry};
+use crate::pki::keyenc::Passphrase;
+use crate::pki::names;
+use std::collections::HashSet;
+use time::OffsetDateTime;
+
+impl Pki {
+    /// Issue one client certificate per user. Keys are generated in parallel across cores,
+    /// outside the lock; serials and the index are settled under it.
+    pub fn issue(
+        &mut self,
+        users: &[String],
+        days: u32,
+        pass: Option<&Passphrase>,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Issued>> {
+        check_days(days, "--days")?;
+        if users.is_empty() {
+            return Err(Error::invalid(
+                "no user names given",
+                "name at least one user: vpnctl pki issue alice",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for u in users {
+            names::validate_user(u)?;
+            if u.trim_end_matches('.')
+                .eq_ignore_ascii_case(&self.meta.server_name)
+            {
+                return Err(Error::invalid(
+                    format!("'{u}' is the server's name"),
+                    "choose another user name",
+                ));
+            }
+            if !seen.insert(u.to_ascii_lowercase()) {
+                return Err(Error::invalid(
+                    format!("user '{u}' is named twice (names that differ only in case are one)"),
+                    "name each user once",
+                ));
+            }
+        }
+        let ca = self.load_ca(pass)?;
+        self.check_issuable(users, &self.index()?, force, now)?;
+
+        let keys = generate_keys(users.len())?;
+
+        let _lock = self.lock(&ca)?;
+        self.repair_locked(&ca, now)?;
+        let mut entries = self.index()?;
+        self.check_issuable(users, &entries, force, now)?;
+        let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
+        let mut signed = Vec::new();
+        for (user, key) in users.iter().zip(&keys) {
+            let serial = loop {
+                let s = Serial::random()?;
+                if taken.insert(s.clone()) {
+                    break s;
+                }
+            };
+            let pem = ca.sign(Leaf::Client(user), key, &serial, now, days)?;
+            let not_after = cert::inspect(&pem, "a new certificate")?.not_after;
+            entries.push(Entry::valid(user, serial.clone(), not_after));
+            signed.push((user, key, pem, serial, not_after));
+        }
+        self.begin(&Journal {
+            op: "issue".into(),
+            new: signed
+                .iter()
+                .map(|(u, _, _, s, _)| (u.to_string(), s.hex()))
+                .collect(),
+            ..Journal::default()
+        })?;
+        let overwrite = if force {
+            Overwrite::Replace
+        } else {
+            Overwrite::Refuse
+        };
+        let written = fsx::write_atomic(
+            &self.layout.index(),
+            index::render(&entries).as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )
+        .and_then(|()| {
+            // Key before certificate: a certificate on disk always has its key beside it.
+            let mut staged = Vec::new();
+            for (user, key, pem, _, _) in &signed {
+                let key_pem = key.serialize_pem();
+                staged.push(fsx::stage(
+                    &self.layout.key(user),
+                    key_pem.as_bytes(),
+                    SECRET,
+                )?);
+                staged.push(fsx::stage(&self.layout.cert(user), pem.as_bytes(), PUBLIC)?);
+            }
+            fsx::commit_all(staged, overwrite)
+        });
+        if let Err(e) = written {
+            // Not a crash: roll back now what did not land, as the next command would.
+            let _ = self.repair_locked(&ca, now);
+            return Err(e);
+        }
+        self.end()?;
+        Ok(signed
+            .into_iter()
+            .map(|(user, _, _, serial, not_after)| Issued {
+                name: user.clone(),
+                serial,
+                not_after,
+            })
+            .collect())
+    }
+
+    fn check_issuable(
+        &self,
+        users: &[String],
+        entries: &[Entry],
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        for u in users {
+            // On a case-insensitive file system Alice's and alice's files are the same files,
+            // and AWS's connection list would not tell them apart either.
+            if let Some(e) = entries
+                .iter()
+                .find(|e| e.cn != *u && e.cn.eq_ignore_ascii_case(u))
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "user '{u}' clashes with existing user '{}' (names differ only in case)",
+                        e.cn
+                    ),
+                    format!("use the existing name '{}' or choose another one", e.cn),
+                ));
+            }
+            if let Some(e) = entries.iter().rev().find(|e| e.cn == *u && e.is_live(now)) {
+                return Err(Error::conflict(
+                    format!(
+                        "user '{u}' already has a valid certificate (serial {}, until {})",
+                        e.serial,
+                        date(e.not_after)
+                    ),
+                    format!(
+                        "to replace it use `vpnctl pki renew {u}`; to remove it, \
+                         `vpnctl pki revoke {u}`"
+                    ),
+                ));
+            }
+            if !force {
+                for p in [self.layout.key(u), self.layout.cert(u)] {
+                    if p.exists() {
+                        return Err(Error::conflict(
+                            format!(
+                                "{} exists but belongs to no valid certificate in the index",
+                                p.display()
+                            ),
+                            "it is left from an interrupted or expired issue: move it away, or \
+                             pass --force to replace it",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
