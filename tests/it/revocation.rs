@@ -406,3 +406,34 @@ fn an_encrypted_ca_key_asks_on_a_terminal_and_never_blocks_without_one() {
     };
     env.ok(&["pki", "issue", "bob"]);
 }
+
+#[test]
+fn setup_never_uploads_a_crl_that_lags_the_index() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    // A revoke killed between index.txt and crl.pem: bob is revoked in the index only.
+    let stale = env.read("pki/crl.pem");
+    env.ok(&["--name", "lab", "pki", "revoke", "bob", "--local-only"]);
+    std::fs::write(env.pki().join("crl.pem"), &stale).unwrap();
+    let r = env.run(&["--name", "lab", "pki", "list"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("pki crl"), "list warns and names the fix:\n{}", r.stderr);
+    assert_eq!(env.read("pki/crl.pem"), stale, "a read-only command repairs nothing");
+    // Re-running the revoke repairs first, then says bob is already revoked.
+    let r = env.run(&["--name", "lab", "pki", "revoke", "bob", "--local-only"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("regenerated as CRL number"), "{}", r.stderr);
+    // Same state again, and setup this time: it repairs before anything reaches AWS.
+    std::fs::write(env.pki().join("crl.pem"), &stale).unwrap();
+    let r = env.run(&lab_setup(&[]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("regenerated as CRL number"), "{}", r.stderr);
+    assert!(
+        crl_serials(env.path(), &endpoint_crl(&emu)).contains(&serial_of(&env, "bob")),
+        "the endpoint got a CRL without bob"
+    );
+    env.ok(&["--name", "lab", "teardown"]);
+}
