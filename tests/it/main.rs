@@ -12,6 +12,7 @@ mod aws;
 mod bad_input;
 mod certificates;
 mod concurrency;
+mod crash;
 mod easyrsa;
 mod nat;
 mod openvpn;
