@@ -12,6 +12,8 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod fsx;
+#[cfg(test)]
+mod fuzz;
 pub mod pki;
 pub mod printer;
 pub mod profile;

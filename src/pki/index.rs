@@ -89,17 +89,27 @@ const UTC_TIME: &[FormatItem<'static>] =
 const GEN_TIME: &[FormatItem<'static>] =
     format_description!("[year][month][day][hour][minute][second]Z");
 
-/// openssl writes UTCTime before 2050 and GeneralizedTime after, as X.509 does.
+/// openssl writes UTCTime from 1950 to 2049 and GeneralizedTime otherwise, as X.509 does:
+/// UTCTime's two-digit year cannot say 1949 (it would read back as 2049).
 fn fmt_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let f = if t.year() < 2050 { UTC_TIME } else { GEN_TIME };
+    let f = if (1950..2050).contains(&t.year()) {
+        UTC_TIME
+    } else {
+        GEN_TIME
+    };
     t.format(f).unwrap_or_default()
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {
     match s.len() {
         13 => {
-            let yy: i32 = s[..2].parse().ok()?;
+            // Two ASCII digits; a byte length of 13 does not make byte 2 a char boundary.
+            let yy: i32 = s
+                .get(..2)
+                .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))?
+                .parse()
+                .ok()?;
             let century = if yy >= 50 { "19" } else { "20" };
             PrimitiveDateTime::parse(&format!("{century}{s}"), GEN_TIME)
                 .ok()
@@ -115,6 +125,10 @@ fn parse_time(s: &str) -> Option<OffsetDateTime> {
 pub fn parse(text: &str) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for (n, line) in text.lines().enumerate() {
+        // `lines` strips "\r\n" but not a last line's lone "\r" (a CRLF file cut before its
+        // final "\n"), nor a second "\r"; left on, they ended the CN and vanished when the
+        // index was written back.
+        let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
         }
@@ -223,5 +237,60 @@ mod tests {
         ] {
             assert!(matches!(parse(bad), Err(Error::Corrupt { .. })), "{bad:?}");
         }
+    }
+
+    /// Found by fuzzing: a 13-byte time whose two-digit year holds a multi-byte character
+    /// sliced `s[..2]` inside the character and panicked.
+    #[test]
+    fn utc_time_with_a_multibyte_year_is_an_error_not_a_panic() {
+        for bad in [
+            "2㆐11111111Z",
+            "1é030112000Z",
+            "é7030112000Z",
+            "+70301120000Z",
+        ] {
+            assert_eq!(bad.len(), 13);
+            let line = format!("V\t{bad}\t\t0A\tunknown\t/CN=a");
+            let err = parse(&line).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{bad:?}");
+            assert!(err.to_string().contains("bad expiry date"), "{err}");
+            let line = format!("R\t270301120000Z\t{bad}\t0A\tunknown\t/CN=a");
+            assert!(
+                matches!(parse(&line), Err(Error::Corrupt { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// Found by fuzzing: a last line ending in a lone "\r" kept it in the CN, and rendering
+    /// the index dropped it (`lines` then read "\r\n" as the line end): "a\r" became "a".
+    #[test]
+    fn a_crlf_file_without_its_last_newline_keeps_its_cns() {
+        let e = parse(
+            "V\t270301120000Z\t\t0A\tunknown\t/CN=a\r\nV\t270301120000Z\t\t0B\tunknown\t/CN=b\r\r",
+        )
+        .unwrap();
+        assert_eq!(e[0].cn, "a");
+        assert_eq!(e[1].cn, "b");
+        assert_eq!(parse(&render(&e)).unwrap(), e);
+    }
+
+    /// Found by fuzzing: a date before 1950 (GeneralizedTime in the file) was rendered as
+    /// UTCTime, whose two-digit year reads back a century later: an entry that expired in 1949
+    /// came back valid until 2049 after any rewrite of the index.
+    #[test]
+    fn dates_before_1950_survive_a_rewrite() {
+        let text = "V\t19491231235959Z\t\t0A\tunknown\t/CN=old\n\
+                    R\t20270301120000Z\t00010101000000Z,superseded\t0B\tunknown\t/CN=b\n";
+        let e = parse(text).unwrap();
+        assert_eq!(e[0].not_after, datetime!(1949-12-31 23:59:59 UTC));
+        assert_eq!(e[1].revoked_at, Some(datetime!(0001-01-01 0:00 UTC)));
+        let rendered = render(&e);
+        assert_eq!(parse(&rendered).unwrap(), e);
+        assert!(rendered.starts_with("V\t19491231235959Z\t"), "{rendered}");
+        // 1950 to 2049 stay UTCTime, as openssl writes them.
+        let e = parse("V\t500101000000Z\t\t0A\tunknown\t/CN=a\n").unwrap();
+        assert_eq!(e[0].not_after.year(), 1950);
+        assert_eq!(render(&e), "V\t500101000000Z\t\t0A\tunknown\t/CN=a\n");
     }
 }
