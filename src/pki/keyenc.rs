@@ -190,8 +190,9 @@ mod tests {
         })
     }
 
-    /// Found by fuzzing: an scrypt cost parameter of 0 made pkcs5 compute `64 - 64 - 1` and
-    /// panic (an overflow in debug builds, an `expect` in release).
+    /// Found while writing the fuzzer's generator of declared schemes (pkcs5's source): an
+    /// scrypt cost parameter of 0 made pkcs5 compute `64 - 64 - 1` and panic (an overflow in
+    /// debug builds, an `expect` in release).
     #[test]
     fn scrypt_cost_zero_is_an_error_not_a_panic() {
         let pass = Passphrase::new("x".into());
