@@ -40,6 +40,28 @@ pub fn path(pki_dir: &Path, deployment: &str) -> PathBuf {
     parent.join(".vpnctl").join(format!("{deployment}.json"))
 }
 
+/// The deployments with a state file beside `pki_dir`, sorted.
+pub fn list(pki_dir: &Path) -> Vec<String> {
+    let dir = path(pki_dir, "x");
+    let Some(dir) = dir.parent() else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .filter_map(|f| {
+            let name = f.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json")
+                .filter(|n| crate::pki::names::validate_deployment(n).is_ok())
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn load(pki_dir: &Path, deployment: &str) -> Option<State> {
     let text = std::fs::read_to_string(path(pki_dir, deployment)).ok()?;
     serde_json::from_str(&text).ok()

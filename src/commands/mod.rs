@@ -1,6 +1,7 @@
 //! The command layer: turns parsed arguments into calls on the library and reports results
 //! through the one `Printer`. The only layer that prints.
 
+pub mod deployment;
 pub mod live;
 pub mod nat;
 pub mod pki;
@@ -16,7 +17,7 @@ use crate::printer::Printer;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
-pub const DEFAULT_DEPLOYMENT: &str = "default";
+pub const DEFAULT_DEPLOYMENT: &str = deployment::DEFAULT;
 pub const DEFAULT_PKI_DIR: &str = "pki";
 
 /// Settings every command shares, resolved once from flags and the environment.
@@ -132,17 +133,46 @@ fn passphrase(file: Option<&PathBuf>) -> Result<Option<Passphrase>> {
 }
 
 pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
-    let deployment = cli
-        .name
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DEPLOYMENT.to_string());
-    names::validate_deployment(&deployment)?;
+    if let Some(name) = &cli.name {
+        names::validate_deployment(name)?;
+    }
     let config = crate::config::ConfigFile::load(cli.config.as_deref())?;
+    // The PKI directory can come from the deployment's config table: the named one's, else the
+    // only one's (before the deployment is settled, which reads what that PKI records).
+    let table =
+        cli.name
+            .clone()
+            .or_else(|| match config.deployments.keys().collect::<Vec<_>>()[..] {
+                [only] => Some(only.clone()),
+                _ => None,
+            });
     let pki_dir = cli
         .pki
         .clone()
-        .or_else(|| config.deployment(&deployment).pki)
+        .or_else(|| table.and_then(|t| config.deployment(&t).pki))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR));
+    let evidence = deployment::Evidence {
+        flag: cli.name.clone(),
+        pki: Pki::open(&pki_dir).ok().map(|p| p.meta.deployment),
+        config: config.deployments.keys().cloned().collect(),
+        state: crate::state::list(&pki_dir),
+    };
+    let (deployment, rule) = deployment::resolve(&evidence)?;
+    names::validate_deployment(&deployment)?;
+    let known = evidence.known();
+    if rule != deployment::Rule::Flag && deployment != DEFAULT_DEPLOYMENT {
+        printer.info(format!("deployment '{deployment}' ({})", rule.reason()));
+    }
+    if !known.is_empty() && !known.iter().any(|(n, _)| *n == deployment) {
+        printer.info(format!(
+            "deployment '{deployment}' has no trace here; this directory knows {}",
+            known
+                .iter()
+                .map(|(n, _)| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let ctx = Ctx {
         printer,
         config,

@@ -13,6 +13,7 @@ mod bad_input;
 mod certificates;
 mod concurrency;
 mod crash;
+mod deployments;
 mod easyrsa;
 mod nat;
 mod openvpn;

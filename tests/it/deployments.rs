@@ -1,0 +1,89 @@
+//! Every command acts on the deployment the user means: the name comes from `--name`, else
+//! the PKI's record, the config file's only table, or the only state file, and an unclear
+//! choice stops with the candidates named instead of acting on `default`.
+
+use crate::emulator::{Emulator, lab_setup};
+use crate::harness::Env;
+
+#[test]
+fn a_revoke_without_name_reaches_the_deployment_the_pki_records() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    env.ok(&lab_setup(&[]));
+    let r = env.run(&["pki", "revoke", "alice"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("deployment 'lab' (the deployment the PKI records)"),
+        "say which rule chose it:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("verified on the endpoint"),
+        "{}",
+        r.stdout
+    );
+    env.ok(&["teardown"]);
+}
+
+#[test]
+fn traces_that_disagree_stop_with_every_candidate_named() {
+    let env = Env::new();
+    env.ok(&["pki", "init"]);
+    // A state file for another deployment beside a PKI that records `default`.
+    std::fs::create_dir(env.path().join(".vpnctl")).unwrap();
+    std::fs::write(
+        env.path().join(".vpnctl/lab2.json"),
+        r#"{"deployment": "lab2", "region": "us-east-1"}"#,
+    )
+    .unwrap();
+    let r = env.fails(&["pki", "issue", "bob"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("default (") && r.stderr.contains("lab2 ("),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--name"), "{}", r.stderr);
+    env.ok(&["--name", "lab2", "pki", "issue", "bob"]);
+}
+
+#[test]
+fn several_config_tables_need_a_name_and_one_table_is_enough() {
+    let env = Env::new();
+    std::fs::write(
+        env.path().join("vpnctl.toml"),
+        "[lab]\nclient_cidr = \"10.83.0.0/16\"\n[prod]\nclient_cidr = \"10.84.0.0/16\"\n",
+    )
+    .unwrap();
+    let r = env.fails(&["pki", "init"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lab (") && r.stderr.contains("prod ("),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(
+        env.path().join("vpnctl.toml"),
+        "[prod]\nclient_cidr = \"10.84.0.0/16\"\n",
+    )
+    .unwrap();
+    let r = env.run(&["pki", "init"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("deployment 'prod' (the only table"),
+        "{}",
+        r.stderr
+    );
+    assert!(env.read("pki/vpnctl.json").contains("\"prod\""));
+    // An explicit name with no trace here is said, not silently used.
+    let r = env.run(&["--name", "other", "pki", "list"]);
+    assert!(
+        r.stderr.contains("'other' has no trace here"),
+        "{}",
+        r.stderr
+    );
+}
