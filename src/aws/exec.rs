@@ -319,6 +319,16 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .await
             }
             Action::ImportCrl => {
+                // Compared again right before the import: another machine may have given the
+                // endpoint a newer CRL since the plan was made (signatures were checked then).
+                let current = self.cloud.export_crl(endpoint).await?;
+                match crate::pki::crl::check_replace(current.as_deref(), crl_pem, "") {
+                    Ok(crate::pki::crl::Verdict::Same) => return Ok(()),
+                    Ok(crate::pki::crl::Verdict::Import) => {}
+                    Err(e) => {
+                        return Err(WaitError::Refused(e.to_string(), e.hint().to_string()));
+                    }
+                }
                 self.cloud.import_crl(endpoint, crl_pem).await?;
                 // Verified, not assumed: read it back and compare what it revokes.
                 let back = self.cloud.export_crl(endpoint).await?;

@@ -110,6 +110,9 @@ pub fn step_error(e: exec::StepError) -> Error {
             ),
             "AWS is slow or stuck; run the same command again to keep waiting (nothing is lost)",
         ),
+        wait::WaitError::Refused(message, hint) => {
+            Error::conflict(format!("{}: {message}", e.step), hint)
+        }
         wait::WaitError::Unverified(what) => Error::incomplete(
             format!("{}: {what}", e.step),
             "run the same command again; it compares and imports again",

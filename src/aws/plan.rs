@@ -200,7 +200,8 @@ impl std::fmt::Display for Action {
             }
             Action::ImportCrl => write!(
                 f,
-                "import the PKI's CRL into the endpoint (AWS resets every live connection; revoked users are refused when they reconnect)"
+                "import the PKI's CRL into the endpoint (AWS resets every live connection; \
+                 revoked users are refused when they reconnect)"
             ),
             Action::WriteProfiles => write!(
                 f,

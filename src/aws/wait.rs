@@ -47,6 +47,9 @@ pub enum WaitError {
     Timeout(String, String, Duration),
     /// A change that AWS accepted but that reading it back does not show.
     Unverified(String),
+    /// A change refused before it was made, because what AWS holds now forbids it
+    /// (message, hint).
+    Refused(String, String),
 }
 
 impl From<CloudError> for WaitError {

@@ -114,7 +114,17 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
 }
 
 pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
-    let mut pki = Pki::open(&ctx.pki_dir).ok();
+    // No PKI here: nothing to give the endpoint (say so). A PKI that cannot be read is an
+    // error, not a reason to wake without the newest revocations.
+    let mut pki = if crate::pki::store::exists(&ctx.pki_dir) {
+        Some(Pki::open(&ctx.pki_dir)?)
+    } else {
+        ctx.printer.info(format!(
+            "no PKI in {}: the endpoint keeps the CRL it has",
+            ctx.pki_dir.display()
+        ));
+        None
+    };
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
         let _lock = super::deployment_lock(ctx)?;
@@ -156,8 +166,9 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         }
         let started = std::time::Instant::now();
         let ex = executor(ctx, &cloud);
+        let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
         tokio::select! {
-            r = ex.run_network(&endpoint, &steps, crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default()) => r.map_err(crate::aws::step_error)?,
+            r = ex.run_network(&endpoint, &steps, crl_pem) => r.map_err(crate::aws::step_error)?,
             _ = tokio::signal::ctrl_c() => return Err(interrupted("wake")),
         }
         // Restored: the record has served; a later sleep starts a new one.
@@ -236,6 +247,7 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             let ex = executor(ctx, &cloud);
             tokio::select! {
                 r = ex.run_network(&endpoint, &steps, &crl) => r.map_err(crate::aws::step_error)?,
+                // `pki merge-crl` pushes this PKI's CRL again, whichever command started it.
                 _ = tokio::signal::ctrl_c() => return Err(interrupted("pki merge-crl")),
             }
         }

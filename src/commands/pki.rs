@@ -138,10 +138,12 @@ struct Row {
 fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
     let pki = ctx.open_pki()?;
     let ca = pki.ca_info()?;
+    // One read of the index and the CRL for everything below (a team's index holds thousands).
+    let index = pki.index()?;
     let entries = if all {
-        pki.index()?
+        index.clone()
     } else {
-        pki.current_entries()?
+        crate::pki::store::latest_per_name(index.clone())
     };
     let rows: Vec<Row> = entries
         .iter()
@@ -158,14 +160,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         })
         .collect();
     let crl = cert::inspect_crl(&pki.crl_pem()?, &pki.ca_pem()?)?;
-    let index_revoked: std::collections::BTreeSet<_> = pki
-        .index()?
-        .iter()
-        .filter(|e| e.is_revoked())
-        .map(|e| e.serial.clone())
-        .collect();
-    let crl_revoked: std::collections::BTreeSet<_> = crl.revoked.iter().cloned().collect();
-    let crl_stale = index_revoked != crl_revoked;
+    let crl_stale = pki.health_of(&index)?.crl_stale;
     let soon = |t: time::OffsetDateTime| days_left(t, ctx.now) < WARN_DAYS;
 
     if json_out {
@@ -237,7 +232,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             None => ctx.printer.data("crl     (no next-update)"),
         }
     }
-    for w in pki_warnings(&pki, ctx.now)? {
+    for w in warnings_of(&pki, &index, ctx.now)? {
         ctx.printer.warn(w);
     }
     Ok(())
@@ -284,16 +279,19 @@ fn file_warnings(pki: &Pki, valid: &[crate::pki::index::Entry]) -> Vec<String> {
 /// What a person should act on about the PKI: expiring CA, certificates and CRL, a CRL out of
 /// step with the index, a server certificate AWS would refuse. Shared by `pki list` and `status`.
 pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>> {
+    warnings_of(pki, &pki.index()?, now)
+}
+
+/// `pki_warnings` for an index already read.
+fn warnings_of(
+    pki: &Pki,
+    index: &[crate::pki::index::Entry],
+    now: time::OffsetDateTime,
+) -> Result<Vec<String>> {
     let ca_pem = pki.ca_pem()?;
     let ca = cert::inspect(&ca_pem, "ca.crt")?;
     let crl = cert::inspect_crl(&pki.crl_pem()?, &ca_pem)?;
-    let index = pki.index()?;
-    let index_revoked: std::collections::BTreeSet<_> = index
-        .iter()
-        .filter(|e| e.is_revoked())
-        .map(|e| e.serial.clone())
-        .collect();
-    let crl_revoked: std::collections::BTreeSet<_> = crl.revoked.iter().cloned().collect();
+    let current = crate::pki::store::latest_per_name(index.to_vec());
     let mut w = Vec::new();
     let left = |t| days_left(t, now);
     if left(ca.not_after) < WARN_DAYS {
@@ -303,8 +301,7 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
             date(ca.not_after)
         ));
     }
-    for e in pki
-        .current_entries()?
+    for e in current
         .iter()
         .filter(|e| Status::of(e, now) == Status::Valid && left(e.not_after) < WARN_DAYS)
     {
@@ -324,15 +321,22 @@ pub fn pki_warnings(pki: &Pki, now: time::OffsetDateTime) -> Result<Vec<String>>
         Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
         _ => {}
     }
-    let valid: Vec<_> = pki
-        .current_entries()?
+    if !current
+        .iter()
+        .any(|e| e.cn == pki.meta.server_name && Status::of(e, now) == Status::Valid)
+    {
+        w.push(
+            "the server has no valid certificate (an interrupted renewal?): `vpnctl pki renew \
+             server` issues one"
+                .to_string(),
+        );
+    }
+    let valid: Vec<_> = current
         .into_iter()
         .filter(|e| Status::of(e, now) == Status::Valid)
         .collect();
     w.extend(file_warnings(pki, &valid));
-    if index_revoked != crl_revoked || pki.health()?.interrupted.is_some() {
-        w.extend(pki.health()?.describe());
-    }
+    w.extend(pki.health_of(index)?.describe());
     if let Ok(server) = pki
         .server_cert_pem()
         .and_then(|p| cert::inspect(&p, "the server certificate"))
@@ -506,6 +510,16 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
 
 fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
     let mut pki = ctx.open_pki()?;
+    let recorded = crate::state::load(&ctx.pki_dir, &ctx.deployment).is_some();
+    // Revoked here already, but maybe not on the endpoint (an earlier push failed): running
+    // the same command again finishes the job instead of answering "nothing to do".
+    if recorded && !a.local_only && pki.revoked_entirely(&a.user)? {
+        ctx.printer.info(format!(
+            "{} is already revoked in this PKI; checking that the endpoint has it",
+            a.user
+        ));
+        return push_revocation(ctx, a, &pki);
+    }
     let pass = ctx.ca_passphrase(&pki)?;
     let serials = pki.revoke(&a.user, pass.as_ref(), ctx.now);
     ctx.report_repairs(&mut pki);
@@ -523,7 +537,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
         );
         return Ok(());
     }
-    if crate::state::load(&ctx.pki_dir, &ctx.deployment).is_none() {
+    if !recorded {
         ctx.printer.info(format!(
             "no deployment '{}' recorded here; once there is one, `vpnctl setup` gives its \
              endpoint this CRL",
@@ -531,7 +545,12 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
         ));
         return Ok(());
     }
-    match super::live::push_crl(ctx, &a.aws, &pki, Some(&a.user)) {
+    push_revocation(ctx, a, &pki)
+}
+
+/// The AWS half of `pki revoke`: the guarded CRL push, then the user's sessions.
+fn push_revocation(ctx: &Ctx, a: &RevokeArgs, pki: &Pki) -> Result<()> {
+    match super::live::push_crl(ctx, &a.aws, pki, Some(&a.user)) {
         Ok(pushed) => {
             report_push(ctx, &pushed);
             ctx.printer.data(format!(

@@ -96,6 +96,8 @@ pub fn write_for(
     users: &[String],
     force: bool,
 ) -> Result<Vec<PathBuf>> {
+    // The target may come from the state file, which is outside input like any other.
+    check_target(target)?;
     let template = Template::load(target.templates.as_deref())?;
     template.check()?;
     let mut written = Vec::new();

@@ -222,6 +222,18 @@ pub fn vpc_resolver(vpc: &Vpc) -> Option<Ipv4Addr> {
 /// certificate without a domain or an RSA-1024/2048 key, or a key that is not the
 /// certificate's (the emulator would not: moto accepts any pair).
 fn server_upload(pki: &Pki) -> Result<CertUpload> {
+    let current = pki
+        .current_entries()?
+        .into_iter()
+        .find(|e| e.cn == pki.meta.server_name);
+    if current.as_ref().is_none_or(|e| e.is_revoked())
+        || !pki.cert_path(&pki.meta.server_name).exists()
+    {
+        return Err(Error::not_found(
+            "the PKI has no valid server certificate (an interrupted `pki renew server`?)",
+            "issue a new one: `vpnctl pki renew server`",
+        ));
+    }
     let cert_pem = pki.server_cert_pem()?;
     let server = cert::inspect(&cert_pem, "the server certificate")?;
     let problems = cert::aws_server_problems(&server);
@@ -302,7 +314,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         // From here on this run changes the deployment: one at a time (see `deployment_lock`).
         let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
         let mut pki = match existing {
-            Some(pki) => pki,
+            // Read again under the lock: another vpnctl may have changed it meanwhile.
+            Some(_) => Pki::open(&ctx.pki_dir)?,
             // Another setup made the PKI while this one waited for the lock.
             None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
             None => {

@@ -32,7 +32,7 @@ pub fn charges(
 ) -> Vec<Charge> {
     let hours = |since: Option<i64>| {
         since
-            .map(|s| ((now - s).max(0) as f64) / 3600.0)
+            .map(|s| (now.saturating_sub(s).max(0) as f64) / 3600.0)
             .unwrap_or(0.0)
     };
     let mut out = Vec::new();

@@ -74,5 +74,8 @@ fn clone_wait(e: &crate::aws::wait::WaitError) -> crate::aws::wait::WaitError {
         crate::aws::wait::WaitError::Unverified(w) => {
             crate::aws::wait::WaitError::Unverified(w.clone())
         }
+        crate::aws::wait::WaitError::Refused(m, h) => {
+            crate::aws::wait::WaitError::Refused(m.clone(), h.clone())
+        }
     }
 }

@@ -413,7 +413,7 @@ pub fn inspect_crl(pem_text: &str, ca_pem: &str) -> Result<CrlInfo> {
     let corrupt = |detail: String| {
         Error::corrupt(
             format!("crl.pem is not a valid CRL ({detail})"),
-            "regenerate it: vpnctl pki revoke regenerates the CRL; or restore it from a backup",
+            "regenerate it with `vpnctl pki crl`, or restore it from a backup",
         )
     };
     let (_, pem) = parse_x509_pem(pem_text.as_bytes()).map_err(|e| corrupt(e.to_string()))?;

@@ -43,7 +43,9 @@ impl Facts {
     }
 }
 
-/// The one check before a CRL reaches an endpoint (setup, wake, revoke, renew alike).
+/// The one check before a CRL reaches an endpoint (setup, wake, revoke, merge-crl alike). With
+/// an empty `ca_pem` the signatures are not checked (the executor's last look before it
+/// imports, after the plan checked them).
 pub fn check_replace(endpoint: Option<&str>, local: &str, ca_pem: &str) -> Result<Verdict> {
     let Some(theirs) = endpoint.filter(|t| !t.trim().is_empty()) else {
         return Ok(Verdict::Import);

@@ -80,7 +80,8 @@ pub fn load_key(pem: &str, pass: Option<&Passphrase>, what: &str) -> Result<KeyP
     let Some(pass) = pass else {
         return Err(Error::invalid(
             format!("{what} is encrypted and no passphrase was given"),
-            "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE (vpnctl never prompts)",
+            "set VPNCTL_CA_PASSPHRASE or pass --ca-passphrase-file FILE (vpnctl asks only when \
+             stdin is a terminal)",
         ));
     };
     let corrupt = |d: String| {

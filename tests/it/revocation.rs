@@ -325,8 +325,18 @@ fn setup_creates_an_encrypted_ca_key_when_a_passphrase_is_given() {
 /// (exit code, everything the terminal showed).
 fn on_a_terminal(env: &Env, args: &[&str], typed: &str) -> (i32, String) {
     const SCRIPT: &str = r#"
-import os, pty, sys, select, time
+import os, pty, sys, select, termios, time
 typed = sys.argv[1]
+
+def echo_off(fd):
+    # The prompt is printed before echo is turned off: type only once it is (or fail loudly).
+    end = time.time() + 10
+    while time.time() < end:
+        if not termios.tcgetattr(fd)[3] & termios.ECHO:
+            return
+        time.sleep(0.02)
+    sys.stderr.write("echo was never turned off\n")
+
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
@@ -345,6 +355,7 @@ while time.time() < deadline:
         seen += chunk
         if seen.count(b"passphrase") > answered:
             answered = seen.count(b"passphrase")
+            echo_off(fd)
             os.write(fd, typed.encode() + b"\n")
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode(errors="replace"))
@@ -420,20 +431,92 @@ fn setup_never_uploads_a_crl_that_lags_the_index() {
     std::fs::write(env.pki().join("crl.pem"), &stale).unwrap();
     let r = env.run(&["--name", "lab", "pki", "list"]);
     assert_eq!(r.code, 0);
-    assert!(r.stderr.contains("pki crl"), "list warns and names the fix:\n{}", r.stderr);
-    assert_eq!(env.read("pki/crl.pem"), stale, "a read-only command repairs nothing");
+    assert!(
+        r.stderr.contains("pki crl"),
+        "list warns and names the fix:\n{}",
+        r.stderr
+    );
+    assert_eq!(
+        env.read("pki/crl.pem"),
+        stale,
+        "a read-only command repairs nothing"
+    );
     // Re-running the revoke repairs first, then says bob is already revoked.
     let r = env.run(&["--name", "lab", "pki", "revoke", "bob", "--local-only"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("regenerated as CRL number"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("regenerated as CRL number"),
+        "{}",
+        r.stderr
+    );
     // Same state again, and setup this time: it repairs before anything reaches AWS.
     std::fs::write(env.pki().join("crl.pem"), &stale).unwrap();
     let r = env.run(&lab_setup(&[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("regenerated as CRL number"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("regenerated as CRL number"),
+        "{}",
+        r.stderr
+    );
     assert!(
         crl_serials(env.path(), &endpoint_crl(&emu)).contains(&serial_of(&env, "bob")),
         "the endpoint got a CRL without bob"
     );
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn a_failed_settings_or_crl_write_changes_nothing_and_revokes_nothing_back() {
+    let env = Env::new();
+    env.ok(&["pki", "init"]);
+    env.ok(&["pki", "issue", "alice", "bob"]);
+    for file in ["pki/vpnctl.json", "pki/crl.pem"] {
+        let path = env.path().join(file);
+        let chattr = |flag: &str| {
+            let out = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(&path)
+                .output();
+            assert!(out.expect("chattr (e2fsprogs)").status.success());
+        };
+        chattr("+i");
+        let before = snapshot(env.path());
+        let r = env.run(&["pki", "revoke", "bob", "--local-only"]);
+        let after = snapshot(env.path());
+        chattr("-i");
+        assert_eq!(r.code, 1, "{file}: {}", r.stderr);
+        assert_eq!(before, after, "{file}: a failed revoke changed the PKI");
+    }
+    // Then it goes through, and stays: the next CRL still revokes bob.
+    env.ok(&["pki", "revoke", "bob", "--local-only"]);
+    env.ok(&["pki", "crl"]);
+    let serials = crl_serials(env.path(), &env.read("pki/crl.pem"));
+    assert!(serials.contains(&serial_of(&env, "bob")));
+}
+
+#[test]
+fn revoking_again_after_a_failed_push_gives_the_endpoint_the_crl() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    env.ok(&lab_setup(&[]));
+    // The push "failed": only the local PKI knows.
+    env.ok(&["--name", "lab", "pki", "revoke", "alice", "--local-only"]);
+    assert!(!crl_serials(env.path(), &endpoint_crl(&emu)).contains(&serial_of(&env, "alice")));
+    let r = env.run(&["--name", "lab", "pki", "revoke", "alice"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("already revoked in this PKI"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("verified on the endpoint"),
+        "{}",
+        r.stdout
+    );
+    assert!(crl_serials(env.path(), &endpoint_crl(&emu)).contains(&serial_of(&env, "alice")));
     env.ok(&["--name", "lab", "teardown"]);
 }

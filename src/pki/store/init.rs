@@ -109,8 +109,13 @@ impl Pki {
         fsx::ensure_dir(dir, DIR_MODE)?;
         // Another vpnctl must not issue into the PKI while it is replaced.
         let _lock = Lock::acquire(&layout.lock())?;
+        finish_committed(&layout)?;
         let replacing = refuse_existing(&layout)?;
         remove_uncommitted(&layout)?;
+        if !replacing {
+            // A journal with no PKI beside it (its files were deleted by hand) describes nothing.
+            fsx::remove_file(&layout.pending())?;
+        }
         let staging = dir.join(format!("{STAGING_PREFIX}{}", random_hex()?));
         let staged = Layout::new(&staging);
         fsx::ensure_dir(&staging, PRIVATE_DIR_MODE)?;
@@ -186,6 +191,12 @@ pub(super) fn finish_interrupted(layout: &Layout) -> Result<()> {
         return Ok(());
     }
     let _lock = Lock::acquire(&layout.lock())?;
+    finish_committed(layout)
+}
+
+/// `finish_interrupted` for a caller that holds the lock: a mutation that waited for the lock
+/// while an `init --force` was killed must not work on a half-swapped PKI.
+pub(super) fn finish_committed(layout: &Layout) -> Result<()> {
     for (staging, ready) in staging_folders(layout) {
         if ready {
             finish(layout, &staging)?;

@@ -51,7 +51,11 @@ impl Pki {
             }
         }
         let ca = self.load_ca(pass)?;
-        self.check_issuable(users, &self.index()?, force, now)?;
+        // Refuse early (before the slow key generation) what the check under the lock would
+        // refuse anyway; with an interrupted command to repair, only that check can tell.
+        if self.health()?.is_clean() {
+            self.check_issuable(users, &self.index()?, force, now)?;
+        }
 
         let keys = generate_keys(users.len())?;
 

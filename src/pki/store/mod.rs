@@ -217,6 +217,18 @@ pub struct Pki {
     pub repaired: Vec<String>,
 }
 
+/// The latest entry per name (a name's current certificate), in first-appearance order.
+pub fn latest_per_name(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut latest: BTreeMap<String, (usize, Entry)> = BTreeMap::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        let first = latest.get(&e.cn).map(|(f, _)| *f).unwrap_or(i);
+        latest.insert(e.cn.clone(), (first, e));
+    }
+    let mut v: Vec<_> = latest.into_values().collect();
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, e)| e).collect()
+}
+
 fn read_meta(layout: &Layout) -> Result<Meta> {
     let text = fsx::read_to_string(&layout.meta())?;
     serde_json::from_str(&text).map_err(|e| {
@@ -270,6 +282,7 @@ impl Pki {
     /// replaced (`init --force`) while this process waited, and re-read the settings.
     fn lock(&mut self, ca: &Ca) -> Result<Lock> {
         let lock = Lock::acquire(&self.layout.lock())?;
+        init::finish_committed(&self.layout)?;
         if !crate::pki::crl::same_pem(&self.ca_pem()?, &ca.cert_pem) {
             return Err(Error::conflict(
                 format!(
@@ -329,7 +342,6 @@ impl Pki {
         }
     }
 
-    /// Issue one client certificate per user. Keys are generated in parallel across cores,
     /// A user's current certificate and key, checked to belong together, to chain to the CA
     /// and to be valid now.
     pub fn user_material(&self, user: &str, now: OffsetDateTime) -> Result<UserMaterial> {
@@ -347,21 +359,26 @@ impl Pki {
         let entries = self.index()?;
         let ca_pem = self.ca_pem()?;
         cert::inspect(&ca_pem, "ca.crt")?;
+        // The latest entry per name, found once (a team's index holds thousands).
+        let mut latest: std::collections::HashMap<&str, &Entry> = std::collections::HashMap::new();
+        for e in &entries {
+            latest.insert(&e.cn, e);
+        }
         users
             .iter()
-            .map(|u| self.material_of(u, &entries, &ca_pem, now))
+            .map(|u| self.material_of(u, latest.get(u.as_str()).copied(), &ca_pem, now))
             .collect()
     }
 
     fn material_of(
         &self,
         user: &str,
-        entries: &[Entry],
+        latest: Option<&Entry>,
         ca_pem: &str,
         now: OffsetDateTime,
     ) -> Result<UserMaterial> {
         names::validate_user(user)?;
-        match entries.iter().rev().find(|e| e.cn == user) {
+        match latest {
             None => {
                 return Err(Error::not_found(
                     format!("no certificate for user '{user}'"),
@@ -389,6 +406,15 @@ impl Pki {
         }
         let cert_pem = fsx::read_to_string(&self.layout.cert(user))?;
         let info = cert::inspect(&cert_pem, &format!("issued/{user}.crt"))?;
+        if latest.map(|e| &e.serial) != Some(&info.serial) {
+            return Err(Error::corrupt(
+                format!(
+                    "issued/{user}.crt holds serial {}, not the one index.txt records for {user}",
+                    info.serial
+                ),
+                format!("renew the user: `vpnctl pki renew {user}`"),
+            ));
+        }
         let key_pem = fsx::read_to_string(&self.layout.key(user))?;
         let key = cert::parse_key(&key_pem, &format!("private/{user}.key"))?;
         if !cert::key_matches(&key, &info) {
@@ -424,16 +450,16 @@ impl Pki {
         Ok((here, elsewhere))
     }
 
+    /// Whether `user` has certificates and every one of them is revoked.
+    pub fn revoked_entirely(&self, user: &str) -> Result<bool> {
+        let entries = self.index()?;
+        let mine: Vec<&Entry> = entries.iter().filter(|e| e.cn == user).collect();
+        Ok(!mine.is_empty() && mine.iter().all(|e| e.is_revoked()))
+    }
+
     /// The latest index entry per name, in first-appearance order.
     pub fn current_entries(&self) -> Result<Vec<Entry>> {
-        let mut latest: BTreeMap<String, (usize, Entry)> = BTreeMap::new();
-        for (i, e) in self.index()?.into_iter().enumerate() {
-            let first = latest.get(&e.cn).map(|(f, _)| *f).unwrap_or(i);
-            latest.insert(e.cn.clone(), (first, e));
-        }
-        let mut v: Vec<_> = latest.into_values().collect();
-        v.sort_by_key(|(i, _)| *i);
-        Ok(v.into_iter().map(|(_, e)| e).collect())
+        Ok(latest_per_name(self.index()?))
     }
 
     pub fn server_cert_pem(&self) -> Result<String> {

@@ -68,12 +68,14 @@ impl Health {
 impl Pki {
     /// A read-only look: is there anything to repair? Never writes.
     pub fn health(&self) -> Result<Health> {
-        let interrupted = read_journal(&self.layout)?.map(|j| j.op);
-        let entries = self.index()?;
-        let crl_stale = crl_disagrees(&self.layout, &entries)?;
+        self.health_of(&self.index()?)
+    }
+
+    /// `health` for an index already read.
+    pub fn health_of(&self, entries: &[Entry]) -> Result<Health> {
         Ok(Health {
-            interrupted,
-            crl_stale,
+            interrupted: read_journal(&self.layout)?.map(|j| j.op),
+            crl_stale: crl_disagrees(&self.layout, entries)?,
         })
     }
 
@@ -87,18 +89,13 @@ impl Pki {
         if self.health()?.is_clean() {
             return Ok(());
         }
-        let ca = self.load_ca(pass()?.as_ref()).map_err(|e| {
-            Error::conflict(
-                format!(
-                    "{} — and repairing it needs the CA key: {e}",
-                    self.health()
-                        .ok()
-                        .and_then(|h| h.describe())
-                        .unwrap_or_else(|| "the PKI needs a repair".to_string())
-                ),
-                e.hint().to_string(),
-            )
-        })?;
+        let what = self
+            .health()?
+            .describe()
+            .unwrap_or_else(|| "the PKI needs a repair".to_string());
+        let ca = self
+            .load_ca(pass()?.as_ref())
+            .map_err(|e| e.prefixed(&format!("{what}; repairing it needs the CA key")))?;
         let _lock = self.lock(&ca)?;
         self.repair_locked(&ca, now)
     }
@@ -134,10 +131,16 @@ impl Pki {
                 if !entries[i].is_revoked() {
                     entries[i].revoke(now, "cessationOfOperation");
                 }
+                let cn = entries[i].cn.clone();
+                let again = if cn == self.meta.server_name {
+                    "`vpnctl pki renew server` issues a new one".to_string()
+                } else {
+                    format!("`vpnctl pki issue {cn}` gives {cn} a new certificate")
+                };
                 self.repaired.push(format!(
-                    "an interrupted `vpnctl pki {}` of {} was rolled back: serial {serial} never \
-                     reached its files, so it is revoked; run the command again",
-                    j.op, entries[i].cn
+                    "an interrupted `vpnctl pki {}` of {cn} was rolled back: serial {serial} \
+                     never reached its files, so it is revoked; {again}",
+                    j.op
                 ));
                 retire_orphans(&layout, stem, &serial)?;
             }
@@ -161,6 +164,21 @@ impl Pki {
             }
         }
         if crl_disagrees(&layout, &entries)? {
+            // A CRL of this CA that revokes what the index does not (written by a command whose
+            // index did not land): its revocations are kept, never dropped.
+            let kept = keep_crl_revocations(&layout, &mut entries)?;
+            if kept > 0 {
+                fsx::write_atomic(
+                    &layout.index(),
+                    index::render(&entries).as_bytes(),
+                    PUBLIC,
+                    Overwrite::Replace,
+                )?;
+                self.repaired.push(format!(
+                    "crl.pem revoked {kept} certificate(s) that index.txt did not: they are \
+                     revoked in the index too"
+                ));
+            }
             let number = self.write_crl(ca, &entries, now, None)?;
             self.repaired.push(format!(
                 "crl.pem did not list exactly the revoked certificates of index.txt (an \
@@ -204,23 +222,31 @@ impl Pki {
             .ok()
             .and_then(|p| cert::crl_number(&p))
             .unwrap_or(0);
-        let number = meta.crl_number.max(on_disk).saturating_add(1);
+        let number = meta.crl_number.max(on_disk).checked_add(1).ok_or_else(|| {
+            Error::corrupt(
+                "the CRL number has reached its maximum",
+                "a new CRL cannot supersede this one: start a new PKI (`vpnctl pki init --force`)",
+            )
+        })?;
         let days = crl_days.unwrap_or(meta.crl_days);
+        super::check_days(days, "crl_days in vpnctl.json")?;
         let crl = ca.crl(
             &index::revoked(entries, now),
             now,
             now + Duration::days(i64::from(days)),
             number,
         )?;
+        // The number first: if the CRL then cannot be written, the number is used up (a later
+        // CRL skips it) rather than a written CRL being left with a number the settings lack.
+        meta.crl_number = number;
+        meta.crl_days = days;
+        write_meta(&self.layout, &meta)?;
         fsx::write_atomic(
             &self.layout.crl(),
             crl.as_bytes(),
             PUBLIC,
             Overwrite::Replace,
         )?;
-        meta.crl_number = number;
-        meta.crl_days = days;
-        write_meta(&self.layout, &meta)?;
         self.meta = meta;
         Ok(number)
     }
@@ -259,6 +285,33 @@ fn crl_disagrees(layout: &Layout, entries: &[Entry]) -> Result<bool> {
         .map(|e| e.serial.clone())
         .collect();
     Ok(listed != revoked)
+}
+
+/// Revoke in `entries` every serial that `crl.pem` (signed by this CA) revokes; returns how many
+/// it added. A serial the index never had is recorded as `(unknown)`, as `merge-crl` does.
+fn keep_crl_revocations(layout: &Layout, entries: &mut Vec<Entry>) -> Result<usize> {
+    let ca_pem = fsx::read_to_string(&layout.ca_cert())?;
+    let Ok(crl) = fsx::read_to_string(&layout.crl()).and_then(|p| cert::inspect_crl(&p, &ca_pem))
+    else {
+        return Ok(0);
+    };
+    let mut added = 0;
+    for (serial, at) in crl.revoked.iter().zip(&crl.revoked_at) {
+        match entries.iter_mut().find(|e| &e.serial == serial) {
+            Some(e) if e.is_revoked() => {}
+            Some(e) => {
+                e.revoke(*at, "cessationOfOperation");
+                added += 1;
+            }
+            None => {
+                let mut e = Entry::valid(super::revoke::UNKNOWN_CN, serial.clone(), *at);
+                e.revoke(*at, "unspecified");
+                entries.push(e);
+                added += 1;
+            }
+        }
+    }
+    Ok(added)
 }
 
 /// The directories a mutation stages files in.

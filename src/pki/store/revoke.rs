@@ -14,6 +14,50 @@ use crate::pki::names;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
+/// The files that `renew` replaces must be the old certificate's (or absent): anything else
+/// would make it revoke the old certificate and then fail to write the new one.
+impl Pki {
+    fn check_renewable(&self, stem: &str, old: Option<&Serial>) -> Result<()> {
+        let cert_path = self.layout.cert(stem);
+        let info = match std::fs::read_to_string(&cert_path) {
+            Ok(pem) => Some(cert::inspect(&pem, &cert_path.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("read", &cert_path, e)),
+        };
+        let stray = |path: &std::path::Path, why: &str| {
+            Error::conflict(
+                format!(
+                    "{} {why}; renewing would revoke the old certificate and then stop",
+                    path.display()
+                ),
+                "move that file away (it is not this certificate's), then renew again",
+            )
+        };
+        if let (Some(info), Some(old)) = (&info, old)
+            && &info.serial != old
+        {
+            return Err(stray(
+                &cert_path,
+                &format!("holds serial {}, not the current {old}", info.serial),
+            ));
+        }
+        let key_path = self.layout.key(stem);
+        if key_path.exists() {
+            let key = cert::parse_key(
+                &fsx::read_to_string(&key_path)?,
+                &key_path.display().to_string(),
+            )?;
+            if !info.as_ref().is_some_and(|i| cert::key_matches(&key, i)) {
+                return Err(stray(
+                    &key_path,
+                    "does not belong to the current certificate",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What `merge-crl` changed.
 #[derive(Debug, Clone, Default)]
 pub struct Merged {
@@ -104,8 +148,9 @@ impl Pki {
         Ok(serials)
     }
 
-    /// Index, then the CRL, then the settings. If the CRL cannot be written, the old index is
-    /// put back and the journal removed: a revocation the CRL does not carry must not look done.
+    /// Index, then the settings (the new CRL number), then the CRL. If either of the last two
+    /// cannot be written, the old index and settings are put back and the journal removed: a
+    /// revocation the CRL does not carry must not look done, and a failed command changes nothing.
     fn commit_index_and_crl(
         &mut self,
         ca: &Ca,
@@ -114,6 +159,7 @@ impl Pki {
         crl_days: Option<u32>,
     ) -> Result<u64> {
         let old_index = fsx::read_to_string(&self.layout.index())?;
+        let old_meta = fsx::read_to_string(&self.layout.meta())?;
         fsx::write_atomic(
             &self.layout.index(),
             index::render(entries).as_bytes(),
@@ -123,12 +169,16 @@ impl Pki {
         match self.write_crl(ca, entries, now, crl_days) {
             Ok(n) => Ok(n),
             Err(e) => {
-                fsx::write_atomic(
-                    &self.layout.index(),
-                    old_index.as_bytes(),
-                    PUBLIC,
-                    Overwrite::Replace,
-                )?;
+                // The CRL was not replaced, so its number was never used: both go back.
+                for (path, text) in [
+                    (self.layout.index(), &old_index),
+                    (self.layout.meta(), &old_meta),
+                ] {
+                    if fsx::read_to_string(&path).ok().as_ref() != Some(text) {
+                        fsx::write_atomic(&path, text.as_bytes(), PUBLIC, Overwrite::Replace)?;
+                    }
+                }
+                self.meta = super::read_meta(&self.layout)?;
                 self.end()?;
                 Err(e)
             }
@@ -176,8 +226,13 @@ impl Pki {
         self.repair_locked(&ca, now)?;
         let mut entries = self.index()?;
         let mut merged = Merged::default();
+        let position: std::collections::HashMap<Serial, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.serial.clone(), i))
+            .collect();
         for (serial, at) in other.revoked.iter().zip(&other.revoked_at) {
-            match entries.iter_mut().find(|e| &e.serial == serial) {
+            match position.get(serial).map(|&i| &mut entries[i]) {
                 Some(e) if e.is_revoked() => {}
                 Some(e) => {
                     e.revoke(*at, "cessationOfOperation");
@@ -310,6 +365,7 @@ impl Pki {
         let pem = ca.sign(leaf, &key, &serial, now, days)?;
         let not_after = cert::inspect(&pem, "the new certificate")?.not_after;
         let stem = self.stem(&cn).to_string();
+        self.check_renewable(&stem, current.map(|i| &entries[i].serial))?;
         let old = current.map(|i| {
             entries[i].revoke(now, "superseded");
             entries[i].serial.clone()

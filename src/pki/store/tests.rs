@@ -281,3 +281,48 @@ fn merge_learns_revocations_and_supersedes_the_merged_number() {
     assert!(!again.regenerated);
     assert_eq!(b.crl_pem().unwrap(), before);
 }
+
+#[test]
+fn a_crl_that_revokes_more_than_the_index_is_never_undone_by_a_repair() {
+    let (_d, mut pki) = pki_with(&["alice", "bob"]);
+    let before = pki.index().unwrap();
+    pki.revoke("bob", None, NOW).unwrap();
+    let bob = index_revoked(&pki);
+    // The index as it was before the revocation, beside the CRL that carries it.
+    write_index(&pki, &before);
+    pki.regenerate_crl(None, None, NOW).unwrap();
+    assert_eq!(
+        index_revoked(&pki),
+        bob,
+        "bob is revoked in the index again"
+    );
+    assert_eq!(crl_serials(&pki), bob);
+    assert!(
+        pki.repaired
+            .iter()
+            .any(|r| r.contains("revoked in the index too"))
+    );
+}
+
+#[test]
+fn renew_refuses_files_that_are_not_the_current_certificates_before_writing_anything() {
+    let (_d, mut pki) = pki_with(&["alice", "bob"]);
+    std::fs::copy(pki.layout.key("bob"), pki.layout.key("alice")).unwrap();
+    let index = std::fs::read_to_string(pki.layout.index()).unwrap();
+    let err = pki.renew("alice", None, None, NOW).unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err}");
+    assert!(err.to_string().contains("alice.key"), "{err}");
+    assert_eq!(std::fs::read_to_string(pki.layout.index()).unwrap(), index);
+    assert!(!pki.layout.pending().exists());
+}
+
+#[test]
+fn init_beside_a_lone_journal_is_a_fresh_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pki");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join(".pending.json"), r#"{"op":"revoke"}"#).unwrap();
+    let pki = Pki::init(&root, &opts(), NOW).unwrap();
+    assert!(!pki.layout.pending().exists());
+    assert!(Pki::open(&root).unwrap().health().unwrap().is_clean());
+}
