@@ -9,6 +9,7 @@ use std::path::PathBuf;
 #[command(
     name = "vpnctl",
     version,
+    arg_required_else_help = true,
     about = "An AWS Client VPN into a private subnet in one command, and the billing part gone again in one command."
 )]
 pub struct Cli {
@@ -35,6 +36,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The local certificate authority, server and user certificates.
+    #[command(arg_required_else_help = true)]
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
@@ -57,6 +59,7 @@ pub enum Command {
     /// Associate the subnets again and restore the routes and rules the deployment had.
     Wake(AwsOnly),
     /// Temporary internet for a private subnet through a NAT gateway.
+    #[command(arg_required_else_help = true)]
     Nat {
         #[command(subcommand)]
         command: NatCommand,

@@ -33,6 +33,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             let _ = e.print();
             return 0;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // A bare `vpnctl`, `vpnctl pki` or `vpnctl nat` asks what there is: the help, on
+            // stdout, and success.
+            printer::Printer::default().data(e.render().to_string().trim_end());
+            return 0;
+        }
         Err(e) => {
             printer::Printer::default().error(&usage_error(&e));
             return 2;

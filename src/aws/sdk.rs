@@ -822,7 +822,13 @@ pub async fn connect(
 ) -> Result<(AwsCloud, String), CloudError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = profile {
-        loader = loader.profile_name(p);
+        // As the AWS CLI does: an explicit profile beats AWS_ACCESS_KEY_ID and friends in the
+        // environment (the default chain would take those first and never run the profile's
+        // credential_process or SSO).
+        let from_profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .build();
+        loader = loader.profile_name(p).credentials_provider(from_profile);
     }
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));

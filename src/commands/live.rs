@@ -71,13 +71,27 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
 
 pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     crate::pki::names::validate_user(&args.user)?;
+    // A name the PKI never issued is a typo, not "nobody to kick".
+    if crate::pki::store::exists(&ctx.pki_dir) {
+        let pki = Pki::open(&ctx.pki_dir)?;
+        if !pki.index()?.iter().any(|e| e.cn == args.user) {
+            return Err(Error::not_found(
+                format!(
+                    "the PKI in {} has no user '{}'",
+                    ctx.pki_dir.display(),
+                    args.user
+                ),
+                "see the users with `vpnctl pki list`; `vpnctl connections` shows who is connected",
+            ));
+        }
+    }
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, &args.aws).await?;
         let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
         let (e, _) = plan::the_endpoint(&seen)?;
         let ended = cloud.terminate_user(&e.id, &args.user).await.map_err(crate::aws::to_error)?;
         if ended.is_empty() {
-            ctx.printer.data(format!("{} has no live connection on {}", args.user, e.id));
+            ctx.printer.info(format!("note: {} has no live connection on {}", args.user, e.id));
         } else {
             ctx.printer.data(format!("ended {} connection(s) of {}: {}", ended.len(), args.user, ended.join(", ")));
             ctx.printer.info(format!("they can reconnect while their certificate is valid; `vpnctl pki revoke {}` locks them out", args.user));
@@ -101,7 +115,7 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         let ex = executor(ctx, &cloud);
         let failures = tokio::select! {
             f = ex.teardown(&steps, false) => f,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted("sleep")),
+            _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "sleep", aws)),
         };
         if let Some(f) = failures.into_iter().next() {
             return Err(crate::aws::step_error(f));
@@ -169,7 +183,7 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
         tokio::select! {
             r = ex.run_network(&endpoint, &steps, crl_pem) => r.map_err(crate::aws::step_error)?,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted("wake")),
+            _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "wake", aws)),
         }
         // Restored: the record has served; a later sleep starts a new one.
         cloud
@@ -248,7 +262,7 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             tokio::select! {
                 r = ex.run_network(&endpoint, &steps, &crl) => r.map_err(crate::aws::step_error)?,
                 // `pki merge-crl` pushes this PKI's CRL again, whichever command started it.
-                _ = tokio::signal::ctrl_c() => return Err(interrupted("pki merge-crl")),
+                _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "pki merge-crl", aws)),
             }
         }
         let ended = match user {
@@ -291,9 +305,9 @@ fn update_state(ctx: &Ctx, f: impl FnOnce(&mut crate::state::State)) {
 }
 
 /// The error for Ctrl-C during a command that converges when run again.
-pub fn interrupted(command: &str) -> Error {
+pub fn interrupted(ctx: &Ctx, command: &str, aws: &AwsArgs) -> Error {
     Error::incomplete(
         format!("interrupted; what {command} changed so far is recorded in tags"),
-        format!("run `vpnctl {command}` again to finish"),
+        format!("run `{}` again to finish", ctx.vpnctl_aws(command, aws)),
     )
 }

@@ -30,6 +30,8 @@ pub struct Ctx<'a> {
     pub passphrase: Option<Passphrase>,
     /// Typed at the prompt, once per run.
     prompted: std::cell::OnceCell<Passphrase>,
+    /// `--config`, as given, for hints that must run on the same thing when pasted.
+    pub config_path: Option<PathBuf>,
     pub now: OffsetDateTime,
 }
 
@@ -106,6 +108,40 @@ impl Ctx<'_> {
         Ok(Some(p))
     }
 
+    /// `vpnctl REST` with the global flags in effect (`--pki`, `--name`, `--config`), so that a
+    /// hint pasted back runs on the same PKI and deployment.
+    pub fn vpnctl(&self, rest: &str) -> String {
+        let mut cmd = String::from("vpnctl");
+        if self.pki_dir != std::path::Path::new(DEFAULT_PKI_DIR) {
+            cmd.push_str(&format!(
+                " --pki {}",
+                shell_word(&self.pki_dir.display().to_string())
+            ));
+        }
+        if self.deployment != DEFAULT_DEPLOYMENT {
+            cmd.push_str(&format!(" --name {}", self.deployment));
+        }
+        if let Some(c) = &self.config_path {
+            cmd.push_str(&format!(
+                " --config {}",
+                shell_word(&c.display().to_string())
+            ));
+        }
+        format!("{cmd} {rest}")
+    }
+
+    /// `vpnctl` for an AWS command: also `--profile` and `--region` when given.
+    pub fn vpnctl_aws(&self, rest: &str, aws: &crate::cli::AwsArgs) -> String {
+        let mut cmd = self.vpnctl(rest);
+        if let Some(p) = &aws.profile {
+            cmd.push_str(&format!(" --profile {}", shell_word(p)));
+        }
+        if let Some(r) = &aws.region {
+            cmd.push_str(&format!(" --region {}", shell_word(r)));
+        }
+        cmd
+    }
+
     /// Report what a PKI command repaired before it started (left by an interrupted one).
     pub fn report_repairs(&self, pki: &mut Pki) {
         for r in pki.repaired.drain(..) {
@@ -180,6 +216,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         deployment,
         passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
         prompted: std::cell::OnceCell::new(),
+        config_path: cli.config.clone(),
         now: OffsetDateTime::now_utc(),
     };
     match cli.command {
@@ -236,4 +273,16 @@ pub fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
             ctx.deployment
         ))
     })
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

@@ -262,7 +262,7 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> 
     };
     let failures = tokio::select! {
         f = executor.teardown(&steps, false) => f,
-        _ = tokio::signal::ctrl_c() => return Err(super::live::interrupted("nat off")),
+        _ = tokio::signal::ctrl_c() => return Err(super::live::interrupted(ctx, "nat off", &a.aws)),
     };
     if let Some(f) = failures.into_iter().next() {
         return Err(crate::aws::step_error(f));

@@ -306,20 +306,32 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
         // `--nat`: resolved (read-only) before anything is created, applied concurrently.
-        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs { subnet: subnet.clone(), via: None, ttl: None, force: false, dry_run: args.dry_run, aws: args.aws.clone() });
+        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs {
+            subnet: subnet.clone(),
+            via: None,
+            ttl: None,
+            force: false,
+            dry_run: args.dry_run,
+            aws: args.aws.clone(),
+        });
         let nat_want = match &nat_args {
             Some(n) => Some(super::nat::want(&cloud, n, None).await?),
             None => None,
         };
         // From here on this run changes the deployment: one at a time (see `deployment_lock`).
-        let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
+        let _lock = if args.dry_run {
+            None
+        } else {
+            Some(super::deployment_lock(ctx)?)
+        };
         let mut pki = match existing {
             // Read again under the lock: another vpnctl may have changed it meanwhile.
             Some(_) => Pki::open(&ctx.pki_dir)?,
             // Another setup made the PKI while this one waited for the lock.
             None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
             None => {
-                ctx.printer.info(format!("creating the PKI in {}", ctx.pki_dir.display()));
+                ctx.printer
+                    .info(format!("creating the PKI in {}", ctx.pki_dir.display()));
                 // A passphrase given (file or environment) encrypts the new CA key, as
                 // `pki init --encrypt-ca-key` would.
                 let opts = store::InitOptions {
@@ -352,12 +364,18 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             }
         }
         if settings.full_tunnel {
-            let all: Ipv4Net = "0.0.0.0/0".parse().map_err(|_| Error::invalid("0.0.0.0/0", ""))?;
+            let all: Ipv4Net = "0.0.0.0/0"
+                .parse()
+                .map_err(|_| Error::invalid("0.0.0.0/0", ""))?;
             if !authorize.contains(&all) {
                 authorize.push(all);
             }
         }
-        let dns_servers = if settings.dns_servers.is_empty() { vpc_resolver(&vpc).into_iter().collect() } else { settings.dns_servers.clone() };
+        let dns_servers = if settings.dns_servers.is_empty() {
+            vpc_resolver(&vpc).into_iter().collect()
+        } else {
+            settings.dns_servers.clone()
+        };
         let want = Desired {
             deployment: ctx.deployment.clone(),
             endpoint: EndpointSpec {
@@ -369,7 +387,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 transport: settings.transport,
                 port: settings.port,
                 security_groups: settings.security_groups.clone(),
-                description: settings.description.clone().unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
+                description: settings
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
                 log_group: settings.log_group.clone(),
             },
             vpc,
@@ -380,15 +401,21 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             crl_pem: pki.crl_pem()?,
             ca_pem: upload.chain_pem.clone(),
         };
-        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(awsmod::to_error)?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(awsmod::to_error)?;
         let steps = plan::plan_setup(&want, &seen)?;
         if let Some(w) = &nat_want {
             plan::plan_nat_on(w, &seen)?;
         }
         if args.dry_run {
-            ctx.printer.data(format!("plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
+            ctx.printer.data(format!(
+                "plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
+                ctx.deployment
+            ));
             for (i, s) in steps.iter().enumerate() {
-                ctx.printer.data(format!("{:>3}. [{:?}] {}", i + 1, s.phase, s.action));
+                ctx.printer
+                    .data(format!("{:>3}. [{:?}] {}", i + 1, s.phase, s.action));
             }
             if let (Some(n), Some(w)) = (&nat_args, &nat_want) {
                 super::nat::apply_on(ctx, &cloud, &region, n, w).await?;
@@ -396,7 +423,12 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
+        let executor = Executor {
+            cloud: &cloud,
+            policies: Policies::default(),
+            reporter: ctx.printer,
+            deployment: &ctx.deployment,
+        };
         let nat = async {
             match (&nat_args, &nat_want) {
                 (Some(n), Some(w)) => super::nat::apply_on(ctx, &cloud, &region, n, w).await,
@@ -408,7 +440,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             _ = tokio::signal::ctrl_c() => {
                 return Err(Error::incomplete(
                     "interrupted; everything created so far is tagged and will be found again",
-                    "run the same `vpnctl setup` to continue where it stopped, or `vpnctl teardown` to remove it",
+                    format!(
+                        "run the same setup to continue where it stopped, or `{}` to remove it",
+                        ctx.vpnctl_aws("teardown", &args.aws)
+                    ),
                 ));
             }
         };
@@ -499,10 +534,12 @@ fn finish(
     }
     let prices = crate::aws::price::for_region(region, &ctx.config.prices);
     ctx.printer.info(format!(
-        "bills now: {} subnet(s) × {}/h, plus {}/h per connection; `vpnctl status` shows it, `vpnctl teardown` ends it",
+        "bills now: {} subnet(s) × {}/h, plus {}/h per connection; `{}` shows it, `{}` ends it",
         want.subnets.len(),
         crate::aws::price::dollars(prices.association_hour),
-        crate::aws::price::dollars(prices.connection_hour)
+        crate::aws::price::dollars(prices.connection_hour),
+        ctx.vpnctl("status"),
+        ctx.vpnctl("teardown"),
     ));
     Ok(())
 }

@@ -131,24 +131,28 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
         Ok::<_, crate::Error>((seen, region))
     })?;
     let prices = price::for_region(&region, &ctx.config.prices);
-    let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
-    // The state file is a cache: when the endpoint it names is gone (torn down elsewhere),
-    // forget it, so profiles stop defaulting to a dead endpoint.
+    // Read-only: the state file is only read here. A recorded endpoint that is not found is
+    // said, never forgotten (a wrong --region must not erase the record).
+    let st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
     if let Some(old) = st.endpoint_id.clone()
         && !seen
             .endpoints
             .iter()
             .any(|v| v.endpoint.as_ref().is_some_and(|e| e.id == old))
     {
-        st.endpoint_id = None;
-        st.dns_name = None;
-        st.associated_at.clear();
-        st.record(
-            ctx.now.unix_timestamp(),
-            format!("status: endpoint {old} is gone"),
-        );
-        crate::state::save(&ctx.pki_dir, &st)?;
-        ctx.printer.info(format!("the endpoint {old} recorded here no longer exists; profiles need `vpnctl setup` (or --remote) again"));
+        match st.region.as_deref().filter(|r| *r != region) {
+            Some(recorded) => ctx.printer.warn(format!(
+                "deployment '{}' lives in {recorded} (recorded in the state file), not in \
+                 {region}: `{}`",
+                ctx.deployment,
+                ctx.vpnctl(&format!("status --region {recorded}"))
+            )),
+            None => ctx.printer.warn(format!(
+                "the endpoint {old} recorded here was not found in {region} (torn down \
+                 elsewhere?): `{}` makes a new one",
+                ctx.vpnctl("setup")
+            )),
+        }
     }
     let now = ctx.now.unix_timestamp();
     let bill = charges(&seen, &prices, &st.associated_at, now);

@@ -87,3 +87,71 @@ fn several_config_tables_need_a_name_and_one_table_is_enough() {
         r.stderr
     );
 }
+
+#[test]
+fn status_in_the_wrong_region_says_where_the_deployment_lives_and_forgets_nothing() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&lab_setup(&[]));
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    let state = env.read(".vpnctl/lab.json");
+    let r = env.run(&["--name", "lab", "status", "--region", "eu-west-1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lives in us-east-1") && r.stderr.contains("--region us-east-1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        env.read(".vpnctl/lab.json"),
+        state,
+        "a read-only command changed state"
+    );
+    std::fs::remove_file(env.path().join("profiles/alice.ovpn")).unwrap();
+    env.ok(&["--name", "lab", "profile", "alice"]);
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn an_explicit_profile_beats_keys_in_the_environment_and_an_unknown_one_is_named() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    let marker = env.path().join("credential-process-ran");
+    let script = env.path().join("credentials.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \
+             \"SecretAccessKey\": \"testing\"}}'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = env.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile other]\nregion = us-east-1\ncredential_process = {}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    // The harness sets AWS_ACCESS_KEY_ID/SECRET in the environment.
+    let env = env.env("AWS_CONFIG_FILE", config.to_str().unwrap());
+    let r = env.run(&["--name", "lab", "status", "--profile", "other"]);
+    assert!(
+        marker.exists(),
+        "--profile other did not run its credential_process:\n{}",
+        r.stderr
+    );
+    let r = env.fails(&["--name", "lab", "status", "--profile", "nope"]);
+    assert!(
+        r.stderr.contains("nope"),
+        "the unknown profile is named:\n{}",
+        r.stderr
+    );
+}

@@ -126,6 +126,7 @@ fn connections_and_kick() {
     emu.lab();
     let env = emu.env();
     env.ok(&lab_setup(&[]));
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
     let id = endpoint(&emu)["id"].as_str().unwrap().to_string();
     assert!(
         env.ok(&["--name", "lab", "connections"])
@@ -155,10 +156,13 @@ fn connections_and_kick() {
     let ep = endpoint(&emu);
     assert!(!states(&ep, "bob").contains(&"active".to_string()));
     assert_eq!(states(&ep, "alice"), vec!["active".to_string()]);
-    assert!(
-        env.ok(&["--name", "lab", "kick", "bob"])
-            .contains("no live connection")
-    );
+    // Kicking again is a note, not an error; a name the PKI never issued is an error.
+    let r = env.run(&["--name", "lab", "kick", "bob"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("no live connection"), "{}", r.stderr);
+    let r = env.fails(&["--name", "lab", "kick", "nobody"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("has no user 'nobody'"), "{}", r.stderr);
     env.ok(&["--name", "lab", "teardown"]);
 }
 

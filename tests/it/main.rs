@@ -19,3 +19,4 @@ mod nat;
 mod openvpn;
 mod pki_lifecycle;
 mod revocation;
+mod usability;
