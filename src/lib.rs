@@ -33,10 +33,21 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             let _ = e.print();
             return 0;
         }
-        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        // (MissingSubcommand too: clap counts a VPNCTL_* variable as an argument given.)
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    | clap::error::ErrorKind::MissingSubcommand
+            ) =>
+        {
             // A bare `vpnctl`, `vpnctl pki` or `vpnctl nat` asks what there is: the help, on
             // stdout, and success.
-            printer::Printer::default().data(e.render().to_string().trim_end());
+            let help = match e.kind() {
+                clap::error::ErrorKind::MissingSubcommand => help_for(&e),
+                _ => e.render().to_string(),
+            };
+            printer::Printer::default().data(help.trim_end());
             return 0;
         }
         Err(e) => {
@@ -71,4 +82,19 @@ fn usage_error(e: &clap::Error) -> Error {
         None => "run the command with --help to see its flags and values".to_string(),
     };
     Error::invalid(message, hint)
+}
+
+/// The help of the command whose subcommand is missing (clap's error names only its usage).
+fn help_for(e: &clap::Error) -> String {
+    use clap::CommandFactory;
+    let usage = e.render().to_string();
+    let mut cmd = cli::Cli::command();
+    for name in ["pki", "nat"] {
+        if usage.contains(&format!("vpnctl {name} "))
+            && let Some(sub) = cmd.find_subcommand_mut(name)
+        {
+            return sub.render_help().to_string();
+        }
+    }
+    cmd.render_help().to_string()
 }

@@ -822,18 +822,31 @@ pub async fn connect(
 ) -> Result<(AwsCloud, String), CloudError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = profile {
-        // As the AWS CLI does: an explicit profile beats AWS_ACCESS_KEY_ID and friends in the
-        // environment (the default chain would take those first and never run the profile's
-        // credential_process or SSO).
-        let from_profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
-            .profile_name(p)
-            .build();
-        loader = loader.profile_name(p).credentials_provider(from_profile);
+        loader = loader.profile_name(p);
     }
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));
     }
-    let config = loader.load().await;
+    let mut config = loader.load().await;
+    if let Some(p) = profile {
+        // As the AWS CLI does: an explicit profile beats AWS_ACCESS_KEY_ID and friends in the
+        // environment (the default chain would take those first and never run the profile's
+        // credential_process, SSO or role). Its STS calls (assume-role, web identity) need the
+        // region resolved above.
+        let from_profile = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(p)
+            .configure(
+                &aws_config::provider_config::ProviderConfig::default()
+                    .with_region(config.region().cloned()),
+            )
+            .build();
+        config = config
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(from_profile),
+            )
+            .build();
+    }
     // A blank or malformed region would otherwise surface as a connection error.
     if let Some(r) = config.region().map(|r| r.to_string()).filter(|r| {
         !r.is_empty()

@@ -93,7 +93,7 @@ pub fn resolve(ev: &Evidence) -> Result<(String, Rule)> {
         return match rules.iter().find(|(_, c)| c.len() > 1) {
             Some(_) => Err(Error::invalid(
                 format!("several deployments are known here: {}", listing()),
-                "choose one with --name NAME (or VPNCTL_NAME)",
+                "name it on every run: --name NAME (or export VPNCTL_NAME=NAME)",
             )),
             None => Ok((DEFAULT.to_string(), Rule::Default)),
         };
@@ -103,14 +103,20 @@ pub fn resolve(ev: &Evidence) -> Result<(String, Rule)> {
         .iter()
         .any(|(_, c)| !c.is_empty() && !c.contains(&&chosen));
     if disagree {
+        let others: Vec<String> = ev
+            .known()
+            .into_iter()
+            .filter(|(n, _)| *n != chosen)
+            .map(|(n, from)| format!("'{n}' ({from})"))
+            .collect();
         return Err(Error::invalid(
             format!(
-                "it is not clear which deployment is meant: {} chooses '{chosen}', but this \
+                "it is not clear which deployment is meant: {} is '{chosen}', but this \
                  directory also knows {}",
                 rule.reason(),
-                listing()
+                others.join(", ")
             ),
-            "choose one with --name NAME (or VPNCTL_NAME)",
+            "name it on every run: --name NAME (or export VPNCTL_NAME=NAME)",
         ));
     }
     Ok((chosen, rule))
@@ -167,7 +173,7 @@ mod tests {
             let err = resolve(e).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{e:?}");
             for n in *names {
-                assert!(err.to_string().contains(&format!("{n} (")), "{e:?}: {err}");
+                assert!(err.to_string().contains(*n), "{e:?}: {err}");
             }
             assert!(err.hint().contains("--name"));
         }

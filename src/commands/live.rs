@@ -71,31 +71,47 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
 
 pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     crate::pki::names::validate_user(&args.user)?;
-    // A name the PKI never issued is a typo, not "nobody to kick".
-    if crate::pki::store::exists(&ctx.pki_dir) {
-        let pki = Pki::open(&ctx.pki_dir)?;
-        if !pki.index()?.iter().any(|e| e.cn == args.user) {
+    runtime()?.block_on(async {
+        let (cloud, _) = cloud(ctx, &args.aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?;
+        let (e, _) = plan::the_endpoint(&seen)?;
+        // Sessions first: kick is the emergency command, and the PKI here may be a copy.
+        let ended = cloud
+            .terminate_user(&e.id, &args.user)
+            .await
+            .map_err(crate::aws::to_error)?;
+        if !ended.is_empty() {
+            ctx.printer.data(format!(
+                "ended {} connection(s) of {}: {}",
+                ended.len(),
+                args.user,
+                ended.join(", ")
+            ));
+            ctx.printer.info(format!(
+                "they can reconnect while their certificate is valid; `{}` locks them out",
+                ctx.vpnctl_aws(&format!("pki revoke {}", args.user), &args.aws)
+            ));
+            return Ok(());
+        }
+        // Nobody ended: a name this deployment's PKI never issued is a typo, not a no-op.
+        if let Ok(pki) = Pki::open(&ctx.pki_dir)
+            && pki.meta.deployment == ctx.deployment
+            && !pki.index()?.iter().any(|entry| entry.cn == args.user)
+        {
             return Err(Error::not_found(
                 format!(
                     "the PKI in {} has no user '{}'",
                     ctx.pki_dir.display(),
                     args.user
                 ),
-                "see the users with `vpnctl pki list`; `vpnctl connections` shows who is connected",
+                "see the users with `vpnctl pki list`; `vpnctl connections` shows who is \
+                 connected",
             ));
         }
-    }
-    runtime()?.block_on(async {
-        let (cloud, _) = cloud(ctx, &args.aws).await?;
-        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
-        let (e, _) = plan::the_endpoint(&seen)?;
-        let ended = cloud.terminate_user(&e.id, &args.user).await.map_err(crate::aws::to_error)?;
-        if ended.is_empty() {
-            ctx.printer.info(format!("note: {} has no live connection on {}", args.user, e.id));
-        } else {
-            ctx.printer.data(format!("ended {} connection(s) of {}: {}", ended.len(), args.user, ended.join(", ")));
-            ctx.printer.info(format!("they can reconnect while their certificate is valid; `vpnctl pki revoke {}` locks them out", args.user));
-        }
+        ctx.printer
+            .warn(format!("{} has no live connection on {}", args.user, e.id));
         Ok(())
     })
 }

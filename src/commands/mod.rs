@@ -173,27 +173,26 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         names::validate_deployment(name)?;
     }
     let config = crate::config::ConfigFile::load(cli.config.as_deref())?;
-    // The PKI directory can come from the deployment's config table: the named one's, else the
-    // only one's (before the deployment is settled, which reads what that PKI records).
-    let table =
-        cli.name
+    // The PKI directory can come from the deployment's config table, so it is settled with
+    // the deployment: resolved once with the directory the flag (or the named or only table)
+    // gives, and again if the deployment that won names another directory.
+    let pki_for = |name: Option<&str>| {
+        cli.pki
             .clone()
-            .or_else(|| match config.deployments.keys().collect::<Vec<_>>()[..] {
-                [only] => Some(only.clone()),
-                _ => None,
-            });
-    let pki_dir = cli
-        .pki
-        .clone()
-        .or_else(|| table.and_then(|t| config.deployment(&t).pki))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR));
-    let evidence = deployment::Evidence {
-        flag: cli.name.clone(),
-        pki: Pki::open(&pki_dir).ok().map(|p| p.meta.deployment),
-        config: config.deployments.keys().cloned().collect(),
-        state: crate::state::list(&pki_dir),
+            .or_else(|| name.and_then(|n| config.deployment(n).pki))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR))
     };
-    let (deployment, rule) = deployment::resolve(&evidence)?;
+    let only_table = match config.deployments.keys().collect::<Vec<_>>()[..] {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    let mut pki_dir = pki_for(cli.name.as_deref().or(only_table.as_deref()));
+    let (mut deployment, mut rule, mut evidence) = settle(&cli, &config, &pki_dir)?;
+    let settled_dir = pki_for(Some(&deployment));
+    if settled_dir != pki_dir {
+        pki_dir = settled_dir;
+        (deployment, rule, evidence) = settle(&cli, &config, &pki_dir)?;
+    }
     names::validate_deployment(&deployment)?;
     let known = evidence.known();
     if rule != deployment::Rule::Flag && deployment != DEFAULT_DEPLOYMENT {
@@ -231,6 +230,39 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Sleep(args) => live::sleep(&ctx, &args.aws),
         Command::Wake(args) => live::wake(&ctx, &args.aws),
     }
+}
+
+/// The deployment for a PKI directory, the rule that chose it, and the evidence. A PKI that
+/// exists but cannot be read is an error (guessing `default` would act on the wrong
+/// deployment), except for the commands that replace it.
+fn settle(
+    cli: &Cli,
+    config: &crate::config::ConfigFile,
+    pki_dir: &std::path::Path,
+) -> Result<(String, deployment::Rule, deployment::Evidence)> {
+    let replaces_pki = matches!(
+        &cli.command,
+        Command::Pki {
+            command: crate::cli::PkiCommand::Init(_) | crate::cli::PkiCommand::ImportEasyrsa(_)
+        }
+    );
+    let recorded = if crate::pki::store::exists(pki_dir) {
+        match Pki::open(pki_dir) {
+            Ok(p) => Some(p.meta.deployment),
+            Err(_) if replaces_pki => None,
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let evidence = deployment::Evidence {
+        flag: cli.name.clone(),
+        pki: recorded,
+        config: config.deployments.keys().cloned().collect(),
+        state: crate::state::list(pki_dir),
+    };
+    let (name, rule) = deployment::resolve(&evidence)?;
+    Ok((name, rule, evidence))
 }
 
 /// A single-threaded async runtime for the AWS commands: their concurrency is joined

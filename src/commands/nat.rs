@@ -199,7 +199,7 @@ pub async fn apply_on(
     let applied = tokio::select! {
         r = executor.nat_on(want, &seen, &steps, expires_tag) => r.map_err(crate::aws::step_error)?,
         _ = tokio::signal::ctrl_c() => {
-            return Err(Error::incomplete("interrupted; what was created is tagged", "run `vpnctl nat on` again to continue, or `vpnctl nat off` to remove it"));
+            return Err(Error::incomplete("interrupted; what was created is tagged", format!("run the same `nat on` again to continue, or `{}` to remove it", ctx.vpnctl_aws("nat off", &a.aws))));
         }
     };
     let nat = applied.nat.as_ref();
@@ -219,13 +219,15 @@ pub async fn apply_on(
     ));
     let prices = crate::aws::price::for_region(region, &ctx.config.prices);
     ctx.printer.info(format!(
-        "bills now: NAT gateway {}/h + public IPv4 {}/h; `vpnctl nat off` ends it{}",
+        "bills now: NAT gateway {}/h + public IPv4 {}/h; `{}` ends it{}",
         crate::aws::price::dollars(prices.nat_gateway_hour),
         crate::aws::price::dollars(prices.public_ipv4_hour),
+        ctx.vpnctl_aws("nat off", &a.aws),
         expires
             .map(|_| format!(
-                " (ttl {}; `vpnctl status` warns when it is past)",
-                a.ttl.as_deref().unwrap_or("")
+                " (ttl {}; `{}` warns when it is past)",
+                a.ttl.as_deref().unwrap_or(""),
+                ctx.vpnctl_aws("status", &a.aws)
             ))
             .unwrap_or_default()
     ));

@@ -573,9 +573,11 @@ fn push_revocation(ctx: &Ctx, a: &RevokeArgs, pki: &Pki) -> Result<()> {
                 a.user
             ),
             format!(
-                "until it is, {} can still connect: run `vpnctl pki merge-crl` (it gives the \
-                 endpoint this PKI's CRL) and `vpnctl kick {}`",
-                a.user, a.user
+                "until it is, {} can still connect: run `{}` (it gives the endpoint this PKI's \
+                 CRL) and `{}`",
+                a.user,
+                ctx.vpnctl_aws("pki merge-crl", &a.aws),
+                ctx.vpnctl_aws(&format!("kick {}", a.user), &a.aws),
             ),
         )),
     }

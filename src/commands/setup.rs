@@ -354,6 +354,19 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             }
         } else {
             ctx.repaired_pki(&mut pki)?;
+            // A PKI made for another name (`pki init` without --name, then `--name lab setup`)
+            // now serves this deployment, unless its own name has a deployment too: later
+            // commands then find 'lab' from the PKI instead of stopping at two candidates.
+            let recorded = pki.meta.deployment.clone();
+            if recorded != ctx.deployment && crate::state::load(&ctx.pki_dir, &recorded).is_none() {
+                pki.record_deployment(&ctx.deployment)?;
+                ctx.printer.info(format!(
+                    "the PKI in {} now records deployment '{}' (it recorded '{recorded}', which \
+                     has no deployment here)",
+                    ctx.pki_dir.display(),
+                    ctx.deployment
+                ));
+            }
         }
         let upload = server_upload(&pki)?;
         let server_pem = upload.cert_pem.clone();
@@ -449,7 +462,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         };
         let applied = applied.map_err(awsmod::step_error)?;
         nat_result?;
-        finish(ctx, &pki, &want, &applied, &region, started.elapsed())
+        finish(
+            ctx,
+            &pki,
+            &want,
+            &applied,
+            (&region, &args.aws),
+            started.elapsed(),
+        )
     })
 }
 
@@ -477,9 +497,17 @@ fn finish(
     pki: &Pki,
     want: &Desired,
     applied: &exec::Applied,
-    region: &str,
+    (region, aws): (&str, &crate::cli::AwsArgs),
     took: std::time::Duration,
 ) -> Result<()> {
+    // Hints name the region this ran in, so they work wherever they are pasted.
+    let with_region = |rest: &str| {
+        let aws = crate::cli::AwsArgs {
+            region: Some(region.to_string()),
+            ..aws.clone()
+        };
+        ctx.vpnctl_aws(rest, &aws)
+    };
     let now = ctx.now.unix_timestamp();
     let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
     st.deployment = ctx.deployment.clone();
@@ -538,8 +566,8 @@ fn finish(
         want.subnets.len(),
         crate::aws::price::dollars(prices.association_hour),
         crate::aws::price::dollars(prices.connection_hour),
-        ctx.vpnctl("status"),
-        ctx.vpnctl("teardown"),
+        with_region("status"),
+        with_region("teardown"),
     ));
     Ok(())
 }

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         let failures = tokio::select! {
             f = executor.teardown(&steps, args.keep_going) => f,
             _ = tokio::signal::ctrl_c() => {
-                return Err(Error::incomplete("interrupted", "run `vpnctl teardown` again: it finds what is left by tags"));
+                return Err(Error::incomplete("interrupted", format!("run `{}` again: it finds what is left by tags", ctx.vpnctl_aws("teardown", &args.aws))));
             }
         };
         for f in &failures {

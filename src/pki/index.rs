@@ -84,8 +84,6 @@ pub fn revoked(
         .collect()
 }
 
-const UTC_TIME: &[FormatItem<'static>] =
-    format_description!("[year repr:last_two][month][day][hour][minute][second]Z");
 const GEN_TIME: &[FormatItem<'static>] =
     format_description!("[year][month][day][hour][minute][second]Z");
 
@@ -93,33 +91,44 @@ const GEN_TIME: &[FormatItem<'static>] =
 /// UTCTime's two-digit year cannot say 1949 (it would read back as 2049).
 fn fmt_time(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let f = if (1950..2050).contains(&t.year()) {
-        UTC_TIME
+    let (year, rest) = (
+        t.year(),
+        (u8::from(t.month()), t.day(), t.hour(), t.minute()),
+    );
+    let (mo, d, h, mi) = rest;
+    let sec = t.second();
+    // By hand rather than with a format description: a team's index holds thousands of dates,
+    // and every revoke writes them all.
+    if (1950..2050).contains(&year) {
+        format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{sec:02}Z", year % 100)
+    } else if (0..=9999).contains(&year) {
+        format!("{year:04}{mo:02}{d:02}{h:02}{mi:02}{sec:02}Z")
     } else {
-        GEN_TIME
-    };
-    t.format(f).unwrap_or_default()
+        t.format(GEN_TIME).unwrap_or_default()
+    }
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    match s.len() {
-        13 => {
-            // Two ASCII digits; a byte length of 13 does not make byte 2 a char boundary.
-            let yy: i32 = s
-                .get(..2)
-                .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))?
-                .parse()
-                .ok()?;
-            let century = if yy >= 50 { "19" } else { "20" };
-            PrimitiveDateTime::parse(&format!("{century}{s}"), GEN_TIME)
-                .ok()
-                .map(|t| t.assume_utc())
-        }
-        15 => PrimitiveDateTime::parse(s, GEN_TIME)
-            .ok()
-            .map(|t| t.assume_utc()),
-        _ => None,
+    // YYMMDDHHMMSSZ (UTCTime, 1950–2049) or YYYYMMDDHHMMSSZ (GeneralizedTime), digits only.
+    let digits = s.strip_suffix('Z')?.as_bytes();
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
     }
+    let num = |b: &[u8]| b.iter().fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+    let (year, rest) = match digits.len() {
+        12 => {
+            let yy = num(&digits[..2]);
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &digits[2..])
+        }
+        14 => (num(&digits[..4]), &digits[4..]),
+        _ => return None,
+    };
+    let part = |i: usize| u8::try_from(num(&rest[i..i + 2])).ok();
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(part(0)?).ok()?, part(2)?)
+            .ok()?;
+    let t = time::Time::from_hms(part(4)?, part(6)?, part(8)?).ok()?;
+    Some(PrimitiveDateTime::new(date, t).assume_utc())
 }
 
 pub fn parse(text: &str) -> Result<Vec<Entry>> {

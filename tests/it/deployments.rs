@@ -43,7 +43,7 @@ fn traces_that_disagree_stop_with_every_candidate_named() {
     let r = env.fails(&["pki", "issue", "bob"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("default (") && r.stderr.contains("lab2 ("),
+        r.stderr.contains("is 'default'") && r.stderr.contains("'lab2' (a state file"),
         "{}",
         r.stderr
     );
@@ -154,4 +154,28 @@ fn an_explicit_profile_beats_keys_in_the_environment_and_an_unknown_one_is_named
         "the unknown profile is named:\n{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_pki_made_without_a_name_follows_the_deployment_it_is_set_up_for() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["pki", "init"]);
+    let r = env.run(&lab_setup(&[]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("now records deployment 'lab'"),
+        "{}",
+        r.stderr
+    );
+    // The README's PKI commands, then the guide's setup: later commands need no --name.
+    let r = env.run(&["pki", "issue", "bob"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("profile "),
+        "bob's profile points at lab's endpoint: {}",
+        r.stdout
+    );
+    env.ok(&["teardown"]);
 }

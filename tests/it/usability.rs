@@ -14,6 +14,14 @@ fn a_bare_command_prints_its_help_and_succeeds() {
         assert!(!r.stderr.contains("error:"), "{args:?}: {}", r.stderr);
     }
     assert!(env.run(&["pki"]).stdout.contains("revoke"));
+    // With a VPNCTL_* variable set (clap counts it as an argument), still the help.
+    let named = Env::new().env("VPNCTL_NAME", "lab");
+    for args in [&[][..], &["pki"][..]] {
+        let r = named.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains("Usage:"), "{args:?}: {}", r.stdout);
+    }
+    assert!(named.run(&["pki"]).stdout.contains("revoke"));
     // A missing argument of a real command is still a usage error.
     assert_eq!(env.run(&["pki", "revoke"]).code, 2);
 }
@@ -35,7 +43,11 @@ fn hints_name_the_deployment_so_they_run_as_printed() {
     let r = env.run(&lab_setup(&[]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let status = quoted_after(&r.stderr, "bills now");
-    assert_eq!(status, "vpnctl --name lab status", "{}", r.stderr);
+    assert_eq!(
+        status, "vpnctl --name lab status --region us-east-1",
+        "{}",
+        r.stderr
+    );
     let words: Vec<&str> = status.split_whitespace().skip(1).collect();
     let out = env.ok(&words);
     assert!(out.contains("cvpn-endpoint-"), "{out}");
@@ -48,7 +60,7 @@ fn hints_name_the_deployment_so_they_run_as_printed() {
         .nth(3)
         .unwrap()
         .to_string();
-    assert_eq!(teardown, "vpnctl --name lab teardown");
+    assert_eq!(teardown, "vpnctl --name lab teardown --region us-east-1");
     let words: Vec<&str> = teardown.split_whitespace().skip(1).collect();
     env.ok(&words);
     assert!(

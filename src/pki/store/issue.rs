@@ -60,8 +60,7 @@ impl Pki {
         let keys = generate_keys(users.len())?;
 
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)?;
-        let mut entries = self.index()?;
+        let mut entries = self.repair_locked(&ca, now)?;
         self.check_issuable(users, &entries, force, now)?;
         let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
         let mut signed = Vec::new();

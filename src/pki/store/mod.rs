@@ -450,6 +450,18 @@ impl Pki {
         Ok((here, elsewhere))
     }
 
+    /// Record `deployment` as the one this PKI serves (setup with another --name, when the
+    /// recorded one has no deployment), under the lock.
+    pub fn record_deployment(&mut self, deployment: &str) -> Result<()> {
+        names::validate_deployment(deployment)?;
+        let _lock = Lock::acquire(&self.layout.lock())?;
+        let mut meta = self.read_meta()?;
+        meta.deployment = deployment.to_string();
+        write_meta(&self.layout, &meta)?;
+        self.meta = meta;
+        Ok(())
+    }
+
     /// Whether `user` has certificates and every one of them is revoked.
     pub fn revoked_entirely(&self, user: &str) -> Result<bool> {
         let entries = self.index()?;

@@ -97,18 +97,47 @@ impl Pki {
             .load_ca(pass()?.as_ref())
             .map_err(|e| e.prefixed(&format!("{what}; repairing it needs the CA key")))?;
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)
+        self.repair_locked(&ca, now).map(|_| ())
     }
 
     /// Under the lock: finish or roll back the journal, then make the CRL agree with the index.
     /// What was done is added to `self.repaired` for the command to report.
-    pub(super) fn repair_locked(&mut self, ca: &Ca, now: OffsetDateTime) -> Result<()> {
+    pub(super) fn repair_locked(&mut self, ca: &Ca, now: OffsetDateTime) -> Result<Vec<Entry>> {
         let layout = self.layout.clone();
-        for dir in staging_dirs(&layout) {
-            fsx::remove_stale_staging(&dir)?;
+        let journal = read_journal(&layout)?;
+        // Files are staged in issued/, private/ and the retired folders only by a journaled
+        // command, so only a journal makes those (large) folders worth a look.
+        let dirs = staging_dirs(&layout);
+        let scan = if journal.is_some() {
+            &dirs[..]
+        } else {
+            &dirs[..1]
+        };
+        for dir in scan {
+            fsx::remove_stale_staging(dir)?;
         }
         let mut entries = self.index()?;
-        if let Some(j) = read_journal(&layout)? {
+        // First, a CRL of this CA that revokes what the index does not (written by a command
+        // whose index did not land): its revocations are kept, never dropped, and before the
+        // journal so that their files and profiles are retired like any other revocation's.
+        let kept = keep_crl_revocations(&layout, &mut entries)?;
+        if !kept.is_empty() {
+            fsx::write_atomic(
+                &layout.index(),
+                index::render(&entries).as_bytes(),
+                PUBLIC,
+                Overwrite::Replace,
+            )?;
+            self.repaired.push(format!(
+                "crl.pem revoked {} certificate(s) that index.txt did not: they are revoked in \
+                 the index too",
+                kept.len()
+            ));
+            for (cn, serial) in &kept {
+                retire_files(&layout, self.stem(cn), "revoked", serial)?;
+            }
+        }
+        if let Some(j) = journal {
             let before = entries.clone();
             for (stem, why, serial) in &j.retire {
                 let Some(serial) = Serial::parse_hex(serial) else {
@@ -164,21 +193,6 @@ impl Pki {
             }
         }
         if crl_disagrees(&layout, &entries)? {
-            // A CRL of this CA that revokes what the index does not (written by a command whose
-            // index did not land): its revocations are kept, never dropped.
-            let kept = keep_crl_revocations(&layout, &mut entries)?;
-            if kept > 0 {
-                fsx::write_atomic(
-                    &layout.index(),
-                    index::render(&entries).as_bytes(),
-                    PUBLIC,
-                    Overwrite::Replace,
-                )?;
-                self.repaired.push(format!(
-                    "crl.pem revoked {kept} certificate(s) that index.txt did not: they are \
-                     revoked in the index too"
-                ));
-            }
             let number = self.write_crl(ca, &entries, now, None)?;
             self.repaired.push(format!(
                 "crl.pem did not list exactly the revoked certificates of index.txt (an \
@@ -188,7 +202,7 @@ impl Pki {
         if read_journal(&layout)?.is_some() {
             fsx::remove_file(&layout.pending())?;
         }
-        Ok(())
+        Ok(entries)
     }
 
     /// Write the journal: from here on a kill is repaired by the next command.
@@ -236,8 +250,9 @@ impl Pki {
             now + Duration::days(i64::from(days)),
             number,
         )?;
-        // The number first: if the CRL then cannot be written, the number is used up (a later
-        // CRL skips it) rather than a written CRL being left with a number the settings lack.
+        // The number first, so a CRL on disk always carries a number the settings know (a kill
+        // in between only skips a number); a failed CRL write puts the settings back
+        // (`commit_index_and_crl`).
         meta.crl_number = number;
         meta.crl_days = days;
         write_meta(&self.layout, &meta)?;
@@ -287,31 +302,63 @@ fn crl_disagrees(layout: &Layout, entries: &[Entry]) -> Result<bool> {
     Ok(listed != revoked)
 }
 
-/// Revoke in `entries` every serial that `crl.pem` (signed by this CA) revokes; returns how many
-/// it added. A serial the index never had is recorded as `(unknown)`, as `merge-crl` does.
-fn keep_crl_revocations(layout: &Layout, entries: &mut Vec<Entry>) -> Result<usize> {
+/// Revoke in `entries` every serial that `crl.pem` (signed by this CA) revokes and the index
+/// does not; returns the (name, serial) of each.
+fn keep_crl_revocations(
+    layout: &Layout,
+    entries: &mut Vec<Entry>,
+) -> Result<Vec<(String, Serial)>> {
     let ca_pem = fsx::read_to_string(&layout.ca_cert())?;
     let Ok(crl) = fsx::read_to_string(&layout.crl()).and_then(|p| cert::inspect_crl(&p, &ca_pem))
     else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
-    let mut added = 0;
-    for (serial, at) in crl.revoked.iter().zip(&crl.revoked_at) {
-        match entries.iter_mut().find(|e| &e.serial == serial) {
+    let listed: Vec<(Serial, OffsetDateTime)> =
+        crl.revoked.into_iter().zip(crl.revoked_at).collect();
+    let (known, unknown) = revoke_listed(entries, &listed);
+    Ok(known
+        .into_iter()
+        .chain(
+            unknown
+                .into_iter()
+                .map(|s| (super::revoke::UNKNOWN_CN.to_string(), s)),
+        )
+        .collect())
+}
+
+/// Revoke in `entries` each listed serial (with its revocation time) that is not revoked yet:
+/// returns the (name, serial) of those the index held, and the serials it did not hold, which
+/// are added as revoked `(unknown)` entries. Shared by `merge-crl` and the repair.
+pub(super) fn revoke_listed(
+    entries: &mut Vec<Entry>,
+    listed: &[(Serial, OffsetDateTime)],
+) -> (Vec<(String, Serial)>, Vec<Serial>) {
+    let position: std::collections::HashMap<Serial, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.serial.clone(), i))
+        .collect();
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for (serial, at) in listed {
+        match position.get(serial).map(|&i| &mut entries[i]) {
             Some(e) if e.is_revoked() => {}
             Some(e) => {
                 e.revoke(*at, "cessationOfOperation");
-                added += 1;
+                known.push((e.cn.clone(), serial.clone()));
             }
-            None => {
-                let mut e = Entry::valid(super::revoke::UNKNOWN_CN, serial.clone(), *at);
-                e.revoke(*at, "unspecified");
-                entries.push(e);
-                added += 1;
-            }
+            None => unknown.push(serial.clone()),
         }
     }
-    Ok(added)
+    for serial in &unknown {
+        let at = listed
+            .iter()
+            .find(|(s, _)| s == serial)
+            .map_or(OffsetDateTime::UNIX_EPOCH, |(_, t)| *t);
+        let mut e = Entry::valid(super::revoke::UNKNOWN_CN, serial.clone(), at);
+        e.revoke(at, "unspecified");
+        entries.push(e);
+    }
+    (known, unknown)
 }
 
 /// The directories a mutation stages files in.

@@ -93,8 +93,7 @@ impl Pki {
         names::validate_user(user)?;
         let ca = self.load_ca(pass)?;
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)?;
-        let mut entries = self.index()?;
+        let mut entries = self.repair_locked(&ca, now)?;
         let targets: Vec<usize> = entries
             .iter()
             .enumerate()
@@ -198,8 +197,7 @@ impl Pki {
         }
         let ca = self.load_ca(pass)?;
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)?;
-        let entries = self.index()?;
+        let entries = self.repair_locked(&ca, now)?;
         let days = crl_days.unwrap_or(self.meta.crl_days);
         self.write_crl(&ca, &entries, now, Some(days))?;
         Ok(now + Duration::days(i64::from(days)))
@@ -223,29 +221,10 @@ impl Pki {
         })?;
         let ca = self.load_ca(pass)?;
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)?;
-        let mut entries = self.index()?;
+        let mut entries = self.repair_locked(&ca, now)?;
         let mut merged = Merged::default();
-        let position: std::collections::HashMap<Serial, usize> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.serial.clone(), i))
-            .collect();
-        for (serial, at) in other.revoked.iter().zip(&other.revoked_at) {
-            match position.get(serial).map(|&i| &mut entries[i]) {
-                Some(e) if e.is_revoked() => {}
-                Some(e) => {
-                    e.revoke(*at, "cessationOfOperation");
-                    merged.revoked.push((e.cn.clone(), serial.clone()));
-                }
-                None => {
-                    let mut e = Entry::valid(UNKNOWN_CN, serial.clone(), *at);
-                    e.revoke(*at, "unspecified");
-                    entries.push(e);
-                    merged.unknown.push(serial.clone());
-                }
-            }
-        }
+        let listed: Vec<_> = other.revoked.into_iter().zip(other.revoked_at).collect();
+        (merged.revoked, merged.unknown) = super::repair::revoke_listed(&mut entries, &listed);
         let floor = other.number.unwrap_or(0);
         let local = self.crl_pem()?;
         let current = cert::crl_number(&local).unwrap_or(0);
@@ -316,8 +295,7 @@ impl Pki {
         let ca = self.load_ca(pass)?;
         let key = cert::new_key()?;
         let _lock = self.lock(&ca)?;
-        self.repair_locked(&ca, now)?;
-        let mut entries = self.index()?;
+        let mut entries = self.repair_locked(&ca, now)?;
         // A name that differs only in case from one whose files are here (an easy-rsa import
         // adopts only the first of two such names) would write over those files on a
         // case-insensitive file system.
