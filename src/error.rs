@@ -103,47 +103,19 @@ impl Error {
     }
 
     /// The same error (and exit code) with `context` before its message.
-    pub fn prefixed(self, context: &str) -> Error {
-        let join = |m: String| format!("{context}: {m}");
-        match self {
-            Error::Invalid { message, hint } => Error::Invalid {
-                message: join(message),
-                hint,
-            },
-            Error::Conflict { message, hint } => Error::Conflict {
-                message: join(message),
-                hint,
-            },
-            Error::NotFound { message, hint } => Error::NotFound {
-                message: join(message),
-                hint,
-            },
-            Error::Corrupt { message, hint } => Error::Corrupt {
-                message: join(message),
-                hint,
-            },
-            Error::Cloud { message, hint } => Error::Cloud {
-                message: join(message),
-                hint,
-            },
-            Error::Timeout { message, hint } => Error::Timeout {
-                message: join(message),
-                hint,
-            },
-            Error::Incomplete { message, hint } => Error::Incomplete {
-                message: join(message),
-                hint,
-            },
-            Error::Io {
-                context: c,
-                cause,
-                hint,
-            } => Error::Io {
-                context: join(c),
-                cause,
-                hint,
-            },
-        }
+    pub fn prefixed(mut self, context: &str) -> Error {
+        let message = match &mut self {
+            Error::Invalid { message, .. }
+            | Error::Conflict { message, .. }
+            | Error::NotFound { message, .. }
+            | Error::Corrupt { message, .. }
+            | Error::Cloud { message, .. }
+            | Error::Timeout { message, .. }
+            | Error::Incomplete { message, .. } => message,
+            Error::Io { context, .. } => context,
+        };
+        *message = format!("{context}: {message}");
+        self
     }
 
     pub fn hint(&self) -> &str {

@@ -326,3 +326,27 @@ fn init_beside_a_lone_journal_is_a_fresh_init() {
     assert!(!pki.layout.pending().exists());
     assert!(Pki::open(&root).unwrap().health().unwrap().is_clean());
 }
+
+#[test]
+fn a_repair_that_needs_a_missing_passphrase_says_so_with_its_own_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.passphrase = Some(Passphrase::new("s3cret".into()));
+    let mut pki = Pki::init(&dir.path().join("pki"), &o, NOW).unwrap();
+    pki.begin(&Journal {
+        op: "revoke".into(),
+        ..Journal::default()
+    })
+    .unwrap();
+    let err = pki.ensure_consistent(|| Ok(None), NOW).unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("interrupted") && text.contains("needs the CA key"),
+        "{text}"
+    );
+    assert!(
+        pki.layout.pending().exists(),
+        "nothing was repaired without the key"
+    );
+}
