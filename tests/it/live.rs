@@ -254,13 +254,7 @@ fn an_older_copy_of_the_pki_cannot_take_revocations_back() {
     env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
     env.ok(&lab_setup(&[]));
     // A copy of the PKI from before bob's revocation.
-    let old = emu.env();
-    for entry in walk(&env.pki()) {
-        let rel = entry.strip_prefix(env.path()).unwrap();
-        let dest = old.path().join(rel);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, &dest).unwrap();
-    }
+    let old = crate::revocation::copy_of(&env, &emu);
     env.ok(&["--name", "lab", "pki", "revoke", "bob"]);
     let crl_after_revoke = endpoint(&emu)["crl"].clone();
     let r = old.fails(&lab_setup(&[]));
@@ -276,19 +270,6 @@ fn an_older_copy_of_the_pki_cannot_take_revocations_back() {
         "the endpoint keeps the newer CRL"
     );
     env.ok(&["--name", "lab", "teardown"]);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
-    }
-    out
 }
 
 #[test]

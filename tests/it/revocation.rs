@@ -42,7 +42,7 @@ fn serial_of(env: &Env, user: &str) -> String {
 
 /// A second working directory holding a byte-for-byte copy of `env`'s PKI and deployment
 /// record, as a colleague's laptop or a restored backup would.
-fn copy_of(env: &Env, emu: &Emulator) -> Env {
+pub fn copy_of(env: &Env, emu: &Emulator) -> Env {
     let other = emu.env();
     let status = std::process::Command::new("cp")
         .args(["-a", "pki", ".vpnctl"])
