@@ -29,6 +29,16 @@ pub struct Cli {
     /// Only errors and warnings on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Answer yes to the question `teardown`, `sleep`, `nat off` and `pki revoke` ask on a
+    /// terminal (without a terminal they never ask).
+    #[arg(long, short, global = true)]
+    pub yes: bool,
+    /// Log each AWS call (service, operation, duration, request id, error code) to stderr.
+    #[arg(long, short, global = true, conflicts_with = "debug")]
+    pub verbose: bool,
+    /// `--verbose`, plus the AWS SDK's own debug log (credentials and retries).
+    #[arg(long, global = true)]
+    pub debug: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -48,6 +58,8 @@ pub enum Command {
     Setup(SetupArgs),
     /// Every resource of the deployment, its state, and what bills now.
     Status(StatusArgs),
+    /// The deployments this directory knows and those tagged in the region: state, bill.
+    List(ListDeploymentsArgs),
     /// Remove everything of the deployment that bills, in the order AWS requires.
     Teardown(TeardownArgs),
     /// Who is connected, since when, from where, bytes in/out.
@@ -189,6 +201,17 @@ pub struct SetupArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListDeploymentsArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Only what this directory knows: no AWS call.
+    #[arg(long)]
+    pub local: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

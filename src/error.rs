@@ -37,6 +37,9 @@ pub enum Error {
     /// found billable resources that remain). The report was already printed.
     #[error("{message}")]
     Incomplete { message: String, hint: String },
+    /// The user answered no to a confirmation. Nothing was changed.
+    #[error("{message}")]
+    Declined { message: String, hint: String },
 }
 
 impl Error {
@@ -82,6 +85,12 @@ impl Error {
             hint: hint.into(),
         }
     }
+    pub fn declined(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Declined {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
 
     /// An I/O error on `path`, with a hint derived from the error kind.
     pub fn io(action: &str, path: &Path, source: std::io::Error) -> Self {
@@ -111,7 +120,8 @@ impl Error {
             | Error::Corrupt { message, .. }
             | Error::Cloud { message, .. }
             | Error::Timeout { message, .. }
-            | Error::Incomplete { message, .. } => message,
+            | Error::Incomplete { message, .. }
+            | Error::Declined { message, .. } => message,
             Error::Io { context, .. } => context,
         };
         *message = format!("{context}: {message}");
@@ -127,12 +137,14 @@ impl Error {
             | Error::Io { hint, .. }
             | Error::Cloud { hint, .. }
             | Error::Timeout { hint, .. }
-            | Error::Incomplete { hint, .. } => hint,
+            | Error::Incomplete { hint, .. }
+            | Error::Declined { hint, .. } => hint,
         }
     }
 
     /// Exit codes: 2 bad input (also clap's), 3 conflict, 4 not found, 5 corrupt local state,
-    /// 6 cloud failure, 7 timeout, 8 finished with something left to act on, 1 I/O.
+    /// 6 cloud failure, 7 timeout, 8 finished with something left to act on, 9 the user
+    /// answered no, 1 I/O.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid { .. } => 2,
@@ -142,6 +154,7 @@ impl Error {
             Error::Cloud { .. } => 6,
             Error::Timeout { .. } => 7,
             Error::Incomplete { .. } => 8,
+            Error::Declined { .. } => 9,
             Error::Io { .. } => 1,
         }
     }

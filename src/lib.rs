@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsx;
 #[cfg(test)]
 mod fuzz;
+pub mod json;
 pub mod pki;
 pub mod printer;
 pub mod profile;
@@ -56,6 +57,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let printer = printer::Printer::new(cli.quiet);
+    aws::trace::init(cli.verbose, cli.debug);
     match commands::dispatch(cli, &printer) {
         Ok(()) => 0,
         Err(err) => {

@@ -116,6 +116,22 @@ impl Template {
 /// Validate a `--remote` host: a DNS name or an IP address, nothing that could smuggle another
 /// directive into the profile.
 pub fn validate_remote(host: &str) -> Result<()> {
+    // AWS shows an endpoint's name as `*.cvpn-endpoint-….amazonaws.com`: there the `*` stands
+    // for the random label vpnctl writes. Any other wildcard would silently become the bare
+    // domain, which is not the host the user named.
+    if let Some(bare) = host.strip_prefix("*.")
+        && !is_aws_endpoint(bare)
+    {
+        return Err(Error::invalid(
+            format!(
+                "--remote {host:?} is a wildcard, and only an AWS Client VPN endpoint name may be one"
+            ),
+            format!(
+                "give the host itself, e.g. --remote vpn.{bare} (for an AWS endpoint vpnctl fills in the random label \
+                 that `*.` stands for)"
+            ),
+        ));
+    }
     let host = host.strip_prefix("*.").unwrap_or(host);
     let ok = if host.contains(':') {
         // Only an IPv6 address has colons; "host:port" is a mistake (--port takes the port).
@@ -158,6 +174,21 @@ pub fn remote_host(host: &str, label: &str) -> String {
         format!("{label}.{bare}")
     } else {
         bare.to_string()
+    }
+}
+
+/// `remote_host` undone: an AWS endpoint name without the random label vpnctl put in front
+/// (as `*.` again, which `--remote` accepts); any other host as it is.
+pub fn unlabelled(host: &str) -> String {
+    match host.split_once('.') {
+        Some((label, rest))
+            if label.len() == 12
+                && label.chars().all(|c| c.is_ascii_hexdigit())
+                && is_aws_endpoint(rest) =>
+        {
+            format!("*.{rest}")
+        }
+        _ => host.to_string(),
     }
 }
 
@@ -224,6 +255,15 @@ mod tests {
             "a1b2c3d4e5f6.cvpn-endpoint-0123456789abcdef0.prod.clientvpn.us-east-1.amazonaws.com"
         );
         assert_eq!(remote_host("127.0.0.1", "a1b2c3d4e5f6"), "127.0.0.1");
+        let aws = "cvpn-endpoint-0a1.prod.clientvpn.us-east-1.amazonaws.com";
+        assert_eq!(
+            unlabelled(&remote_host(aws, "a1b2c3d4e5f6")),
+            format!("*.{aws}")
+        );
+        assert_eq!(
+            unlabelled("a1b2c3d4e5f6.example.com"),
+            "a1b2c3d4e5f6.example.com"
+        );
         assert_eq!(random_label().unwrap().len(), 12);
     }
 
@@ -240,6 +280,8 @@ mod tests {
             "999.1.1.1",
             "a..b",
             "1.2.3",
+            "*.example.com",
+            "*.10.0.0.1",
         ] {
             assert!(validate_remote(bad).is_err(), "{bad:?}");
         }

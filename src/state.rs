@@ -18,6 +18,10 @@ pub struct State {
     pub dns_name: Option<String>,
     pub port: Option<u16>,
     pub proto: Option<crate::profile::Proto>,
+    /// The number of the CRL the endpoint was last seen to hold (after setup, wake or a
+    /// push); `pki list` compares it with the PKI's, offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_number: Option<u64>,
     /// Subnet id → unix time it was first seen associating.
     #[serde(default)]
     pub associated_at: BTreeMap<String, i64>,

@@ -33,6 +33,8 @@ pub trait Network {
     async fn find_vpc(&self, id_or_name: &str) -> CloudResult<Vpc>;
     /// A subnet by id (`subnet-…`) or by its Name tag.
     async fn find_subnet(&self, id_or_name: &str) -> CloudResult<Subnet>;
+    /// A security group of `vpc` by id (`sg-…`), group name (`default`) or Name tag: its id.
+    async fn find_security_group(&self, vpc: &str, id_or_name: &str) -> CloudResult<String>;
 }
 
 #[allow(async_fn_in_trait)]

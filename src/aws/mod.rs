@@ -8,6 +8,7 @@ pub mod model;
 pub mod plan;
 pub mod price;
 pub mod sdk;
+pub mod trace;
 pub mod wait;
 
 use crate::error::Error;

@@ -49,8 +49,10 @@ pub struct Certificate {
     pub arn: String,
     pub tags: Tags,
     pub domain: Option<String>,
-    /// Unix seconds.
+    /// Unix seconds (RFC 3339 in JSON, as every time below).
+    #[serde(serialize_with = "crate::json::opt_time")]
     pub not_after: Option<i64>,
+    #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub in_use_by: Vec<String>,
 }
@@ -113,6 +115,7 @@ pub struct Endpoint {
     pub server_cert_arn: Option<String>,
     /// The CloudWatch Logs group when connection logging is on.
     pub log_group: Option<String>,
+    #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub tags: Tags,
 }
@@ -151,8 +154,11 @@ pub struct Connection {
     pub username: Option<String>,
     pub client_ip: Option<String>,
     pub state: String,
+    #[serde(serialize_with = "crate::json::aws_time")]
     pub established: Option<String>,
+    #[serde(serialize_with = "crate::json::opt_count")]
     pub ingress_bytes: Option<String>,
+    #[serde(serialize_with = "crate::json::opt_count")]
     pub egress_bytes: Option<String>,
 }
 
@@ -258,6 +264,7 @@ pub struct NatGateway {
     pub vpc_id: String,
     pub allocation_id: Option<String>,
     pub public_ip: Option<String>,
+    #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub tags: Tags,
 }

@@ -152,7 +152,9 @@ impl std::fmt::Display for Action {
                 reimport_arn: Some(arn),
             } => write!(
                 f,
-                "re-import the renewed server certificate into {arn} (same ARN: endpoint and profiles survive)"
+                "re-import the renewed server certificate to the same ARN ({}): endpoint and \
+                 profiles survive",
+                short_arn(arn)
             ),
             Action::CreateEndpoint => write!(f, "create the Client VPN endpoint"),
             Action::ModifyEndpoint { changes } => {
@@ -200,8 +202,7 @@ impl std::fmt::Display for Action {
             }
             Action::ImportCrl => write!(
                 f,
-                "import the PKI's CRL into the endpoint (AWS resets every live connection; \
-                 revoked users are refused when they reconnect)"
+                "import the PKI's CRL (AWS resets every live connection; revoked users are refused)"
             ),
             Action::WriteProfiles => write!(
                 f,
@@ -588,6 +589,14 @@ impl TeardownAction {
     }
 }
 
+/// An ACM ARN as people read it in a plan line: `certificate/<id>` (the region and account
+/// are the command's own).
+pub fn short_arn(arn: &str) -> &str {
+    arn.rfind(":certificate/")
+        .map(|i| &arn[i + 1..])
+        .unwrap_or(arn)
+}
+
 impl std::fmt::Display for TeardownAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -599,12 +608,12 @@ impl std::fmt::Display for TeardownAction {
                 "remove the 0.0.0.0/0 route to the NAT gateway from {table}"
             ),
             TeardownAction::Disassociate {
-                endpoint,
+                endpoint: _,
                 association,
                 subnet,
             } => write!(
                 f,
-                "disassociate {subnet} from {endpoint} ({association}) and wait until gone"
+                "disassociate {subnet} ({association}) from the endpoint and wait until gone"
             ),
             TeardownAction::DeleteNatGateway { id } => {
                 write!(f, "delete the NAT gateway {id} and wait until deleted")
@@ -613,7 +622,7 @@ impl std::fmt::Display for TeardownAction {
                 write!(f, "delete the endpoint {endpoint} and wait until gone")
             }
             TeardownAction::DeleteCertificate { arn } => {
-                write!(f, "delete the ACM certificate {arn}")
+                write!(f, "delete the ACM certificate {}", short_arn(arn))
             }
             TeardownAction::ReleaseAddress { allocation } => {
                 write!(f, "release the Elastic IP {allocation}")

@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields, default)]
 pub struct Prices {
     /// $ per hour per associated subnet.
+    #[serde(serialize_with = "crate::json::usd")]
     pub association_hour: f64,
     /// $ per hour per active client connection.
+    #[serde(serialize_with = "crate::json::usd")]
     pub connection_hour: f64,
     /// $ per hour per NAT gateway.
+    #[serde(serialize_with = "crate::json::usd")]
     pub nat_gateway_hour: f64,
     /// $ per hour per public IPv4 address (Elastic IPs included).
+    #[serde(serialize_with = "crate::json::usd")]
     pub public_ipv4_hour: f64,
 }
 

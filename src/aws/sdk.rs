@@ -13,14 +13,100 @@ use ipnet::Ipv4Net;
 pub struct AwsCloud {
     ec2: ec2::Client,
     acm: acm::Client,
+    sts: aws_sdk_sts::Client,
 }
 
 impl AwsCloud {
     pub fn new(config: &aws_config::SdkConfig) -> AwsCloud {
+        use super::trace::CallLog;
         AwsCloud {
-            ec2: ec2::Client::new(config),
-            acm: acm::Client::new(config),
+            ec2: ec2::Client::from_conf(
+                ec2::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            acm: acm::Client::from_conf(
+                acm::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
         }
+    }
+
+    /// The names of every vpnctl deployment with a billable resource in the region: endpoints
+    /// (DescribeClientVpnEndpoints has no tag filter), NAT gateways and Elastic IPs (tag-key
+    /// filter). Three listing calls whatever the account holds.
+    pub async fn tagged_deployments(&self) -> CloudResult<std::collections::BTreeSet<String>> {
+        let key = || {
+            ec2::types::Filter::builder()
+                .name("tag-key")
+                .values(TAG_DEPLOYMENT)
+                .build()
+        };
+        let (endpoints, nats, addresses) = tokio::join!(
+            self.ec2
+                .describe_client_vpn_endpoints()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            self.ec2
+                .describe_nat_gateways()
+                .filter(key())
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            self.ec2.describe_addresses().filters(key()).send()
+        );
+        let endpoints = endpoints
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        let nats = nats.map_err(|e| classify("DescribeNatGateways", "NAT gateways", e))?;
+        let addresses = addresses.map_err(|e| classify("DescribeAddresses", "Elastic IPs", e))?;
+        let mut names = std::collections::BTreeSet::new();
+        let mut add = |tags: &Tags| {
+            if let Some(d) = tags.get(TAG_DEPLOYMENT)
+                && is_ours(tags, d)
+            {
+                names.insert(d.clone());
+            }
+        };
+        for e in endpoints
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| e.state != "deleted")
+        {
+            add(&e.tags);
+        }
+        for n in nats.iter().map(nat_of).filter(|n| n.state != "deleted") {
+            add(&n.tags);
+        }
+        for a in addresses.addresses() {
+            add(&from_ec2_tags(a.tags()));
+        }
+        Ok(names)
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity).
+    pub async fn account_id(&self) -> CloudResult<String> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("GetCallerIdentity", "the caller", e))?;
+        out.account()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::Api {
+                action: "GetCallerIdentity".into(),
+                code: "MissingAccount".into(),
+                message: "the answer names no account".into(),
+            })
     }
 
     async fn create_tags(&self, id: &str, tags: &Tags) -> CloudResult<()> {
@@ -161,6 +247,64 @@ fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
 }
 
 impl Network for AwsCloud {
+    async fn find_security_group(&self, vpc: &str, id_or_name: &str) -> CloudResult<String> {
+        let what = format!("security group '{id_or_name}' in {vpc}");
+        let filter = |name: &str, value: &str| {
+            ec2::types::Filter::builder()
+                .name(name)
+                .values(value)
+                .build()
+        };
+        let by = |key: &'static str| {
+            let req = self
+                .ec2
+                .describe_security_groups()
+                .filters(filter("vpc-id", vpc));
+            let req = if key == "group-id" {
+                req.group_ids(id_or_name)
+            } else {
+                req.filters(filter(key, id_or_name))
+            };
+            let what = what.clone();
+            async move {
+                match req.send().await {
+                    Ok(out) => Ok(out
+                        .security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect::<Vec<_>>()),
+                    // An id that does not exist at all is an error answer, not an empty list.
+                    Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidGroup")) => {
+                        Ok(Vec::new())
+                    }
+                    Err(e) => Err(classify("DescribeSecurityGroups", &what, e)),
+                }
+            }
+        };
+        let keys: &[&'static str] = if id_or_name.starts_with("sg-") {
+            &["group-id"]
+        } else {
+            &["group-name", "tag:Name"]
+        };
+        for key in keys {
+            match &by(key).await?[..] {
+                [] => continue,
+                [one] => return Ok(one.clone()),
+                many => {
+                    return Err(CloudError::Api {
+                        action: "DescribeSecurityGroups".into(),
+                        code: "Ambiguous".into(),
+                        message: format!(
+                            "{} security groups of {vpc} are named '{id_or_name}'; give the group id",
+                            many.len()
+                        ),
+                    });
+                }
+            }
+        }
+        Err(CloudError::NotFound(what))
+    }
+
     async fn find_vpc(&self, id_or_name: &str) -> CloudResult<Vpc> {
         let what = format!("VPC '{id_or_name}'");
         let req = self.ec2.describe_vpcs();
@@ -816,6 +960,24 @@ impl Endpoints for AwsCloud {
 /// Load the SDK configuration the way the AWS CLI does (credential chain, `--profile`,
 /// `--region`, `AWS_ENDPOINT_URL`), then check that credentials resolve at all, so a missing
 /// credential is one clear error before any work.
+/// The region the environment or the profile gives, if any (not the instance metadata
+/// service, which the SDK asks last).
+pub async fn default_region(profile: Option<&str>) -> Option<String> {
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    let mut from_profile = ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        from_profile = from_profile.profile_name(p);
+    }
+    RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(from_profile.build())
+        .region()
+        .await
+        .map(|r| r.to_string())
+        .filter(|r| !r.is_empty())
+}
+
 pub async fn connect(
     profile: Option<&str>,
     region: Option<&str>,

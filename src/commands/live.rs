@@ -38,7 +38,7 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
             .collect();
         if args.json {
             ctx.printer
-                .json(&json!({"endpoint": e.id, "connections": shown}));
+                .json(&json!({"schema": 1, "endpoint": e.id, "connections": shown}));
             return Ok(());
         }
         if shown.is_empty() {
@@ -118,14 +118,22 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
 
 pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
     runtime()?.block_on(async {
-        let (cloud, _) = cloud(ctx, aws).await?;
+        let (cloud, region) = cloud(ctx, aws).await?;
         let _lock = super::deployment_lock(ctx)?;
-        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        let seen = exec::observe(&cloud, &ctx.deployment, ctx.will_ask()).await.map_err(crate::aws::to_error)?;
         let (endpoint, record, steps) = plan::plan_sleep(&seen)?;
         if steps.is_empty() {
             ctx.printer.data(format!("{endpoint} is already asleep: no subnet is associated"));
+            ctx.printer.info(format!("next: `{}` when the VPN is needed again", ctx.vpnctl_aws("wake", aws)));
             return Ok(());
         }
+        let mut what = vec![format!("sleep of deployment '{}' in {region}:", ctx.deployment)];
+        what.extend(steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}", i + 1)));
+        what.extend(super::stops(ctx, &seen, &region, |c| {
+            matches!(c.kind, super::status::ChargeKind::Association | super::status::ChargeKind::Connection)
+        }));
+        what.push("kept: the endpoint, its DNS name and every profile (`vpnctl wake` restores the rest)".into());
+        ctx.confirm(&what, &format!("put deployment '{}' to sleep?", ctx.deployment))?;
         // Record first: a crash after this still leaves what wake needs.
         cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
         let ex = executor(ctx, &cloud);
@@ -138,7 +146,10 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         }
         update_state(ctx, |st| st.associated_at.clear());
         ctx.printer.data(format!("{endpoint} is asleep: {} subnet(s) disassociated, association billing stopped", steps.len()));
-        ctx.printer.info("the endpoint, its DNS name and every profile are kept; `vpnctl wake` restores the associations, routes and rules");
+        ctx.printer.info(format!(
+            "the endpoint, its DNS name and every profile are kept; `{}` restores the associations, routes and rules",
+            ctx.vpnctl_aws("wake", aws)
+        ));
         Ok(())
     })
 }
@@ -207,7 +218,9 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
             .await
             .map_err(crate::aws::to_error)?;
         let now = ctx.now.unix_timestamp();
+        let crl_number = pki.as_ref().map(|p| p.meta.crl_number);
         update_state(ctx, |st| {
+            st.crl_number = crl_number.or(st.crl_number);
             for s in &steps {
                 if let plan::Action::Associate { subnet, .. }
                 | plan::Action::WaitAssociation { subnet, .. } = &s.action
@@ -220,6 +233,10 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
             "{endpoint} is awake ({} steps, {})",
             steps.len(),
             crate::aws::wait::elapsed(started.elapsed())
+        ));
+        ctx.printer.info(format!(
+            "the profiles already handed out work again; `{}` shows what bills",
+            ctx.vpnctl_aws("status", aws)
         ));
         Ok(())
     })
@@ -290,6 +307,7 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
                 .max(live),
             None => 0,
         };
+        update_state(ctx, |st| st.crl_number = Some(number));
         Ok(Pushed {
             endpoint,
             imported,

@@ -2,6 +2,7 @@
 //! through the one `Printer`. The only layer that prints.
 
 pub mod deployment;
+pub mod list;
 pub mod live;
 pub mod nat;
 pub mod pki;
@@ -32,6 +33,8 @@ pub struct Ctx<'a> {
     prompted: std::cell::OnceCell<Passphrase>,
     /// `--config`, as given, for hints that must run on the same thing when pasted.
     pub config_path: Option<PathBuf>,
+    /// `--yes`: destructive commands do not ask.
+    pub yes: bool,
     pub now: OffsetDateTime,
 }
 
@@ -142,6 +145,48 @@ impl Ctx<'_> {
         cmd
     }
 
+    /// Whether `confirm` would ask (a terminal, no `--yes`).
+    pub fn will_ask(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.yes && std::io::stdin().is_terminal()
+    }
+
+    /// Before a destructive change: on a terminal, show `what` (the plan, what ends, what stops
+    /// billing) and ask `question`; anything but y/yes changes nothing (exit 9). With `--yes`,
+    /// or when stdin is not a terminal (scripts, CI), it does not ask. The question goes to the
+    /// terminal even with `--quiet`: a hidden question would look like a hang.
+    pub fn confirm(&self, what: &[String], question: &str) -> Result<()> {
+        use std::io::{BufRead, IsTerminal, Write};
+        if self.yes || !std::io::stdin().is_terminal() {
+            return Ok(());
+        }
+        let mut err = std::io::stderr().lock();
+        for line in what {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        drop(err);
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| {
+                Error::io(
+                    "read the answer from",
+                    std::path::Path::new("the terminal"),
+                    e,
+                )
+            })?;
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Ok(()),
+            _ => Err(Error::declined(
+                "not confirmed; nothing was changed",
+                "answer y to go ahead, or add --yes to skip the question",
+            )),
+        }
+    }
+
     /// Report what a PKI command repaired before it started (left by an interrupted one).
     pub fn report_repairs(&self, pki: &mut Pki) {
         for r in pki.repaired.drain(..) {
@@ -187,18 +232,28 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         _ => None,
     };
     let mut pki_dir = pki_for(cli.name.as_deref().or(only_table.as_deref()));
-    let (mut deployment, mut rule, mut evidence) = settle(&cli, &config, &pki_dir)?;
+    // `list` is about every deployment: it needs none chosen, and several are no conflict.
+    let settle = |dir: &std::path::Path| match settle(&cli, &config, dir) {
+        Err(_) if matches!(cli.command, Command::List(_)) => Ok((
+            DEFAULT_DEPLOYMENT.to_string(),
+            deployment::Rule::Flag,
+            deployment::Evidence::default(),
+        )),
+        r => r,
+    };
+    let (mut deployment, mut rule, mut evidence) = settle(&pki_dir)?;
     let settled_dir = pki_for(Some(&deployment));
     if settled_dir != pki_dir {
         pki_dir = settled_dir;
-        (deployment, rule, evidence) = settle(&cli, &config, &pki_dir)?;
+        (deployment, rule, evidence) = settle(&pki_dir)?;
     }
     names::validate_deployment(&deployment)?;
     let known = evidence.known();
-    if rule != deployment::Rule::Flag && deployment != DEFAULT_DEPLOYMENT {
+    let is_list = matches!(cli.command, Command::List(_));
+    if !is_list && rule != deployment::Rule::Flag && deployment != DEFAULT_DEPLOYMENT {
         printer.info(format!("deployment '{deployment}' ({})", rule.reason()));
     }
-    if !known.is_empty() && !known.iter().any(|(n, _)| *n == deployment) {
+    if !is_list && !known.is_empty() && !known.iter().any(|(n, _)| *n == deployment) {
         printer.info(format!(
             "deployment '{deployment}' has no trace here; this directory knows {}",
             known
@@ -216,13 +271,16 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
         prompted: std::cell::OnceCell::new(),
         config_path: cli.config.clone(),
+        yes: cli.yes,
         now: OffsetDateTime::now_utc(),
     };
+    printer.set_command(ctx.vpnctl("").trim_end().to_string());
     match cli.command {
         Command::Pki { command } => pki::run(&ctx, command),
         Command::Profile(args) => profile::run(&ctx, &args),
         Command::Setup(args) => setup::run(&ctx, &args),
         Command::Status(args) => status::run(&ctx, &args),
+        Command::List(args) => list::run(&ctx, &args),
         Command::Teardown(args) => teardown::run(&ctx, &args),
         Command::Nat { command } => nat::run(&ctx, &command),
         Command::Connections(args) => live::connections(&ctx, &args),
@@ -288,10 +346,35 @@ pub async fn connect(
 ) -> Result<(crate::aws::sdk::AwsCloud, String)> {
     let dc = ctx.config.deployment(&ctx.deployment);
     let profile = aws.profile.clone().or(dc.profile);
-    let region = aws.region.clone().or(dc.region);
-    crate::aws::sdk::connect(profile.as_deref(), region.as_deref())
+    let mut region = aws.region.clone().or(dc.region);
+    // Neither the flag, the config, the environment nor the profile names a region: the one
+    // recorded when this deployment was set up is the one the user means.
+    if region.is_none()
+        && crate::aws::sdk::default_region(profile.as_deref())
+            .await
+            .is_none()
+        && let Some(recorded) =
+            crate::state::load(&ctx.pki_dir, &ctx.deployment).and_then(|st| st.region)
+    {
+        ctx.printer.info(format!(
+            "region {recorded} (recorded for deployment '{}' in {})",
+            ctx.deployment,
+            crate::state::path(&ctx.pki_dir, &ctx.deployment).display()
+        ));
+        region = Some(recorded);
+    }
+    let (cloud, region) = crate::aws::sdk::connect(profile.as_deref(), region.as_deref())
         .await
-        .map_err(crate::aws::to_error)
+        .map_err(crate::aws::to_error)?;
+    if tracing::enabled!(target: crate::aws::trace::TARGET, tracing::Level::DEBUG) {
+        let account = cloud.account_id().await.map_err(crate::aws::to_error)?;
+        tracing::debug!(
+            target: crate::aws::trace::TARGET,
+            "using account {account} in {region}{}",
+            profile.map(|p| format!(", profile {p}")).unwrap_or_default()
+        );
+    }
+    Ok((cloud, region))
 }
 
 /// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the
@@ -307,8 +390,37 @@ pub fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
     })
 }
 
+/// What a destructive command's confirmation says stops: the live connections that end (of
+/// the endpoints observed with connections) and the hourly cost of the charges `keep` selects.
+pub fn stops(
+    ctx: &Ctx<'_>,
+    seen: &crate::aws::plan::Observed,
+    region: &str,
+    keep: impl Fn(&status::Charge) -> bool,
+) -> Vec<String> {
+    let prices = crate::aws::price::for_region(region, &ctx.config.prices);
+    let st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    let bill = status::charges(seen, &prices, &st.associated_at, ctx.now.unix_timestamp());
+    let per_hour: f64 = bill.iter().filter(|c| keep(c)).map(|c| c.per_hour).sum();
+    let live = seen
+        .endpoints
+        .iter()
+        .flat_map(|v| &v.connections)
+        .filter(|c| c.state == "active")
+        .count();
+    let mut out = Vec::new();
+    if live > 0 {
+        out.push(format!("{live} live connection(s) end"));
+    }
+    out.push(format!(
+        "billing that stops: {}/h",
+        crate::aws::price::dollars(per_hour)
+    ));
+    out
+}
+
 /// `s` quoted for a POSIX shell when it needs it.
-fn shell_word(s: &str) -> String {
+pub fn shell_word(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+".contains(c))

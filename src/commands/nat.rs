@@ -1,6 +1,7 @@
 //! `vpnctl nat on|off`: temporary internet for a private subnet through a tagged NAT gateway,
 //! and the cleanup that deleting a NAT gateway alone does not do (its Elastic IP).
 
+use super::status::ChargeKind;
 use super::{Ctx, connect, runtime};
 use crate::aws::cloud::{Nat, Network};
 use crate::aws::exec::{self, Executor, Policies};
@@ -72,13 +73,13 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
             })
         }
         NatCommand::Off(a) => rt.block_on(async {
-            let (cloud, _) = connect(ctx, &a.aws).await?;
+            let (cloud, region) = connect(ctx, &a.aws).await?;
             let _lock = if a.dry_run {
                 None
             } else {
                 Some(super::deployment_lock(ctx)?)
             };
-            off(ctx, &cloud, a).await
+            off(ctx, &cloud, &region, a).await
         }),
     }
 }
@@ -234,7 +235,7 @@ pub async fn apply_on(
     Ok(())
 }
 
-pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> {
+pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) -> Result<()> {
     let seen = exec::observe(cloud, &ctx.deployment, false)
         .await
         .map_err(crate::aws::to_error)?;
@@ -256,6 +257,21 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> 
         }
         return Ok(());
     }
+    let mut what = vec![format!(
+        "nat off for deployment '{}' in {region}:",
+        ctx.deployment
+    )];
+    what.extend(
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{:>3}. {s}", i + 1)),
+    );
+    what.push("the private subnet loses its internet access (the VPN is not affected)".into());
+    what.extend(super::stops(ctx, &seen, region, |c| {
+        matches!(c.kind, ChargeKind::NatGateway | ChargeKind::PublicIpv4)
+    }));
+    ctx.confirm(&what, "remove the NAT gateway?")?;
     let executor = Executor {
         cloud,
         policies: Policies::default(),
@@ -277,10 +293,18 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, a: &NatOffArgs) -> Result<()> 
     if !left.is_empty() {
         return Err(Error::incomplete(
             format!("{} NAT step(s) remain: {}", left.len(), left[0]),
-            "run `vpnctl nat off` again",
+            format!("run `{}` again", ctx.vpnctl_aws("nat off", &a.aws)),
         ));
     }
-    ctx.printer.data(format!("NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP released", ctx.deployment));
+    ctx.printer.data(format!(
+        "NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP \
+         released",
+        ctx.deployment
+    ));
+    ctx.printer.info(format!(
+        "next: `{}` shows that nothing of the NAT bills any more",
+        ctx.vpnctl_aws("status", &a.aws)
+    ));
     Ok(())
 }
 

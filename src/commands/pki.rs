@@ -169,7 +169,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             .map(|r| {
                 json!({
                     "kind": r.kind, "name": r.name, "serial": r.serial, "status": r.status,
-                    "not_after": r.not_after.unix_timestamp(), "not_after_date": date(r.not_after),
+                    "not_after": crate::json::datetime(r.not_after),
                     "days_left": days_left(r.not_after, ctx.now),
                     "expiring_soon": r.status == Status::Valid && soon(r.not_after),
                 })
@@ -177,18 +177,19 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             .collect();
         ctx.printer.json(&json!({
             "pki": ctx.pki_dir.display().to_string(),
-            "ca": {"cn": ca.cn, "not_after_date": date(ca.not_after), "days_left": days_left(ca.not_after, ctx.now), "expiring_soon": soon(ca.not_after), "key_encrypted": pki.meta.ca_key_encrypted},
-            "crl": {"next_update_date": crl.next_update.map(date), "days_left": crl.next_update.map(|t| days_left(t, ctx.now)), "expiring_soon": crl.next_update.is_none_or(soon), "revoked": crl.revoked.len(), "stale": crl_stale},
+            "schema": 1,
+            "ca": {"cn": ca.cn, "serial": ca.serial.hex(), "not_after": crate::json::datetime(ca.not_after), "days_left": days_left(ca.not_after, ctx.now), "expiring_soon": soon(ca.not_after), "key_encrypted": pki.meta.ca_key_encrypted},
+            "crl": {"number": pki.meta.crl_number, "next_update": crl.next_update.and_then(crate::json::datetime), "days_left": crl.next_update.map(|t| days_left(t, ctx.now)), "expiring_soon": crl.next_update.is_none_or(soon), "revoked": crl.revoked.len(), "stale": crl_stale},
             "certificates": users,
         }));
     } else {
         let mark = |t| if soon(t) { "!" } else { " " };
         ctx.printer.data(format!(
-            "{:<7} {:<32} {:<32} {:<8} {:<10} {:>9}",
+            "{:<7} {:<28} {:<32} {:<8} {:<10} {:>9}",
             "KIND", "NAME", "SERIAL", "STATUS", "NOT AFTER", "DAYS LEFT"
         ));
         ctx.printer.data(format!(
-            "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}",
+            "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{}",
             "ca",
             ca.cn,
             ca.serial.hex(),
@@ -209,7 +210,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
                 Status::Expired => "expired",
             };
             ctx.printer.data(format!(
-                "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{m}",
+                "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{m}",
                 r.kind,
                 r.name,
                 r.serial,
@@ -220,7 +221,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         }
         match crl.next_update {
             Some(t) => ctx.printer.data(format!(
-                "{:<7} {:<32} {:<32} {:<8} {:<10} {:>8}{}",
+                "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{}",
                 "crl",
                 format!("{} revoked", crl.revoked.len()),
                 "",
@@ -235,7 +236,26 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
     for w in warnings_of(&pki, &index, ctx.now)? {
         ctx.printer.warn(w);
     }
+    if let Some(w) = endpoint_crl_lag(ctx, &pki) {
+        ctx.printer.warn(w);
+    }
     Ok(())
+}
+
+/// Offline: whether the deployment's endpoint was last seen with an older CRL than this PKI's
+/// (the state file records the number after setup, wake and every push).
+fn endpoint_crl_lag(ctx: &Ctx, pki: &Pki) -> Option<String> {
+    let st = crate::state::load(&ctx.pki_dir, &ctx.deployment)?;
+    st.endpoint_id.as_ref()?;
+    let pushed = st.crl_number?;
+    (pushed < pki.meta.crl_number).then(|| {
+        format!(
+            "the endpoint of deployment '{}' was last given CRL number {pushed}, this PKI is at \
+             {}: a revocation or renewal has not reached AWS; `vpnctl pki merge-crl` gives it \
+             the current one",
+            ctx.deployment, pki.meta.crl_number
+        )
+    })
 }
 
 /// Whether each valid certificate's file is there and holds the serial the index says. A serial
@@ -414,7 +434,7 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
     if json_out {
         ctx.printer.json(&json!({
             "kind": kind, "cn": info.cn, "issuer": info.issuer_cn, "serial": info.serial.hex(), "status": status,
-            "not_before_date": date(info.not_before), "not_after_date": date(info.not_after), "days_left": days_left(info.not_after, ctx.now),
+            "not_before": crate::json::datetime(info.not_before), "not_after": crate::json::datetime(info.not_after), "days_left": days_left(info.not_after, ctx.now),
             "key": info.key_type, "san_dns": info.san_dns, "is_ca": info.is_ca, "extended_key_usage": eku,
             "path": path.display().to_string(),
         }));
@@ -519,6 +539,32 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
             a.user
         ));
         return push_revocation(ctx, a, &pki);
+    }
+    if ctx.will_ask() {
+        let live: Vec<String> = pki
+            .index()?
+            .into_iter()
+            .filter(|e| e.cn == a.user && !e.is_revoked())
+            .map(|e| e.serial.hex())
+            .collect();
+        // An unknown user: no question, `revoke` itself says what is wrong.
+        if !live.is_empty() {
+            let mut what = vec![format!(
+                "revoke {} (serial {}): the certificate can never connect again; this cannot be \
+                 undone (a new `pki issue` would give {} a new one)",
+                a.user,
+                live.join(", "),
+                a.user
+            )];
+            if recorded && !a.local_only {
+                what.push(format!(
+                    "then the endpoint of deployment '{}' gets the new CRL: AWS resets every live \
+                     connection on it, so every connected user reconnects once",
+                    ctx.deployment
+                ));
+            }
+            ctx.confirm(&what, &format!("revoke {}?", a.user))?;
+        }
     }
     let pass = ctx.ca_passphrase(&pki)?;
     let serials = pki.revoke(&a.user, pass.as_ref(), ctx.now);
@@ -631,11 +677,24 @@ fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
             }
         }
         None if path.exists() => {
+            // The stale profile names the server it was made for: the hint repeats it, so
+            // that it runs as printed.
+            let again = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| super::setup::parse_export(&text))
+                .map(|(host, port, proto)| {
+                    format!(
+                        "profile {} --remote {} --port {port} --proto {proto}",
+                        i.name,
+                        super::shell_word(&crate::profile::unlabelled(&host)),
+                    )
+                })
+                .unwrap_or_else(|| format!("profile {} --remote HOST", i.name));
             std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
             ctx.printer.info(format!(
-                "removed the stale {}; render a new one with `vpnctl profile {} --remote HOST`",
+                "removed the stale {} (it held the superseded key); `{}` renders a new one",
                 path.display(),
-                i.name
+                ctx.vpnctl(&again)
             ));
         }
         None => {}

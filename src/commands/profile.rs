@@ -84,6 +84,10 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         write_profile(&pki, &m, &path, &text, args.force)?;
         ctx.printer.data(path.display().to_string());
     }
+    ctx.printer.info(
+        "next: hand each profile to its user (it holds their private key: send it privately); \
+         they connect with OpenVPN or the AWS VPN Client",
+    );
     Ok(())
 }
 

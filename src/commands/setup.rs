@@ -77,33 +77,46 @@ pub fn check_overlap(client: Ipv4Net, vpc: &Vpc) -> Result<()> {
 }
 
 pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result<Settings> {
-    let vpc = args.vpc.clone().or(dc.vpc.clone()).ok_or_else(|| {
-        Error::invalid(
-            "no VPC given",
-            "pass --vpc ID|NAME, or set vpc in the deployment's table of vpnctl.toml (the table is named as --name)",
-        )
-    })?;
+    let vpc = args.vpc.clone().or(dc.vpc.clone());
     let subnets = if args.subnet.is_empty() {
         dc.subnets.clone().unwrap_or_default()
     } else {
         args.subnet.clone()
     };
+    let cidr = args.client_cidr.clone().or(dc.client_cidr.clone());
+    // Every missing input at once, not one per run.
+    let mut missing = Vec::new();
+    if vpc.is_none() {
+        missing.push(("the VPC", "--vpc ID|NAME", "vpc = \"…\""));
+    }
     if subnets.is_empty() {
-        return Err(Error::invalid(
-            "no subnet given",
-            "pass --subnet ID|NAME (repeat for more) or set subnets in vpnctl.toml",
+        missing.push(("a subnet", "--subnet ID|NAME", "subnets = [\"…\"]"));
+    }
+    if cidr.is_none() {
+        missing.push((
+            "the client CIDR",
+            "--client-cidr CIDR (e.g. 10.83.0.0/16)",
+            "client_cidr = \"…\"",
         ));
     }
-    let cidr = args
-        .client_cidr
-        .clone()
-        .or(dc.client_cidr.clone())
-        .ok_or_else(|| {
-            Error::invalid(
-                "no client CIDR given",
-                "pass --client-cidr, e.g. 10.83.0.0/16",
-            )
-        })?;
+    let (Some(vpc), Some(cidr), false) = (vpc, cidr, subnets.is_empty()) else {
+        let list = |i: usize| {
+            missing
+                .iter()
+                .map(|m| [m.0, m.1, m.2][i])
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::invalid(
+            format!("setup needs {} (not given)", list(0)),
+            format!(
+                "pass {} (repeat --subnet for more), or set {} in the deployment's table of \
+                 vpnctl.toml",
+                list(1),
+                list(2)
+            ),
+        ));
+    };
     let client_cidr = parse_cidr(&cidr, "--client-cidr")?;
     check_client_cidr(client_cidr)?;
     let full_tunnel = args.full_tunnel || dc.full_tunnel.unwrap_or(false);
@@ -212,6 +225,31 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
     Ok((vpc, subnets))
 }
 
+/// The security groups by id, group name or Name tag, each checked to be in the VPC before
+/// anything is created (AWS would refuse the endpoint only after the certificate import).
+async fn security_groups(cloud: &AwsCloud, vpc: &Vpc, wanted: &[String]) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for g in wanted {
+        let id = match cloud.find_security_group(&vpc.id, g).await {
+            Err(crate::aws::cloud::CloudError::NotFound(what)) => {
+                return Err(Error::not_found(
+                    format!("no {what}"),
+                    format!(
+                        "give a security group of the VPC {} by id (sg-…), group name or Name tag, \
+                         or leave --security-group out to use the VPC's default group",
+                        vpc.id
+                    ),
+                ));
+            }
+            r => r.map_err(awsmod::to_error)?,
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 /// The VPC's resolver: its base address + 2.
 pub fn vpc_resolver(vpc: &Vpc) -> Option<Ipv4Addr> {
     let base = vpc.cidrs.first()?.network();
@@ -305,6 +343,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
+        let security_groups = security_groups(&cloud, &vpc, &settings.security_groups).await?;
         // `--nat`: resolved (read-only) before anything is created, applied concurrently.
         let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs {
             subnet: subnet.clone(),
@@ -399,7 +438,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 dns_servers,
                 transport: settings.transport,
                 port: settings.port,
-                security_groups: settings.security_groups.clone(),
+                security_groups,
                 description: settings
                     .description
                     .clone()
@@ -513,6 +552,8 @@ fn finish(
     st.deployment = ctx.deployment.clone();
     st.region = Some(region.to_string());
     st.endpoint_id = Some(applied.endpoint.id.clone());
+    // Setup gave the endpoint this PKI's CRL (or found it there).
+    st.crl_number = Some(pki.meta.crl_number);
     for s in &want.subnets {
         st.associated_at.entry(s.id.clone()).or_insert(now);
     }
@@ -557,7 +598,8 @@ fn finish(
         ctx.printer
             .data(format!("  subnet       {} ({}) associated", s.id, s.az));
     }
-    for p in write_profiles(ctx, pki, &st)? {
+    let written = write_profiles(ctx, pki, &st)?;
+    for p in &written {
         ctx.printer.data(format!("  profile      {}", p.display()));
     }
     let prices = crate::aws::price::for_region(region, &ctx.config.prices);
@@ -569,6 +611,16 @@ fn finish(
         with_region("status"),
         with_region("teardown"),
     ));
+    if written.is_empty() {
+        ctx.printer.info(format!(
+            "next: `{}` issues a user's certificate and writes their profile",
+            ctx.vpnctl("pki issue USER")
+        ));
+    } else {
+        ctx.printer.info(
+            "next: hand each user their profile; they connect with OpenVPN or the AWS VPN Client",
+        );
+    }
     Ok(())
 }
 

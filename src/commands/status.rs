@@ -14,12 +14,26 @@ use serde_json::json;
 /// One line of the bill.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Charge {
+    pub kind: ChargeKind,
     pub resource: String,
     pub what: String,
+    #[serde(serialize_with = "crate::json::usd")]
     pub per_hour: f64,
     /// Unix seconds the charge started (best known).
+    #[serde(serialize_with = "crate::json::opt_time")]
     pub since: Option<i64>,
+    #[serde(serialize_with = "crate::json::usd")]
     pub accrued: f64,
+}
+
+/// What a charge is for (the price table's line).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeKind {
+    Association,
+    Connection,
+    NatGateway,
+    PublicIpv4,
 }
 
 /// What bills now, from observed state. Pure. `associated_at` (from the state record) refines
@@ -45,6 +59,7 @@ pub fn charges(
         {
             let since = associated_at.get(&a.subnet_id).copied().or(e.created);
             out.push(Charge {
+                kind: ChargeKind::Association,
                 resource: a.subnet_id.clone(),
                 what: format!("association of {} ({})", a.subnet_id, a.state),
                 per_hour: prices.association_hour,
@@ -58,6 +73,7 @@ pub fn charges(
                 .as_deref()
                 .and_then(crate::aws::sdk::parse_aws_time);
             out.push(Charge {
+                kind: ChargeKind::Connection,
                 resource: c.id.clone(),
                 what: format!("connection of {}", c.username.as_deref().unwrap_or("?")),
                 per_hour: prices.connection_hour,
@@ -72,6 +88,7 @@ pub fn charges(
         .filter(|n| n.state == "pending" || n.state == "available")
     {
         out.push(Charge {
+            kind: ChargeKind::NatGateway,
             resource: n.id.clone(),
             what: format!("NAT gateway {} ({})", n.id, n.state),
             per_hour: prices.nat_gateway_hour,
@@ -96,6 +113,7 @@ pub fn charges(
             }
         );
         out.push(Charge {
+            kind: ChargeKind::PublicIpv4,
             resource: a.allocation_id.clone(),
             what,
             per_hour: prices.public_ipv4_hour,
@@ -104,6 +122,27 @@ pub fn charges(
         });
     }
     out
+}
+
+/// The deployment's state in one phrase, from what was observed. Pure.
+pub fn state_of(seen: &Observed) -> &'static str {
+    if seen.endpoints.is_empty()
+        && seen.certificates.is_empty()
+        && seen.nat_gateways.is_empty()
+        && seen.addresses.is_empty()
+    {
+        "absent"
+    } else if seen
+        .endpoints
+        .iter()
+        .any(|v| v.associations.iter().any(|a| association_bills(&a.state)))
+    {
+        "up"
+    } else if seen.endpoints.is_empty() {
+        "no endpoint"
+    } else {
+        "asleep (no associations)"
+    }
 }
 
 /// Seconds left before each NAT gateway's `--ttl` (negative when past).
@@ -123,12 +162,14 @@ pub fn nat_deadlines(seen: &Observed, now: i64) -> Vec<(String, i64)> {
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let rt = runtime()?;
-    let (seen, region) = rt.block_on(async {
+    let (seen, region, account) = rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
-        let seen = exec::observe(&cloud, &ctx.deployment, true)
-            .await
-            .map_err(crate::aws::to_error)?;
-        Ok::<_, crate::Error>((seen, region))
+        let (seen, account) = tokio::join!(
+            exec::observe(&cloud, &ctx.deployment, true),
+            cloud.account_id()
+        );
+        let seen = seen.map_err(crate::aws::to_error)?;
+        Ok::<_, crate::Error>((seen, region, account.ok()))
     })?;
     let prices = price::for_region(&region, &ctx.config.prices);
     // Read-only: the state file is only read here. A recorded endpoint that is not found is
@@ -159,7 +200,11 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let per_hour: f64 = bill.iter().map(|c| c.per_hour).sum();
     let accrued: f64 = bill.iter().map(|c| c.accrued).sum();
     let mut warnings = match crate::pki::Pki::open(&ctx.pki_dir) {
-        Ok(pki) => super::pki::pki_warnings(&pki, ctx.now)?,
+        Ok(pki) => {
+            let mut w = super::pki::pki_warnings(&pki, ctx.now)?;
+            w.extend(crl_lag(&pki, &seen));
+            w
+        }
         Err(_) => vec![format!(
             "no PKI in {}: certificate expiry not checked",
             ctx.pki_dir.display()
@@ -178,126 +223,171 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     }
     for (id, left) in nat_deadlines(&seen, now) {
         if left <= 0 {
-            warnings.push(format!("the NAT gateway {id} is past its --ttl by {} min and still bills: `vpnctl nat off`", (-left) / 60));
+            warnings.push(format!(
+                "the NAT gateway {id} is past its --ttl by {} min and still bills: `{}`",
+                (-left) / 60,
+                ctx.vpnctl_aws("nat off", &args.aws)
+            ));
         }
     }
-    let state = if seen.endpoints.is_empty()
-        && seen.certificates.is_empty()
-        && seen.nat_gateways.is_empty()
-        && seen.addresses.is_empty()
-    {
-        "absent"
-    } else if seen
-        .endpoints
-        .iter()
-        .any(|v| v.associations.iter().any(|a| association_bills(&a.state)))
-    {
-        "up"
-    } else if seen.endpoints.is_empty() {
-        "no endpoint"
-    } else {
-        "asleep (no associations)"
-    };
+    let state = state_of(&seen);
 
     if args.json {
         ctx.printer.json(&json!({
-            "deployment": ctx.deployment, "region": region, "state": state,
+            "schema": 1,
+            "deployment": ctx.deployment, "region": region, "account": account, "state": state,
             "resources": seen,
-            "billing": {"per_hour": price::cents_round(per_hour), "accrued": price::cents_round(accrued), "charges": bill, "prices": prices},
+            "billing": {
+                "per_hour": crate::json::Usd(per_hour),
+                "accrued": crate::json::Usd(accrued),
+                "charges": bill,
+                "prices": prices,
+            },
             "warnings": warnings,
         }));
     } else {
-        ctx.printer.data(format!(
-            "deployment {} in {region}: {state}",
-            ctx.deployment
-        ));
-        for c in &seen.certificates {
-            ctx.printer.data(format!(
-                "  certificate  {}  {}  expires {}",
-                c.arn,
-                c.domain.as_deref().unwrap_or("-"),
-                c.not_after.map(day).unwrap_or_else(|| "?".into())
-            ));
+        let head = Head {
+            deployment: &ctx.deployment,
+            region: &region,
+            account: account.as_deref(),
+            state,
+        };
+        for line in render(&head, &seen, &bill, now) {
+            ctx.printer.data(line);
         }
-        for v in &seen.endpoints {
-            let Some(e) = &v.endpoint else { continue };
-            ctx.printer.data(format!(
-                "  endpoint     {}  {}  {}  created {}",
-                e.id,
-                e.state,
-                e.dns_name.as_deref().unwrap_or("-"),
-                e.created.map(day).unwrap_or_else(|| "?".into())
-            ));
-            for a in &v.associations {
-                ctx.printer.data(format!(
-                    "    subnet     {}  {}  ({})",
-                    a.subnet_id, a.state, a.id
-                ));
-            }
-            for r in &v.rules {
-                ctx.printer
-                    .data(format!("    rule       {}  {}", r.cidr, r.state));
-            }
-            for r in &v.routes {
-                ctx.printer.data(format!(
-                    "    route      {} via {}  {}  ({})",
-                    r.cidr, r.subnet_id, r.state, r.origin
-                ));
-            }
-            let active = v.connections.iter().filter(|c| c.state == "active").count();
-            ctx.printer.data(format!("    connections {active} active"));
-        }
-        for n in &seen.nat_gateways {
-            let left = nat_deadlines(&seen, now)
-                .into_iter()
-                .find(|(id, _)| id == &n.id)
-                .map(|(_, l)| {
-                    if l > 0 {
-                        format!("  {}h{:02}m left", l / 3600, (l % 3600) / 60)
-                    } else {
-                        "  past its ttl".to_string()
-                    }
-                })
-                .unwrap_or_default();
-            ctx.printer.data(format!(
-                "  nat gateway  {}  {}  {}  in {}{left}",
-                n.id,
-                n.state,
-                n.public_ip.as_deref().unwrap_or("-"),
-                n.subnet_id
-            ));
-        }
-        for a in &seen.addresses {
-            ctx.printer.data(format!(
-                "  elastic ip   {}  {}  {}",
-                a.allocation_id,
-                a.public_ip.as_deref().unwrap_or("-"),
-                if a.association_id.is_some() {
-                    "in use"
-                } else {
-                    "idle"
-                }
-            ));
-        }
-        ctx.printer
-            .data(format!("bills now: {}/h", price::dollars(per_hour)));
-        for c in &bill {
-            ctx.printer.data(format!(
-                "  {:<44} {}/h  accrued {}",
-                c.what,
-                price::dollars(c.per_hour),
-                price::dollars(c.accrued)
-            ));
-        }
-        ctx.printer.data(format!(
-            "accrued since creation: {}",
-            price::dollars(accrued)
-        ));
     }
     for w in warnings {
         ctx.printer.warn(w);
     }
     Ok(())
+}
+
+/// Whether the endpoint's CRL lags this PKI's `crl.pem` (a revocation or renewal that has
+/// not reached AWS) or is ahead of it (this copy of the PKI is behind another).
+pub fn crl_lag(pki: &crate::pki::Pki, seen: &Observed) -> Option<String> {
+    use crate::pki::crl::{Verdict, check_replace};
+    let (_, v) = crate::aws::plan::the_endpoint(seen).ok()?;
+    let local = pki.crl_pem().ok()?;
+    let ca = pki.ca_pem().ok()?;
+    let number = |pem: &str| crate::pki::cert::crl_number(pem).unwrap_or(0);
+    match check_replace(v.crl.as_deref(), &local, &ca) {
+        Ok(Verdict::Same) => None,
+        Ok(_) => Some(format!(
+            "the endpoint's CRL {} is behind this PKI's (number {}): a revocation or renewal has \
+             not reached AWS; `vpnctl pki merge-crl` gives the endpoint the current one",
+            v.crl
+                .as_deref()
+                .map(|c| format!("(number {})", number(c)))
+                .unwrap_or_else(|| "(none)".into()),
+            number(&local)
+        )),
+        Err(e) => Some(format!("{e}; {}", e.hint())),
+    }
+}
+
+/// The first lines of `status`.
+pub struct Head<'a> {
+    pub deployment: &'a str,
+    pub region: &'a str,
+    pub account: Option<&'a str>,
+    pub state: &'a str,
+}
+
+/// `status` for people: every line within 100 columns (long names get their own line).
+pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<String> {
+    let mut out = vec![format!(
+        "deployment {} in {}: {}",
+        head.deployment, head.region, head.state
+    )];
+    if let Some(a) = head.account {
+        out.push(format!("  account      {a}"));
+    }
+    for c in &seen.certificates {
+        out.push(format!(
+            "  certificate  {}  expires {}",
+            c.domain.as_deref().unwrap_or("-"),
+            c.not_after.map(day).unwrap_or_else(|| "?".into())
+        ));
+        out.push(format!("    {}", c.arn));
+    }
+    for v in &seen.endpoints {
+        let Some(e) = &v.endpoint else { continue };
+        out.push(format!(
+            "  endpoint     {}  {}  created {}",
+            e.id,
+            e.state,
+            e.created.map(day).unwrap_or_else(|| "?".into())
+        ));
+        if let Some(dns) = &e.dns_name {
+            out.push(format!("    {dns}"));
+        }
+        for a in &v.associations {
+            out.push(format!(
+                "    subnet     {}  {}  ({})",
+                a.subnet_id, a.state, a.id
+            ));
+        }
+        for r in &v.rules {
+            out.push(format!("    rule       {}  {}", r.cidr, r.state));
+        }
+        for r in &v.routes {
+            out.push(format!(
+                "    route      {} via {}  {}  ({})",
+                r.cidr, r.subnet_id, r.state, r.origin
+            ));
+        }
+        let active = v.connections.iter().filter(|c| c.state == "active").count();
+        out.push(format!("    connections {active} active"));
+    }
+    let deadlines = nat_deadlines(seen, now);
+    for n in &seen.nat_gateways {
+        let left = deadlines
+            .iter()
+            .find(|(id, _)| id == &n.id)
+            .map(|(_, l)| {
+                if *l > 0 {
+                    format!("  {}h{:02}m left", l / 3600, (l % 3600) / 60)
+                } else {
+                    "  past its ttl".to_string()
+                }
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "  nat gateway  {}  {}  {}{left}",
+            n.id,
+            n.state,
+            n.public_ip.as_deref().unwrap_or("-"),
+        ));
+        out.push(format!("    in {}", n.subnet_id));
+    }
+    for a in &seen.addresses {
+        out.push(format!(
+            "  elastic ip   {}  {}  {}",
+            a.allocation_id,
+            a.public_ip.as_deref().unwrap_or("-"),
+            if a.association_id.is_some() {
+                "in use"
+            } else {
+                "idle"
+            }
+        ));
+    }
+    let per_hour: f64 = bill.iter().map(|c| c.per_hour).sum();
+    let accrued: f64 = bill.iter().map(|c| c.accrued).sum();
+    out.push(format!("bills now: {}/h", price::dollars(per_hour)));
+    for c in bill {
+        out.push(format!(
+            "  {:<52} {:>9}/h  accrued {}",
+            c.what,
+            price::dollars(c.per_hour),
+            price::dollars(c.accrued)
+        ));
+    }
+    out.push(format!(
+        "accrued since creation: {}",
+        price::dollars(accrued)
+    ));
+    out
 }
 
 fn day(t: i64) -> String {
@@ -375,5 +465,70 @@ mod tests {
         );
         assert!((bill[2].accrued - 0.05).abs() < 1e-9);
         assert!(charges(&Observed::default(), &price::US_EAST_1, &at, 0).is_empty());
+    }
+
+    #[test]
+    fn status_lines_fit_100_columns_with_the_longest_aws_names() {
+        let region = "ap-southeast-2";
+        let id = "cvpn-endpoint-0123456789abcdef0";
+        let seen = Observed {
+            certificates: vec![Certificate {
+                arn: format!(
+                    "arn:aws:acm:{region}:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"
+                ),
+                tags: Tags::new(),
+                domain: Some("server.a-deployment-name-of-32-chars.vpnctl.internal".into()),
+                not_after: Some(0),
+                created: Some(0),
+                in_use_by: vec![],
+            }],
+            endpoints: vec![EndpointView {
+                endpoint: Some(Endpoint {
+                    id: id.into(),
+                    state: "pending-associate".into(),
+                    dns_name: Some(format!("{id}.prod.clientvpn.{region}.amazonaws.com")),
+                    client_cidr: None,
+                    vpc_id: None,
+                    split_tunnel: true,
+                    dns_servers: vec![],
+                    transport: None,
+                    port: None,
+                    security_groups: vec![],
+                    description: None,
+                    server_cert_arn: None,
+                    log_group: None,
+                    created: Some(0),
+                    tags: Tags::new(),
+                }),
+                associations: vec![Association {
+                    id: "cvpn-assoc-0123456789abcdef0".into(),
+                    subnet_id: "subnet-0123456789abcdef0".into(),
+                    state: "disassociating".into(),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let bill = charges(&seen, &price::US_EAST_1, &Default::default(), 1 << 40);
+        let head = Head {
+            deployment: "a-deployment-name-of-32-chars-xx",
+            region,
+            account: Some("123456789012"),
+            state: "asleep (no associations)",
+        };
+        let lines = render(&head, &seen, &bill, 0);
+        assert!(lines.len() > 8, "{lines:#?}");
+        for l in &lines {
+            assert!(
+                l.chars().count() <= 100,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+        assert!(
+            lines[1].contains("account      123456789012"),
+            "{}",
+            lines[1]
+        );
     }
 }

@@ -12,7 +12,8 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
-        let seen = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
+        // Live connections are only worth a call when someone is asked.
+        let seen = exec::observe(&cloud, &ctx.deployment, ctx.will_ask()).await.map_err(crate::aws::to_error)?;
         let steps = plan::plan_teardown(&seen);
         if args.dry_run {
             ctx.printer.data(format!("teardown plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
@@ -29,6 +30,18 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
             return Ok(());
         }
+        let mut what = vec![format!("teardown of deployment '{}' in {region}:", ctx.deployment)];
+        what.extend(steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}", i + 1)));
+        what.extend(super::stops(ctx, &seen, &region, |_| true));
+        if seen.endpoints.iter().any(|v| v.endpoint.is_some()) {
+            what.push("the endpoint's DNS name goes with it: a later setup gets a new DNS name,".into());
+            what.push("  and every profile handed out must be re-issued".into());
+            what.push(format!(
+                "to stop the association billing and keep the profiles: `{}`",
+                ctx.vpnctl_aws("sleep", &args.aws)
+            ));
+        }
+        ctx.confirm(&what, &format!("tear down deployment '{}'?", ctx.deployment))?;
         let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
         let failures = tokio::select! {
             f = executor.teardown(&steps, args.keep_going) => f,
@@ -46,7 +59,12 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         if remaining.is_empty() {
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
             ctx.printer.data(format!("teardown of '{}' complete: nothing billable remains ({} steps)", ctx.deployment, steps.len()));
-            ctx.printer.info(format!("the local PKI in {} stays; profiles work again after the next setup", ctx.pki_dir.display()));
+            ctx.printer.info(format!(
+                "the local PKI in {} stays; a new setup makes a new endpoint with a new DNS name, \
+                 after which `{}` re-issues every profile",
+                ctx.pki_dir.display(),
+                ctx.vpnctl("profile --all")
+            ));
             Ok(())
         } else {
             ctx.printer.data(format!("teardown of '{}' incomplete; still there:", ctx.deployment));
@@ -56,9 +74,9 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             Err(Error::incomplete(
                 format!("{} resource step(s) of '{}' remain", remaining.len(), ctx.deployment),
                 if args.keep_going {
-                    "fix what the failures above name, then run `vpnctl teardown` again"
+                    format!("fix what the failures above name, then run `{}` again", ctx.vpnctl_aws("teardown", &args.aws))
                 } else {
-                    "run `vpnctl teardown` again (add --keep-going to get past a failing step)"
+                    format!("run `{}` again (add --keep-going to get past a failing step)", ctx.vpnctl_aws("teardown", &args.aws))
                 },
             ))
         }

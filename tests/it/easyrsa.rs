@@ -614,7 +614,7 @@ fn import_keeps_a_renewed_certificate_valid_and_revoke_revokes_both() {
         import_out.lines().any(|l| {
             l.contains("kept valid in the index: older certificate of alice")
                 && l.contains(&format!("serial {old}"))
-                && l.contains("`vpnctl pki revoke alice` revokes every one")
+                && l.contains("`vpnctl --pki adopted pki revoke alice` revokes every one")
         }),
         "the import must report alice's older certificate {old} as kept valid:\n{import_out}"
     );

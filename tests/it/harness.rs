@@ -186,3 +186,67 @@ pub fn crl_verify(pki: &Path, cert: &str) -> (bool, String) {
         pki,
     )
 }
+
+/// Run vpnctl under a pseudo-terminal, typing `typed` (and Enter) each time the output shows
+/// `prompt` once more; returns (exit code, everything the terminal showed). At a passphrase
+/// prompt it types only once echo is off (the prompt is printed before).
+pub fn on_a_terminal(env: &Env, args: &[&str], prompt: &str, typed: &str) -> (i32, String) {
+    const SCRIPT: &str = r#"
+import os, pty, sys, select, termios, time
+prompt, typed = sys.argv[1].encode(), sys.argv[2]
+
+def echo_off(fd):
+    end = time.time() + 10
+    while time.time() < end:
+        if not termios.tcgetattr(fd)[3] & termios.ECHO:
+            return
+        time.sleep(0.02)
+    sys.stderr.write("echo was never turned off\n")
+
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[3], sys.argv[3:])
+seen = b""
+answered = 0
+deadline = time.time() + 120
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if fd in r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if seen.count(prompt) > answered:
+            answered = seen.count(prompt)
+            if b"passphrase" in prompt:
+                echo_off(fd)
+            os.write(fd, typed.encode() + b"\n")
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut c = Command::new("python3");
+    c.arg("-c")
+        .arg(SCRIPT)
+        .arg(prompt)
+        .arg(typed)
+        .arg(BIN)
+        .args(args);
+    c.current_dir(env.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VPNCTL_") || k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in &env.vars {
+        c.env(k, v);
+    }
+    let out = c.output().expect("python3");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}

@@ -12,6 +12,8 @@ mod aws;
 mod bad_input;
 mod certificates;
 mod concurrency;
+mod confirm;
+mod conventions;
 mod crash;
 mod deployments;
 mod easyrsa;

@@ -321,73 +321,16 @@ fn setup_creates_an_encrypted_ca_key_when_a_passphrase_is_given() {
     env.ok(&["--name", "lab", "teardown"]);
 }
 
-/// Run vpnctl under a pseudo-terminal, typing `typed` at each passphrase prompt; returns
-/// (exit code, everything the terminal showed).
-fn on_a_terminal(env: &Env, args: &[&str], typed: &str) -> (i32, String) {
-    const SCRIPT: &str = r#"
-import os, pty, sys, select, termios, time
-typed = sys.argv[1]
-
-def echo_off(fd):
-    # The prompt is printed before echo is turned off: type only once it is (or fail loudly).
-    end = time.time() + 10
-    while time.time() < end:
-        if not termios.tcgetattr(fd)[3] & termios.ECHO:
-            return
-        time.sleep(0.02)
-    sys.stderr.write("echo was never turned off\n")
-
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-seen = b""
-answered = 0
-deadline = time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.5)
-    if fd in r:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if seen.count(b"passphrase") > answered:
-            answered = seen.count(b"passphrase")
-            echo_off(fd)
-            os.write(fd, typed.encode() + b"\n")
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(seen.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let mut c = std::process::Command::new("python3");
-    c.arg("-c")
-        .arg(SCRIPT)
-        .arg(typed)
-        .arg(crate::harness::BIN)
-        .args(args);
-    c.current_dir(env.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VPNCTL_") || k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    for (k, v) in &env.vars {
-        c.env(k, v);
-    }
-    let out = c.output().expect("python3");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 #[test]
 fn an_encrypted_ca_key_asks_on_a_terminal_and_never_blocks_without_one() {
     let env = Env::new();
     // On a terminal, init --encrypt-ca-key asks twice and issue asks once; nothing is echoed.
-    let (code, shown) = on_a_terminal(&env, &["pki", "init", "--encrypt-ca-key"], "s3cret words");
+    let (code, shown) = crate::harness::on_a_terminal(
+        &env,
+        &["pki", "init", "--encrypt-ca-key"],
+        "passphrase",
+        "s3cret words",
+    );
     assert_eq!(code, 0, "{shown}");
     assert!(
         !shown.contains("s3cret"),
@@ -397,12 +340,18 @@ fn an_encrypted_ca_key_asks_on_a_terminal_and_never_blocks_without_one() {
         env.read("pki/private/ca.key")
             .contains("ENCRYPTED PRIVATE KEY")
     );
-    let (code, shown) = on_a_terminal(&env, &["pki", "issue", "alice"], "s3cret words");
+    let (code, shown) = crate::harness::on_a_terminal(
+        &env,
+        &["pki", "issue", "alice"],
+        "passphrase",
+        "s3cret words",
+    );
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("issued alice"), "{shown}");
     // A wrong passphrase at the prompt is an error, and nothing changes.
     let before = snapshot(env.path());
-    let (code, shown) = on_a_terminal(&env, &["pki", "issue", "bob"], "wrong");
+    let (code, shown) =
+        crate::harness::on_a_terminal(&env, &["pki", "issue", "bob"], "passphrase", "wrong");
     assert_ne!(code, 0, "{shown}");
     assert_eq!(before, snapshot(env.path()));
     // Without a terminal: the error at once (stdin is not a terminal here), never a wait.
