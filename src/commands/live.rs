@@ -137,10 +137,7 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         // Record first: a crash after this still leaves what wake needs.
         cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
         let ex = executor(ctx, &cloud);
-        let failures = tokio::select! {
-            f = ex.teardown(&steps, false) => f,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "sleep", aws)),
-        };
+        let failures = super::interruptible(Some(ctx.vpnctl_aws("wake", aws)), async { Ok(ex.teardown(&steps, false).await) }).await?;
         if let Some(f) = failures.into_iter().next() {
             return Err(crate::aws::step_error(f));
         }
@@ -208,10 +205,12 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let ex = executor(ctx, &cloud);
         let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
-        tokio::select! {
-            r = ex.run_network(&endpoint, &steps, crl_pem) => r.map_err(crate::aws::step_error)?,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "wake", aws)),
-        }
+        super::interruptible(Some(ctx.vpnctl_aws("sleep", aws)), async {
+            ex.run_network(&endpoint, &steps, crl_pem)
+                .await
+                .map_err(crate::aws::step_error)
+        })
+        .await?;
         // Restored: the record has served; a later sleep starts a new one.
         cloud
             .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
@@ -292,11 +291,12 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
                 action,
             }];
             let ex = executor(ctx, &cloud);
-            tokio::select! {
-                r = ex.run_network(&endpoint, &steps, &crl) => r.map_err(crate::aws::step_error)?,
-                // `pki merge-crl` pushes this PKI's CRL again, whichever command started it.
-                _ = tokio::signal::ctrl_c() => return Err(interrupted(ctx, "pki merge-crl", aws)),
-            }
+            super::interruptible(None, async {
+                ex.run_network(&endpoint, &steps, &crl)
+                    .await
+                    .map_err(crate::aws::step_error)
+            })
+            .await?;
         }
         let ended = match user {
             Some(u) => cloud
@@ -336,12 +336,4 @@ fn update_state(ctx: &Ctx, f: impl FnOnce(&mut crate::state::State)) {
         f(&mut st);
         let _ = crate::state::save(&ctx.pki_dir, &st);
     }
-}
-
-/// The error for Ctrl-C during a command that converges when run again.
-pub fn interrupted(ctx: &Ctx, command: &str, aws: &AwsArgs) -> Error {
-    Error::incomplete(
-        format!("interrupted; what {command} changed so far is recorded in tags"),
-        format!("run `{}` again to finish", ctx.vpnctl_aws(command, aws)),
-    )
 }

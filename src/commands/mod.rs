@@ -377,6 +377,36 @@ pub async fn connect(
     Ok((cloud, region))
 }
 
+/// The one Ctrl-C path of every command that changes AWS: run `work`; on a delivered SIGINT,
+/// and only then, stop with exit 8 and the command line to run again (everything changed so
+/// far is tagged, so the same command continues), plus `undo` when there is one. Should the
+/// signal handler fail to install, Ctrl-C keeps its default (the process ends); a failed
+/// installation never reads as "interrupted".
+pub async fn interruptible<T>(
+    undo: Option<String>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = work => r,
+        Ok(()) = tokio::signal::ctrl_c() => Err(Error::incomplete(
+            "interrupted; everything changed so far is tagged and will be found again",
+            format!(
+                "run `{}` again to continue where it stopped{}",
+                same_command(),
+                undo.map(|u| format!(", or `{u}` to undo it")).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// The command line this process was started with, as `vpnctl …` for a shell.
+pub fn same_command() -> String {
+    std::iter::once("vpnctl".to_string())
+        .chain(std::env::args().skip(1).map(|a| shell_word(&a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the
 /// first and then finds its endpoint, rather than creating another. (Across machines the tags
 /// still keep it findable; `setup` refuses two endpoints of one deployment.)

@@ -197,12 +197,13 @@ pub async fn apply_on(
         reporter: ctx.printer,
         deployment: &ctx.deployment,
     };
-    let applied = tokio::select! {
-        r = executor.nat_on(want, &seen, &steps, expires_tag) => r.map_err(crate::aws::step_error)?,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(Error::incomplete("interrupted; what was created is tagged", format!("run the same `nat on` again to continue, or `{}` to remove it", ctx.vpnctl_aws("nat off", &a.aws))));
-        }
-    };
+    let applied = super::interruptible(Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
+        executor
+            .nat_on(want, &seen, &steps, expires_tag)
+            .await
+            .map_err(crate::aws::step_error)
+    })
+    .await?;
     let nat = applied.nat.as_ref();
     ctx.printer.data(format!(
         "NAT on for {} via {}: {} ({}), 0.0.0.0/0 of {} → NAT",
@@ -278,10 +279,8 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         reporter: ctx.printer,
         deployment: &ctx.deployment,
     };
-    let failures = tokio::select! {
-        f = executor.teardown(&steps, false) => f,
-        _ = tokio::signal::ctrl_c() => return Err(super::live::interrupted(ctx, "nat off", &a.aws)),
-    };
+    let failures =
+        super::interruptible(None, async { Ok(executor.teardown(&steps, false).await) }).await?;
     if let Some(f) = failures.into_iter().next() {
         return Err(crate::aws::step_error(f));
     }

@@ -487,18 +487,14 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 _ => Ok(()),
             }
         };
-        let (applied, nat_result) = tokio::select! {
-            r = async { tokio::join!(executor.setup(&want, &seen, &steps, &upload), nat) } => r,
-            _ = tokio::signal::ctrl_c() => {
-                return Err(Error::incomplete(
-                    "interrupted; everything created so far is tagged and will be found again",
-                    format!(
-                        "run the same setup to continue where it stopped, or `{}` to remove it",
-                        ctx.vpnctl_aws("teardown", &args.aws)
-                    ),
-                ));
-            }
-        };
+        let (applied, nat_result) =
+            super::interruptible(Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
+                Ok(tokio::join!(
+                    executor.setup(&want, &seen, &steps, &upload),
+                    nat
+                ))
+            })
+            .await?;
         let applied = applied.map_err(awsmod::step_error)?;
         nat_result?;
         finish(

@@ -43,12 +43,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         }
         ctx.confirm(&what, &format!("tear down deployment '{}'?", ctx.deployment))?;
         let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
-        let failures = tokio::select! {
-            f = executor.teardown(&steps, args.keep_going) => f,
-            _ = tokio::signal::ctrl_c() => {
-                return Err(Error::incomplete("interrupted", format!("run `{}` again: it finds what is left by tags", ctx.vpnctl_aws("teardown", &args.aws))));
-            }
-        };
+        let failures = super::interruptible(None, async { Ok(executor.teardown(&steps, args.keep_going).await) }).await?;
         for f in &failures {
             let e = crate::aws::step_error(exec::StepError { step: f.step.clone(), error: clone_wait(&f.error) });
             ctx.printer.warn(format!("failed: {e}"));

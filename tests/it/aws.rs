@@ -251,7 +251,15 @@ fn renewed_server_certificate_is_reimported_to_the_same_arn() {
 fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
     let emu = Emulator::start(1.0);
     emu.lab();
-    for (i, kill_after) in [0.2, 0.8, 1.6, 2.6].iter().enumerate() {
+    // Kill points, in order: before the import, before the endpoint, right after the endpoint
+    // exists, and while AWS associates the subnet.
+    let points = [
+        "→ import the server certificate",
+        "→ create the Client VPN endpoint",
+        "  created cvpn-endpoint-",
+        "waiting for association",
+    ];
+    for (i, kill_after) in points.iter().enumerate() {
         let name = format!("kill{i}");
         let env = emu.env();
         env.ok(&["--name", &name, "pki", "init"]);
@@ -268,23 +276,18 @@ fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
                 "--full-tunnel",
             ],
         );
-        let mut child = env
-            .command(&args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs_f64(*kill_after));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let (code, _) = env
+            .start_until(&args, kill_after, Duration::from_secs(60))
+            .signal_and_wait("KILL");
+        assert_eq!(code, 128 + 9);
         let _ = std::fs::remove_dir_all(env.path().join(".vpnctl"));
         let at_kill = emu.inventory(&name);
-        if *kill_after >= 1.6 {
+        if i >= 2 {
             // Past the endpoint's creation: the kill left real work behind to find by tags.
             assert_eq!(
                 count(&at_kill, "endpoints"),
                 1,
-                "nothing existed at the kill at {kill_after}s: {at_kill}"
+                "nothing existed at the kill at {kill_after:?}: {at_kill}"
             );
         }
         if i % 2 == 1 {
@@ -294,7 +297,7 @@ fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
             assert_eq!(
                 (count(&inv, "endpoints"), count(&inv, "certificates")),
                 (1, 1),
-                "after a kill at {kill_after}s and setup again: {inv}"
+                "after a kill at {kill_after:?} and setup again: {inv}"
             );
             assert_eq!(count(&inv["endpoints"][0], "associations"), 1, "{inv}");
             let _ = std::fs::remove_dir_all(env.path().join(".vpnctl"));
@@ -302,14 +305,14 @@ fn teardown_after_sigkill_at_several_points_without_state_removes_everything() {
         let r = env.run(&["--name", &name, "teardown"]);
         assert_eq!(
             r.code, 0,
-            "teardown after a kill at {kill_after}s failed:\n{}\n{}",
+            "teardown after a kill at {kill_after:?} failed:\n{}\n{}",
             r.stdout, r.stderr
         );
         let inv = emu.inventory(&name);
         assert_eq!(
             (count(&inv, "endpoints"), count(&inv, "certificates")),
             (0, 0),
-            "left after a kill at {kill_after}s: {inv}"
+            "left after a kill at {kill_after:?}: {inv}"
         );
     }
 }

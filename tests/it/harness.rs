@@ -250,3 +250,81 @@ sys.exit(os.waitstatus_to_exitcode(status))
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
+
+/// A vpnctl started in the background, held at a known point of its output.
+pub struct Running {
+    pub child: std::process::Child,
+    /// Every stderr line so far, and the rest once the process ends.
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Env {
+    /// Start vpnctl with `args` and return once a stderr line contains `marker` (panics after
+    /// `limit` without it): a kill then lands at a known point, not after a guessed sleep.
+    pub fn start_until(&self, args: &[&str], marker: &str, limit: std::time::Duration) -> Running {
+        use std::io::BufRead;
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn vpnctl");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Running {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
+        let end = std::time::Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match running.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(marker);
+                    running.seen.push(line);
+                    if hit {
+                        return running;
+                    }
+                }
+                Err(_) => {
+                    let _ = running.child.kill();
+                    panic!(
+                        "no stderr line with {marker:?} within {limit:?}:\n{}",
+                        running.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Running {
+    /// Send `signal` (e.g. "INT", "KILL") and wait: (exit code or 128+signal, all stderr).
+    pub fn signal_and_wait(mut self, signal: &str) -> (i32, String) {
+        use std::os::unix::process::ExitStatusExt;
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal} failed");
+        let status = self.child.wait().expect("wait");
+        self.seen.extend(self.lines.iter());
+        (
+            status.code().unwrap_or(128 + status.signal().unwrap_or(0)),
+            self.seen.join("\n"),
+        )
+    }
+}

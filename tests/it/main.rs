@@ -17,6 +17,7 @@ mod conventions;
 mod crash;
 mod deployments;
 mod easyrsa;
+mod interrupt;
 mod nat;
 mod openvpn;
 mod pki_lifecycle;

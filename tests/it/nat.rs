@@ -172,30 +172,34 @@ fn a_foreign_default_route_needs_force_and_is_restored() {
 fn killed_mid_way_then_off_cleans_up() {
     let emu = Emulator::start(1.5);
     emu.lab();
-    for (i, after) in [0.3, 1.0].iter().enumerate() {
+    // Kill points: before the Elastic IP is allocated, and once the NAT gateway exists.
+    for (i, after) in ["→ allocate an Elastic IP", "  created nat-"]
+        .iter()
+        .enumerate()
+    {
         let name = format!("k{i}");
         let env = emu.env();
-        let mut child = env
-            .command(&[
-                "--name",
-                &name,
-                "nat",
-                "on",
-                "--subnet",
-                "lab-private-subnet",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs_f64(*after));
-        let _ = child.kill();
-        let _ = child.wait();
-        if *after >= 1.0 {
+        let (code, _) = env
+            .start_until(
+                &[
+                    "--name",
+                    &name,
+                    "nat",
+                    "on",
+                    "--subnet",
+                    "lab-private-subnet",
+                ],
+                after,
+                Duration::from_secs(60),
+            )
+            .signal_and_wait("KILL");
+        assert_eq!(code, 128 + 9);
+        if i == 1 {
             let at_kill = emu.inventory(&name);
             assert!(
-                !at_kill["addresses"].as_array().unwrap().is_empty(),
-                "nothing existed at the kill at {after}s: {at_kill}"
+                !at_kill["addresses"].as_array().unwrap().is_empty()
+                    && !at_kill["nat_gateways"].as_array().unwrap().is_empty(),
+                "nothing existed at the kill at {after:?}: {at_kill}"
             );
         }
         let r = env.run(&["--name", &name, "nat", "off"]);
