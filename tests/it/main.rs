@@ -16,6 +16,7 @@ mod confirm;
 mod conventions;
 mod crash;
 mod deployments;
+mod docs;
 mod easyrsa;
 mod interrupt;
 mod nat;
