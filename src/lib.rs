@@ -27,7 +27,9 @@ use std::ffi::OsString;
 
 /// Run vpnctl with `args` (including the program name); returns the process exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let argv: Vec<OsString> = args.into_iter().collect();
+    let env = commands::Environment::read(&argv);
+    let cli = match cli::Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -58,7 +60,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let printer = printer::Printer::new(cli.quiet);
     aws::trace::init(cli.verbose, cli.debug);
-    match commands::dispatch(cli, &printer) {
+    match commands::dispatch(cli, env, &printer) {
         Ok(()) => 0,
         Err(err) => {
             printer.error(&err);

@@ -122,7 +122,7 @@ pub trait Nat {
     ) -> CloudResult<()>;
     async fn delete_route(&self, table: &str, destination: &str) -> CloudResult<()>;
     /// The state of any NAT gateway (tagged or not), None when AWS does not know it.
-    async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<String>>;
+    async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<NatState>>;
     /// Add or overwrite tags on a NAT gateway or Elastic IP vpnctl created.
     async fn tag_resource(&self, id: &str, tags: &Tags) -> CloudResult<()>;
 }

@@ -21,6 +21,26 @@ pub struct Policies {
     pub nat: Policy,
 }
 
+impl Policies {
+    /// AWS's waits, every one polled at `interval` when given (tests shrink AWS's minutes to
+    /// fractions of a second with it).
+    pub fn polling(interval: Option<Duration>) -> Self {
+        let mut p = Policies::default();
+        if let Some(i) = interval {
+            for w in [
+                &mut p.association,
+                &mut p.rule,
+                &mut p.endpoint,
+                &mut p.certificate_in_use,
+                &mut p.nat,
+            ] {
+                w.interval = i;
+            }
+        }
+        p
+    }
+}
+
 impl Default for Policies {
     fn default() -> Self {
         Policies {
@@ -65,7 +85,7 @@ pub async fn observe<C: Certificates + Endpoints + Nat>(
         route_tables.extend(cloud.route_tables(v).await?);
     }
     let views = join_all(endpoints.into_iter().map(|e| async move {
-        if e.state == "deleting" {
+        if e.state == EndpointState::Deleting {
             return Ok(EndpointView {
                 endpoint: Some(e),
                 ..Default::default()
@@ -144,7 +164,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             .endpoints
             .iter()
             .filter_map(|v| v.endpoint.clone())
-            .find(|e| e.state != "deleting");
+            .find(|e| e.state != EndpointState::Deleting);
         let mut configuration = None;
         let mut phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
         phases.dedup();
@@ -288,7 +308,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                         let list = self.cloud.rules(endpoint).await?;
                         Ok(match list.iter().find(|r| &r.cidr == cidr) {
                             None => Probe::Done(()),
-                            Some(r) => Probe::Pending(r.state.clone()),
+                            Some(r) => Probe::Pending(r.state.to_string()),
                         })
                     },
                 )
@@ -311,7 +331,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                                 .find(|r| &r.cidr == cidr && &r.subnet_id == subnet)
                             {
                                 None => Probe::Done(()),
-                                Some(r) => Probe::Pending(r.state.clone()),
+                                Some(r) => Probe::Pending(r.state.to_string()),
                             },
                         )
                     },
@@ -358,15 +378,15 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let list = self.cloud.associations(endpoint).await?;
                 Ok(match list.iter().find(|a| a.subnet_id == subnet) {
-                    Some(a) if a.state == "associated" => Probe::Done(()),
-                    Some(a) if a.state == "association-failed" => {
+                    Some(a) if a.state == AssociationState::Associated => Probe::Done(()),
+                    Some(a) if a.state == AssociationState::AssociationFailed => {
                         return Err(CloudError::Api {
                             action: "AssociateClientVpnTargetNetwork".into(),
                             code: "association-failed".into(),
                             message: format!("AWS failed to associate {subnet}"),
                         });
                     }
-                    Some(a) => Probe::Pending(a.state.clone()),
+                    Some(a) => Probe::Pending(a.state.to_string()),
                     None => Probe::Pending("not yet listed".into()),
                 })
             },
@@ -382,11 +402,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let list = self.cloud.rules(endpoint).await?;
                 Ok(match list.iter().find(|r| r.cidr == cidr) {
-                Some(r) if r.state == "active" => Probe::Done(()),
-                Some(r) if r.state == "failed" => {
+                Some(r) if r.state == RuleState::Active => Probe::Done(()),
+                Some(r) if r.state == RuleState::Failed => {
                     return Err(CloudError::Api { action: "AuthorizeClientVpnIngress".into(), code: "failed".into(), message: format!("AWS reports the authorization of {cidr} as failed; revoke it in the console and run setup again") });
                 }
-                    Some(r) => Probe::Pending(r.state.clone()),
+                    Some(r) => Probe::Pending(r.state.to_string()),
                     None => Probe::Pending("not yet listed".into()),
                 })
             },
@@ -402,11 +422,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let list = self.cloud.routes(endpoint).await?;
                 Ok(match list.iter().find(|r| r.cidr == cidr && r.subnet_id == subnet) {
-                Some(r) if r.state == "active" => Probe::Done(()),
-                Some(r) if r.state == "failed" => {
+                Some(r) if r.state == RouteState::Active => Probe::Done(()),
+                Some(r) if r.state == RouteState::Failed => {
                     return Err(CloudError::Api { action: "CreateClientVpnRoute".into(), code: "failed".into(), message: format!("AWS reports the route {cidr} via {subnet} as failed; delete it in the console and run setup again") });
                 }
-                        Some(r) => Probe::Pending(r.state.clone()),
+                        Some(r) => Probe::Pending(r.state.to_string()),
                         None => Probe::Pending("not yet listed".into()),
                     },
                 )
@@ -436,7 +456,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 };
                 Ok(match list.iter().find(|a| a.id == association) {
                     None => Probe::Done(()),
-                    Some(a) => Probe::Pending(a.state.clone()),
+                    Some(a) => Probe::Pending(a.state.to_string()),
                 })
             },
         )
@@ -473,10 +493,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 // make the restored route a blackhole: remove ours instead.
                 let target_route = RouteTarget::from_id(target);
                 if let RouteTarget::Nat(id) = &target_route
-                    && !matches!(
-                        self.cloud.nat_gateway_state(id).await?.as_deref(),
-                        Some("available" | "pending")
-                    )
+                    && !self
+                        .cloud
+                        .nat_gateway_state(id)
+                        .await?
+                        .is_some_and(|s| s.is_live())
                 {
                     self.reporter.progress(&format!(
                         "  {target} no longer exists: removing the route instead"
@@ -515,7 +536,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .or_else(gone)?),
             TeardownAction::DeleteNatGateway { id } => {
                 self.cloud.delete_nat_gateway(id).await.or_else(gone)?;
-                self.wait_nat(id, "deleted").await
+                self.wait_nat(id, NatState::Deleted).await
             }
             TeardownAction::ReleaseAddress { allocation } => {
                 // AWS refuses while a NAT gateway (even a deleting one) still holds the address.
@@ -553,7 +574,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                         let all = self.cloud.tagged_endpoints(self.deployment).await?;
                         Ok(match all.iter().find(|e| &e.id == endpoint) {
                             None => Probe::Done(()),
-                            Some(e) => Probe::Pending(e.state.clone()),
+                            Some(e) => Probe::Pending(e.state.to_string()),
                         })
                     },
                 )
@@ -606,9 +627,9 @@ pub struct NatApplied {
 }
 
 impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
-    /// Wait until the NAT gateway `id` reaches `state` ("available" or "deleted"); a NAT that
+    /// Wait until the NAT gateway `id` reaches `target` (available or deleted); a NAT that
     /// no longer shows up counts as deleted.
-    async fn wait_nat(&self, id: &str, target: &str) -> Result<(), WaitError> {
+    async fn wait_nat(&self, id: &str, target: NatState) -> Result<(), WaitError> {
         wait::until(
             &self.policies.nat,
             &format!("NAT gateway {id}"),
@@ -616,19 +637,21 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let all = self.cloud.tagged_nat_gateways(self.deployment).await?;
                 Ok(match all.iter().find(|n| n.id == id) {
-                    None if target == "deleted" => Probe::Done(()),
+                    None if target == NatState::Deleted => Probe::Done(()),
                     None => Probe::Pending("not yet listed".into()),
                     Some(n) if n.state == target => Probe::Done(()),
                     // A failed NAT gateway bills nothing and needs no deletion wait.
-                    Some(n) if n.state == "failed" && target == "deleted" => Probe::Done(()),
-                    Some(n) if n.state == "failed" => {
+                    Some(n) if n.state == NatState::Failed && target == NatState::Deleted => {
+                        Probe::Done(())
+                    }
+                    Some(n) if n.state == NatState::Failed => {
                         return Err(CloudError::Api {
                             action: "CreateNatGateway".into(),
                             code: "failed".into(),
                             message: format!("AWS reports the NAT gateway {id} as failed"),
                         });
                     }
-                    Some(n) => Probe::Pending(n.state.clone()),
+                    Some(n) => Probe::Pending(n.state.to_string()),
                 })
             },
         )
@@ -650,7 +673,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         let mut nat = seen
             .nat_gateways
             .iter()
-            .find(|n| n.state == "pending" || n.state == "available")
+            .find(|n| n.state.is_live())
             .cloned();
         // A new --ttl on a NAT that is already on moves its deadline.
         if let (Some(n), Some(e)) = (&nat, &expires_tag)
@@ -707,7 +730,9 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     let id = nat.as_ref().map(|n| n.id.clone()).ok_or_else(|| {
                         fail(CloudError::NotFound("the NAT gateway".into()).into())
                     })?;
-                    self.wait_nat(&id, "available").await.map_err(fail)?;
+                    self.wait_nat(&id, NatState::Available)
+                        .await
+                        .map_err(fail)?;
                 }
                 NatAction::SetRoute { table, replace } => {
                     let id = nat.as_ref().map(|n| n.id.clone()).ok_or_else(|| {

@@ -16,7 +16,7 @@ use cloud::CloudError;
 
 /// Turn a classified cloud error into vpnctl's error, with a hint that says what to do.
 pub fn to_error(e: CloudError) -> Error {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let endpoint = sdk::endpoint_url();
     match e {
         CloudError::NotFound(what) => Error::not_found(
             format!("{what} does not exist"),
@@ -33,10 +33,7 @@ pub fn to_error(e: CloudError) -> Error {
         CloudError::Unreachable(detail) => Error::cloud(
             format!(
                 "cannot reach AWS{}: {}",
-                endpoint
-                    .as_deref()
-                    .map(|u| format!(" at {u}"))
-                    .unwrap_or_default(),
+                endpoint.map(|u| format!(" at {u}")).unwrap_or_default(),
                 first_line(&detail)
             ),
             if endpoint.is_some() {

@@ -102,7 +102,7 @@ pub struct EndpointSpec {
 pub struct Endpoint {
     pub id: String,
     /// pending-associate, available, deleting, deleted.
-    pub state: String,
+    pub state: EndpointState,
     pub dns_name: Option<String>,
     pub client_cidr: Option<Ipv4Net>,
     pub vpc_id: Option<String>,
@@ -125,7 +125,7 @@ pub struct Association {
     pub id: String,
     pub subnet_id: String,
     /// associating, associated, association-failed, disassociating, disassociated.
-    pub state: String,
+    pub state: AssociationState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,7 +133,7 @@ pub struct AuthRule {
     pub cidr: String,
     pub description: Option<String>,
     /// authorizing, active, failed, revoking.
-    pub state: String,
+    pub state: RuleState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,7 +143,7 @@ pub struct Route {
     pub subnet_id: String,
     pub origin: String,
     /// creating, active, failed, deleting.
-    pub state: String,
+    pub state: RouteState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -153,7 +153,7 @@ pub struct Connection {
     /// Username only for directory/SAML authentication).
     pub username: Option<String>,
     pub client_ip: Option<String>,
-    pub state: String,
+    pub state: ConnectionState,
     #[serde(serialize_with = "crate::json::aws_time")]
     pub established: Option<String>,
     #[serde(serialize_with = "crate::json::opt_count")]
@@ -169,8 +169,133 @@ pub fn owned_description(deployment: &str) -> String {
 }
 
 /// Billing-relevant states.
-pub fn association_bills(state: &str) -> bool {
-    matches!(state, "associating" | "associated" | "disassociating")
+/// An AWS resource state vpnctl branches on: parsed once, at the adapter boundary, into an
+/// enum whose `Unknown` arm keeps a state AWS adds later, so it is shown, never mis-handled
+/// as one vpnctl knows. Displayed and serialized as AWS writes it.
+macro_rules! aws_state {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)+
+            /// A state this vpnctl does not know (or none given), as AWS wrote it.
+            Unknown(String),
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::Unknown(String::new())
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Unknown(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => Self::$variant,)+
+                    other => Self::Unknown(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+aws_state!(
+    /// A Client VPN endpoint's status code.
+    EndpointState {
+        PendingAssociate = "pending-associate",
+        Available = "available",
+        Deleting = "deleting",
+        Deleted = "deleted",
+    }
+);
+
+aws_state!(
+    /// A target network association's status code.
+    AssociationState {
+        Associating = "associating",
+        Associated = "associated",
+        AssociationFailed = "association-failed",
+        Disassociating = "disassociating",
+        Disassociated = "disassociated",
+    }
+);
+
+aws_state!(
+    /// An authorization rule's status code.
+    RuleState {
+        Authorizing = "authorizing",
+        Active = "active",
+        Failed = "failed",
+        Revoking = "revoking",
+    }
+);
+
+aws_state!(
+    /// A Client VPN route's status code.
+    RouteState {
+        Creating = "creating",
+        Active = "active",
+        Failed = "failed",
+        Deleting = "deleting",
+    }
+);
+
+aws_state!(
+    /// A client connection's status code.
+    ConnectionState {
+        Active = "active",
+        FailedToTerminate = "failed-to-terminate",
+        Terminating = "terminating",
+        Terminated = "terminated",
+    }
+);
+
+aws_state!(
+    /// A NAT gateway's state.
+    NatState {
+        Pending = "pending",
+        Failed = "failed",
+        Available = "available",
+        Deleting = "deleting",
+        Deleted = "deleted",
+    }
+);
+
+/// Whether an association in this state bills (AWS charges from the moment it is requested
+/// until it is gone). An unknown state counts as billing: better a warning too many.
+pub fn association_bills(state: &AssociationState) -> bool {
+    !matches!(
+        state,
+        AssociationState::Disassociated | AssociationState::AssociationFailed
+    )
+}
+
+impl NatState {
+    /// Pending or available: it bills and it is the deployment's live NAT gateway.
+    pub fn is_live(&self) -> bool {
+        matches!(self, NatState::Pending | NatState::Available)
+    }
 }
 
 /// Where a route sends traffic.
@@ -259,7 +384,7 @@ impl RouteTable {
 pub struct NatGateway {
     pub id: String,
     /// pending, available, deleting, deleted, failed.
-    pub state: String,
+    pub state: NatState,
     pub subnet_id: String,
     pub vpc_id: String,
     pub allocation_id: Option<String>,

@@ -240,7 +240,8 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                         "the ACM certificate {} of deployment '{}' was issued by another CA: another PKI uses this deployment name",
                         c.arn, want.deployment
                     ),
-                    "use another --name for this PKI, or run `vpnctl teardown` from the PKI that made it",
+                    "use another --name for this PKI, or tear that deployment down from the directory of \
+                     the PKI that made it",
                 ));
             }
             if seen
@@ -262,7 +263,11 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let live: Vec<&EndpointView> = seen
         .endpoints
         .iter()
-        .filter(|v| v.endpoint.as_ref().is_some_and(|e| e.state != "deleting"))
+        .filter(|v| {
+            v.endpoint
+                .as_ref()
+                .is_some_and(|e| e.state != EndpointState::Deleting)
+        })
         .collect();
     if live.len() > 1 {
         let ids: Vec<_> = live
@@ -279,11 +284,11 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             "run `vpnctl teardown` for this deployment, then setup again",
         ));
     }
-    if seen
-        .endpoints
-        .iter()
-        .any(|v| v.endpoint.as_ref().is_some_and(|e| e.state == "deleting"))
-        && live.is_empty()
+    if seen.endpoints.iter().any(|v| {
+        v.endpoint
+            .as_ref()
+            .is_some_and(|e| e.state == EndpointState::Deleting)
+    }) && live.is_empty()
     {
         return Err(Error::conflict(
             format!(
@@ -387,7 +392,9 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
 
     for s in &want.subnets {
         match view.associations.iter().find(|a| {
-            a.subnet_id == s.id && a.state != "disassociating" && a.state != "association-failed"
+            a.subnet_id == s.id
+                && a.state != AssociationState::Disassociating
+                && a.state != AssociationState::AssociationFailed
         }) {
             None => push(
                 &mut steps,
@@ -397,19 +404,21 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     az: s.az.clone(),
                 },
             ),
-            Some(a) if a.state == "associated" => {}
+            Some(a) if a.state == AssociationState::Associated => {}
             Some(a) => push(
                 &mut steps,
                 Phase::Network,
                 Action::WaitAssociation {
                     subnet: s.id.clone(),
-                    state: a.state.clone(),
+                    state: a.state.to_string(),
                 },
             ),
         }
     }
     for a in &view.associations {
-        if !want.subnets.iter().any(|s| s.id == a.subnet_id) && a.state != "disassociating" {
+        if !want.subnets.iter().any(|s| s.id == a.subnet_id)
+            && a.state != AssociationState::Disassociating
+        {
             push(
                 &mut steps,
                 Phase::Prune,
@@ -421,11 +430,11 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         }
     }
     for cidr in &want.authorize {
-        match view
-            .rules
-            .iter()
-            .find(|r| r.cidr == cidr.to_string() && r.state != "failed" && r.state != "revoking")
-        {
+        match view.rules.iter().find(|r| {
+            r.cidr == cidr.to_string()
+                && r.state != RuleState::Failed
+                && r.state != RuleState::Revoking
+        }) {
             None => push(
                 &mut steps,
                 Phase::Network,
@@ -433,13 +442,13 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     cidr: cidr.to_string(),
                 },
             ),
-            Some(r) if r.state == "active" => {}
+            Some(r) if r.state == RuleState::Active => {}
             Some(r) => push(
                 &mut steps,
                 Phase::Network,
                 Action::WaitRule {
                     cidr: cidr.to_string(),
-                    state: r.state.clone(),
+                    state: r.state.to_string(),
                 },
             ),
         }
@@ -449,8 +458,8 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             match view.routes.iter().find(|r| {
                 r.cidr == "0.0.0.0/0"
                     && r.subnet_id == s.id
-                    && r.state != "deleting"
-                    && r.state != "failed"
+                    && r.state != RouteState::Deleting
+                    && r.state != RouteState::Failed
             }) {
                 None => push(
                     &mut steps,
@@ -460,14 +469,14 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                         subnet: s.id.clone(),
                     },
                 ),
-                Some(r) if r.state == "active" => {}
+                Some(r) if r.state == RouteState::Active => {}
                 Some(r) => push(
                     &mut steps,
                     Phase::Routes,
                     Action::WaitRoute {
                         cidr: "0.0.0.0/0".into(),
                         subnet: s.id.clone(),
-                        state: r.state.clone(),
+                        state: r.state.to_string(),
                     },
                 ),
             }
@@ -479,7 +488,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let ours = owned_description(&want.deployment);
     for r in &view.rules {
         if r.description.as_deref() == Some(ours.as_str())
-            && r.state != "revoking"
+            && r.state != RuleState::Revoking
             && !want.authorize.iter().any(|c| c.to_string() == r.cidr)
         {
             push(
@@ -497,7 +506,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             && want.subnets.iter().any(|s| s.id == r.subnet_id);
         if r.origin == "add-route"
             && r.description.as_deref() == Some(ours.as_str())
-            && r.state != "deleting"
+            && r.state != RouteState::Deleting
             && !wanted
         {
             push(
@@ -801,7 +810,7 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
     let live: Vec<&NatGateway> = seen
         .nat_gateways
         .iter()
-        .filter(|n| n.state == "pending" || n.state == "available")
+        .filter(|n| n.state.is_live())
         .collect();
     if let Some(other) = live.iter().find(|n| {
         n.tags
@@ -848,7 +857,11 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
                     want.table.id,
                     other.id()
                 ),
-                "`vpnctl nat on --subnet ... --force` replaces it (vpnctl remembers it and `vpnctl nat off` restores it)",
+                format!(
+                    "`vpnctl nat on --subnet {} --force` replaces it (vpnctl remembers it and \
+                     `vpnctl nat off` restores it)",
+                    want.private.name.as_deref().unwrap_or(&want.private.id)
+                ),
             ));
         }
     };
@@ -868,7 +881,7 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
             });
             steps.push(NatAction::WaitAvailable { id: None });
         }
-        Some(n) if n.state == "pending" => steps.push(NatAction::WaitAvailable {
+        Some(n) if n.state == NatState::Pending => steps.push(NatAction::WaitAvailable {
             id: Some(n.id.clone()),
         }),
         Some(_) => {}
@@ -925,7 +938,7 @@ pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
         .find_map(|v| {
             v.endpoint
                 .as_ref()
-                .filter(|e| e.state != "deleting")
+                .filter(|e| e.state != EndpointState::Deleting)
                 .map(|e| (e, v))
         })
         .ok_or_else(|| {
@@ -944,7 +957,7 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Tags, Vec<TeardownAction>)
     let live: Vec<&Association> = v
         .associations
         .iter()
-        .filter(|a| association_bills(&a.state) && a.state != "disassociating")
+        .filter(|a| association_bills(&a.state) && a.state != AssociationState::Disassociating)
         .collect();
     // Merged with an earlier record: a sleep interrupted after some disassociations must
     // not forget the subnets (and their routes) already gone.
@@ -1039,7 +1052,7 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
         match v
             .associations
             .iter()
-            .find(|a| &a.subnet_id == s && a.state != "disassociating")
+            .find(|a| &a.subnet_id == s && a.state != AssociationState::Disassociating)
         {
             None => steps.push(Step {
                 phase: Phase::Network,
@@ -1048,12 +1061,12 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
                     az: String::new(),
                 },
             }),
-            Some(a) if a.state == "associated" => {}
+            Some(a) if a.state == AssociationState::Associated => {}
             Some(a) => steps.push(Step {
                 phase: Phase::Network,
                 action: Action::WaitAssociation {
                     subnet: s.clone(),
-                    state: a.state.clone(),
+                    state: a.state.to_string(),
                 },
             }),
         }
@@ -1062,7 +1075,7 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
         if !v
             .rules
             .iter()
-            .any(|r| r.cidr == cidr && r.state != "revoking")
+            .any(|r| r.cidr == cidr && r.state != RuleState::Revoking)
         {
             steps.push(Step {
                 phase: Phase::Network,
@@ -1077,7 +1090,7 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
         if !v
             .routes
             .iter()
-            .any(|r| r.cidr == cidr && r.subnet_id == subnet && r.state != "deleting")
+            .any(|r| r.cidr == cidr && r.subnet_id == subnet && r.state != RouteState::Deleting)
         {
             steps.push(Step {
                 phase: Phase::Routes,

@@ -79,11 +79,15 @@ impl AwsCloud {
         for e in endpoints
             .iter()
             .map(endpoint_of)
-            .filter(|e| e.state != "deleted")
+            .filter(|e| e.state != EndpointState::Deleted)
         {
             add(&e.tags);
         }
-        for n in nats.iter().map(nat_of).filter(|n| n.state != "deleted") {
+        for n in nats
+            .iter()
+            .map(nat_of)
+            .filter(|n| n.state != NatState::Deleted)
+        {
             add(&n.tags);
         }
         for a in addresses.addresses() {
@@ -218,7 +222,7 @@ fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
         state: e
             .status()
             .and_then(|s| s.code())
-            .map(|c| c.as_str().to_string())
+            .map(|c| c.as_str().into())
             .unwrap_or_default(),
         dns_name: e.dns_name().map(str::to_string),
         client_cidr: e.client_cidr_block().and_then(|c| c.parse().ok()),
@@ -281,8 +285,9 @@ impl Network for AwsCloud {
                 }
             }
         };
+        // An id that is not one may still be a Name tag that starts with "sg-".
         let keys: &[&'static str] = if id_or_name.starts_with("sg-") {
-            &["group-id"]
+            &["group-id", "tag:Name"]
         } else {
             &["group-name", "tag:Name"]
         };
@@ -541,7 +546,7 @@ impl Endpoints for AwsCloud {
         Ok(all
             .iter()
             .map(endpoint_of)
-            .filter(|e| is_ours(&e.tags, deployment) && e.state != "deleted")
+            .filter(|e| is_ours(&e.tags, deployment) && e.state != EndpointState::Deleted)
             .collect())
     }
 
@@ -603,8 +608,8 @@ impl Endpoints for AwsCloud {
             state: out
                 .status()
                 .and_then(|s| s.code())
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_else(|| "pending-associate".into()),
+                .map(|c| c.as_str().into())
+                .unwrap_or(EndpointState::PendingAssociate),
             dns_name: out.dns_name().map(str::to_string),
             client_cidr: Some(spec.client_cidr),
             vpc_id: Some(spec.vpc_id.clone()),
@@ -682,10 +687,10 @@ impl Endpoints for AwsCloud {
                 state: t
                     .status()
                     .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
+                    .map(|c| c.as_str().into())
                     .unwrap_or_default(),
             })
-            .filter(|a| a.state != "disassociated")
+            .filter(|a| a.state != AssociationState::Disassociated)
             .collect())
     }
 
@@ -705,8 +710,8 @@ impl Endpoints for AwsCloud {
             state: out
                 .status()
                 .and_then(|s| s.code())
-                .map(|c| c.as_str().to_string())
-                .unwrap_or_else(|| "associating".into()),
+                .map(|c| c.as_str().into())
+                .unwrap_or(AssociationState::Associating),
         })
     }
 
@@ -740,7 +745,7 @@ impl Endpoints for AwsCloud {
                 state: r
                     .status()
                     .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
+                    .map(|c| c.as_str().into())
                     .unwrap_or_default(),
             })
             .collect())
@@ -785,7 +790,7 @@ impl Endpoints for AwsCloud {
                 state: r
                     .status()
                     .and_then(|s| s.code())
-                    .map(|c| c.as_str().to_string())
+                    .map(|c| c.as_str().into())
                     .unwrap_or_default(),
             })
             .collect())
@@ -850,7 +855,7 @@ impl Endpoints for AwsCloud {
                 state: c
                     .status()
                     .and_then(|s| s.code())
-                    .map(|s| s.as_str().to_string())
+                    .map(|s| s.as_str().into())
                     .unwrap_or_default(),
                 established: c.connection_established_time().map(str::to_string),
                 ingress_bytes: c.ingress_bytes().map(str::to_string),
@@ -895,7 +900,9 @@ impl Endpoints for AwsCloud {
             .connections(endpoint)
             .await?
             .into_iter()
-            .filter(|c| c.state == "active" && c.username.as_deref() == Some(username))
+            .filter(|c| {
+                c.state == ConnectionState::Active && c.username.as_deref() == Some(username)
+            })
             .map(|c| c.id)
             .collect();
         for id in &live {
@@ -960,6 +967,15 @@ impl Endpoints for AwsCloud {
 /// Load the SDK configuration the way the AWS CLI does (credential chain, `--profile`,
 /// `--region`, `AWS_ENDPOINT_URL`), then check that credentials resolve at all, so a missing
 /// credential is one clear error before any work.
+/// The endpoint URL the SDK resolved (`AWS_ENDPOINT_URL`, or `endpoint_url` in the profile),
+/// recorded by `connect` for error messages: "cannot reach AWS at …".
+static ENDPOINT_URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The endpoint override in effect, if any.
+pub fn endpoint_url() -> Option<&'static str> {
+    ENDPOINT_URL.get().map(String::as_str)
+}
+
 /// The region the environment or the profile gives, if any (not the instance metadata
 /// service, which the SDK asks last).
 pub async fn default_region(profile: Option<&str>) -> Option<String> {
@@ -990,6 +1006,9 @@ pub async fn connect(
         loader = loader.region(aws_config::Region::new(r.to_string()));
     }
     let mut config = loader.load().await;
+    if let Some(url) = config.endpoint_url() {
+        let _ = ENDPOINT_URL.set(url.to_string());
+    }
     if let Some(p) = profile {
         // As the AWS CLI does: an explicit profile beats AWS_ACCESS_KEY_ID and friends in the
         // environment (the default chain would take those first and never run the profile's
@@ -1083,10 +1102,7 @@ fn nat_of(n: &ec2::types::NatGateway) -> NatGateway {
     let addr = n.nat_gateway_addresses().first();
     NatGateway {
         id: n.nat_gateway_id().unwrap_or_default().to_string(),
-        state: n
-            .state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        state: n.state().map(|s| s.as_str().into()).unwrap_or_default(),
         subnet_id: n.subnet_id().unwrap_or_default().to_string(),
         vpc_id: n.vpc_id().unwrap_or_default().to_string(),
         allocation_id: addr.and_then(|a| a.allocation_id()).map(str::to_string),
@@ -1184,7 +1200,7 @@ impl Nat for AwsCloud {
         Ok(all
             .iter()
             .map(nat_of)
-            .filter(|n| is_ours(&n.tags, deployment) && n.state != "deleted")
+            .filter(|n| is_ours(&n.tags, deployment) && n.state != NatState::Deleted)
             .collect())
     }
 
@@ -1339,7 +1355,7 @@ impl Nat for AwsCloud {
         }
     }
 
-    async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<String>> {
+    async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<NatState>> {
         match self
             .ec2
             .describe_nat_gateways()
@@ -1351,7 +1367,7 @@ impl Nat for AwsCloud {
                 .nat_gateways()
                 .first()
                 .and_then(|n| n.state())
-                .map(|s| s.as_str().to_string())),
+                .map(|s| NatState::from(s.as_str()))),
             Err(e) => match classify("DescribeNatGateways", id, e) {
                 CloudError::NotFound(_) => Ok(None),
                 other => Err(other),

@@ -57,6 +57,9 @@ impl Intercept for CallLog {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
+            return Ok(());
+        }
         let response = ctx.response();
         let headers = response.headers();
         let body = response

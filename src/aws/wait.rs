@@ -1,6 +1,6 @@
 //! The one waiter: polls a probe with a policy (interval, timeout) until it reports done,
-//! reporting progress while it waits. `VPNCTL_POLL_INTERVAL` (decimal seconds) overrides the
-//! interval of every wait, so tests can shrink AWS's minutes to fractions of a second.
+//! reporting progress while it waits. The intervals come from `exec::Policies`, which the
+//! command layer builds (with `VPNCTL_POLL_INTERVAL` read once, in `commands::Environment`).
 
 use super::cloud::CloudError;
 use std::time::{Duration, Instant};
@@ -20,12 +20,6 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(interval: Duration, timeout: Duration) -> Policy {
-        let interval = std::env::var("VPNCTL_POLL_INTERVAL")
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-            .unwrap_or(interval);
         Policy {
             interval,
             timeout,

@@ -20,9 +20,13 @@ pub struct Row {
     pub region: Option<String>,
     /// Recorded in the state file, or found by tags.
     pub endpoint_id: Option<String>,
+    /// The AWS profile its config table names (another account is not asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// `up`, `asleep (no associations)`, `no endpoint`, `absent`, or `not asked`.
     pub state: String,
     /// Dollars per hour, when AWS was asked.
+    #[serde(serialize_with = "crate::json::opt_usd")]
     pub per_hour: Option<f64>,
     pub connections: Option<usize>,
 }
@@ -67,9 +71,10 @@ pub fn local(ctx: &Ctx) -> BTreeMap<String, Row> {
         }
     }
     for name in ctx.config.deployments.keys() {
-        let region = ctx.config.deployment(name).region;
+        let table = ctx.config.deployment(name);
         let row = note(&mut rows, name, "config");
-        row.region = row.region.take().or(region);
+        row.region = row.region.take().or(table.region);
+        row.profile = table.profile;
     }
     rows
 }
@@ -86,9 +91,18 @@ pub fn run(ctx: &Ctx, args: &ListDeploymentsArgs) -> Result<()> {
                 .await
                 .map_err(crate::aws::to_error)?;
             let mut names: Vec<String> = tagged.iter().cloned().collect();
-            // Known here and recorded in this region (or nowhere): ask too, to say "absent".
+            // Known here, recorded in this region (or nowhere) and not in another profile's
+            // account: ask too, to say "absent".
+            let in_use = args
+                .aws
+                .profile
+                .clone()
+                .or(ctx.config.deployment(&ctx.deployment).profile);
             for r in rows.values() {
-                if r.region.as_deref().is_none_or(|x| x == region) && !names.contains(&r.name) {
+                if r.region.as_deref().is_none_or(|x| x == region)
+                    && (r.profile.is_none() || r.profile == in_use)
+                    && !names.contains(&r.name)
+                {
                     names.push(r.name.clone());
                 }
             }
@@ -125,7 +139,7 @@ pub fn run(ctx: &Ctx, args: &ListDeploymentsArgs) -> Result<()> {
                         o.endpoints
                             .iter()
                             .flat_map(|v| &v.connections)
-                            .filter(|c| c.state == "active")
+                            .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
                             .count(),
                     );
                 }
@@ -144,7 +158,7 @@ pub fn run(ctx: &Ctx, args: &ListDeploymentsArgs) -> Result<()> {
             "region": asked.as_ref().map(|a| &a.0),
             "account": asked.as_ref().and_then(|a| a.1.as_ref()),
             "deployments": rows,
-            "per_hour": asked.as_ref().map(|_| price::cents_round(total)),
+            "per_hour": asked.as_ref().map(|_| crate::json::Usd(total)),
         }));
         return Ok(());
     }
@@ -185,9 +199,10 @@ pub fn table(rows: &[Row]) -> Vec<String> {
         "NAME", "STATE", "BILLS", "USERS", "KNOWN FROM"
     )];
     for r in rows {
-        let state = match (&r.state[..], &r.region) {
-            ("not asked", Some(region)) => format!("in {region}, not asked"),
-            (s, _) => s.to_string(),
+        let state = match (&r.state[..], &r.region, &r.profile) {
+            ("not asked", _, Some(profile)) => format!("profile {profile}, not asked"),
+            ("not asked", Some(region), None) => format!("in {region}, not asked"),
+            (s, _, _) => s.to_string(),
         };
         out.push(format!(
             "  {:<20} {:<26} {:>10} {:>5}  {}",
@@ -217,6 +232,7 @@ mod tests {
                 known_from: vec!["state", "config", "pki", "aws"],
                 region: Some("ap-southeast-2".into()),
                 endpoint_id: None,
+                profile: None,
                 state: "asleep (no associations)".into(),
                 per_hour: Some(12.5),
                 connections: Some(12345),
@@ -229,8 +245,17 @@ mod tests {
                 ..Default::default()
             },
         ];
+        let mut rows = rows;
+        rows.push(Row {
+            name: "prod".into(),
+            known_from: vec!["config"],
+            profile: Some("prod-admin".into()),
+            state: "not asked".into(),
+            ..Default::default()
+        });
         let t = table(&rows);
         assert!(t.iter().all(|l| l.chars().count() <= 100), "{t:#?}");
+        assert!(t[3].contains("profile prod-admin, not asked"), "{}", t[3]);
         assert!(t[1].contains("$12.500/h"), "{}", t[1]);
         assert!(t[2].contains("in eu-west-1, not asked"), "{}", t[2]);
         assert!(t[2].contains(" - "), "{}", t[2]);

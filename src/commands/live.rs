@@ -3,7 +3,7 @@
 
 use super::{Ctx, connect, runtime};
 use crate::aws::cloud::Endpoints;
-use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::exec;
 use crate::aws::plan;
 use crate::aws::sdk::AwsCloud;
 use crate::cli::{AwsArgs, ConnectionsArgs, KickArgs};
@@ -13,15 +13,6 @@ use serde_json::json;
 
 async fn cloud(ctx: &Ctx<'_>, aws: &AwsArgs) -> Result<(AwsCloud, String)> {
     connect(ctx, aws).await
-}
-
-fn executor<'a>(ctx: &'a Ctx, cloud: &'a AwsCloud) -> Executor<'a, AwsCloud> {
-    Executor {
-        cloud,
-        policies: Policies::default(),
-        reporter: ctx.printer,
-        deployment: &ctx.deployment,
-    }
 }
 
 pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
@@ -34,7 +25,7 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
         let shown: Vec<_> = v
             .connections
             .iter()
-            .filter(|c| args.all || c.state == "active")
+            .filter(|c| args.all || c.state == crate::aws::model::ConnectionState::Active)
             .collect();
         if args.json {
             ctx.printer
@@ -119,25 +110,37 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
 pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
     runtime()?.block_on(async {
         let (cloud, region) = cloud(ctx, aws).await?;
-        let _lock = super::deployment_lock(ctx)?;
-        let seen = exec::observe(&cloud, &ctx.deployment, ctx.will_ask()).await.map_err(crate::aws::to_error)?;
-        let (endpoint, record, steps) = plan::plan_sleep(&seen)?;
+        let (_lock, _, (endpoint, record, steps)) = super::confirmed_and_locked(
+            ctx,
+            false,
+            async |conns| {
+                let seen = exec::observe(&cloud, &ctx.deployment, conns).await.map_err(crate::aws::to_error)?;
+                let plan = plan::plan_sleep(&seen)?;
+                Ok((seen, plan))
+            },
+            |(_, _, steps)| steps.iter().map(ToString::to_string).collect(),
+            |seen, (_, _, steps)| {
+                if steps.is_empty() {
+                    return None;
+                }
+                let mut what = super::numbered(format!("sleep of deployment '{}' in {region}:", ctx.deployment), steps);
+                what.extend(super::stops(ctx, seen, &region, |c| {
+                    matches!(c.kind, super::status::ChargeKind::Association | super::status::ChargeKind::Connection)
+                }));
+                what.push("kept: the endpoint, its DNS name and every profile (`vpnctl wake` restores the rest)".into());
+                Some((what, format!("put deployment '{}' to sleep?", ctx.deployment)))
+            },
+        )
+        .await?;
         if steps.is_empty() {
             ctx.printer.data(format!("{endpoint} is already asleep: no subnet is associated"));
             ctx.printer.info(format!("next: `{}` when the VPN is needed again", ctx.vpnctl_aws("wake", aws)));
             return Ok(());
         }
-        let mut what = vec![format!("sleep of deployment '{}' in {region}:", ctx.deployment)];
-        what.extend(steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}", i + 1)));
-        what.extend(super::stops(ctx, &seen, &region, |c| {
-            matches!(c.kind, super::status::ChargeKind::Association | super::status::ChargeKind::Connection)
-        }));
-        what.push("kept: the endpoint, its DNS name and every profile (`vpnctl wake` restores the rest)".into());
-        ctx.confirm(&what, &format!("put deployment '{}' to sleep?", ctx.deployment))?;
         // Record first: a crash after this still leaves what wake needs.
         cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
-        let ex = executor(ctx, &cloud);
-        let failures = super::interruptible(Some(ctx.vpnctl_aws("wake", aws)), async { Ok(ex.teardown(&steps, false).await) }).await?;
+        let ex = super::executor(ctx, &cloud);
+        let failures = super::interruptible(ctx, Some(ctx.vpnctl_aws("wake", aws)), async { Ok(ex.teardown(&steps, false).await) }).await?;
         if let Some(f) = failures.into_iter().next() {
             return Err(crate::aws::step_error(f));
         }
@@ -203,9 +206,9 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let ex = executor(ctx, &cloud);
+        let ex = super::executor(ctx, &cloud);
         let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
-        super::interruptible(Some(ctx.vpnctl_aws("sleep", aws)), async {
+        super::interruptible(ctx, Some(ctx.vpnctl_aws("sleep", aws)), async {
             ex.run_network(&endpoint, &steps, crl_pem)
                 .await
                 .map_err(crate::aws::step_error)
@@ -277,7 +280,7 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             .connections
             .iter()
             .filter(|c| user.is_some_and(|u| c.username.as_deref() == Some(u)))
-            .filter(|c| c.state == "active")
+            .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
             .count();
         let step = plan::crl_step(v.crl.as_deref(), &crl, &pki.ca_pem()?)?;
         let imported = step.is_some();
@@ -290,8 +293,8 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
                 phase: plan::Phase::Network,
                 action,
             }];
-            let ex = executor(ctx, &cloud);
-            super::interruptible(None, async {
+            let ex = super::executor(ctx, &cloud);
+            super::interruptible(ctx, None, async {
                 ex.run_network(&endpoint, &steps, &crl)
                     .await
                     .map_err(crate::aws::step_error)
@@ -314,6 +317,25 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             number,
             ended,
         })
+    })
+}
+
+/// How many live connections `user` has on the deployment's endpoint, for a question; None
+/// when AWS cannot say (the question then goes without the number).
+pub fn live_sessions(ctx: &Ctx, aws: &AwsArgs, user: &str) -> Option<usize> {
+    runtime().ok()?.block_on(async {
+        let (cloud, _) = cloud(ctx, aws).await.ok()?;
+        let seen = exec::observe(&cloud, &ctx.deployment, true).await.ok()?;
+        let (_, v) = plan::the_endpoint(&seen).ok()?;
+        Some(
+            v.connections
+                .iter()
+                .filter(|c| {
+                    c.state == crate::aws::model::ConnectionState::Active
+                        && c.username.as_deref() == Some(user)
+                })
+                .count(),
+        )
     })
 }
 

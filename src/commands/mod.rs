@@ -21,6 +21,43 @@ use time::OffsetDateTime;
 pub const DEFAULT_DEPLOYMENT: &str = deployment::DEFAULT;
 pub const DEFAULT_PKI_DIR: &str = "pki";
 
+/// What the process environment says, read once at the start (nothing below the command
+/// layer reads the environment): the command line, and the variables vpnctl itself defines.
+/// (The AWS SDK reads the AWS_* variables through its own config loader.)
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// The command line as given (for "run the same command again").
+    pub argv: Vec<String>,
+    /// `VPNCTL_POLL_INTERVAL` (decimal seconds): every AWS wait polls this often.
+    pub poll_interval: Option<std::time::Duration>,
+    /// `VPNCTL_TEMPLATES`: a directory whose client.ovpn.tera overrides the built-in one.
+    pub templates: Option<PathBuf>,
+    /// `VPNCTL_CA_PASSPHRASE`.
+    pub ca_passphrase: Option<String>,
+}
+
+impl Environment {
+    pub fn read(argv: &[std::ffi::OsString]) -> Environment {
+        Environment {
+            argv: argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            poll_interval: std::env::var("VPNCTL_POLL_INTERVAL")
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
+                .map(std::time::Duration::from_secs_f64),
+            templates: std::env::var_os("VPNCTL_TEMPLATES")
+                .filter(|t| !t.is_empty())
+                .map(Into::into),
+            ca_passphrase: std::env::var("VPNCTL_CA_PASSPHRASE")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
 /// Settings every command shares, resolved once from flags and the environment.
 pub struct Ctx<'a> {
     pub printer: &'a Printer,
@@ -35,6 +72,7 @@ pub struct Ctx<'a> {
     pub config_path: Option<PathBuf>,
     /// `--yes`: destructive commands do not ask.
     pub yes: bool,
+    pub env: Environment,
     pub now: OffsetDateTime,
 }
 
@@ -145,10 +183,11 @@ impl Ctx<'_> {
         cmd
     }
 
-    /// Whether `confirm` would ask (a terminal, no `--yes`).
+    /// Whether `confirm` would ask: no `--yes`, and a terminal to ask on (stdin for the answer,
+    /// stderr for the question: a question nobody sees must not wait).
     pub fn will_ask(&self) -> bool {
         use std::io::IsTerminal;
-        !self.yes && std::io::stdin().is_terminal()
+        !self.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
     }
 
     /// Before a destructive change: on a terminal, show `what` (the plan, what ends, what stops
@@ -156,17 +195,17 @@ impl Ctx<'_> {
     /// or when stdin is not a terminal (scripts, CI), it does not ask. The question goes to the
     /// terminal even with `--quiet`: a hidden question would look like a hang.
     pub fn confirm(&self, what: &[String], question: &str) -> Result<()> {
-        use std::io::{BufRead, IsTerminal, Write};
-        if self.yes || !std::io::stdin().is_terminal() {
+        use std::io::{BufRead, Write};
+        if !self.will_ask() {
             return Ok(());
         }
-        let mut err = std::io::stderr().lock();
+        // Through the printer (hints get the flags in effect), even with --quiet: a hidden
+        // question would look like a hang.
         for line in what {
-            let _ = writeln!(err, "{line}");
+            self.printer.ask(line);
         }
-        let _ = write!(err, "{question} [y/N] ");
-        let _ = err.flush();
-        drop(err);
+        self.printer.ask(&format!("{question} [y/N] "));
+        let _ = std::io::stderr().flush();
         let mut answer = String::new();
         std::io::stdin()
             .lock()
@@ -195,7 +234,7 @@ impl Ctx<'_> {
     }
 }
 
-fn passphrase(file: Option<&PathBuf>) -> Result<Option<Passphrase>> {
+fn passphrase(file: Option<&PathBuf>, env: &Environment) -> Result<Option<Passphrase>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io("read the CA passphrase file", path, e))?;
@@ -207,13 +246,10 @@ fn passphrase(file: Option<&PathBuf>) -> Result<Option<Passphrase>> {
         }
         return Ok(Some(Passphrase::new(text)));
     }
-    Ok(std::env::var("VPNCTL_CA_PASSPHRASE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Passphrase::new))
+    Ok(env.ca_passphrase.clone().map(Passphrase::new))
 }
 
-pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
+pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
     if let Some(name) = &cli.name {
         names::validate_deployment(name)?;
     }
@@ -268,13 +304,21 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         config,
         pki_dir,
         deployment,
-        passphrase: passphrase(cli.ca_passphrase_file.as_ref())?,
+        passphrase: passphrase(cli.ca_passphrase_file.as_ref(), &env)?,
         prompted: std::cell::OnceCell::new(),
         config_path: cli.config.clone(),
         yes: cli.yes,
+        env,
         now: OffsetDateTime::now_utc(),
     };
-    printer.set_command(ctx.vpnctl("").trim_end().to_string());
+    let aws_flags = aws_args(&cli.command)
+        .map(|a| {
+            ctx.vpnctl_aws("", a)
+                .trim_start_matches(&ctx.vpnctl(""))
+                .to_string()
+        })
+        .unwrap_or_default();
+    printer.set_command(ctx.vpnctl("").trim_end().to_string(), aws_flags);
     match cli.command {
         Command::Pki { command } => pki::run(&ctx, command),
         Command::Profile(args) => profile::run(&ctx, &args),
@@ -287,6 +331,33 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> Result<()> {
         Command::Kick(args) => live::kick(&ctx, &args),
         Command::Sleep(args) => live::sleep(&ctx, &args.aws),
         Command::Wake(args) => live::wake(&ctx, &args.aws),
+    }
+}
+
+/// The `--profile`/`--region` flags of the command, if it reaches AWS.
+fn aws_args(command: &Command) -> Option<&crate::cli::AwsArgs> {
+    use crate::cli::{NatCommand, PkiCommand};
+    match command {
+        Command::Setup(a) => Some(&a.aws),
+        Command::Status(a) => Some(&a.aws),
+        Command::List(a) => Some(&a.aws),
+        Command::Teardown(a) => Some(&a.aws),
+        Command::Connections(a) => Some(&a.aws),
+        Command::Kick(a) => Some(&a.aws),
+        Command::Sleep(a) | Command::Wake(a) => Some(&a.aws),
+        Command::Nat {
+            command: NatCommand::On(a),
+        } => Some(&a.aws),
+        Command::Nat {
+            command: NatCommand::Off(a),
+        } => Some(&a.aws),
+        Command::Pki {
+            command: PkiCommand::Revoke(a),
+        } => Some(&a.aws),
+        Command::Pki {
+            command: PkiCommand::MergeCrl(a),
+        } => Some(&a.aws),
+        _ => None,
     }
 }
 
@@ -367,7 +438,11 @@ pub async fn connect(
         .await
         .map_err(crate::aws::to_error)?;
     if tracing::enabled!(target: crate::aws::trace::TARGET, tracing::Level::DEBUG) {
-        let account = cloud.account_id().await.map_err(crate::aws::to_error)?;
+        // Only a log line: a command that works without -v must work with it.
+        let account = match cloud.account_id().await {
+            Ok(a) => a,
+            Err(e) => format!("unknown ({e})"),
+        };
         tracing::debug!(
             target: crate::aws::trace::TARGET,
             "using account {account} in {region}{}",
@@ -383,6 +458,7 @@ pub async fn connect(
 /// signal handler fail to install, Ctrl-C keeps its default (the process ends); a failed
 /// installation never reads as "interrupted".
 pub async fn interruptible<T>(
+    ctx: &Ctx<'_>,
     undo: Option<String>,
     work: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
@@ -392,7 +468,7 @@ pub async fn interruptible<T>(
             "interrupted; everything changed so far is tagged and will be found again",
             format!(
                 "run `{}` again to continue where it stopped{}",
-                same_command(),
+                same_command(&ctx.env.argv),
                 undo.map(|u| format!(", or `{u}` to undo it")).unwrap_or_default()
             ),
         )),
@@ -400,11 +476,61 @@ pub async fn interruptible<T>(
 }
 
 /// The command line this process was started with, as `vpnctl …` for a shell.
-pub fn same_command() -> String {
+pub fn same_command(argv: &[String]) -> String {
     std::iter::once("vpnctl".to_string())
-        .chain(std::env::args().skip(1).map(|a| shell_word(&a)))
+        .chain(argv.iter().skip(1).map(|a| shell_word(a)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// For a destructive command: ask (on a terminal) before taking the deployment lock, so a
+/// question left open blocks no other vpnctl; then take the lock, observe and plan again, and
+/// stop if the plan is no longer the one the user said yes to. `observe` returns what is seen
+/// and the plan (with live connections when asked to); `lines` renders a plan for comparison;
+/// `ask` gives the question for a plan, or None when there is nothing to ask about.
+pub async fn confirmed_and_locked<P>(
+    ctx: &Ctx<'_>,
+    dry_run: bool,
+    mut observe: impl AsyncFnMut(bool) -> Result<(crate::aws::plan::Observed, P)>,
+    lines: impl Fn(&P) -> Vec<String>,
+    ask: impl Fn(&crate::aws::plan::Observed, &P) -> Option<(Vec<String>, String)>,
+) -> Result<(Option<crate::fsx::Lock>, crate::aws::plan::Observed, P)> {
+    let mut agreed = None;
+    if !dry_run && ctx.will_ask() {
+        let (seen, plan) = observe(true).await?;
+        if let Some((what, question)) = ask(&seen, &plan) {
+            ctx.confirm(&what, &question)?;
+            agreed = Some(lines(&plan));
+        }
+    }
+    let lock = if dry_run {
+        None
+    } else {
+        Some(deployment_lock(ctx)?)
+    };
+    let (seen, plan) = observe(false).await?;
+    if let Some(agreed) = agreed
+        && agreed != lines(&plan)
+    {
+        return Err(Error::conflict(
+            "the deployment changed while the question was open; nothing was changed",
+            "run the command again to see the current plan",
+        ));
+    }
+    Ok((lock, seen, plan))
+}
+
+/// The executor every AWS-changing command runs its plan with.
+pub fn executor<'a>(
+    ctx: &'a Ctx<'_>,
+    cloud: &'a crate::aws::sdk::AwsCloud,
+) -> crate::aws::exec::Executor<'a, crate::aws::sdk::AwsCloud> {
+    crate::aws::exec::Executor {
+        cloud,
+        policies: crate::aws::exec::Policies::polling(ctx.env.poll_interval),
+        reporter: ctx.printer,
+        deployment: &ctx.deployment,
+    }
 }
 
 /// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the
@@ -418,6 +544,18 @@ pub fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
             ctx.deployment
         ))
     })
+}
+
+/// A plan as people read it: `title`, then one numbered line per step.
+pub fn numbered<S: std::fmt::Display>(title: String, steps: &[S]) -> Vec<String> {
+    std::iter::once(title)
+        .chain(
+            steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("{:>3}. {s}", i + 1)),
+        )
+        .collect()
 }
 
 /// What a destructive command's confirmation says stops: the live connections that end (of
@@ -436,7 +574,7 @@ pub fn stops(
         .endpoints
         .iter()
         .flat_map(|v| &v.connections)
-        .filter(|c| c.state == "active")
+        .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
         .count();
     let mut out = Vec::new();
     if live > 0 {
@@ -458,5 +596,42 @@ pub fn shell_word(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_command_is_quoted_for_a_shell_and_polling_reaches_every_wait() {
+        let argv: Vec<String> = [
+            "/usr/bin/vpnctl",
+            "--pki",
+            "my pki",
+            "setup",
+            "--vpc",
+            "it's",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            same_command(&argv),
+            r"vpnctl --pki 'my pki' setup --vpc 'it'\''s'"
+        );
+        let fast = std::time::Duration::from_millis(50);
+        let p = crate::aws::exec::Policies::polling(Some(fast));
+        for w in [
+            p.association,
+            p.rule,
+            p.endpoint,
+            p.certificate_in_use,
+            p.nat,
+        ] {
+            assert_eq!(w.interval, fast);
+            assert!(w.timeout > fast);
+        }
+        let slow = crate::aws::exec::Policies::polling(None);
+        assert!(slow.association.interval > fast);
     }
 }

@@ -4,7 +4,7 @@
 use super::status::ChargeKind;
 use super::{Ctx, connect, runtime};
 use crate::aws::cloud::{Nat, Network};
-use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::exec;
 use crate::aws::model::Subnet;
 use crate::aws::plan::{self, NatWant};
 use crate::aws::sdk::AwsCloud;
@@ -74,11 +74,6 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
         }
         NatCommand::Off(a) => rt.block_on(async {
             let (cloud, region) = connect(ctx, &a.aws).await?;
-            let _lock = if a.dry_run {
-                None
-            } else {
-                Some(super::deployment_lock(ctx)?)
-            };
             off(ctx, &cloud, &region, a).await
         }),
     }
@@ -191,13 +186,8 @@ pub async fn apply_on(
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         });
-    let executor = Executor {
-        cloud,
-        policies: Policies::default(),
-        reporter: ctx.printer,
-        deployment: &ctx.deployment,
-    };
-    let applied = super::interruptible(Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
+    let executor = super::executor(ctx, cloud);
+    let applied = super::interruptible(ctx, Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
         executor
             .nat_on(want, &seen, &steps, expires_tag)
             .await
@@ -237,10 +227,35 @@ pub async fn apply_on(
 }
 
 pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) -> Result<()> {
-    let seen = exec::observe(cloud, &ctx.deployment, false)
-        .await
-        .map_err(crate::aws::to_error)?;
-    let steps = plan::plan_nat_off(&seen);
+    let (_lock, _, steps) = super::confirmed_and_locked(
+        ctx,
+        a.dry_run,
+        async |conns| {
+            let seen = exec::observe(cloud, &ctx.deployment, conns)
+                .await
+                .map_err(crate::aws::to_error)?;
+            let steps = plan::plan_nat_off(&seen);
+            Ok((seen, steps))
+        },
+        |steps| steps.iter().map(ToString::to_string).collect(),
+        |seen, steps| {
+            if steps.is_empty() {
+                return None;
+            }
+            let mut what = super::numbered(
+                format!("nat off for deployment '{}' in {region}:", ctx.deployment),
+                steps,
+            );
+            what.push(
+                "the private subnet loses its internet access (the VPN is not affected)".into(),
+            );
+            what.extend(super::stops(ctx, seen, region, |c| {
+                matches!(c.kind, ChargeKind::NatGateway | ChargeKind::PublicIpv4)
+            }));
+            Some((what, "remove the NAT gateway?".to_string()))
+        },
+    )
+    .await?;
     if steps.is_empty() {
         ctx.printer.data(format!(
             "no NAT gateway or Elastic IP of deployment '{}': nothing to turn off",
@@ -258,29 +273,11 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         }
         return Ok(());
     }
-    let mut what = vec![format!(
-        "nat off for deployment '{}' in {region}:",
-        ctx.deployment
-    )];
-    what.extend(
-        steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{:>3}. {s}", i + 1)),
-    );
-    what.push("the private subnet loses its internet access (the VPN is not affected)".into());
-    what.extend(super::stops(ctx, &seen, region, |c| {
-        matches!(c.kind, ChargeKind::NatGateway | ChargeKind::PublicIpv4)
-    }));
-    ctx.confirm(&what, "remove the NAT gateway?")?;
-    let executor = Executor {
-        cloud,
-        policies: Policies::default(),
-        reporter: ctx.printer,
-        deployment: &ctx.deployment,
-    };
-    let failures =
-        super::interruptible(None, async { Ok(executor.teardown(&steps, false).await) }).await?;
+    let executor = super::executor(ctx, cloud);
+    let failures = super::interruptible(ctx, None, async {
+        Ok(executor.teardown(&steps, false).await)
+    })
+    .await?;
     if let Some(f) = failures.into_iter().next() {
         return Err(crate::aws::step_error(f));
     }

@@ -183,13 +183,13 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             "certificates": users,
         }));
     } else {
-        let mark = |t| if soon(t) { "!" } else { " " };
+        let mark = |t| if soon(t) { "!" } else { "" };
         ctx.printer.data(format!(
-            "{:<7} {:<28} {:<32} {:<8} {:<10} {:>9}",
+            "{:<7} {:<30} {:<32} {:<7} {:<10} {:>9}",
             "KIND", "NAME", "SERIAL", "STATUS", "NOT AFTER", "DAYS LEFT"
         ));
         ctx.printer.data(format!(
-            "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{}",
+            "{:<7} {:<30} {:<32} {:<7} {:<10} {:>8}{}",
             "ca",
             ca.cn,
             ca.serial.hex(),
@@ -202,7 +202,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
             let m = if r.status == Status::Valid {
                 mark(r.not_after)
             } else {
-                " "
+                ""
             };
             let status = match r.status {
                 Status::Valid => "valid",
@@ -210,7 +210,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
                 Status::Expired => "expired",
             };
             ctx.printer.data(format!(
-                "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{m}",
+                "{:<7} {:<30} {:<32} {:<7} {:<10} {:>8}{m}",
                 r.kind,
                 r.name,
                 r.serial,
@@ -221,7 +221,7 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         }
         match crl.next_update {
             Some(t) => ctx.printer.data(format!(
-                "{:<7} {:<28} {:<32} {:<8} {:<10} {:>8}{}",
+                "{:<7} {:<30} {:<32} {:<7} {:<10} {:>8}{}",
                 "crl",
                 format!("{} revoked", crl.revoked.len()),
                 "",
@@ -511,7 +511,7 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
     }
     match crate::state::load(&ctx.pki_dir, &ctx.deployment)
         .as_ref()
-        .and_then(super::setup::target_of)
+        .and_then(|st| super::setup::target_of(ctx, st))
     {
         // A deployment exists: new users get profiles against its endpoint right away.
         Some(target) => {
@@ -520,10 +520,16 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
                 ctx.printer.data(format!("profile {}", p.display()));
             }
         }
-        None => ctx.printer.info(format!(
-            "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn",
-            issued.first().map(|i| i.name.as_str()).unwrap_or("USER")
-        )),
+        None => ctx.printer.info(match &issued[..] {
+            [one] => format!(
+                "next: `vpnctl profile {} --remote HOST` writes a ready .ovpn (HOST: the VPN \
+                 endpoint's name; `vpnctl setup` makes one and writes the profiles itself)",
+                one.name
+            ),
+            _ => "next: `vpnctl profile --all --remote HOST` writes a ready .ovpn per user (HOST: \
+                  the VPN endpoint's name; `vpnctl setup` makes one and writes the profiles itself)"
+                .to_string(),
+        }),
     }
     Ok(())
 }
@@ -557,6 +563,9 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
                 a.user
             )];
             if recorded && !a.local_only {
+                if let Some(n) = super::live::live_sessions(ctx, &a.aws, &a.user) {
+                    what.push(format!("{n} live connection(s) of {} end", a.user));
+                }
                 what.push(format!(
                     "then the endpoint of deployment '{}' gets the new CRL: AWS resets every live \
                      connection on it, so every connected user reconnects once",
@@ -668,7 +677,7 @@ fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
     let path = pki.layout.profile(&i.name);
     match crate::state::load(&ctx.pki_dir, &ctx.deployment)
         .as_ref()
-        .and_then(super::setup::target_of)
+        .and_then(|st| super::setup::target_of(ctx, st))
     {
         Some(target) => {
             let names = std::slice::from_ref(&i.name);

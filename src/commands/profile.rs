@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         &args.remote,
         crate::state::load(&ctx.pki_dir, &ctx.deployment)
             .as_ref()
-            .and_then(super::setup::target_of),
+            .and_then(|st| super::setup::target_of(ctx, st)),
     ) {
         (Some(remote), _) => Target {
             remote: remote.clone(),

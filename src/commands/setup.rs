@@ -2,7 +2,7 @@
 //! observe by tags → plan → apply → profiles and the state record.
 
 use super::{Ctx, connect, runtime};
-use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::exec;
 use crate::aws::model::{CertUpload, EndpointSpec, Subnet, Transport, Vpc};
 use crate::aws::plan::{self, Desired};
 use crate::aws::sdk::AwsCloud;
@@ -230,6 +230,13 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
 async fn security_groups(cloud: &AwsCloud, vpc: &Vpc, wanted: &[String]) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for g in wanted {
+        // EC2 filters read `*` and `?` as wildcards: a pattern could pick a group by chance.
+        if g.is_empty() || g.contains(['*', '?']) {
+            return Err(Error::invalid(
+                format!("--security-group {g:?} is not a group id or name"),
+                "give one security group by id (sg-…), group name or Name tag, without wildcards",
+            ));
+        }
         let id = match cloud.find_security_group(&vpc.id, g).await {
             Err(crate::aws::cloud::CloudError::NotFound(what)) => {
                 return Err(Error::not_found(
@@ -475,12 +482,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let executor = Executor {
-            cloud: &cloud,
-            policies: Policies::default(),
-            reporter: ctx.printer,
-            deployment: &ctx.deployment,
-        };
+        let executor = super::executor(ctx, &cloud);
         let nat = async {
             match (&nat_args, &nat_want) {
                 (Some(n), Some(w)) => super::nat::apply_on(ctx, &cloud, &region, n, w).await,
@@ -488,7 +490,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             }
         };
         let (applied, nat_result) =
-            super::interruptible(Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
+            super::interruptible(ctx, Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
                 Ok(tokio::join!(
                     executor.setup(&want, &seen, &steps, &upload),
                     nat
@@ -626,7 +628,7 @@ pub fn write_profiles(
     pki: &Pki,
     st: &crate::state::State,
 ) -> Result<Vec<std::path::PathBuf>> {
-    let Some(target) = target_of(st) else {
+    let Some(target) = target_of(ctx, st) else {
         return Ok(Vec::new());
     };
     let (here, elsewhere) = pki.live_users(ctx.now)?;
@@ -635,12 +637,12 @@ pub fn write_profiles(
 }
 
 /// Where profiles point for this deployment, from the state record.
-pub fn target_of(st: &crate::state::State) -> Option<super::profile::Target> {
+pub fn target_of(ctx: &Ctx, st: &crate::state::State) -> Option<super::profile::Target> {
     Some(super::profile::Target {
         remote: st.dns_name.clone()?,
         port: st.port.unwrap_or(443),
         proto: st.proto.unwrap_or(Proto::Udp),
-        templates: std::env::var_os("VPNCTL_TEMPLATES").map(Into::into),
+        templates: ctx.env.templates.clone(),
     })
 }
 

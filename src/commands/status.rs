@@ -67,7 +67,11 @@ pub fn charges(
                 accrued: price::cents_round(prices.association_hour * hours(since)),
             });
         }
-        for c in v.connections.iter().filter(|c| c.state == "active") {
+        for c in v
+            .connections
+            .iter()
+            .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
+        {
             let since = c
                 .established
                 .as_deref()
@@ -82,11 +86,7 @@ pub fn charges(
             });
         }
     }
-    for n in seen
-        .nat_gateways
-        .iter()
-        .filter(|n| n.state == "pending" || n.state == "available")
-    {
+    for n in seen.nat_gateways.iter().filter(|n| n.state.is_live()) {
         out.push(Charge {
             kind: ChargeKind::NatGateway,
             resource: n.id.clone(),
@@ -223,9 +223,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     }
     for (id, left) in nat_deadlines(&seen, now) {
         if left <= 0 {
+            let by = if -left < 60 {
+                format!("{} s", -left)
+            } else {
+                format!("{} min", (-left) / 60)
+            };
             warnings.push(format!(
-                "the NAT gateway {id} is past its --ttl by {} min and still bills: `{}`",
-                (-left) / 60,
+                "the NAT gateway {id} is past its --ttl by {by} and still bills: `{}`",
                 ctx.vpnctl_aws("nat off", &args.aws)
             ));
         }
@@ -336,7 +340,11 @@ pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<St
                 r.cidr, r.subnet_id, r.state, r.origin
             ));
         }
-        let active = v.connections.iter().filter(|c| c.state == "active").count();
+        let active = v
+            .connections
+            .iter()
+            .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
+            .count();
         out.push(format!("    connections {active} active"));
     }
     let deadlines = nat_deadlines(seen, now);

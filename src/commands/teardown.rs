@@ -2,7 +2,7 @@
 //! look again and say what (if anything) still bills. Works without the local state file.
 
 use super::{Ctx, connect, runtime};
-use crate::aws::exec::{self, Executor, Policies};
+use crate::aws::exec;
 use crate::aws::plan;
 use crate::cli::TeardownArgs;
 use crate::error::{Error, Result};
@@ -11,10 +11,18 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
-        let _lock = if args.dry_run { None } else { Some(super::deployment_lock(ctx)?) };
-        // Live connections are only worth a call when someone is asked.
-        let seen = exec::observe(&cloud, &ctx.deployment, ctx.will_ask()).await.map_err(crate::aws::to_error)?;
-        let steps = plan::plan_teardown(&seen);
+        let (_lock, _, steps) = super::confirmed_and_locked(
+            ctx,
+            args.dry_run,
+            async |conns| {
+                let seen = exec::observe(&cloud, &ctx.deployment, conns).await.map_err(crate::aws::to_error)?;
+                let steps = plan::plan_teardown(&seen);
+                Ok((seen, steps))
+            },
+            |steps| steps.iter().map(ToString::to_string).collect(),
+            |seen, steps| (!steps.is_empty()).then(|| question(ctx, args, &region, seen, steps)),
+        )
+        .await?;
         if args.dry_run {
             ctx.printer.data(format!("teardown plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
             if steps.is_empty() {
@@ -30,20 +38,8 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
             return Ok(());
         }
-        let mut what = vec![format!("teardown of deployment '{}' in {region}:", ctx.deployment)];
-        what.extend(steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}", i + 1)));
-        what.extend(super::stops(ctx, &seen, &region, |_| true));
-        if seen.endpoints.iter().any(|v| v.endpoint.is_some()) {
-            what.push("the endpoint's DNS name goes with it: a later setup gets a new DNS name,".into());
-            what.push("  and every profile handed out must be re-issued".into());
-            what.push(format!(
-                "to stop the association billing and keep the profiles: `{}`",
-                ctx.vpnctl_aws("sleep", &args.aws)
-            ));
-        }
-        ctx.confirm(&what, &format!("tear down deployment '{}'?", ctx.deployment))?;
-        let executor = Executor { cloud: &cloud, policies: Policies::default(), reporter: ctx.printer, deployment: &ctx.deployment };
-        let failures = super::interruptible(None, async { Ok(executor.teardown(&steps, args.keep_going).await) }).await?;
+        let executor = super::executor(ctx, &cloud);
+        let failures = super::interruptible(ctx, None, async { Ok(executor.teardown(&steps, args.keep_going).await) }).await?;
         for f in &failures {
             let e = crate::aws::step_error(exec::StepError { step: f.step.clone(), error: clone_wait(&f.error) });
             ctx.printer.warn(format!("failed: {e}"));
@@ -55,10 +51,10 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
             ctx.printer.data(format!("teardown of '{}' complete: nothing billable remains ({} steps)", ctx.deployment, steps.len()));
             ctx.printer.info(format!(
-                "the local PKI in {} stays; a new setup makes a new endpoint with a new DNS name, \
-                 after which `{}` re-issues every profile",
+                "the local PKI in {} stays; a new `{}` makes a new endpoint with a new DNS name and \
+                 writes new profiles, which have to be handed out again",
                 ctx.pki_dir.display(),
-                ctx.vpnctl("profile --all")
+                ctx.vpnctl_aws("setup", &args.aws)
             ));
             Ok(())
         } else {
@@ -76,6 +72,33 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             ))
         }
     })
+}
+
+/// What teardown asks on a terminal: the plan, what ends, what stops billing, and what a
+/// teardown costs the profiles handed out.
+fn question(
+    ctx: &Ctx,
+    args: &TeardownArgs,
+    region: &str,
+    seen: &plan::Observed,
+    steps: &[plan::TeardownAction],
+) -> (Vec<String>, String) {
+    let mut what = super::numbered(
+        format!("teardown of deployment '{}' in {region}:", ctx.deployment),
+        steps,
+    );
+    what.extend(super::stops(ctx, seen, region, |_| true));
+    if seen.endpoints.iter().any(|v| v.endpoint.is_some()) {
+        what.push(
+            "the endpoint's DNS name goes with it: a later setup gets a new DNS name,".into(),
+        );
+        what.push("  and every profile handed out must be re-issued".into());
+        what.push(format!(
+            "to stop the association billing and keep the profiles: `{}`",
+            ctx.vpnctl_aws("sleep", &args.aws)
+        ));
+    }
+    (what, format!("tear down deployment '{}'?", ctx.deployment))
 }
 
 fn clone_wait(e: &crate::aws::wait::WaitError) -> crate::aws::wait::WaitError {

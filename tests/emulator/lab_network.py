@@ -6,7 +6,9 @@ With --extra it also makes what vpnctl's tests need besides: a second public sub
 another Availability Zone (lab-public-b, 10.0.3.0/24), a separate VPC without an internet
 gateway (other-vpc, 10.1.0.0/16) with other-subnet, and a VPC whose private subnet already
 has a default route vpnctl did not make (foreign-vpc 10.2.0.0/16: foreign-public routed to
-its internet gateway, foreign-private with its own route table sending 0.0.0.0/0 there too).
+its internet gateway, foreign-private with its own route table sending 0.0.0.0/0 there too),
+and a security group of lab-vpc named by its Name tag only (group name "vpn-clients", Name tag
+lab-vpn-sg).
 
 Prints the ids as JSON. Usage: python lab_network.py --endpoint http://127.0.0.1:PORT [--extra]
 """
@@ -67,6 +69,13 @@ def main():
             ec2.associate_route_table(RouteTableId=t, SubnetId=sub)
             out[name.replace("-", "_")] = t
         out.update(foreign_vpc=fvpc, foreign_public=fpub, foreign_private=fpriv, foreign_igw=figw)
+        out["vpn_sg"] = ec2.create_security_group(
+            GroupName="vpn-clients", Description="for the VPN endpoint", VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tag("lab-vpn-sg")}],
+        )["GroupId"]
+        out["default_sg"] = ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"][0]["GroupId"]
     print(json.dumps(out))
 
 

@@ -77,6 +77,10 @@ fn list_shows_every_deployment_here_and_on_aws_with_its_bill() {
     let rows = json["deployments"].as_array().unwrap();
     let lab = rows.iter().find(|d| d["name"] == "lab").unwrap();
     assert_eq!(lab["per_hour"].as_f64(), Some(0.1), "{lab}");
+    assert!(
+        env.ok(&["list", "--json"]).contains("\"per_hour\": 0.1000"),
+        "money with four decimals"
+    );
     assert_eq!(lab["state"], "up");
     assert!(
         lab["endpoint_id"]
@@ -153,6 +157,21 @@ fn verbose_logs_every_aws_call_with_its_code_and_the_account_in_use() {
     // Without -v: no call log.
     let r = env.run(&["status"]);
     assert!(!r.stderr.contains("aws EC2"), "{}", r.stderr);
+    // -v never makes a working command fail: STS unreachable only leaves the account unknown.
+    let out = env
+        .command(&["-v", "connections"])
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("using account unknown"), "{err}");
+    let plain = env.run(&["connections"]);
+    assert_eq!(
+        out.status.code(),
+        Some(plain.code),
+        "{err}\n{}",
+        plain.stderr
+    );
     // An error answer names its AWS code.
     let r = env.run(&[
         "-v",
@@ -207,7 +226,7 @@ fn setup_names_every_missing_input_at_once() {
 #[test]
 fn security_groups_are_found_by_name_and_a_wrong_one_stops_before_anything_bills() {
     let emu = Emulator::start(0.0);
-    emu.lab();
+    let lab = emu.lab();
     let env = emu.env();
     let r = env.run(&lab_setup(&["--security-group", "no-such-group"]));
     assert_eq!(r.code, 4, "{}", r.stderr);
@@ -224,15 +243,20 @@ fn security_groups_are_found_by_name_and_a_wrong_one_stops_before_anything_bills
             && all["endpoints"].as_array().is_none_or(|e| e.is_empty()),
         "nothing imported or created: {all}"
     );
-    // The VPC's default group by its group name.
+    // A group by its Name tag, then the VPC's default group by its group name: each is the
+    // one the endpoint gets (a setup without the flag would also show the default one, so the
+    // Name tag case is the one that proves the lookup).
+    let groups = |env: &Env| {
+        let status: serde_json::Value =
+            serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
+        status["resources"]["endpoints"][0]["endpoint"]["security_groups"].clone()
+    };
+    env.ok(&lab_setup(&["--security-group", "lab-vpn-sg"]));
+    assert_eq!(groups(&env), serde_json::json!([lab["vpn_sg"]]));
     env.ok(&lab_setup(&["--security-group", "default"]));
-    let status: serde_json::Value =
-        serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap();
-    let groups = &status["resources"]["endpoints"][0]["endpoint"]["security_groups"];
-    assert!(
-        groups[0].as_str().is_some_and(|g| g.starts_with("sg-")),
-        "{groups}"
-    );
+    assert_eq!(groups(&env), serde_json::json!([lab["default_sg"]]));
+    let r = env.run(&lab_setup(&["--security-group", "lab-*"]));
+    assert_eq!(r.code, 2, "a wildcard is refused: {}", r.stderr);
     env.ok(&["--name", "lab", "teardown"]);
 }
 
@@ -327,6 +351,24 @@ fn a_crl_that_has_not_reached_the_endpoint_is_said_by_status_and_pki_list() {
             .contains("was last given CRL number 1, this PKI is at 2"),
         "offline, from the state file:\n{}",
         r.stderr
+    );
+    // With --region given, the hint carries it (and stdout JSON is never rewritten).
+    let r = env.run(&["status", "--region", "us-east-1"]);
+    assert!(
+        r.stderr
+            .contains("`vpnctl --name lab pki merge-crl --region us-east-1`"),
+        "{}",
+        r.stderr
+    );
+    let json = env.ok(&["status", "--json", "--region", "us-east-1"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON stays JSON");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("`vpnctl pki merge-crl`")),
+        "{json}"
     );
     env.ok(&["pki", "merge-crl"]);
     for args in [&["status"][..], &["pki", "list"]] {

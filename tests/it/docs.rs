@@ -113,6 +113,11 @@ const REGISTRY: &[(&str, Scenario, &str)] = &[
         Scenario::Lab,
         "`connections` with one connection",
     ),
+    (
+        "list",
+        Scenario::Lab,
+        "`list` with the lab up and alice connected",
+    ),
     ("nat-on-plan", Scenario::Lab, "`nat on --dry-run`"),
     (
         "nat-on",
@@ -427,6 +432,7 @@ fn lab() -> Outputs {
     emu.add_connection(&endpoint, "alice");
     out.add("status", expect(&env, &lab(&["status"]), 0));
     out.add("connections", expect(&env, &lab(&["connections"]), 0));
+    out.add("list", expect(&env, &["list"], 0));
 
     // The troubleshooting errors: each refused before anything changes.
     let cidr = |c: &'static str| -> Vec<&'static str> {
