@@ -92,12 +92,18 @@ pub struct ConnectionsArgs {
 #[derive(Debug, Args)]
 pub struct KickArgs {
     pub user: String,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct AwsOnly {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -320,6 +326,9 @@ pub struct RevokeArgs {
     /// user's sessions.
     #[arg(long)]
     pub local_only: bool,
+    /// Print what would happen (locally and on the endpoint) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -125,6 +125,19 @@ impl AwsCloud {
     }
 }
 
+/// A field AWS always sends in a successful answer to `action`: its absence is an error that
+/// names the call, never an empty id that a later call would fail on obscurely.
+fn required(value: Option<&str>, action: &str, field: &str) -> CloudResult<String> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| CloudError::Api {
+            action: action.to_string(),
+            code: "MissingField".into(),
+            message: format!("the answer to {action} has no {field}"),
+        })
+}
+
 /// Classify an SDK error. EC2 models no error types, so the code string is the only handle.
 fn classify<E, R>(action: &str, what: &str, e: SdkError<E, R>) -> CloudError
 where
@@ -602,7 +615,11 @@ impl Endpoints for AwsCloud {
             .send()
             .await
             .map_err(|e| classify("CreateClientVpnEndpoint", "the endpoint", e))?;
-        let id = out.client_vpn_endpoint_id().unwrap_or_default().to_string();
+        let id = required(
+            out.client_vpn_endpoint_id(),
+            "CreateClientVpnEndpoint",
+            "ClientVpnEndpointId",
+        )?;
         Ok(Endpoint {
             id,
             state: out
@@ -705,7 +722,11 @@ impl Endpoints for AwsCloud {
             .await
             .map_err(|e| classify("AssociateClientVpnTargetNetwork", subnet, e))?;
         Ok(Association {
-            id: out.association_id().unwrap_or_default().to_string(),
+            id: required(
+                out.association_id(),
+                "AssociateClientVpnTargetNetwork",
+                "AssociationId",
+            )?,
             subnet_id: subnet.to_string(),
             state: out
                 .status()
@@ -1244,7 +1265,7 @@ impl Nat for AwsCloud {
             .await
             .map_err(|e| classify("AllocateAddress", "an Elastic IP", e))?;
         Ok(Address {
-            allocation_id: out.allocation_id().unwrap_or_default().to_string(),
+            allocation_id: required(out.allocation_id(), "AllocateAddress", "AllocationId")?,
             public_ip: out.public_ip().map(str::to_string),
             association_id: None,
             tags: tags.clone(),
@@ -1274,13 +1295,13 @@ impl Nat for AwsCloud {
             .send()
             .await
             .map_err(|e| classify("CreateNatGateway", subnet, e))?;
-        out.nat_gateway()
-            .map(nat_of)
-            .ok_or_else(|| CloudError::Api {
-                action: "CreateNatGateway".into(),
-                code: "NoNatGateway".into(),
-                message: "no NAT gateway in the response".into(),
-            })
+        let n = out.nat_gateway().ok_or_else(|| CloudError::Api {
+            action: "CreateNatGateway".into(),
+            code: "MissingField".into(),
+            message: "the answer to CreateNatGateway has no NatGateway".into(),
+        })?;
+        required(n.nat_gateway_id(), "CreateNatGateway", "NatGatewayId")?;
+        Ok(nat_of(n))
     }
 
     async fn delete_nat_gateway(&self, id: &str) -> CloudResult<()> {
@@ -1393,6 +1414,27 @@ impl Nat for AwsCloud {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_id_is_an_error_naming_the_call() {
+        assert_eq!(
+            super::required(Some("cvpn-endpoint-1"), "X", "Id")
+                .ok()
+                .as_deref(),
+            Some("cvpn-endpoint-1")
+        );
+        for missing in [None, Some("")] {
+            match super::required(missing, "AllocateAddress", "AllocationId") {
+                Err(super::CloudError::Api {
+                    action, message, ..
+                }) => {
+                    assert_eq!(action, "AllocateAddress");
+                    assert!(message.contains("AllocationId"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn aws_time_formats() {
         for t in [

@@ -6,7 +6,7 @@ use crate::aws::cloud::Endpoints;
 use crate::aws::exec;
 use crate::aws::plan;
 use crate::aws::sdk::AwsCloud;
-use crate::cli::{AwsArgs, ConnectionsArgs, KickArgs};
+use crate::cli::{AwsArgs, AwsOnly, ConnectionsArgs, KickArgs};
 use crate::error::{Error, Result};
 use crate::pki::Pki;
 use serde_json::json;
@@ -40,20 +40,20 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
             ));
             return Ok(());
         }
+        // Within 100 columns; the connection ids are in --json.
         ctx.printer.data(format!(
-            "{:<24} {:<16} {:<20} {:>12} {:>12}  {:<10} {}",
-            "USER", "CLIENT IP", "SINCE", "BYTES IN", "BYTES OUT", "STATE", "ID"
+            "{:<24} {:<15} {:<19} {:>11} {:>11}  {}",
+            "USER", "CLIENT IP", "SINCE (UTC)", "BYTES IN", "BYTES OUT", "STATE"
         ));
         for c in shown {
             ctx.printer.data(format!(
-                "{:<24} {:<16} {:<20} {:>12} {:>12}  {:<10} {}",
+                "{:<24} {:<15} {:<19} {:>11} {:>11}  {}",
                 c.username.as_deref().unwrap_or("?"),
                 c.client_ip.as_deref().unwrap_or("-"),
                 c.established.as_deref().unwrap_or("-"),
                 c.ingress_bytes.as_deref().unwrap_or("0"),
                 c.egress_bytes.as_deref().unwrap_or("0"),
                 c.state,
-                c.id
             ));
         }
         Ok(())
@@ -64,10 +64,33 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     crate::pki::names::validate_user(&args.user)?;
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, &args.aws).await?;
-        let seen = exec::observe(&cloud, &ctx.deployment, false)
+        let seen = exec::observe(&cloud, &ctx.deployment, args.dry_run)
             .await
             .map_err(crate::aws::to_error)?;
-        let (e, _) = plan::the_endpoint(&seen)?;
+        let (e, v) = plan::the_endpoint(&seen)?;
+        if args.dry_run {
+            let live = v
+                .connections
+                .iter()
+                .filter(|c| {
+                    c.state == crate::aws::model::ConnectionState::Active
+                        && c.username.as_deref() == Some(args.user.as_str())
+                })
+                .count();
+            for line in super::numbered(
+                format!(
+                    "kick plan for deployment '{}' (nothing is changed with --dry-run):",
+                    ctx.deployment
+                ),
+                &[format!(
+                    "end the live connections of {} on {} ({live} now)",
+                    args.user, e.id
+                )],
+            ) {
+                ctx.printer.data(line);
+            }
+            return Ok(());
+        }
         // Sessions first: kick is the emergency command, and the PKI here may be a copy.
         let ended = cloud
             .terminate_user(&e.id, &args.user)
@@ -107,12 +130,13 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     })
 }
 
-pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
+pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
+    let aws = &args.aws;
     runtime()?.block_on(async {
         let (cloud, region) = cloud(ctx, aws).await?;
         let (_lock, _, (endpoint, record, steps)) = super::confirmed_and_locked(
             ctx,
-            false,
+            args.dry_run,
             async |conns| {
                 let seen = exec::observe(&cloud, &ctx.deployment, conns).await.map_err(crate::aws::to_error)?;
                 let plan = plan::plan_sleep(&seen)?;
@@ -132,6 +156,29 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
             },
         )
         .await?;
+        if args.dry_run {
+            let record_step = format!(
+                "record the associations, routes and rules on {endpoint} as tags (what wake restores)"
+            );
+            let mut shown = vec![record_step];
+            shown.extend(steps.iter().map(ToString::to_string));
+            if steps.is_empty() {
+                shown.clear();
+            }
+            for line in super::numbered(
+                format!(
+                    "sleep plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
+                    ctx.deployment
+                ),
+                &shown,
+            ) {
+                ctx.printer.data(line);
+            }
+            if shown.is_empty() {
+                ctx.printer.data(format!("  nothing to do: {endpoint} is already asleep"));
+            }
+            return Ok(());
+        }
         if steps.is_empty() {
             ctx.printer.data(format!("{endpoint} is already asleep: no subnet is associated"));
             ctx.printer.info(format!("next: `{}` when the VPN is needed again", ctx.vpnctl_aws("wake", aws)));
@@ -154,7 +201,8 @@ pub fn sleep(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
     })
 }
 
-pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
+pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
+    let aws = &args.aws;
     // No PKI here: nothing to give the endpoint (say so). A PKI that cannot be read is an
     // error, not a reason to wake without the newest revocations.
     let mut pki = if crate::pki::store::exists(&ctx.pki_dir) {
@@ -167,10 +215,21 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
         None
     };
     runtime()?.block_on(async {
-        let (cloud, _) = cloud(ctx, aws).await?;
-        let _lock = super::deployment_lock(ctx)?;
-        // The CRL is read under the lock, after any repair, like every CRL push.
+        let (cloud, region) = cloud(ctx, aws).await?;
+        let _lock = if args.dry_run {
+            None
+        } else {
+            Some(super::deployment_lock(ctx)?)
+        };
+        // The CRL is read under the lock, after any repair, like every CRL push (a dry run
+        // only says what a repair would do).
         let crl = match pki.as_mut() {
+            Some(pki) if args.dry_run => {
+                if let Some(w) = pki.health()?.describe() {
+                    ctx.printer.warn(w);
+                }
+                Some((pki.crl_pem()?, pki.ca_pem()?))
+            }
             Some(pki) => {
                 ctx.repaired_pki(pki)?;
                 Some((pki.crl_pem()?, pki.ca_pem()?))
@@ -193,6 +252,28 @@ pub fn wake(ctx: &Ctx, aws: &AwsArgs) -> Result<()> {
                     action,
                 },
             );
+        }
+        if args.dry_run {
+            let mut shown: Vec<String> = steps
+                .iter()
+                .map(|s| format!("[{:?}] {}", s.phase, s.action))
+                .collect();
+            if !steps.is_empty() || plan::has_sleep_record(e) {
+                shown.push(format!("clear the sleep record of {endpoint}"));
+            }
+            for line in super::numbered(
+                format!(
+                    "wake plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
+                    ctx.deployment
+                ),
+                &shown,
+            ) {
+                ctx.printer.data(line);
+            }
+            if shown.is_empty() {
+                ctx.printer.data(format!("  nothing to do: {endpoint} is awake"));
+            }
+            return Ok(());
         }
         if steps.is_empty() {
             // An interrupted wake may have restored everything but not cleared the record.

@@ -329,8 +329,8 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Nat { command } => nat::run(&ctx, &command),
         Command::Connections(args) => live::connections(&ctx, &args),
         Command::Kick(args) => live::kick(&ctx, &args),
-        Command::Sleep(args) => live::sleep(&ctx, &args.aws),
-        Command::Wake(args) => live::wake(&ctx, &args.aws),
+        Command::Sleep(args) => live::sleep(&ctx, &args),
+        Command::Wake(args) => live::wake(&ctx, &args),
     }
 }
 

@@ -537,6 +537,9 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
 fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
     let mut pki = ctx.open_pki()?;
     let recorded = crate::state::load(&ctx.pki_dir, &ctx.deployment).is_some();
+    if a.dry_run {
+        return revoke_plan(ctx, a, &pki, recorded);
+    }
     // Revoked here already, but maybe not on the endpoint (an earlier push failed): running
     // the same command again finishes the job instead of answering "nothing to do".
     if recorded && !a.local_only && pki.revoked_entirely(&a.user)? {
@@ -601,6 +604,63 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
         return Ok(());
     }
     push_revocation(ctx, a, &pki)
+}
+
+/// `pki revoke --dry-run`: what would happen, locally and on the endpoint; nothing changes.
+fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<()> {
+    crate::pki::names::validate_user(&a.user)?;
+    let live: Vec<String> = pki
+        .index()?
+        .into_iter()
+        .filter(|e| e.cn == a.user && !e.is_revoked())
+        .map(|e| e.serial.hex())
+        .collect();
+    let number = pki.meta.crl_number + 1;
+    let mut steps = Vec::new();
+    if live.is_empty() {
+        if !(recorded && !a.local_only && pki.revoked_entirely(&a.user)?) {
+            return Err(Error::not_found(
+                format!(
+                    "the PKI in {} has no valid certificate of '{}'",
+                    ctx.pki_dir.display(),
+                    a.user
+                ),
+                "see the users with `vpnctl pki list`",
+            ));
+        }
+        steps.push(format!(
+            "{} is revoked here already: give the endpoint of deployment '{}' the current CRL \
+             (number {}) if it lacks it",
+            a.user, ctx.deployment, pki.meta.crl_number
+        ));
+    } else {
+        steps.push(format!(
+            "revoke {} (serial {}) in {} and regenerate crl.pem as CRL number {number}",
+            a.user,
+            live.join(", "),
+            ctx.pki_dir.display()
+        ));
+        if recorded && !a.local_only {
+            steps.push(format!(
+                "import CRL number {number} into the endpoint of deployment '{}' (AWS resets \
+                 every live connection on it) and read it back",
+                ctx.deployment
+            ));
+        }
+    }
+    if recorded && !a.local_only {
+        let now = super::live::live_sessions(ctx, &a.aws, &a.user)
+            .map(|n| format!(" ({n} now)"))
+            .unwrap_or_default();
+        steps.push(format!("end the live connections of {}{now}", a.user));
+    }
+    for line in super::numbered(
+        "revoke plan (nothing is changed with --dry-run):".to_string(),
+        &steps,
+    ) {
+        ctx.printer.data(line);
+    }
+    Ok(())
 }
 
 /// The AWS half of `pki revoke`: the guarded CRL push, then the user's sessions.

@@ -498,3 +498,105 @@ fn after_a_renewal_the_profile_hint_runs_as_printed() {
     assert!(p.contains("remote vpn.example.com 1194"), "{p}");
     assert!(p.contains("proto tcp"), "{p}");
 }
+
+#[test]
+fn read_only_commands_change_no_local_file() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    env.ok(&lab_setup(&[]));
+    let inv = emu.inventory("lab");
+    emu.add_connection(inv["endpoints"][0]["id"].as_str().unwrap(), "alice");
+    let before = crate::harness::snapshot(env.path());
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["list"],
+        &["list", "--json"],
+        &["connections"],
+        &["connections", "--json"],
+        &["pki", "list"],
+        &["pki", "show", "alice"],
+        &["status", "--region", "eu-west-1"],
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        if !args.contains(&"--json") {
+            assert!(too_wide(&r.stdout).is_empty(), "{args:?}:\n{}", r.stdout);
+        }
+    }
+    assert!(
+        before == crate::harness::snapshot(env.path()),
+        "a read-only command changed a local file"
+    );
+    env.ok(&["teardown"]);
+}
+
+#[test]
+fn every_command_that_changes_aws_has_a_dry_run_that_changes_nothing() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    env.ok(&lab_setup(&[]));
+    let endpoint = emu.inventory("lab")["endpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    emu.add_connection(&endpoint, "alice");
+    let aws_before = emu.inventory("lab");
+    let local_before = crate::harness::snapshot(env.path());
+    let plans: &[(&[&str], &[&str])] = &[
+        (
+            &["sleep", "--dry-run"],
+            &["sleep plan", "record the associations", "disassociate"],
+        ),
+        (
+            &["kick", "alice", "--dry-run"],
+            &["end the live connections of alice", "(1 now)"],
+        ),
+        (
+            &["pki", "revoke", "alice", "--dry-run"],
+            &[
+                "revoke alice (serial",
+                "CRL number 2",
+                "import CRL number 2",
+                "(1 now)",
+            ],
+        ),
+        (&["wake", "--dry-run"], &["nothing to do"]),
+        (
+            &["teardown", "--dry-run"],
+            &["teardown plan", "delete the endpoint"],
+        ),
+        (&["nat", "off", "--dry-run"], &["nothing to turn off"]),
+    ];
+    for (args, want) in plans {
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        for w in *want {
+            assert!(
+                r.stdout.contains(w),
+                "{args:?} should say {w:?}:\n{}",
+                r.stdout
+            );
+        }
+    }
+    assert_eq!(emu.inventory("lab"), aws_before, "a dry run changed AWS");
+    assert!(
+        local_before == crate::harness::snapshot(env.path()),
+        "a dry run changed a local file"
+    );
+    // Asleep, wake's dry run shows the associations it would restore.
+    env.ok(&["sleep"]);
+    let r = env.run(&["wake", "--dry-run"]);
+    assert!(
+        r.stdout.contains("associate subnet") && r.stdout.contains("clear the sleep record"),
+        "{}",
+        r.stdout
+    );
+    env.ok(&["teardown"]);
+}
