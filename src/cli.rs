@@ -10,7 +10,8 @@ use std::path::PathBuf;
     name = "vpnctl",
     version,
     arg_required_else_help = true,
-    about = "An AWS Client VPN into a private subnet in one command, and the billing part gone again in one command."
+    about = "An AWS Client VPN into a private subnet in one command, and the billing part gone \
+        again in one command."
 )]
 pub struct Cli {
     /// The PKI directory.
@@ -121,7 +122,8 @@ pub struct NatOnArgs {
     /// The private subnet that needs the internet, by id or Name tag.
     #[arg(long, value_name = "ID|NAME")]
     pub subnet: String,
-    /// The public subnet for the NAT gateway (default: the one subnet of the VPC routed to an internet gateway).
+    /// The public subnet for the NAT gateway (default: the one subnet of the VPC routed to an
+    /// internet gateway).
     #[arg(long, value_name = "ID|NAME")]
     pub via: Option<String>,
     /// How long the NAT should live (e.g. 30m, 2h); recorded as a tag, `status` warns past it.
@@ -182,7 +184,8 @@ pub struct SetupArgs {
     /// The VPN port: 443 (default) or 1194.
     #[arg(long)]
     pub port: Option<u16>,
-    /// Security groups for the endpoint's network interfaces (repeatable; default the VPC's default).
+    /// Security groups for the endpoint's network interfaces, by id, group name or Name tag
+    /// (repeatable; default the VPC's default).
     #[arg(long, value_name = "SG")]
     pub security_group: Vec<String>,
     #[arg(long)]
@@ -268,7 +271,8 @@ pub struct MergeCrlArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Replace an existing PKI (the old one is moved to a new replaced-TIME-RANDOM/ inside the directory).
+    /// Replace an existing PKI (the old one is moved to a new replaced-TIME-RANDOM/ inside the
+    /// directory).
     #[arg(long)]
     pub force: bool,
     /// The server certificate's CN and SAN DNS name (a fully qualified name).

@@ -67,7 +67,8 @@ impl ConfigFile {
 }
 
 pub fn parse(text: &str) -> Result<ConfigFile> {
-    let hint = "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see docs/commands.md)";
+    let hint = "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see \
+        docs/commands.md)";
     let config: ConfigFile = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -117,7 +118,11 @@ mod tests {
 
     #[test]
     fn tables_per_deployment_and_prices() {
-        let c = parse("[lab]\nvpc = \"lab-vpc\"\nsubnets = [\"a\", \"b\"]\nclient_cidr = \"10.83.0.0/16\"\n\n[prices.eu-west-1]\nassociation_hour = 0.15\n").unwrap();
+        let c = parse(
+            "[lab]\nvpc = \"lab-vpc\"\nsubnets = [\"a\", \"b\"]\nclient_cidr = \
+            \"10.83.0.0/16\"\n\n[prices.eu-west-1]\nassociation_hour = 0.15\n",
+        )
+        .unwrap();
         assert_eq!(c.deployment("lab").vpc.as_deref(), Some("lab-vpc"));
         assert_eq!(c.deployment("lab").subnets.unwrap().len(), 2);
         assert_eq!(c.prices["eu-west-1"].association_hour, 0.15);

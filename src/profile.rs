@@ -100,7 +100,8 @@ impl Template {
             .join("; ");
         Error::invalid(
             format!("template {} cannot be used: {detail}", self.origin),
-            "fix the template (tera syntax; variables: user, proto, remote, port, server_name, ca, cert, key) or remove it to use the built-in one",
+            "fix the template (tera syntax; variables: user, proto, remote, port, server_name, \
+                ca, cert, key) or remove it to use the built-in one",
         )
     }
 
@@ -124,10 +125,12 @@ pub fn validate_remote(host: &str) -> Result<()> {
     {
         return Err(Error::invalid(
             format!(
-                "--remote {host:?} is a wildcard, and only an AWS Client VPN endpoint name may be one"
+                "--remote {host:?} is a wildcard, and only an AWS Client VPN endpoint name may \
+                    be one"
             ),
             format!(
-                "give the host itself, e.g. --remote vpn.{bare} (for an AWS endpoint vpnctl fills in the random label \
+                "give the host itself, e.g. --remote vpn.{bare} (for an AWS endpoint vpnctl \
+                    fills in the random label \
                  that `*.` stands for)"
             ),
         ));
@@ -153,12 +156,14 @@ pub fn validate_remote(host: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             format!("--remote {host:?} is not a host name or IP address"),
-            "give the endpoint's DNS name or an IP address alone (the port goes in --port), e.g. --remote vpn.example.com",
+            "give the endpoint's DNS name or an IP address alone (the port goes in --port), e.g. \
+                --remote vpn.example.com",
         ))
     }
 }
 
-/// Whether `host` is an AWS Client VPN endpoint name (`[*.]cvpn-endpoint-….clientvpn.….amazonaws.com`).
+/// Whether `host` is an AWS Client VPN endpoint name
+/// (`[*.]cvpn-endpoint-….clientvpn.….amazonaws.com`).
 pub fn is_aws_endpoint(host: &str) -> bool {
     let h = host.strip_prefix("*.").unwrap_or(host).to_ascii_lowercase();
     h.contains(".clientvpn.") && (h.ends_with(".amazonaws.com") || h.ends_with(".amazonaws.com.cn"))

@@ -14,7 +14,8 @@ pub struct State {
     pub deployment: String,
     pub region: Option<String>,
     pub endpoint_id: Option<String>,
-    /// The endpoint's DNS name as exported (`cvpn-endpoint-….prod.clientvpn.<region>.amazonaws.com`).
+    /// The endpoint's DNS name as exported
+    /// (`cvpn-endpoint-….prod.clientvpn.<region>.amazonaws.com`).
     pub dns_name: Option<String>,
     pub port: Option<u16>,
     pub proto: Option<crate::profile::Proto>,

@@ -402,10 +402,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             || async {
                 let list = self.cloud.rules(endpoint).await?;
                 Ok(match list.iter().find(|r| r.cidr == cidr) {
-                Some(r) if r.state == RuleState::Active => Probe::Done(()),
-                Some(r) if r.state == RuleState::Failed => {
-                    return Err(CloudError::Api { action: "AuthorizeClientVpnIngress".into(), code: "failed".into(), message: format!("AWS reports the authorization of {cidr} as failed; revoke it in the console and run setup again") });
-                }
+                    Some(r) if r.state == RuleState::Active => Probe::Done(()),
+                    Some(r) if r.state == RuleState::Failed => {
+                        return Err(CloudError::Api {
+                            action: "AuthorizeClientVpnIngress".into(),
+                            code: "failed".into(),
+                            message: format!(
+                                "AWS reports the authorization of {cidr} as failed; revoke it in \
+                             the console and run setup again"
+                            ),
+                        });
+                    }
                     Some(r) => Probe::Pending(r.state.to_string()),
                     None => Probe::Pending("not yet listed".into()),
                 })
@@ -424,7 +431,14 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 Ok(match list.iter().find(|r| r.cidr == cidr && r.subnet_id == subnet) {
                 Some(r) if r.state == RouteState::Active => Probe::Done(()),
                 Some(r) if r.state == RouteState::Failed => {
-                    return Err(CloudError::Api { action: "CreateClientVpnRoute".into(), code: "failed".into(), message: format!("AWS reports the route {cidr} via {subnet} as failed; delete it in the console and run setup again") });
+                    return Err(CloudError::Api {
+                        action: "CreateClientVpnRoute".into(),
+                        code: "failed".into(),
+                        message: format!(
+                            "AWS reports the route {cidr} via {subnet} as failed; delete it in \
+                             the console and run setup again"
+                        ),
+                    });
                 }
                         Some(r) => Probe::Pending(r.state.to_string()),
                         None => Probe::Pending("not yet listed".into()),

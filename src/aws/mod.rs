@@ -28,7 +28,8 @@ pub fn to_error(e: CloudError) -> Error {
         ),
         CloudError::NoCredentials(detail) => Error::cloud(
             format!("no AWS credentials: {}", first_line(&detail)),
-            "configure credentials as for the AWS CLI: `aws configure`, AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            "configure credentials as for the AWS CLI: `aws configure`, AWS_PROFILE / --profile, \
+                or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         ),
         CloudError::Unreachable(detail) => Error::cloud(
             format!(

@@ -237,10 +237,12 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 // Re-importing would swap the endpoint's CA under every existing profile.
                 return Err(Error::conflict(
                     format!(
-                        "the ACM certificate {} of deployment '{}' was issued by another CA: another PKI uses this deployment name",
+                        "the ACM certificate {} of deployment '{}' was issued by another CA: \
+                            another PKI uses this deployment name",
                         c.arn, want.deployment
                     ),
-                    "use another --name for this PKI, or tear that deployment down from the directory of \
+                    "use another --name for this PKI, or tear that deployment down from the \
+                        directory of \
                      the PKI that made it",
                 ));
             }
@@ -312,7 +314,8 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             {
                 return Err(Error::conflict(
                     format!(
-                        "the endpoint {} has client CIDR {c}, not {}; AWS cannot change it in place",
+                        "the endpoint {} has client CIDR {c}, not {}; AWS cannot change it in \
+                            place",
                         e.id, spec.client_cidr
                     ),
                     format!("keep --client-cidr {c}, or run `vpnctl teardown` and setup again"),
@@ -787,10 +790,12 @@ pub fn infer_public(private: &Subnet, subnets: &[Subnet], tables: &[RouteTable])
         [one] => Ok((*one).clone()),
         [] => Err(Error::invalid(
             format!(
-                "no subnet of {} routes 0.0.0.0/0 to an internet gateway, so a NAT gateway there could not reach the internet",
+                "no subnet of {} routes 0.0.0.0/0 to an internet gateway, so a NAT gateway there \
+                    could not reach the internet",
                 private.vpc_id
             ),
-            "attach an internet gateway and route a public subnet to it, or name the public subnet: `vpnctl nat on --subnet ... --via ID|NAME`",
+            "attach an internet gateway and route a public subnet to it, or name the public \
+                subnet: `vpnctl nat on --subnet ... --via ID|NAME`",
         )),
         many => Err(Error::invalid(
             format!(
@@ -839,7 +844,8 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
         Some(other) if want.force => {
             return Err(Error::conflict(
                 format!(
-                    "route table {} sends 0.0.0.0/0 to {}, which vpnctl could not restore after `nat off`",
+                    "route table {} sends 0.0.0.0/0 to {}, which vpnctl could not restore after \
+                        `nat off`",
                     want.table.id,
                     if other.id().is_empty() {
                         "a target vpnctl does not know"
@@ -1044,7 +1050,8 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
     if subnets.is_empty() {
         return Err(Error::not_found(
             format!("the endpoint {} has no record of a sleep", e.id),
-            "`vpnctl sleep` records what to restore; `vpnctl setup` (re)creates associations from your settings",
+            "`vpnctl sleep` records what to restore; `vpnctl setup` (re)creates associations \
+                from your settings",
         ));
     }
     let mut steps = Vec::new();
@@ -1356,9 +1363,8 @@ mod tests {
         let mut seen = converged(&want);
         seen.endpoints[0].endpoint.as_mut().unwrap().split_tunnel = false;
         let a = actions(&plan_setup(&want, &seen).unwrap());
-        assert!(
-            matches!(&a[0], Action::ModifyEndpoint { changes } if changes[0].contains("split tunnel"))
-        );
+        assert!(matches!(&a[0], Action::ModifyEndpoint { changes }
+                if changes[0].contains("split tunnel")));
         let mut seen = converged(&want);
         let dup = seen.endpoints[0].clone();
         seen.endpoints.push(dup);
@@ -1730,7 +1736,8 @@ mod tests {
         want.endpoint.log_group = Some("/vpn/lab".into());
         let a = actions(&plan_setup(&want, &seen).unwrap());
         assert!(
-            matches!(&a[0], Action::ModifyEndpoint { changes } if changes.iter().any(|c| c.contains("/vpn/lab"))),
+            matches!(&a[0], Action::ModifyEndpoint { changes }
+                if changes.iter().any(|c| c.contains("/vpn/lab"))),
             "{a:?}"
         );
     }

@@ -313,7 +313,8 @@ impl Network for AwsCloud {
                         action: "DescribeSecurityGroups".into(),
                         code: "Ambiguous".into(),
                         message: format!(
-                            "{} security groups of {vpc} are named '{id_or_name}'; give the group id",
+                            "{} security groups of {vpc} are named '{id_or_name}'; give the \
+                                group id",
                             many.len()
                         ),
                     });

@@ -69,6 +69,7 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
             .map_err(crate::aws::to_error)?;
         let (e, v) = plan::the_endpoint(&seen)?;
         if args.dry_run {
+            unknown_user(ctx, &args.user)?;
             let live = v
                 .connections
                 .iter()
@@ -92,10 +93,13 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
             return Ok(());
         }
         // Sessions first: kick is the emergency command, and the PKI here may be a copy.
-        let ended = cloud
-            .terminate_user(&e.id, &args.user)
-            .await
-            .map_err(crate::aws::to_error)?;
+        let ended = super::interruptible(ctx, None, async {
+            cloud
+                .terminate_user(&e.id, &args.user)
+                .await
+                .map_err(crate::aws::to_error)
+        })
+        .await?;
         if !ended.is_empty() {
             ctx.printer.data(format!(
                 "ended {} connection(s) of {}: {}",
@@ -110,24 +114,26 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
             return Ok(());
         }
         // Nobody ended: a name this deployment's PKI never issued is a typo, not a no-op.
-        if let Ok(pki) = Pki::open(&ctx.pki_dir)
-            && pki.meta.deployment == ctx.deployment
-            && !pki.index()?.iter().any(|entry| entry.cn == args.user)
-        {
-            return Err(Error::not_found(
-                format!(
-                    "the PKI in {} has no user '{}'",
-                    ctx.pki_dir.display(),
-                    args.user
-                ),
-                "see the users with `vpnctl pki list`; `vpnctl connections` shows who is \
-                 connected",
-            ));
-        }
+        unknown_user(ctx, &args.user)?;
         ctx.printer
             .warn(format!("{} has no live connection on {}", args.user, e.id));
         Ok(())
     })
+}
+
+/// A user this deployment's PKI never issued is an error (exit 4) for `kick`: a typo, not a
+/// no-op. Without this deployment's PKI here, any name may be a user.
+fn unknown_user(ctx: &Ctx, user: &str) -> Result<()> {
+    if let Ok(pki) = Pki::open(&ctx.pki_dir)
+        && pki.meta.deployment == ctx.deployment
+        && !pki.index()?.iter().any(|entry| entry.cn == user)
+    {
+        return Err(Error::not_found(
+            format!("the PKI in {} has no user '{user}'", ctx.pki_dir.display()),
+            "see the users with `vpnctl pki list`; `vpnctl connections` shows who is connected",
+        ));
+    }
+    Ok(())
 }
 
 pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
@@ -138,7 +144,9 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
             ctx,
             args.dry_run,
             async |conns| {
-                let seen = exec::observe(&cloud, &ctx.deployment, conns).await.map_err(crate::aws::to_error)?;
+                let seen = exec::observe(&cloud, &ctx.deployment, conns)
+                    .await
+                    .map_err(crate::aws::to_error)?;
                 let plan = plan::plan_sleep(&seen)?;
                 Ok((seen, plan))
             },
@@ -147,18 +155,37 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 if steps.is_empty() {
                     return None;
                 }
-                let mut what = super::numbered(format!("sleep of deployment '{}' in {region}:", ctx.deployment), steps);
+                let mut what = super::numbered(
+                    format!(
+                        "sleep of deployment '{}' in \
+                    {region}:",
+                        ctx.deployment
+                    ),
+                    steps,
+                );
                 what.extend(super::stops(ctx, seen, &region, |c| {
-                    matches!(c.kind, super::status::ChargeKind::Association | super::status::ChargeKind::Connection)
+                    matches!(
+                        c.kind,
+                        super::status::ChargeKind::Association
+                            | super::status::ChargeKind::Connection
+                    )
                 }));
-                what.push("kept: the endpoint, its DNS name and every profile (`vpnctl wake` restores the rest)".into());
-                Some((what, format!("put deployment '{}' to sleep?", ctx.deployment)))
+                what.push(
+                    "kept: the endpoint, its DNS name and every profile (`vpnctl wake` \
+                    restores the rest)"
+                        .into(),
+                );
+                Some((
+                    what,
+                    format!("put deployment '{}' to sleep?", ctx.deployment),
+                ))
             },
         )
         .await?;
         if args.dry_run {
             let record_step = format!(
-                "record the associations, routes and rules on {endpoint} as tags (what wake restores)"
+                "record the associations, routes and rules on {endpoint} as tags (what wake \
+                    restores)"
             );
             let mut shown = vec![record_step];
             shown.extend(steps.iter().map(ToString::to_string));
@@ -167,7 +194,8 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
             }
             for line in super::numbered(
                 format!(
-                    "sleep plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
+                    "sleep plan for deployment '{}' in {region} (nothing is changed with \
+                        --dry-run):",
                     ctx.deployment
                 ),
                 &shown,
@@ -175,29 +203,49 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 ctx.printer.data(line);
             }
             if shown.is_empty() {
-                ctx.printer.data(format!("  nothing to do: {endpoint} is already asleep"));
+                ctx.printer
+                    .data(format!("  nothing to do: {endpoint} is already asleep"));
             }
             return Ok(());
         }
         if steps.is_empty() {
-            ctx.printer.data(format!("{endpoint} is already asleep: no subnet is associated"));
-            ctx.printer.info(format!("next: `{}` when the VPN is needed again", ctx.vpnctl_aws("wake", aws)));
+            ctx.printer.data(format!(
+                "{endpoint} is already asleep: no subnet is associated"
+            ));
+            ctx.printer.info(format!(
+                "next: `{}` when the VPN is needed \
+                again",
+                ctx.vpnctl_aws("wake", aws)
+            ));
             return Ok(());
         }
-        // Record first: a crash after this still leaves what wake needs.
-        cloud.tag_endpoint(&endpoint, &record).await.map_err(crate::aws::to_error)?;
-        let ex = super::executor(ctx, &cloud);
-        let failures = super::interruptible(ctx, Some(ctx.vpnctl_aws("wake", aws)), async { Ok(ex.teardown(&steps, false).await) }).await?;
-        if let Some(f) = failures.into_iter().next() {
-            return Err(crate::aws::step_error(f));
-        }
-        update_state(ctx, |st| st.associated_at.clear());
-        ctx.printer.data(format!("{endpoint} is asleep: {} subnet(s) disassociated, association billing stopped", steps.len()));
-        ctx.printer.info(format!(
-            "the endpoint, its DNS name and every profile are kept; `{}` restores the associations, routes and rules",
-            ctx.vpnctl_aws("wake", aws)
-        ));
-        Ok(())
+        // One interruptible span from the first change to the report: a Ctrl-C
+        // anywhere in it is the "run it again" answer, never swallowed.
+        super::interruptible(ctx, Some(ctx.vpnctl_aws("wake", aws)), async {
+            // Record first: a crash after this still leaves what wake needs.
+            cloud
+                .tag_endpoint(&endpoint, &record)
+                .await
+                .map_err(crate::aws::to_error)?;
+            let ex = super::executor(ctx, &cloud);
+            let failures = ex.teardown(&steps, false).await;
+            if let Some(f) = failures.into_iter().next() {
+                return Err(crate::aws::step_error(f));
+            }
+            update_state(ctx, |st| st.associated_at.clear());
+            ctx.printer.data(format!(
+                "{endpoint} is asleep: {} subnet(s) disassociated, association \
+                billing stopped",
+                steps.len()
+            ));
+            ctx.printer.info(format!(
+                "the endpoint, its DNS name and every profile are kept; `{}` restores the \
+                    associations, routes and rules",
+                ctx.vpnctl_aws("wake", aws)
+            ));
+            Ok(())
+        })
+        .await
     })
 }
 
@@ -223,10 +271,11 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         };
         // The CRL is read under the lock, after any repair, like every CRL push (a dry run
         // only says what a repair would do).
+        let mut repair = None;
         let crl = match pki.as_mut() {
             Some(pki) if args.dry_run => {
                 if let Some(w) = pki.health()?.describe() {
-                    ctx.printer.warn(w);
+                    repair = Some(w);
                 }
                 Some((pki.crl_pem()?, pki.ca_pem()?))
             }
@@ -258,12 +307,24 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 .iter()
                 .map(|s| format!("[{:?}] {}", s.phase, s.action))
                 .collect();
+            // A repair regenerates the CRL, which the endpoint then gets (resetting every
+            // connection): the plan says so rather than showing the CRL before the repair.
+            if let Some(w) = &repair {
+                shown.insert(
+                    0,
+                    format!(
+                        "repair the PKI ({w}), then import its new CRL into {endpoint} if it \
+                         differs (AWS resets every live connection)"
+                    ),
+                );
+            }
             if !steps.is_empty() || plan::has_sleep_record(e) {
                 shown.push(format!("clear the sleep record of {endpoint}"));
             }
             for line in super::numbered(
                 format!(
-                    "wake plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
+                    "wake plan for deployment '{}' in {region} (nothing is changed with \
+                        --dry-run):",
                     ctx.deployment
                 ),
                 &shown,
@@ -271,7 +332,8 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 ctx.printer.data(line);
             }
             if shown.is_empty() {
-                ctx.printer.data(format!("  nothing to do: {endpoint} is awake"));
+                ctx.printer
+                    .data(format!("  nothing to do: {endpoint} is awake"));
             }
             return Ok(());
         }
@@ -286,42 +348,44 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
             ctx.printer.data(format!("{endpoint} is awake already"));
             return Ok(());
         }
-        let started = std::time::Instant::now();
-        let ex = super::executor(ctx, &cloud);
-        let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
+        // One interruptible span from the first change to the report: a Ctrl-C
+        // anywhere in it is the "run it again" answer, never swallowed.
         super::interruptible(ctx, Some(ctx.vpnctl_aws("sleep", aws)), async {
+            let started = std::time::Instant::now();
+            let ex = super::executor(ctx, &cloud);
+            let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
             ex.run_network(&endpoint, &steps, crl_pem)
                 .await
-                .map_err(crate::aws::step_error)
-        })
-        .await?;
-        // Restored: the record has served; a later sleep starts a new one.
-        cloud
-            .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
-            .await
-            .map_err(crate::aws::to_error)?;
-        let now = ctx.now.unix_timestamp();
-        let crl_number = pki.as_ref().map(|p| p.meta.crl_number);
-        update_state(ctx, |st| {
-            st.crl_number = crl_number.or(st.crl_number);
-            for s in &steps {
-                if let plan::Action::Associate { subnet, .. }
-                | plan::Action::WaitAssociation { subnet, .. } = &s.action
-                {
-                    st.associated_at.insert(subnet.clone(), now);
+                .map_err(crate::aws::step_error)?;
+            // Restored: the record has served; a later sleep starts a new one.
+            cloud
+                .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
+                .await
+                .map_err(crate::aws::to_error)?;
+            let now = ctx.now.unix_timestamp();
+            let crl_number = pki.as_ref().map(|p| p.meta.crl_number);
+            update_state(ctx, |st| {
+                st.crl_number = crl_number.or(st.crl_number);
+                for s in &steps {
+                    if let plan::Action::Associate { subnet, .. }
+                    | plan::Action::WaitAssociation { subnet, .. } = &s.action
+                    {
+                        st.associated_at.insert(subnet.clone(), now);
+                    }
                 }
-            }
-        });
-        ctx.printer.data(format!(
-            "{endpoint} is awake ({} steps, {})",
-            steps.len(),
-            crate::aws::wait::elapsed(started.elapsed())
-        ));
-        ctx.printer.info(format!(
-            "the profiles already handed out work again; `{}` shows what bills",
-            ctx.vpnctl_aws("status", aws)
-        ));
-        Ok(())
+            });
+            ctx.printer.data(format!(
+                "{endpoint} is awake ({} steps, {})",
+                steps.len(),
+                crate::aws::wait::elapsed(started.elapsed())
+            ));
+            ctx.printer.info(format!(
+                "the profiles already handed out work again; `{}` shows what bills",
+                ctx.vpnctl_aws("status", aws)
+            ));
+            Ok(())
+        })
+        .await
     })
 }
 
@@ -365,32 +429,34 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             .count();
         let step = plan::crl_step(v.crl.as_deref(), &crl, &pki.ca_pem()?)?;
         let imported = step.is_some();
-        if let Some(action) = step {
-            ctx.printer.info(format!(
-                "importing CRL number {number} into {endpoint}: AWS resets every live connection \
-                 of the endpoint; clients reconnect by themselves, revoked ones are refused"
-            ));
-            let steps = [plan::Step {
-                phase: plan::Phase::Network,
-                action,
-            }];
-            let ex = super::executor(ctx, &cloud);
-            super::interruptible(ctx, None, async {
+        // One interruptible span over the import and the ending of the user's sessions.
+        let ended = super::interruptible(ctx, None, async {
+            if let Some(action) = step {
+                ctx.printer.info(format!(
+                    "importing CRL number {number} into {endpoint}: AWS resets every live \
+                     connection of the endpoint; clients reconnect by themselves, revoked ones \
+                     are refused"
+                ));
+                let steps = [plan::Step {
+                    phase: plan::Phase::Network,
+                    action,
+                }];
+                let ex = super::executor(ctx, &cloud);
                 ex.run_network(&endpoint, &steps, &crl)
                     .await
-                    .map_err(crate::aws::step_error)
+                    .map_err(crate::aws::step_error)?;
+            }
+            Ok(match user {
+                Some(u) => cloud
+                    .terminate_user(&endpoint, u)
+                    .await
+                    .map_err(crate::aws::to_error)?
+                    .len()
+                    .max(live),
+                None => 0,
             })
-            .await?;
-        }
-        let ended = match user {
-            Some(u) => cloud
-                .terminate_user(&endpoint, u)
-                .await
-                .map_err(crate::aws::to_error)?
-                .len()
-                .max(live),
-            None => 0,
-        };
+        })
+        .await?;
         update_state(ctx, |st| st.crl_number = Some(number));
         Ok(Pushed {
             endpoint,

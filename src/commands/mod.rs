@@ -495,13 +495,14 @@ pub async fn confirmed_and_locked<P>(
     lines: impl Fn(&P) -> Vec<String>,
     ask: impl Fn(&crate::aws::plan::Observed, &P) -> Option<(Vec<String>, String)>,
 ) -> Result<(Option<crate::fsx::Lock>, crate::aws::plan::Observed, P)> {
+    // The plan the user saw (asked about, or with nothing to ask about).
     let mut agreed = None;
     if !dry_run && ctx.will_ask() {
         let (seen, plan) = observe(true).await?;
         if let Some((what, question)) = ask(&seen, &plan) {
             ctx.confirm(&what, &question)?;
-            agreed = Some(lines(&plan));
         }
+        agreed = Some(lines(&plan));
     }
     let lock = if dry_run {
         None
@@ -509,8 +510,10 @@ pub async fn confirmed_and_locked<P>(
         Some(deployment_lock(ctx)?)
     };
     let (seen, plan) = observe(false).await?;
+    // A plan that changed while waiting runs only if it needs no question (nothing to do).
     if let Some(agreed) = agreed
         && agreed != lines(&plan)
+        && ask(&seen, &plan).is_some()
     {
         return Err(Error::conflict(
             "the deployment changed while the question was open; nothing was changed",

@@ -102,7 +102,8 @@ pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Resu
                         "--via {v} ({}) is in {}, the private subnet {} in {}",
                         s.id, s.vpc_id, a.subnet, private.vpc_id
                     ),
-                    "a NAT gateway serves subnets of its own VPC: choose a public subnet of the same VPC",
+                    "a NAT gateway serves subnets of its own VPC: choose a public subnet of the \
+                        same VPC",
                 ));
             }
             if !plan::table_of(&s, &tables)
@@ -273,35 +274,37 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         }
         return Ok(());
     }
-    let executor = super::executor(ctx, cloud);
-    let failures = super::interruptible(ctx, None, async {
-        Ok(executor.teardown(&steps, false).await)
-    })
-    .await?;
-    if let Some(f) = failures.into_iter().next() {
-        return Err(crate::aws::step_error(f));
-    }
-    let left = plan::plan_nat_off(
-        &exec::observe(cloud, &ctx.deployment, false)
-            .await
-            .map_err(crate::aws::to_error)?,
-    );
-    if !left.is_empty() {
-        return Err(Error::incomplete(
-            format!("{} NAT step(s) remain: {}", left.len(), left[0]),
-            format!("run `{}` again", ctx.vpnctl_aws("nat off", &a.aws)),
+    // One interruptible span from the first change to the report: a Ctrl-C
+    // anywhere in it is the "run it again" answer, never swallowed.
+    super::interruptible(ctx, None, async {
+        let executor = super::executor(ctx, cloud);
+        let failures = executor.teardown(&steps, false).await;
+        if let Some(f) = failures.into_iter().next() {
+            return Err(crate::aws::step_error(f));
+        }
+        let left = plan::plan_nat_off(
+            &exec::observe(cloud, &ctx.deployment, false)
+                .await
+                .map_err(crate::aws::to_error)?,
+        );
+        if !left.is_empty() {
+            return Err(Error::incomplete(
+                format!("{} NAT step(s) remain: {}", left.len(), left[0]),
+                format!("run `{}` again", ctx.vpnctl_aws("nat off", &a.aws)),
+            ));
+        }
+        ctx.printer.data(format!(
+            "NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP \
+             released",
+            ctx.deployment
         ));
-    }
-    ctx.printer.data(format!(
-        "NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP \
-         released",
-        ctx.deployment
-    ));
-    ctx.printer.info(format!(
-        "next: `{}` shows that nothing of the NAT bills any more",
-        ctx.vpnctl_aws("status", &a.aws)
-    ));
-    Ok(())
+        ctx.printer.info(format!(
+            "next: `{}` shows that nothing of the NAT bills any more",
+            ctx.vpnctl_aws("status", &a.aws)
+        ));
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -178,8 +178,22 @@ fn list(ctx: &Ctx, json_out: bool, all: bool) -> Result<()> {
         ctx.printer.json(&json!({
             "pki": ctx.pki_dir.display().to_string(),
             "schema": 1,
-            "ca": {"cn": ca.cn, "serial": ca.serial.hex(), "not_after": crate::json::datetime(ca.not_after), "days_left": days_left(ca.not_after, ctx.now), "expiring_soon": soon(ca.not_after), "key_encrypted": pki.meta.ca_key_encrypted},
-            "crl": {"number": pki.meta.crl_number, "next_update": crl.next_update.and_then(crate::json::datetime), "days_left": crl.next_update.map(|t| days_left(t, ctx.now)), "expiring_soon": crl.next_update.is_none_or(soon), "revoked": crl.revoked.len(), "stale": crl_stale},
+            "ca": {
+                "cn": ca.cn,
+                "serial": ca.serial.hex(),
+                "not_after": crate::json::datetime(ca.not_after),
+                "days_left": days_left(ca.not_after, ctx.now),
+                "expiring_soon": soon(ca.not_after),
+                "key_encrypted": pki.meta.ca_key_encrypted,
+            },
+            "crl": {
+                "number": pki.meta.crl_number,
+                "next_update": crl.next_update.and_then(crate::json::datetime),
+                "days_left": crl.next_update.map(|t| days_left(t, ctx.now)),
+                "expiring_soon": crl.next_update.is_none_or(soon),
+                "revoked": crl.revoked.len(),
+                "stale": crl_stale,
+            },
             "certificates": users,
         }));
     } else {
@@ -338,7 +352,12 @@ fn warnings_of(
         ));
     }
     match crl.next_update {
-        Some(t) if left(t) < WARN_DAYS => w.push(format!("the CRL's next-update is in {} days ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it", left(t), date(t))),
+        Some(t) if left(t) < WARN_DAYS => w.push(format!(
+            "the CRL's next-update is in {} days \
+            ({}): once it passes, every user is locked out; `vpnctl pki crl` renews it",
+            left(t),
+            date(t)
+        )),
         _ => {}
     }
     if !current
@@ -433,9 +452,18 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
     }
     if json_out {
         ctx.printer.json(&json!({
-            "kind": kind, "cn": info.cn, "issuer": info.issuer_cn, "serial": info.serial.hex(), "status": status,
-            "not_before": crate::json::datetime(info.not_before), "not_after": crate::json::datetime(info.not_after), "days_left": days_left(info.not_after, ctx.now),
-            "key": info.key_type, "san_dns": info.san_dns, "is_ca": info.is_ca, "extended_key_usage": eku,
+            "kind": kind,
+            "cn": info.cn,
+            "issuer": info.issuer_cn,
+            "serial": info.serial.hex(),
+            "status": status,
+            "not_before": crate::json::datetime(info.not_before),
+            "not_after": crate::json::datetime(info.not_after),
+            "days_left": days_left(info.not_after, ctx.now),
+            "key": info.key_type,
+            "san_dns": info.san_dns,
+            "is_ca": info.is_ca,
+            "extended_key_usage": eku,
             "path": path.display().to_string(),
         }));
         return Ok(());
@@ -617,6 +645,10 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
         .collect();
     let number = pki.meta.crl_number + 1;
     let mut steps = Vec::new();
+    // An interrupted command is repaired first, which may regenerate the CRL (a higher number).
+    if let Some(w) = pki.health()?.describe() {
+        steps.push(format!("repair the PKI first ({w})"));
+    }
     if live.is_empty() {
         if !(recorded && !a.local_only && pki.revoked_entirely(&a.user)?) {
             return Err(Error::not_found(

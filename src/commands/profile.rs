@@ -161,7 +161,8 @@ pub fn write_profile(
                 path.display(),
                 pki.layout.root.display()
             ),
-            "write profiles outside the PKI: drop -o for profiles/USER.ovpn, or choose another path",
+            "write profiles outside the PKI: drop -o for profiles/USER.ovpn, or choose another \
+             path",
         ));
     }
     let overwrite = match std::fs::read_to_string(path) {

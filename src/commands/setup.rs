@@ -214,7 +214,8 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
         if let Some(other) = subnets.iter().find(|o| o.az == sub.az) {
             return Err(Error::invalid(
                 format!(
-                    "subnets {} and {} are both in {}; Client VPN takes one subnet per Availability Zone",
+                    "subnets {} and {} are both in {}; Client VPN takes one subnet per \
+                        Availability Zone",
                     other.id, sub.id, sub.az
                 ),
                 "keep one subnet per Availability Zone",
@@ -289,7 +290,8 @@ fn server_upload(pki: &Pki) -> Result<CertUpload> {
                 server.cn,
                 problems.join("; ")
             ),
-            "issue an acceptable one: `vpnctl pki init --force --server-name vpn.example.internal` (new PKI) or import with --server-name",
+            "issue an acceptable one: `vpnctl pki init --force --server-name \
+                vpn.example.internal` (new PKI) or import with --server-name",
         ));
     }
     let upload = CertUpload {
@@ -489,24 +491,22 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 _ => Ok(()),
             }
         };
-        let (applied, nat_result) =
-            super::interruptible(ctx, Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
-                Ok(tokio::join!(
-                    executor.setup(&want, &seen, &steps, &upload),
-                    nat
-                ))
-            })
-            .await?;
-        let applied = applied.map_err(awsmod::step_error)?;
-        nat_result?;
-        finish(
-            ctx,
-            &pki,
-            &want,
-            &applied,
-            (&region, &args.aws),
-            started.elapsed(),
-        )
+        // One interruptible span from the first change to the summary.
+        super::interruptible(ctx, Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
+            let (applied, nat_result) =
+                tokio::join!(executor.setup(&want, &seen, &steps, &upload), nat);
+            let applied = applied.map_err(awsmod::step_error)?;
+            nat_result?;
+            finish(
+                ctx,
+                &pki,
+                &want,
+                &applied,
+                (&region, &args.aws),
+                started.elapsed(),
+            )
+        })
+        .await
     })
 }
 
@@ -731,7 +731,8 @@ mod tests {
 
     #[test]
     fn export_parsing() {
-        let text = "client\ndev tun\nproto udp\nremote cvpn-endpoint-0a1.prod.clientvpn.us-east-1.amazonaws.com 443\nremote-random-hostname\n";
+        let text = "client\ndev tun\nproto udp\nremote \
+            cvpn-endpoint-0a1.prod.clientvpn.us-east-1.amazonaws.com 443\nremote-random-hostname\n";
         assert_eq!(
             parse_export(text),
             Some((

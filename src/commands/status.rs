@@ -482,7 +482,8 @@ mod tests {
         let seen = Observed {
             certificates: vec![Certificate {
                 arn: format!(
-                    "arn:aws:acm:{region}:123456789012:certificate/01234567-89ab-cdef-0123-456789abcdef"
+                    "arn:aws:acm:{region}:123456789012:certificate/\
+                     01234567-89ab-cdef-0123-456789abcdef"
                 ),
                 tags: Tags::new(),
                 domain: Some("server.a-deployment-name-of-32-chars.vpnctl.internal".into()),

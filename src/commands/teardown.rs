@@ -15,7 +15,9 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             ctx,
             args.dry_run,
             async |conns| {
-                let seen = exec::observe(&cloud, &ctx.deployment, conns).await.map_err(crate::aws::to_error)?;
+                let seen = exec::observe(&cloud, &ctx.deployment, conns)
+                    .await
+                    .map_err(crate::aws::to_error)?;
                 let steps = plan::plan_teardown(&seen);
                 Ok((seen, steps))
             },
@@ -24,9 +26,14 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         )
         .await?;
         if args.dry_run {
-            ctx.printer.data(format!("teardown plan for deployment '{}' in {region} (nothing is changed with --dry-run):", ctx.deployment));
+            ctx.printer.data(format!(
+                "teardown plan for deployment '{}' in {region} (nothing is \
+                changed with --dry-run):",
+                ctx.deployment
+            ));
             if steps.is_empty() {
-                ctx.printer.data("  nothing to remove: no resource carries this deployment's tags");
+                ctx.printer
+                    .data("  nothing to remove: no resource carries this deployment's tags");
             }
             for (i, s) in steps.iter().enumerate() {
                 ctx.printer.data(format!("{:>3}. {s}", i + 1));
@@ -34,44 +41,85 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             return Ok(());
         }
         if steps.is_empty() {
-            ctx.printer.data(format!("nothing to remove: no resource carries the tags of deployment '{}' in {region}", ctx.deployment));
+            ctx.printer.data(format!(
+                "nothing to remove: no resource carries the tags of \
+                deployment '{}' in {region}",
+                ctx.deployment
+            ));
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
             return Ok(());
         }
-        let executor = super::executor(ctx, &cloud);
-        let failures = super::interruptible(ctx, None, async { Ok(executor.teardown(&steps, args.keep_going).await) }).await?;
-        for f in &failures {
-            let e = crate::aws::step_error(exec::StepError { step: f.step.clone(), error: clone_wait(&f.error) });
-            ctx.printer.warn(format!("failed: {e}"));
-        }
-        // Look again, by tags: the answer the user needs is what still bills.
-        let left = exec::observe(&cloud, &ctx.deployment, false).await.map_err(crate::aws::to_error)?;
-        let remaining = plan::plan_teardown(&left);
-        if remaining.is_empty() {
-            crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
-            ctx.printer.data(format!("teardown of '{}' complete: nothing billable remains ({} steps)", ctx.deployment, steps.len()));
-            ctx.printer.info(format!(
-                "the local PKI in {} stays; a new `{}` makes a new endpoint with a new DNS name and \
-                 writes new profiles, which have to be handed out again",
-                ctx.pki_dir.display(),
-                ctx.vpnctl_aws("setup", &args.aws)
-            ));
-            Ok(())
-        } else {
-            ctx.printer.data(format!("teardown of '{}' incomplete; still there:", ctx.deployment));
-            for s in &remaining {
-                ctx.printer.data(format!("  {s}"));
-            }
-            Err(Error::incomplete(
-                format!("{} resource step(s) of '{}' remain", remaining.len(), ctx.deployment),
-                if args.keep_going {
-                    format!("fix what the failures above name, then run `{}` again", ctx.vpnctl_aws("teardown", &args.aws))
-                } else {
-                    format!("run `{}` again (add --keep-going to get past a failing step)", ctx.vpnctl_aws("teardown", &args.aws))
-                },
-            ))
-        }
+        // One interruptible span from the first change to the report: a Ctrl-C anywhere in it
+        // is the "run it again" answer, never swallowed.
+        super::interruptible(ctx, None, remove(ctx, args, &cloud, &steps)).await
     })
+}
+
+/// Run the teardown plan, then look again and say what still bills.
+async fn remove(
+    ctx: &Ctx<'_>,
+    args: &TeardownArgs,
+    cloud: &crate::aws::sdk::AwsCloud,
+    steps: &[plan::TeardownAction],
+) -> Result<()> {
+    let executor = super::executor(ctx, cloud);
+    let failures = executor.teardown(steps, args.keep_going).await;
+    for f in &failures {
+        let e = crate::aws::step_error(exec::StepError {
+            step: f.step.clone(),
+            error: clone_wait(&f.error),
+        });
+        ctx.printer.warn(format!("failed: {e}"));
+    }
+    // Look again, by tags: the answer the user needs is what still bills.
+    let left = exec::observe(cloud, &ctx.deployment, false)
+        .await
+        .map_err(crate::aws::to_error)?;
+    let remaining = plan::plan_teardown(&left);
+    if remaining.is_empty() {
+        crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
+        ctx.printer.data(format!(
+            "teardown of '{}' complete: nothing billable remains ({} \
+            steps)",
+            ctx.deployment,
+            steps.len()
+        ));
+        ctx.printer.info(format!(
+            "the local PKI in {} stays; a new `{}` makes a new endpoint with a new DNS name \
+             and writes new profiles, which have to be handed out again",
+            ctx.pki_dir.display(),
+            ctx.vpnctl_aws("setup", &args.aws)
+        ));
+        Ok(())
+    } else {
+        ctx.printer.data(format!(
+            "teardown of '{}' incomplete; still there:",
+            ctx.deployment
+        ));
+        for s in &remaining {
+            ctx.printer.data(format!("  {s}"));
+        }
+        Err(Error::incomplete(
+            format!(
+                "{} resource step(s) of '{}' remain",
+                remaining.len(),
+                ctx.deployment
+            ),
+            if args.keep_going {
+                format!(
+                    "fix what the failures above name, then run `{}` \
+                    again",
+                    ctx.vpnctl_aws("teardown", &args.aws)
+                )
+            } else {
+                format!(
+                    "run `{}` again (add --keep-going to get past a failing \
+                    step)",
+                    ctx.vpnctl_aws("teardown", &args.aws)
+                )
+            },
+        ))
+    }
 }
 
 /// What teardown asks on a terminal: the plan, what ends, what stops billing, and what a

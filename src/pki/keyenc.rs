@@ -102,7 +102,8 @@ pub fn load_key(pem: &str, pass: Option<&Passphrase>, what: &str) -> Result<KeyP
             // which is supported; older tools may use others).
             Error::invalid(
                 format!("{what} is encrypted with a scheme vpnctl does not read ({detail})"),
-                "convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in ca.key -out ca.key.p8, then use ca.key.p8",
+                "convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in ca.key -out ca.key.p8, \
+                    then use ca.key.p8",
             )
         } else {
             corrupt(detail)

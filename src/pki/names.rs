@@ -72,7 +72,8 @@ pub fn validate_server_name(name: &str) -> Result<()> {
     if labels.len() < 2 {
         return Err(Error::invalid(
             format!(
-                "server name '{name}' is not fully qualified: AWS refuses a server certificate without a domain"
+                "server name '{name}' is not fully qualified: AWS refuses a server certificate \
+                    without a domain"
             ),
             hint,
         ));

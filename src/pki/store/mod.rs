@@ -258,7 +258,8 @@ impl Pki {
         if !layout.meta().exists() {
             let hint = if layout.ca_cert().exists() && layout.index().exists() {
                 format!(
-                    "this looks like an easy-rsa PKI: adopt it with `vpnctl pki import-easyrsa {}` into a new --pki directory",
+                    "this looks like an easy-rsa PKI: adopt it with `vpnctl pki import-easyrsa \
+                        {}` into a new --pki directory",
                     dir.display()
                 )
             } else {
@@ -327,7 +328,8 @@ impl Pki {
                     "index.txt has no entry for the server certificate {} (empty or truncated?)",
                     self.meta.server_name
                 ),
-                "restore index.txt from a backup (it is openssl's index format, one line per certificate)",
+                "restore index.txt from a backup (it is openssl's index format, one line per \
+                    certificate)",
             ));
         }
         Ok(entries)
@@ -389,7 +391,8 @@ impl Pki {
                 return Err(Error::conflict(
                     format!("user '{user}' is revoked"),
                     format!(
-                        "a revoked user gets no profile; `vpnctl pki issue {user}` gives them a new certificate"
+                        "a revoked user gets no profile; `vpnctl pki issue {user}` gives them a \
+                            new certificate"
                     ),
                 ));
             }
