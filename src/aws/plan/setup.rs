@@ -1,0 +1,330 @@
+//! `setup`'s plan: the endpoint, its certificate, associations, rules, routes and CRL.
+
+use super::*;
+use crate::error::{Error, Result};
+
+/// Plan setup. Errors for drift that cannot be modified in place (client CIDR, VPC,
+/// transport) and for more than one endpoint carrying the deployment's tags.
+pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let push = |steps: &mut Vec<Step>, phase, action| steps.push(Step { phase, action });
+
+    match seen.server_cert() {
+        None => push(
+            &mut steps,
+            Phase::Certificate,
+            Action::ImportCertificate { reimport_arn: None },
+        ),
+        Some(c) => {
+            if let Some(body) = seen
+                .server_cert_body
+                .as_deref()
+                .filter(|b| !same_pem(b, &want.server_cert_pem))
+                && !crate::pki::cert::signed_by(body, &want.ca_pem)
+            {
+                // Re-importing would swap the endpoint's CA under every existing profile.
+                return Err(Error::conflict(
+                    format!(
+                        "the ACM certificate {} of deployment '{}' was issued by another CA: \
+                            another PKI uses this deployment name",
+                        c.arn, want.deployment
+                    ),
+                    "use another --name for this PKI, or tear that deployment down from the \
+                        directory of \
+                     the PKI that made it",
+                ));
+            }
+            if seen
+                .server_cert_body
+                .as_deref()
+                .is_some_and(|b| !same_pem(b, &want.server_cert_pem))
+            {
+                push(
+                    &mut steps,
+                    Phase::Certificate,
+                    Action::ImportCertificate {
+                        reimport_arn: Some(c.arn.clone()),
+                    },
+                );
+            }
+        }
+    }
+
+    let live: Vec<&EndpointView> = seen
+        .endpoints
+        .iter()
+        .filter(|v| {
+            v.endpoint
+                .as_ref()
+                .is_some_and(|e| e.state != EndpointState::Deleting)
+        })
+        .collect();
+    if live.len() > 1 {
+        let ids: Vec<_> = live
+            .iter()
+            .filter_map(|v| v.endpoint.as_ref().map(|e| e.id.clone()))
+            .collect();
+        return Err(Error::conflict(
+            format!(
+                "{} endpoints carry the tags of deployment '{}': {}",
+                live.len(),
+                want.deployment,
+                ids.join(", ")
+            ),
+            "run `vpnctl teardown` for this deployment, then setup again",
+        ));
+    }
+    if seen.endpoints.iter().any(|v| {
+        v.endpoint
+            .as_ref()
+            .is_some_and(|e| e.state == EndpointState::Deleting)
+    }) && live.is_empty()
+    {
+        return Err(Error::conflict(
+            format!(
+                "the endpoint of deployment '{}' is being deleted",
+                want.deployment
+            ),
+            "wait for `vpnctl teardown` to finish (or run it again), then setup",
+        ));
+    }
+    let view = live.first().copied();
+    let spec = &want.endpoint;
+    let empty = EndpointView::default();
+    let view = match view.and_then(|v| v.endpoint.as_ref().map(|e| (v, e))) {
+        None => {
+            push(&mut steps, Phase::Endpoint, Action::CreateEndpoint);
+            &empty
+        }
+        Some((v, e)) => {
+            if let Some(c) = e.client_cidr
+                && c != spec.client_cidr
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} has client CIDR {c}, not {}; AWS cannot change it in \
+                            place",
+                        e.id, spec.client_cidr
+                    ),
+                    format!("keep --client-cidr {c}, or run `vpnctl teardown` and setup again"),
+                ));
+            }
+            if let Some(vpc) = &e.vpc_id
+                && vpc != &spec.vpc_id
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} belongs to {vpc}, not {}",
+                        e.id, spec.vpc_id
+                    ),
+                    "use the deployment's VPC, or another --name for a new deployment",
+                ));
+            }
+            if let Some(t) = e.transport
+                && t != spec.transport
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} uses {}; AWS cannot change the transport in place",
+                        e.id,
+                        if t == Transport::Tcp { "tcp" } else { "udp" }
+                    ),
+                    "keep the transport, or teardown and setup again",
+                ));
+            }
+            let mut changes = Vec::new();
+            if e.split_tunnel != spec.split_tunnel {
+                changes.push(format!(
+                    "split tunnel {} → {}",
+                    e.split_tunnel, spec.split_tunnel
+                ));
+            }
+            let dns: Vec<String> = spec.dns_servers.iter().map(|d| d.to_string()).collect();
+            if e.dns_servers != dns {
+                changes.push(format!("DNS servers {:?} → {:?}", e.dns_servers, dns));
+            }
+            if e.port.is_some_and(|p| p != spec.port) {
+                changes.push(format!(
+                    "port {} → {}",
+                    e.port.unwrap_or_default(),
+                    spec.port
+                ));
+            }
+            if e.description
+                .as_deref()
+                .is_some_and(|d| d != spec.description)
+            {
+                changes.push("description".to_string());
+            }
+            if !spec.security_groups.is_empty()
+                && sorted(&e.security_groups) != sorted(&spec.security_groups)
+            {
+                changes.push(format!(
+                    "security groups → {}",
+                    spec.security_groups.join(", ")
+                ));
+            }
+            if e.log_group != spec.log_group {
+                changes.push(match &spec.log_group {
+                    Some(g) => format!("connection logging on, to {g}"),
+                    None => "connection logging off".to_string(),
+                });
+            }
+            if !changes.is_empty() {
+                push(
+                    &mut steps,
+                    Phase::Endpoint,
+                    Action::ModifyEndpoint { changes },
+                );
+            }
+            v
+        }
+    };
+
+    for s in &want.subnets {
+        match view.associations.iter().find(|a| {
+            a.subnet_id == s.id
+                && a.state != AssociationState::Disassociating
+                && a.state != AssociationState::AssociationFailed
+        }) {
+            None => push(
+                &mut steps,
+                Phase::Network,
+                Action::Associate {
+                    subnet: s.id.clone(),
+                    az: s.az.clone(),
+                },
+            ),
+            Some(a) if a.state == AssociationState::Associated => {}
+            Some(a) => push(
+                &mut steps,
+                Phase::Network,
+                Action::WaitAssociation {
+                    subnet: s.id.clone(),
+                    state: a.state.to_string(),
+                },
+            ),
+        }
+    }
+    for a in &view.associations {
+        if !want.subnets.iter().any(|s| s.id == a.subnet_id)
+            && a.state != AssociationState::Disassociating
+        {
+            push(
+                &mut steps,
+                Phase::Prune,
+                Action::Disassociate {
+                    subnet: a.subnet_id.clone(),
+                    association: a.id.clone(),
+                },
+            );
+        }
+    }
+    for cidr in &want.authorize {
+        match view.rules.iter().find(|r| {
+            r.cidr == cidr.to_string()
+                && r.state != RuleState::Failed
+                && r.state != RuleState::Revoking
+        }) {
+            None => push(
+                &mut steps,
+                Phase::Network,
+                Action::Authorize {
+                    cidr: cidr.to_string(),
+                },
+            ),
+            Some(r) if r.state == RuleState::Active => {}
+            Some(r) => push(
+                &mut steps,
+                Phase::Network,
+                Action::WaitRule {
+                    cidr: cidr.to_string(),
+                    state: r.state.to_string(),
+                },
+            ),
+        }
+    }
+    if want.full_tunnel {
+        for s in &want.subnets {
+            match view.routes.iter().find(|r| {
+                r.cidr == "0.0.0.0/0"
+                    && r.subnet_id == s.id
+                    && r.state != RouteState::Deleting
+                    && r.state != RouteState::Failed
+            }) {
+                None => push(
+                    &mut steps,
+                    Phase::Routes,
+                    Action::CreateRoute {
+                        cidr: "0.0.0.0/0".into(),
+                        subnet: s.id.clone(),
+                    },
+                ),
+                Some(r) if r.state == RouteState::Active => {}
+                Some(r) => push(
+                    &mut steps,
+                    Phase::Routes,
+                    Action::WaitRoute {
+                        cidr: "0.0.0.0/0".into(),
+                        subnet: s.id.clone(),
+                        state: r.state.to_string(),
+                    },
+                ),
+            }
+        }
+    }
+    // What vpnctl's endpoint has beyond the settings goes: rules not asked for, and routes it
+    // added ("add-route") that are not wanted — e.g. after switching full tunnel off. Routes
+    // AWS adds with an association are left to AWS.
+    let ours = owned_description(&want.deployment);
+    for r in &view.rules {
+        if r.description.as_deref() == Some(ours.as_str())
+            && r.state != RuleState::Revoking
+            && !want.authorize.iter().any(|c| c.to_string() == r.cidr)
+        {
+            push(
+                &mut steps,
+                Phase::Prune,
+                Action::RevokeRule {
+                    cidr: r.cidr.clone(),
+                },
+            );
+        }
+    }
+    for r in &view.routes {
+        let wanted = want.full_tunnel
+            && r.cidr == "0.0.0.0/0"
+            && want.subnets.iter().any(|s| s.id == r.subnet_id);
+        if r.origin == "add-route"
+            && r.description.as_deref() == Some(ours.as_str())
+            && r.state != RouteState::Deleting
+            && !wanted
+        {
+            push(
+                &mut steps,
+                Phase::Prune,
+                Action::DeleteRoute {
+                    cidr: r.cidr.clone(),
+                    subnet: r.subnet_id.clone(),
+                },
+            );
+        }
+    }
+    if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
+        push(&mut steps, Phase::Network, a);
+    }
+    if view.endpoint.as_ref().is_some_and(has_sleep_record) {
+        // Setup associates from the settings: a sleep record left on the endpoint would make
+        // a later sleep/wake bring back subnets the settings dropped.
+        push(&mut steps, Phase::Profiles, Action::ClearSleepRecord);
+    }
+    push(&mut steps, Phase::Profiles, Action::WriteProfiles);
+    steps.sort_by_key(|s| s.phase);
+    Ok(steps)
+}
+
+fn sorted(v: &[String]) -> Vec<String> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}

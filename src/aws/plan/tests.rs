@@ -1,0 +1,630 @@
+//! Table tests of every planner, with plain `Observed` values.
+
+use super::*;
+use crate::error::Error;
+
+fn desired(full_tunnel: bool) -> Desired {
+    let vpc = Vpc {
+        id: "vpc-1".into(),
+        name: Some("lab-vpc".into()),
+        cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+    };
+    let subnets = vec![
+        Subnet {
+            id: "subnet-a".into(),
+            name: None,
+            vpc_id: "vpc-1".into(),
+            az: "us-east-1a".into(),
+            cidr: None,
+        },
+        Subnet {
+            id: "subnet-b".into(),
+            name: None,
+            vpc_id: "vpc-1".into(),
+            az: "us-east-1b".into(),
+            cidr: None,
+        },
+    ];
+    let mut authorize = vec!["10.0.0.0/16".parse().unwrap()];
+    if full_tunnel {
+        authorize.push("0.0.0.0/0".parse().unwrap());
+    }
+    Desired {
+        deployment: "lab".into(),
+        endpoint: EndpointSpec {
+            name: "lab".into(),
+            client_cidr: "10.83.0.0/16".parse().unwrap(),
+            vpc_id: vpc.id.clone(),
+            split_tunnel: !full_tunnel,
+            dns_servers: vec!["10.0.0.2".parse().unwrap()],
+            transport: Transport::Udp,
+            port: 443,
+            security_groups: vec![],
+            description: "vpnctl lab".into(),
+            log_group: None,
+        },
+        vpc,
+        subnets,
+        authorize,
+        full_tunnel,
+        server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
+        crl_pem: "-----BEGIN X509 CRL-----\nCRL\n-----END X509 CRL-----\n".into(),
+        ca_pem: String::new(),
+    }
+}
+
+fn endpoint(want: &Desired) -> Endpoint {
+    Endpoint {
+        id: "cvpn-endpoint-1".into(),
+        state: "available".into(),
+        dns_name: Some("*.cvpn-endpoint-1.prod.clientvpn.us-east-1.amazonaws.com".into()),
+        client_cidr: Some(want.endpoint.client_cidr),
+        vpc_id: Some("vpc-1".into()),
+        split_tunnel: want.endpoint.split_tunnel,
+        dns_servers: vec!["10.0.0.2".into()],
+        transport: Some(Transport::Udp),
+        port: Some(443),
+        security_groups: vec!["sg-1".into()],
+        description: Some("vpnctl lab".into()),
+        server_cert_arn: Some("arn:cert".into()),
+        log_group: None,
+        created: Some(0),
+        tags: tags_for("lab", "lab"),
+    }
+}
+
+fn converged(want: &Desired) -> Observed {
+    let mut routes = vec![];
+    if want.full_tunnel {
+        routes = want
+            .subnets
+            .iter()
+            .map(|s| Route {
+                description: Some(owned_description("lab")),
+                cidr: "0.0.0.0/0".into(),
+                subnet_id: s.id.clone(),
+                origin: "add-route".into(),
+                state: "active".into(),
+            })
+            .collect();
+    }
+    Observed {
+        certificates: vec![Certificate {
+            arn: "arn:cert".into(),
+            tags: tags_for("lab", "lab"),
+            domain: None,
+            not_after: None,
+            created: Some(1),
+            in_use_by: vec![],
+        }],
+        endpoints: vec![EndpointView {
+            endpoint: Some(endpoint(want)),
+            associations: want
+                .subnets
+                .iter()
+                .map(|s| Association {
+                    id: format!("assoc-{}", s.id),
+                    subnet_id: s.id.clone(),
+                    state: "associated".into(),
+                })
+                .collect(),
+            rules: want
+                .authorize
+                .iter()
+                .map(|c| AuthRule {
+                    description: Some(owned_description("lab")),
+                    cidr: c.to_string(),
+                    state: "active".into(),
+                })
+                .collect(),
+            routes,
+            connections: vec![],
+            crl: Some(want.crl_pem.clone()),
+        }],
+        server_cert_body: Some(want.server_cert_pem.replace('\n', "\r\n")),
+        ..Default::default()
+    }
+}
+
+fn actions(steps: &[Step]) -> Vec<Action> {
+    steps.iter().map(|s| s.action.clone()).collect()
+}
+
+#[test]
+fn from_nothing_everything_in_dependency_order() {
+    let want = desired(true);
+    let steps = plan_setup(&want, &Observed::default()).unwrap();
+    let phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
+    assert!(phases.windows(2).all(|w| w[0] <= w[1]));
+    let a = actions(&steps);
+    assert_eq!(a[0], Action::ImportCertificate { reimport_arn: None });
+    assert_eq!(a[1], Action::CreateEndpoint);
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::Associate { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::Authorize { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::CreateRoute { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(a.last(), Some(&Action::WriteProfiles));
+}
+
+#[test]
+fn converged_state_plans_only_profiles() {
+    for full in [false, true] {
+        let want = desired(full);
+        let steps = plan_setup(&want, &converged(&want)).unwrap();
+        assert_eq!(
+            actions(&steps),
+            vec![Action::WriteProfiles],
+            "full_tunnel={full}"
+        );
+    }
+}
+
+#[test]
+fn interrupted_setup_continues_with_waits() {
+    let want = desired(false);
+    let mut seen = converged(&want);
+    seen.endpoints[0].associations[0].state = "associating".into();
+    seen.endpoints[0].associations.remove(1);
+    seen.endpoints[0].rules[0].state = "authorizing".into();
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert!(a.contains(&Action::WaitAssociation {
+        subnet: "subnet-a".into(),
+        state: "associating".into()
+    }));
+    assert!(a.contains(&Action::Associate {
+        subnet: "subnet-b".into(),
+        az: "us-east-1b".into()
+    }));
+    assert!(a.contains(&Action::WaitRule {
+        cidr: "10.0.0.0/16".into(),
+        state: "authorizing".into()
+    }));
+    assert!(!a.contains(&Action::CreateEndpoint));
+}
+
+#[test]
+fn renewed_server_certificate_is_reimported_to_the_same_arn() {
+    use crate::pki::cert::{self, Ca, Leaf, Serial};
+    let now = time::OffsetDateTime::now_utc();
+    let make_ca = |cn: &str| {
+        let key = cert::new_key().unwrap();
+        let pem = cert::make_ca(cn, &key, &Serial::random().unwrap(), now, 30).unwrap();
+        Ca::load(&pem, key).unwrap()
+    };
+    let server = |ca: &Ca| {
+        ca.sign(
+            Leaf::Server("vpn.lab.internal"),
+            &cert::new_key().unwrap(),
+            &Serial::random().unwrap(),
+            now,
+            10,
+        )
+        .unwrap()
+    };
+    let ours = make_ca("ours");
+    let mut want = desired(false);
+    want.ca_pem = ours.cert_pem.clone();
+    want.server_cert_pem = server(&ours);
+    // ACM holds an older server certificate of the same CA: a renewal, re-imported in place.
+    let mut seen = converged(&want);
+    seen.server_cert_body = Some(server(&ours));
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert_eq!(
+        a[0],
+        Action::ImportCertificate {
+            reimport_arn: Some("arn:cert".into())
+        }
+    );
+    // ACM holds one of another CA: another PKI uses this deployment name. Refuse.
+    seen.server_cert_body = Some(server(&make_ca("theirs")));
+    assert!(matches!(
+        plan_setup(&want, &seen),
+        Err(Error::Conflict { .. })
+    ));
+}
+
+#[test]
+fn drift_that_cannot_be_modified_is_an_error_and_the_rest_is_modified() {
+    let want = desired(false);
+    let mut seen = converged(&want);
+    seen.endpoints[0].endpoint.as_mut().unwrap().client_cidr =
+        Some("10.99.0.0/16".parse().unwrap());
+    assert!(matches!(
+        plan_setup(&want, &seen),
+        Err(Error::Conflict { .. })
+    ));
+    let mut seen = converged(&want);
+    seen.endpoints[0].endpoint.as_mut().unwrap().split_tunnel = false;
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert!(matches!(&a[0], Action::ModifyEndpoint { changes }
+            if changes[0].contains("split tunnel")));
+    let mut seen = converged(&want);
+    let dup = seen.endpoints[0].clone();
+    seen.endpoints.push(dup);
+    assert!(matches!(
+        plan_setup(&want, &seen),
+        Err(Error::Conflict { .. })
+    ));
+}
+
+#[test]
+fn unwanted_associations_are_removed_and_full_tunnel_routes_restored() {
+    let mut want = desired(true);
+    let mut seen = converged(&want);
+    seen.endpoints[0].routes.clear(); // e.g. after a disassociation deleted them
+    want.subnets.pop();
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert!(a.contains(&Action::Disassociate {
+        subnet: "subnet-b".into(),
+        association: "assoc-subnet-b".into()
+    }));
+    assert!(a.contains(&Action::CreateRoute {
+        cidr: "0.0.0.0/0".into(),
+        subnet: "subnet-a".into()
+    }));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, Action::CreateRoute { subnet, .. } if subnet == "subnet-b"))
+    );
+}
+
+#[test]
+fn teardown_orders_associations_endpoint_certificates() {
+    let want = desired(true);
+    let seen = converged(&want);
+    let t = plan_teardown(&seen);
+    let phases: Vec<u8> = t.iter().map(|s| s.phase()).collect();
+    assert_eq!(phases, vec![1, 1, 2, 3]);
+    assert!(t.iter().all(|s| !s.is_nat()));
+    assert!(plan_teardown(&Observed::default()).is_empty());
+}
+
+fn subnet(id: &str, vpc: &str) -> Subnet {
+    Subnet {
+        id: id.into(),
+        name: Some(id.into()),
+        vpc_id: vpc.into(),
+        az: "us-east-1a".into(),
+        cidr: None,
+    }
+}
+
+fn table(id: &str, main: bool, subnets: &[&str], default: Option<RouteTarget>) -> RouteTable {
+    RouteTable {
+        id: id.into(),
+        vpc_id: "vpc-1".into(),
+        main,
+        subnets: subnets.iter().map(|s| s.to_string()).collect(),
+        routes: default
+            .into_iter()
+            .map(|t| TableRoute {
+                destination: "0.0.0.0/0".into(),
+                target: t,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn nat_public_subnet_inference_and_route_tables() {
+    let private = subnet("priv", "vpc-1");
+    let public = subnet("pub", "vpc-1");
+    let tables = vec![
+        table("rtb-main", true, &[], None),
+        table(
+            "rtb-pub",
+            false,
+            &["pub"],
+            Some(RouteTarget::Gateway("igw-1".into())),
+        ),
+    ];
+    assert_eq!(table_of(&private, &tables).unwrap().id, "rtb-main");
+    assert_eq!(table_of(&public, &tables).unwrap().id, "rtb-pub");
+    assert_eq!(
+        infer_public(&private, &[private.clone(), public.clone()], &tables)
+            .unwrap()
+            .id,
+        "pub"
+    );
+    // No internet gateway route anywhere: a clear error.
+    let no_igw = vec![table("rtb-main", true, &[], None)];
+    assert!(infer_public(&private, &[private.clone(), public.clone()], &no_igw).is_err());
+    // Two public subnets: ambiguous.
+    let tables2 = vec![table(
+        "rtb-main",
+        true,
+        &[],
+        Some(RouteTarget::Gateway("igw-1".into())),
+    )];
+    assert!(
+        infer_public(
+            &private,
+            &[private.clone(), public.clone(), subnet("pub2", "vpc-1")],
+            &tables2
+        )
+        .is_err()
+    );
+}
+
+fn nat(id: &str, state: &str, tags: Tags) -> NatGateway {
+    NatGateway {
+        id: id.into(),
+        state: state.into(),
+        subnet_id: "pub".into(),
+        vpc_id: "vpc-1".into(),
+        allocation_id: Some("eipalloc-1".into()),
+        public_ip: None,
+        created: Some(0),
+        tags,
+    }
+}
+
+#[test]
+fn nat_on_plans_and_refuses_foreign_routes_without_force() {
+    let want = |default: Option<RouteTarget>, force| NatWant {
+        private: subnet("priv", "vpc-1"),
+        public: subnet("pub", "vpc-1"),
+        table: table("rtb-main", true, &[], default),
+        expires: None,
+        force,
+    };
+    let steps = plan_nat_on(&want(None, false), &Observed::default()).unwrap();
+    assert_eq!(
+        steps,
+        vec![
+            NatAction::AllocateAddress,
+            NatAction::CreateNatGateway {
+                subnet: "pub".into(),
+                replaced: None
+            },
+            NatAction::WaitAvailable { id: None },
+            NatAction::SetRoute {
+                table: "rtb-main".into(),
+                replace: false
+            }
+        ]
+    );
+    let foreign = Some(RouteTarget::Gateway("igw-9".into()));
+    assert!(matches!(
+        plan_nat_on(&want(foreign.clone(), false), &Observed::default()),
+        Err(Error::Conflict { .. })
+    ));
+    let steps = plan_nat_on(&want(foreign, true), &Observed::default()).unwrap();
+    assert!(steps.contains(&NatAction::CreateNatGateway {
+        subnet: "pub".into(),
+        replaced: Some("igw-9".into())
+    }));
+    assert!(steps.contains(&NatAction::SetRoute {
+        table: "rtb-main".into(),
+        replace: true
+    }));
+    // Already on: nothing to do.
+    let mut tags = tags_for("lab", "lab-nat");
+    tags.insert(TAG_PRIVATE_SUBNET.into(), "priv".into());
+    let seen = Observed {
+        nat_gateways: vec![nat("nat-1", "available", tags)],
+        ..Default::default()
+    };
+    assert!(
+        plan_nat_on(&want(Some(RouteTarget::Nat("nat-1".into())), false), &seen)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn nat_off_restores_a_replaced_route_and_releases_the_address() {
+    let mut tags = tags_for("lab", "lab-nat");
+    tags.insert(TAG_ROUTE_TABLE.into(), "rtb-main".into());
+    tags.insert(TAG_REPLACED_ROUTE.into(), "igw-9".into());
+    let seen = Observed {
+        nat_gateways: vec![nat("nat-1", "available", tags)],
+        addresses: vec![Address {
+            allocation_id: "eipalloc-1".into(),
+            public_ip: None,
+            association_id: Some("a".into()),
+            tags: Tags::new(),
+        }],
+        route_tables: vec![table(
+            "rtb-main",
+            true,
+            &[],
+            Some(RouteTarget::Nat("nat-1".into())),
+        )],
+        ..Default::default()
+    };
+    let steps = plan_nat_off(&seen);
+    assert_eq!(
+        steps,
+        vec![
+            TeardownAction::RestoreRoute {
+                table: "rtb-main".into(),
+                target: "igw-9".into()
+            },
+            TeardownAction::DeleteNatGateway { id: "nat-1".into() },
+            TeardownAction::ReleaseAddress {
+                allocation: "eipalloc-1".into()
+            },
+        ]
+    );
+    assert!(plan_teardown(&seen).iter().all(|s| s.is_nat()));
+}
+
+#[test]
+fn sleep_records_what_wake_restores() {
+    let want = desired(true);
+    let awake = converged(&want);
+    let mut awake = awake;
+    // The automatic VPC route of each association is not recorded; added routes are.
+    awake.endpoints[0].routes.push(Route {
+        description: None,
+        cidr: "10.0.0.0/16".into(),
+        subnet_id: "subnet-a".into(),
+        origin: "associate".into(),
+        state: "active".into(),
+    });
+    let (id, record, steps) = plan_sleep(&awake).unwrap();
+    assert_eq!(id, "cvpn-endpoint-1");
+    assert_eq!(steps.len(), 2);
+    assert_eq!(record[TAG_ASLEEP_SUBNETS], "subnet-a,subnet-b");
+    assert_eq!(
+        record[TAG_ASLEEP_ROUTES],
+        "0.0.0.0/0>subnet-a;0.0.0.0/0>subnet-b"
+    );
+    // Asleep: no associations, no routes (disassociation deleted them), rules kept.
+    let mut asleep = awake.clone();
+    asleep.endpoints[0].associations.clear();
+    asleep.endpoints[0].routes.clear();
+    asleep.endpoints[0]
+        .endpoint
+        .as_mut()
+        .unwrap()
+        .tags
+        .extend(record);
+    let (_, steps) = plan_wake(&asleep).unwrap();
+    let a = actions(&steps);
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::Associate { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::CreateRoute { .. }))
+            .count(),
+        2
+    );
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::Authorize { .. })),
+        "rules survive a sleep"
+    );
+    let first_route = steps.iter().position(|s| s.phase == Phase::Routes).unwrap();
+    assert!(
+        steps[..first_route]
+            .iter()
+            .all(|s| s.phase == Phase::Network),
+        "routes wait for the associations"
+    );
+    // Sleeping twice does nothing; waking an endpoint that never slept is an error.
+    let (_, _, again) = plan_sleep(&asleep).unwrap();
+    assert!(again.is_empty());
+    assert!(
+        plan_wake(&converged(&want)).unwrap().1.is_empty(),
+        "awake: nothing to do"
+    );
+    let mut bare = converged(&want);
+    bare.endpoints[0].associations.clear();
+    assert!(
+        plan_wake(&bare).is_err(),
+        "no record and no association: say to run setup"
+    );
+}
+
+#[test]
+fn switching_full_tunnel_off_removes_its_rule_and_routes() {
+    let full = desired(true);
+    let seen = converged(&full);
+    let split = desired(false);
+    let a = actions(&plan_setup(&split, &seen).unwrap());
+    assert!(
+        a.contains(&Action::RevokeRule {
+            cidr: "0.0.0.0/0".into()
+        }),
+        "{a:?}"
+    );
+    assert!(a.contains(&Action::DeleteRoute {
+        cidr: "0.0.0.0/0".into(),
+        subnet: "subnet-a".into()
+    }));
+    assert!(a.contains(&Action::DeleteRoute {
+        cidr: "0.0.0.0/0".into(),
+        subnet: "subnet-b".into()
+    }));
+    assert!(!a.contains(&Action::RevokeRule {
+        cidr: "10.0.0.0/16".into()
+    }));
+}
+
+#[test]
+fn rules_and_routes_vpnctl_did_not_create_are_left_alone() {
+    let want = desired(false);
+    let mut seen = converged(&want);
+    seen.endpoints[0].rules.push(AuthRule {
+        cidr: "172.31.0.0/16".into(),
+        description: Some("added by hand".into()),
+        state: "active".into(),
+    });
+    seen.endpoints[0].routes.push(Route {
+        cidr: "172.31.0.0/16".into(),
+        description: None,
+        subnet_id: "subnet-a".into(),
+        origin: "add-route".into(),
+        state: "active".into(),
+    });
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert_eq!(a, vec![Action::WriteProfiles], "{a:?}");
+}
+
+#[test]
+fn an_interrupted_sleep_keeps_what_it_recorded() {
+    let want = desired(true);
+    let awake = converged(&want);
+    let (_, record, _) = plan_sleep(&awake).unwrap();
+    // subnet-a went (with its route); the process died before subnet-b.
+    let mut half = awake.clone();
+    half.endpoints[0]
+        .associations
+        .retain(|a| a.subnet_id == "subnet-b");
+    half.endpoints[0]
+        .routes
+        .retain(|r| r.subnet_id == "subnet-b");
+    half.endpoints[0]
+        .endpoint
+        .as_mut()
+        .unwrap()
+        .tags
+        .extend(record.clone());
+    let (_, again, steps) = plan_sleep(&half).unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        again, record,
+        "the second sleep must keep subnet-a and its route"
+    );
+    // Once awake with the record cleared, wake is a no-op rather than an error.
+    let mut woken = awake.clone();
+    woken.endpoints[0]
+        .endpoint
+        .as_mut()
+        .unwrap()
+        .tags
+        .extend(cleared_sleep_record());
+    assert!(plan_wake(&woken).unwrap().1.is_empty());
+}
+
+#[test]
+fn turning_connection_logging_on_modifies_the_endpoint() {
+    let mut want = desired(false);
+    let seen = converged(&want);
+    want.endpoint.log_group = Some("/vpn/lab".into());
+    let a = actions(&plan_setup(&want, &seen).unwrap());
+    assert!(
+        matches!(&a[0], Action::ModifyEndpoint { changes }
+            if changes.iter().any(|c| c.contains("/vpn/lab"))),
+        "{a:?}"
+    );
+}

@@ -1,0 +1,134 @@
+//! `Certificates`: the server certificate in ACM.
+
+use super::*;
+use aws_sdk_acm as acm;
+
+impl Certificates for AwsCloud {
+    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>> {
+        // ListCertificates returns only RSA-2048 certificates unless asked for more.
+        let includes = acm::types::Filters::builder()
+            .key_types(acm::types::KeyAlgorithm::Rsa1024)
+            .key_types(acm::types::KeyAlgorithm::Rsa2048)
+            .build();
+        let summaries = self
+            .acm
+            .list_certificates()
+            .includes(includes)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("ListCertificates", "certificates", e))?;
+        let mut out = Vec::new();
+        for s in summaries {
+            let Some(arn) = s.certificate_arn() else {
+                continue;
+            };
+            let tags = match self
+                .acm
+                .list_tags_for_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+            {
+                Ok(t) => t
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
+                    .collect::<Tags>(),
+                Err(e) => match classify("ListTagsForCertificate", arn, e) {
+                    CloudError::NotFound(_) => continue,
+                    other => return Err(other),
+                },
+            };
+            if !is_ours(&tags, deployment) {
+                continue;
+            }
+            let detail = self
+                .acm
+                .describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify("DescribeCertificate", arn, e))?;
+            let d = detail.certificate();
+            out.push(Certificate {
+                arn: arn.to_string(),
+                tags,
+                domain: d.and_then(|d| d.domain_name()).map(str::to_string),
+                not_after: d.and_then(|d| d.not_after()).map(|t| t.secs()),
+                created: d
+                    .and_then(|d| d.imported_at().or(d.created_at()))
+                    .map(|t| t.secs()),
+                in_use_by: d.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn import_certificate(
+        &self,
+        upload: &CertUpload,
+        arn: Option<&str>,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        use aws_smithy_types::Blob;
+        let mut req = self
+            .acm
+            .import_certificate()
+            .certificate(Blob::new(upload.cert_pem.as_bytes()))
+            .private_key(Blob::new(upload.key_pem.as_bytes()))
+            .certificate_chain(Blob::new(upload.chain_pem.as_bytes()));
+        match arn {
+            // ACM refuses tags on a re-import; the certificate keeps the ones it has.
+            Some(arn) => req = req.certificate_arn(arn),
+            None => {
+                for (k, v) in tags {
+                    let tag = acm::types::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .map_err(|e| CloudError::Api {
+                            action: "ImportCertificate".into(),
+                            code: "BadTag".into(),
+                            message: e.to_string(),
+                        })?;
+                    req = req.tags(tag);
+                }
+            }
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("ImportCertificate", "the server certificate", e))?;
+        out.certificate_arn()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::Api {
+                action: "ImportCertificate".into(),
+                code: "NoArn".into(),
+                message: "ACM returned no ARN".into(),
+            })
+    }
+
+    async fn certificate_body(&self, arn: &str) -> CloudResult<String> {
+        let out = self
+            .acm
+            .get_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("GetCertificate", arn, e))?;
+        Ok(out.certificate().unwrap_or_default().to_string())
+    }
+
+    async fn delete_certificate(&self, arn: &str) -> CloudResult<()> {
+        self.acm
+            .delete_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteCertificate", arn, e))
+    }
+}

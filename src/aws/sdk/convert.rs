@@ -1,0 +1,83 @@
+//! SDK types into vpnctl's model and back: tags, times, endpoints.
+
+use super::*;
+use aws_sdk_ec2 as ec2;
+
+pub(super) fn ec2_tags(tags: &Tags) -> Vec<ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(super) fn from_ec2_tags(tags: &[ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+pub(super) fn name_of(tags: &[ec2::types::Tag]) -> Option<String> {
+    tags.iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .map(str::to_string)
+}
+
+pub(super) fn token() -> String {
+    let mut b = [0u8; 16];
+    let _ = crate::fsx::random(&mut b);
+    format!("vpnctl-{}", crate::fsx::hex(&b))
+}
+
+/// EC2's Client VPN times are "YYYY-MM-DDTHH:MM:SS" (UTC) or RFC 3339.
+pub fn parse_aws_time(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    // "2026-11-26T10:00:00" (endpoints) or "2026-11-26 10:00:00" (connections), UTC.
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let trimmed = s
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or(s)
+        .trim_end_matches('Z')
+        .replacen(' ', "T", 1);
+    time::PrimitiveDateTime::parse(&trimmed, fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+pub(super) fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
+    Endpoint {
+        id: e.client_vpn_endpoint_id().unwrap_or_default().to_string(),
+        state: e
+            .status()
+            .and_then(|s| s.code())
+            .map(|c| c.as_str().into())
+            .unwrap_or_default(),
+        dns_name: e.dns_name().map(str::to_string),
+        client_cidr: e.client_cidr_block().and_then(|c| c.parse().ok()),
+        vpc_id: e.vpc_id().map(str::to_string),
+        split_tunnel: e.split_tunnel().unwrap_or(false),
+        dns_servers: e.dns_servers().to_vec(),
+        transport: e.transport_protocol().map(|t| {
+            if t.as_str() == "tcp" {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            }
+        }),
+        port: e.vpn_port().and_then(|p| u16::try_from(p).ok()),
+        security_groups: e.security_group_ids().to_vec(),
+        description: e.description().map(str::to_string),
+        server_cert_arn: e.server_certificate_arn().map(str::to_string),
+        log_group: e
+            .connection_log_options()
+            .filter(|o| o.enabled() == Some(true))
+            .and_then(|o| o.cloudwatch_log_group())
+            .map(str::to_string),
+        created: e.creation_time().and_then(parse_aws_time),
+        tags: from_ec2_tags(e.tags()),
+    }
+}

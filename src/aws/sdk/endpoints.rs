@@ -1,0 +1,447 @@
+//! `Endpoints`: the Client VPN endpoint, its associations, rules, routes, connections
+//! and CRL.
+
+use super::*;
+use aws_sdk_ec2 as ec2;
+use ipnet::Ipv4Net;
+
+impl Endpoints for AwsCloud {
+    async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>> {
+        // DescribeClientVpnEndpoints has no tag filters: filter here.
+        let all = self
+            .ec2
+            .describe_client_vpn_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        Ok(all
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| is_ours(&e.tags, deployment) && e.state != EndpointState::Deleted)
+            .collect())
+    }
+
+    async fn create_endpoint(
+        &self,
+        spec: &EndpointSpec,
+        server_cert_arn: &str,
+        tags: &Tags,
+    ) -> CloudResult<Endpoint> {
+        use ec2::types::*;
+        let auth = ClientVpnAuthenticationRequest::builder()
+            .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
+            .mutual_authentication(
+                CertificateAuthenticationRequest::builder()
+                    .client_root_certificate_chain_arn(server_cert_arn)
+                    .build(),
+            )
+            .build();
+        let logs = ConnectionLogOptions::builder()
+            .enabled(spec.log_group.is_some())
+            .set_cloudwatch_log_group(spec.log_group.clone())
+            .build();
+        let mut req = self
+            .ec2
+            .create_client_vpn_endpoint()
+            .client_cidr_block(spec.client_cidr.to_string())
+            .server_certificate_arn(server_cert_arn)
+            .authentication_options(auth)
+            .connection_log_options(logs)
+            .transport_protocol(if spec.transport == Transport::Tcp {
+                TransportProtocol::Tcp
+            } else {
+                TransportProtocol::Udp
+            })
+            .vpn_port(i32::from(spec.port))
+            .description(&spec.description)
+            .split_tunnel(spec.split_tunnel)
+            .vpc_id(&spec.vpc_id)
+            .client_token(token())
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::ClientVpnEndpoint)
+                    .set_tags(Some(ec2_tags(tags)))
+                    .build(),
+            );
+        for d in &spec.dns_servers {
+            req = req.dns_servers(d.to_string());
+        }
+        for sg in &spec.security_groups {
+            req = req.security_group_ids(sg);
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify("CreateClientVpnEndpoint", "the endpoint", e))?;
+        let id = required(
+            out.client_vpn_endpoint_id(),
+            "CreateClientVpnEndpoint",
+            "ClientVpnEndpointId",
+        )?;
+        Ok(Endpoint {
+            id,
+            state: out
+                .status()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().into())
+                .unwrap_or(EndpointState::PendingAssociate),
+            dns_name: out.dns_name().map(str::to_string),
+            client_cidr: Some(spec.client_cidr),
+            vpc_id: Some(spec.vpc_id.clone()),
+            split_tunnel: spec.split_tunnel,
+            dns_servers: spec.dns_servers.iter().map(|d| d.to_string()).collect(),
+            transport: Some(spec.transport),
+            port: Some(spec.port),
+            security_groups: spec.security_groups.clone(),
+            description: Some(spec.description.clone()),
+            server_cert_arn: Some(server_cert_arn.to_string()),
+            log_group: spec.log_group.clone(),
+            created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
+            tags: tags.clone(),
+        })
+    }
+
+    async fn modify_endpoint(&self, id: &str, spec: &EndpointSpec) -> CloudResult<()> {
+        let dns = ec2::types::DnsServersOptionsModifyStructure::builder()
+            .enabled(!spec.dns_servers.is_empty())
+            .set_custom_dns_servers(Some(
+                spec.dns_servers.iter().map(|d| d.to_string()).collect(),
+            ))
+            .build();
+        let mut req = self
+            .ec2
+            .modify_client_vpn_endpoint()
+            .client_vpn_endpoint_id(id)
+            .split_tunnel(spec.split_tunnel)
+            .dns_servers(dns)
+            .vpn_port(i32::from(spec.port))
+            .description(&spec.description)
+            .connection_log_options(
+                ec2::types::ConnectionLogOptions::builder()
+                    .enabled(spec.log_group.is_some())
+                    .set_cloudwatch_log_group(spec.log_group.clone())
+                    .build(),
+            );
+        if !spec.security_groups.is_empty() {
+            req = req
+                .vpc_id(&spec.vpc_id)
+                .set_security_group_ids(Some(spec.security_groups.clone()));
+        }
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("ModifyClientVpnEndpoint", id, e))
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> CloudResult<()> {
+        self.ec2
+            .delete_client_vpn_endpoint()
+            .client_vpn_endpoint_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteClientVpnEndpoint", id, e))
+    }
+
+    async fn associations(&self, endpoint: &str) -> CloudResult<Vec<Association>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_target_networks()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnTargetNetworks", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|t| Association {
+                id: t.association_id().unwrap_or_default().to_string(),
+                subnet_id: t.target_network_id().unwrap_or_default().to_string(),
+                state: t
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().into())
+                    .unwrap_or_default(),
+            })
+            .filter(|a| a.state != AssociationState::Disassociated)
+            .collect())
+    }
+
+    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association> {
+        let out = self
+            .ec2
+            .associate_client_vpn_target_network()
+            .client_vpn_endpoint_id(endpoint)
+            .subnet_id(subnet)
+            .client_token(token())
+            .send()
+            .await
+            .map_err(|e| classify("AssociateClientVpnTargetNetwork", subnet, e))?;
+        Ok(Association {
+            id: required(
+                out.association_id(),
+                "AssociateClientVpnTargetNetwork",
+                "AssociationId",
+            )?,
+            subnet_id: subnet.to_string(),
+            state: out
+                .status()
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().into())
+                .unwrap_or(AssociationState::Associating),
+        })
+    }
+
+    async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()> {
+        self.ec2
+            .disassociate_client_vpn_target_network()
+            .client_vpn_endpoint_id(endpoint)
+            .association_id(association)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DisassociateClientVpnTargetNetwork", association, e))
+    }
+
+    async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_authorization_rules()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnAuthorizationRules", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|r| AuthRule {
+                cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                description: r.description().map(str::to_string),
+                state: r
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().into())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()> {
+        match self
+            .ec2
+            .authorize_client_vpn_ingress()
+            .client_vpn_endpoint_id(endpoint)
+            .target_network_cidr(cidr.to_string())
+            .authorize_all_groups(true)
+            .description(description)
+            .client_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("InvalidClientVpnDuplicateAuthorizationRule") => Ok(()),
+            Err(e) => Err(classify("AuthorizeClientVpnIngress", &cidr.to_string(), e)),
+        }
+    }
+
+    async fn routes(&self, endpoint: &str) -> CloudResult<Vec<Route>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_routes()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnRoutes", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|r| Route {
+                cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                description: r.description().map(str::to_string),
+                subnet_id: r.target_subnet().unwrap_or_default().to_string(),
+                origin: r.origin().unwrap_or_default().to_string(),
+                state: r
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|c| c.as_str().into())
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn create_route(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        subnet: &str,
+        description: &str,
+    ) -> CloudResult<()> {
+        match self
+            .ec2
+            .create_client_vpn_route()
+            .client_vpn_endpoint_id(endpoint)
+            .destination_cidr_block(cidr.to_string())
+            .target_vpc_subnet_id(subnet)
+            .description(description)
+            .client_token(token())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("InvalidClientVpnDuplicateRoute") => Ok(()),
+            Err(e) => Err(classify("CreateClientVpnRoute", &cidr.to_string(), e)),
+        }
+    }
+
+    async fn export_configuration(&self, endpoint: &str) -> CloudResult<String> {
+        let out = self
+            .ec2
+            .export_client_vpn_client_configuration()
+            .client_vpn_endpoint_id(endpoint)
+            .send()
+            .await
+            .map_err(|e| classify("ExportClientVpnClientConfiguration", endpoint, e))?;
+        Ok(out.client_configuration().unwrap_or_default().to_string())
+    }
+
+    async fn connections(&self, endpoint: &str) -> CloudResult<Vec<Connection>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_connections()
+            .client_vpn_endpoint_id(endpoint)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnConnections", endpoint, e))?;
+        Ok(all
+            .iter()
+            .map(|c| Connection {
+                id: c.connection_id().unwrap_or_default().to_string(),
+                username: c
+                    .common_name()
+                    .or(c.username())
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
+                client_ip: c.client_ip().map(str::to_string),
+                state: c
+                    .status()
+                    .and_then(|s| s.code())
+                    .map(|s| s.as_str().into())
+                    .unwrap_or_default(),
+                established: c.connection_established_time().map(str::to_string),
+                ingress_bytes: c.ingress_bytes().map(str::to_string),
+                egress_bytes: c.egress_bytes().map(str::to_string),
+            })
+            .collect())
+    }
+
+    async fn revoke(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
+        self.ec2
+            .revoke_client_vpn_ingress()
+            .client_vpn_endpoint_id(endpoint)
+            .target_network_cidr(cidr)
+            .revoke_all_groups(true)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("RevokeClientVpnIngress", cidr, e))
+    }
+
+    async fn delete_client_route(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        subnet: &str,
+    ) -> CloudResult<()> {
+        self.ec2
+            .delete_client_vpn_route()
+            .client_vpn_endpoint_id(endpoint)
+            .destination_cidr_block(cidr)
+            .target_vpc_subnet_id(subnet)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteClientVpnRoute", cidr, e))
+    }
+
+    async fn terminate_user(&self, endpoint: &str, username: &str) -> CloudResult<Vec<String>> {
+        // Terminating "by Username" only matches directory/SAML users: with certificate
+        // authentication the user is the certificate's CommonName, so end each connection by id.
+        let live: Vec<String> = self
+            .connections(endpoint)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.state == ConnectionState::Active && c.username.as_deref() == Some(username)
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in &live {
+            match self
+                .ec2
+                .terminate_client_vpn_connections()
+                .client_vpn_endpoint_id(endpoint)
+                .connection_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("InvalidClientVpnConnection.IdNotFound") => {}
+                Err(e) => return Err(classify("TerminateClientVpnConnections", id, e)),
+            }
+        }
+        Ok(live)
+    }
+
+    async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> CloudResult<()> {
+        self.ec2
+            .import_client_vpn_client_certificate_revocation_list()
+            .client_vpn_endpoint_id(endpoint)
+            .certificate_revocation_list(crl_pem)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                classify(
+                    "ImportClientVpnClientCertificateRevocationList",
+                    endpoint,
+                    e,
+                )
+            })
+    }
+
+    async fn export_crl(&self, endpoint: &str) -> CloudResult<Option<String>> {
+        let out = self
+            .ec2
+            .export_client_vpn_client_certificate_revocation_list()
+            .client_vpn_endpoint_id(endpoint)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "ExportClientVpnClientCertificateRevocationList",
+                    endpoint,
+                    e,
+                )
+            })?;
+        Ok(out
+            .certificate_revocation_list()
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_string))
+    }
+
+    async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()> {
+        self.create_tags(endpoint, tags).await
+    }
+}

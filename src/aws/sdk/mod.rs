@@ -1,0 +1,233 @@
+//! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2 and aws-sdk-acm. The only
+//! module that touches SDK types, and the only place SDK errors become `CloudError`s.
+
+use super::cloud::*;
+use super::model::*;
+use aws_sdk_acm as acm;
+use aws_sdk_ec2 as ec2;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+mod certificates;
+mod connect;
+mod convert;
+mod endpoints;
+mod nat;
+mod network;
+
+pub use connect::{connect, default_region, endpoint_url};
+pub use convert::parse_aws_time;
+use convert::*;
+use nat::nat_of;
+
+#[derive(Clone, Debug)]
+pub struct AwsCloud {
+    ec2: ec2::Client,
+    acm: acm::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+impl AwsCloud {
+    pub fn new(config: &aws_config::SdkConfig) -> AwsCloud {
+        use super::trace::CallLog;
+        AwsCloud {
+            ec2: ec2::Client::from_conf(
+                ec2::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            acm: acm::Client::from_conf(
+                acm::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .interceptor(CallLog)
+                    .build(),
+            ),
+        }
+    }
+
+    /// The names of every vpnctl deployment with a billable resource in the region: endpoints
+    /// (DescribeClientVpnEndpoints has no tag filter), NAT gateways and Elastic IPs (tag-key
+    /// filter). Three listing calls whatever the account holds.
+    pub async fn tagged_deployments(&self) -> CloudResult<std::collections::BTreeSet<String>> {
+        let key = || {
+            ec2::types::Filter::builder()
+                .name("tag-key")
+                .values(TAG_DEPLOYMENT)
+                .build()
+        };
+        let (endpoints, nats, addresses) = tokio::join!(
+            self.ec2
+                .describe_client_vpn_endpoints()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            self.ec2
+                .describe_nat_gateways()
+                .filter(key())
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect(),
+            self.ec2.describe_addresses().filters(key()).send()
+        );
+        let endpoints = endpoints
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        let nats = nats.map_err(|e| classify("DescribeNatGateways", "NAT gateways", e))?;
+        let addresses = addresses.map_err(|e| classify("DescribeAddresses", "Elastic IPs", e))?;
+        let mut names = std::collections::BTreeSet::new();
+        let mut add = |tags: &Tags| {
+            if let Some(d) = tags.get(TAG_DEPLOYMENT)
+                && is_ours(tags, d)
+            {
+                names.insert(d.clone());
+            }
+        };
+        for e in endpoints
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| e.state != EndpointState::Deleted)
+        {
+            add(&e.tags);
+        }
+        for n in nats
+            .iter()
+            .map(nat_of)
+            .filter(|n| n.state != NatState::Deleted)
+        {
+            add(&n.tags);
+        }
+        for a in addresses.addresses() {
+            add(&from_ec2_tags(a.tags()));
+        }
+        Ok(names)
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity).
+    pub async fn account_id(&self) -> CloudResult<String> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| classify("GetCallerIdentity", "the caller", e))?;
+        out.account()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::Api {
+                action: "GetCallerIdentity".into(),
+                code: "MissingAccount".into(),
+                message: "the answer names no account".into(),
+            })
+    }
+
+    async fn create_tags(&self, id: &str, tags: &Tags) -> CloudResult<()> {
+        self.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(ec2_tags(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateTags", id, e))
+    }
+}
+
+/// A field AWS always sends in a successful answer to `action`: its absence is an error that
+/// names the call, never an empty id that a later call would fail on obscurely.
+fn required(value: Option<&str>, action: &str, field: &str) -> CloudResult<String> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| CloudError::Api {
+            action: action.to_string(),
+            code: "MissingField".into(),
+            message: format!("the answer to {action} has no {field}"),
+        })
+}
+
+/// Classify an SDK error. EC2 models no error types, so the code string is the only handle.
+fn classify<E, R>(action: &str, what: &str, e: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            let detail = DisplayErrorContext(&e).to_string();
+            if detail.contains("credentials") || detail.contains("identity") {
+                return CloudError::NoCredentials(detail);
+            }
+            return CloudError::Unreachable(detail);
+        }
+        SdkError::ConstructionFailure(_) => {
+            let detail = DisplayErrorContext(&e).to_string();
+            return if detail.contains("credentials") || detail.contains("identity") {
+                CloudError::NoCredentials(detail)
+            } else {
+                CloudError::Unreachable(detail)
+            };
+        }
+        _ => {}
+    }
+    let code = e.code().unwrap_or("Unknown").to_string();
+    let message = e.message().unwrap_or("").to_string();
+    if code.contains("NotFound") || code == "ResourceNotFoundException" {
+        CloudError::NotFound(what.to_string())
+    } else if code == "ResourceInUseException" || code == "DependencyViolation" {
+        CloudError::InUse(what.to_string())
+    } else if code.contains("Throttl") || code == "RequestLimitExceeded" {
+        CloudError::Throttled(message)
+    } else if code.contains("AuthFailure") && message.contains("credentials")
+        || code == "UnrecognizedClientException"
+        || code == "InvalidClientTokenId"
+    {
+        CloudError::NoCredentials(format!("{code}: {message}"))
+    } else {
+        CloudError::Api {
+            action: action.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_id_is_an_error_naming_the_call() {
+        assert_eq!(
+            super::required(Some("cvpn-endpoint-1"), "X", "Id")
+                .ok()
+                .as_deref(),
+            Some("cvpn-endpoint-1")
+        );
+        for missing in [None, Some("")] {
+            match super::required(missing, "AllocateAddress", "AllocationId") {
+                Err(super::CloudError::Api {
+                    action, message, ..
+                }) => {
+                    assert_eq!(action, "AllocateAddress");
+                    assert!(message.contains("AllocationId"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn aws_time_formats() {
+        for t in [
+            "2026-11-26T10:00:00",
+            "2026-11-26 10:00:00",
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:00.000Z",
+        ] {
+            assert_eq!(super::parse_aws_time(t), Some(1_795_687_200), "{t}");
+        }
+        assert_eq!(super::parse_aws_time("-"), None);
+    }
+}
