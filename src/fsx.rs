@@ -242,20 +242,18 @@ impl Lock {
         Ok(Lock { file })
     }
 
-    /// Like `acquire`, calling `waiting` first when another process holds the lock; creates
-    /// the lock's directory (0700) if needed.
-    pub fn acquire_noting(path: &Path, waiting: impl FnOnce()) -> Result<Lock> {
+    /// The lock if it is free now, else None (never waits); creates the lock's directory
+    /// (0700) if needed.
+    pub fn try_acquire(path: &Path) -> Result<Option<Lock>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             ensure_dir(dir, 0o700)?;
         }
         let file = open_lock_file(path)?;
         match file.try_lock() {
-            Ok(()) => return Ok(Lock { file }),
-            Err(std::fs::TryLockError::WouldBlock) => waiting(),
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+            Ok(()) => Ok(Some(Lock { file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
         }
-        file.lock().map_err(|e| Error::io("lock", path, e))?;
-        Ok(Lock { file })
     }
 }
 

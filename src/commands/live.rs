@@ -267,7 +267,7 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         let _lock = if args.dry_run {
             None
         } else {
-            Some(super::deployment_lock(ctx)?)
+            Some(super::deployment_lock(ctx).await?)
         };
         // The CRL is read under the lock, after any repair, like every CRL push (a dry run
         // only says what a repair would do).
@@ -409,7 +409,7 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
     let mut pki = pki.clone();
     runtime()?.block_on(async {
         let (cloud, _) = cloud(ctx, aws).await?;
-        let _lock = super::deployment_lock(ctx)?;
+        let _lock = super::deployment_lock(ctx).await?;
         // Under the lock: another vpnctl may have changed the CRL since this one started.
         ctx.repaired_pki(&mut pki)?;
         let crl = pki.crl_pem()?;

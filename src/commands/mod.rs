@@ -507,7 +507,7 @@ pub async fn confirmed_and_locked<P>(
     let lock = if dry_run {
         None
     } else {
-        Some(deployment_lock(ctx)?)
+        Some(deployment_lock(ctx).await?)
     };
     let (seen, plan) = observe(false).await?;
     // A plan that changed while waiting runs only if it needs no question (nothing to do).
@@ -539,14 +539,25 @@ pub fn executor<'a>(
 /// One vpnctl at a time changes a deployment from this machine: a second `setup` waits for the
 /// first and then finds its endpoint, rather than creating another. (Across machines the tags
 /// still keep it findable; `setup` refuses two endpoints of one deployment.)
-pub fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
+pub async fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
     let path = crate::state::path(&ctx.pki_dir, &ctx.deployment).with_extension("lock");
-    crate::fsx::Lock::acquire_noting(&path, || {
-        ctx.printer.info(format!(
-            "waiting for another vpnctl working on deployment '{}'…",
-            ctx.deployment
-        ))
-    })
+    if let Some(lock) = crate::fsx::Lock::try_acquire(&path)? {
+        return Ok(lock);
+    }
+    ctx.printer.info(format!(
+        "waiting for another vpnctl working on deployment '{}'…",
+        ctx.deployment
+    ));
+    // The wait blocks a thread: not the runtime's.
+    tokio::task::spawn_blocking(move || crate::fsx::Lock::acquire(&path))
+        .await
+        .map_err(|e| {
+            Error::io(
+                "wait for the deployment lock",
+                std::path::Path::new("a blocking thread"),
+                std::io::Error::other(e.to_string()),
+            )
+        })?
 }
 
 /// A plan as people read it: `title`, then one numbered line per step.

@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
                 let _lock = if a.dry_run {
                     None
                 } else {
-                    Some(super::deployment_lock(ctx)?)
+                    Some(super::deployment_lock(ctx).await?)
                 };
                 on(ctx, &cloud, &region, a, expires).await
             })

@@ -370,7 +370,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         let _lock = if args.dry_run {
             None
         } else {
-            Some(super::deployment_lock(ctx)?)
+            Some(super::deployment_lock(ctx).await?)
         };
         let mut pki = match existing {
             // Read again under the lock: another vpnctl may have changed it meanwhile.
