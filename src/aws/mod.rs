@@ -4,6 +4,8 @@
 
 pub mod cloud;
 pub mod exec;
+#[cfg(test)]
+pub mod fake;
 pub mod model;
 pub mod plan;
 pub mod price;

