@@ -408,8 +408,8 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                             action: "AuthorizeClientVpnIngress".into(),
                             code: "failed".into(),
                             message: format!(
-                                "AWS reports the authorization of {cidr} as failed; revoke it in \
-                             the console and run setup again"
+                                "AWS reports the authorization of {cidr} as failed; revoke it \
+                                 in the console and run setup again"
                             ),
                         });
                     }
@@ -428,22 +428,24 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             self.reporter,
             || async {
                 let list = self.cloud.routes(endpoint).await?;
-                Ok(match list.iter().find(|r| r.cidr == cidr && r.subnet_id == subnet) {
-                Some(r) if r.state == RouteState::Active => Probe::Done(()),
-                Some(r) if r.state == RouteState::Failed => {
-                    return Err(CloudError::Api {
-                        action: "CreateClientVpnRoute".into(),
-                        code: "failed".into(),
-                        message: format!(
-                            "AWS reports the route {cidr} via {subnet} as failed; delete it in \
-                             the console and run setup again"
-                        ),
-                    });
-                }
-                        Some(r) => Probe::Pending(r.state.to_string()),
-                        None => Probe::Pending("not yet listed".into()),
-                    },
-                )
+                let route = list
+                    .iter()
+                    .find(|r| r.cidr == cidr && r.subnet_id == subnet);
+                Ok(match route {
+                    Some(r) if r.state == RouteState::Active => Probe::Done(()),
+                    Some(r) if r.state == RouteState::Failed => {
+                        return Err(CloudError::Api {
+                            action: "CreateClientVpnRoute".into(),
+                            code: "failed".into(),
+                            message: format!(
+                                "AWS reports the route {cidr} via {subnet} as failed; delete \
+                                 it in the console and run setup again"
+                            ),
+                        });
+                    }
+                    Some(r) => Probe::Pending(r.state.to_string()),
+                    None => Probe::Pending("not yet listed".into()),
+                })
             },
         )
         .await

@@ -3,7 +3,9 @@
 //! command layer builds (with `VPNCTL_POLL_INTERVAL` read once, in `commands::Environment`).
 
 use super::cloud::CloudError;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same as the wall clock in a run, and one a test can pause and advance.
+use tokio::time::Instant;
 
 /// Receives progress lines; the command layer implements it with the printer.
 pub trait Reporter: Sync {
@@ -247,14 +249,11 @@ mod tests {
         );
     }
 
-    // The next two need the waiter to measure time with tokio's clock (see the note below).
-    // wait::until takes `start` and `last_report` from `std::time::Instant`, which the paused
-    // clock does not move: the timeout is then never reached in clock time (the wait would
-    // poll until 20 real minutes passed) and no heartbeat is reported. With
-    // `use tokio::time::Instant` in the waiter both pass; `bounded` makes them fail fast.
+    // The next two hold because the waiter measures time with tokio's clock (with
+    // `std::time::Instant` the paused clock would never reach the timeout or a heartbeat);
+    // `bounded` makes them fail fast if it ever does not.
 
     #[tokio::test(start_paused = true)]
-    #[ignore = "wait::until measures with std::time::Instant, which tokio's clock does not move"]
     async fn a_timeout_names_what_the_last_state_and_how_long() {
         let r = Recorder::default();
         let p = policy(10, 20 * 60);
@@ -281,7 +280,6 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    #[ignore = "wait::until measures with std::time::Instant, which tokio's clock does not move"]
     async fn an_unchanged_state_is_reported_again_at_each_heartbeat() {
         let r = Recorder::default();
         let p = policy(5, 600);

@@ -294,8 +294,8 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
             ));
         }
         ctx.printer.data(format!(
-            "NAT off for deployment '{}': route removed or restored, NAT gateway deleted, Elastic IP \
-             released",
+            "NAT off for deployment '{}': route removed or restored, NAT gateway deleted, \
+             Elastic IP released",
             ctx.deployment
         ));
         ctx.printer.info(format!(
