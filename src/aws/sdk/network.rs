@@ -96,7 +96,7 @@ impl Network for AwsCloud {
                         && !cidrs.contains(&c)
                         && a.cidr_block_state()
                             .and_then(|s| s.state())
-                            .is_none_or(|s| s.as_str() == "associated")
+                            .is_none_or(|s| *s == ec2::types::VpcCidrBlockStateCode::Associated)
                     {
                         cidrs.push(c);
                     }
