@@ -92,6 +92,9 @@ pub struct ConnectionsArgs {
 
 #[derive(Debug, Args)]
 pub struct KickArgs {
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     pub user: String,
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -102,6 +105,9 @@ pub struct KickArgs {
 
 #[derive(Debug, Args)]
 pub struct AwsOnly {
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -135,12 +141,18 @@ pub struct NatOnArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct NatOffArgs {
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -202,6 +214,9 @@ pub struct SetupArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -227,6 +242,9 @@ pub struct ListDeploymentsArgs {
 
 #[derive(Debug, Args)]
 pub struct TeardownArgs {
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Report each failure and carry on with the remaining steps.
     #[arg(long)]
     pub keep_going: bool,

@@ -3,13 +3,16 @@
 
 use std::io::Write;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Printer {
     quiet: bool,
     /// `vpnctl` with the global flags in effect (`--pki`, `--name`, `--config`), set once the
     /// deployment is settled: every `` `vpnctl …` `` a hint quotes gets them, so that a pasted
     /// hint acts on the same PKI and deployment, wherever in the code the hint was written.
     command: std::sync::OnceLock<(String, String)>,
+    /// `--json` of a command that changes AWS: stdout holds one JSON document, so the
+    /// command's own result lines go to stderr.
+    json: std::sync::atomic::AtomicBool,
 }
 
 impl Printer {
@@ -17,7 +20,17 @@ impl Printer {
         Printer {
             quiet,
             command: std::sync::OnceLock::new(),
+            json: false.into(),
         }
+    }
+
+    /// Reserve stdout for one JSON document (see `json`).
+    pub fn set_json_mode(&self) {
+        self.json.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn json_mode(&self) -> bool {
+        self.json.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Set what hints get (see `command`): `prefix` is `vpnctl` with the global flags,
@@ -38,8 +51,12 @@ impl Printer {
         }
     }
 
-    /// A line of the command's result, on stdout.
+    /// A line of the command's result, on stdout (on stderr in JSON mode).
     pub fn data(&self, line: impl AsRef<str>) {
+        if self.json_mode() {
+            let _ = writeln!(std::io::stderr().lock(), "{}", line.as_ref());
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", line.as_ref());
     }
@@ -47,7 +64,7 @@ impl Printer {
     /// A JSON document on stdout.
     pub fn json(&self, value: &serde_json::Value) {
         let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_string());
-        self.data(text);
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
     /// What the command did, on stderr; hidden by `--quiet`.

@@ -70,7 +70,7 @@ pub trait Endpoints {
     async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()>;
     async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>>;
     async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()>;
-    async fn revoke(&self, endpoint: &str, cidr: &str) -> CloudResult<()>;
+    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()>;
     async fn routes(&self, endpoint: &str) -> CloudResult<Vec<Route>>;
     async fn delete_client_route(
         &self,

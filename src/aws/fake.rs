@@ -933,7 +933,7 @@ impl Endpoints for FakeCloud {
         Ok(())
     }
 
-    async fn revoke(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
+    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
         const ACTION: &str = "RevokeClientVpnIngress";
         let down = self.delays.revocation;
         let mut w = self.enter(ACTION)?;

@@ -70,3 +70,25 @@ mod tests {
         assert_eq!(dollars(0.1), "$0.100");
     }
 }
+
+/// What a charge is for (the price table's line).
+#[derive(Debug, Clone, Copy, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeKind {
+    Association,
+    Connection,
+    NatGateway,
+    PublicIpv4,
+}
+
+impl Prices {
+    /// The hourly price of one `kind`.
+    pub fn hourly(&self, kind: ChargeKind) -> f64 {
+        match kind {
+            ChargeKind::Association => self.association_hour,
+            ChargeKind::Connection => self.connection_hour,
+            ChargeKind::NatGateway => self.nat_gateway_hour,
+            ChargeKind::PublicIpv4 => self.public_ipv4_hour,
+        }
+    }
+}

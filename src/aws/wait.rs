@@ -36,7 +36,7 @@ pub enum Probe<T> {
     Pending(String),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum WaitError {
     Cloud(CloudError),
     /// (what, last state, waited)

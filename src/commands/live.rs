@@ -2,7 +2,6 @@
 //! `pki revoke` (CRL to the endpoint, the user's sessions ended).
 
 use super::{Ctx, connect, runtime};
-use crate::aws::cloud::Endpoints;
 use crate::aws::exec;
 use crate::aws::plan;
 use crate::aws::sdk::AwsCloud;
@@ -63,43 +62,26 @@ pub fn connections(ctx: &Ctx, args: &ConnectionsArgs) -> Result<()> {
 pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     crate::pki::names::validate_user(&args.user)?;
     runtime()?.block_on(async {
-        let (cloud, _) = cloud(ctx, &args.aws).await?;
-        let seen = exec::observe(&cloud, &ctx.deployment, args.dry_run)
+        let (cloud, region) = cloud(ctx, &args.aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, true)
             .await
             .map_err(crate::aws::to_error)?;
-        let (e, v) = plan::the_endpoint(&seen)?;
+        let (endpoint, steps) = plan::plan_kick(&seen, &args.user)?;
         if args.dry_run {
             unknown_user(ctx, &args.user)?;
-            let live = v
-                .connections
-                .iter()
-                .filter(|c| {
-                    c.state == crate::aws::model::ConnectionState::Active
-                        && c.username.as_deref() == Some(args.user.as_str())
-                })
-                .count();
-            for line in super::numbered(
-                format!(
-                    "kick plan for deployment '{}' (nothing is changed with --dry-run):",
-                    ctx.deployment
-                ),
-                &[format!(
-                    "end the live connections of {} on {} ({live} now)",
-                    args.user, e.id
-                )],
-            ) {
-                ctx.printer.data(line);
-            }
+            super::show_plan(ctx, "kick", &region, &steps, &[], "");
             return Ok(());
         }
         // Sessions first: kick is the emergency command, and the PKI here may be a copy.
         let ended = super::interruptible(ctx, None, async {
-            cloud
-                .terminate_user(&e.id, &args.user)
+            let inputs = exec::Inputs::default();
+            super::execute(ctx, &cloud, "kick", &region, &steps, &seen, &inputs, false)
                 .await
-                .map_err(crate::aws::to_error)
+                .into_result()
+                .map_err(crate::aws::step_error)
         })
-        .await?;
+        .await?
+        .ended_sessions;
         if !ended.is_empty() {
             ctx.printer.data(format!(
                 "ended {} connection(s) of {}: {}",
@@ -115,8 +97,10 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
         }
         // Nobody ended: a name this deployment's PKI never issued is a typo, not a no-op.
         unknown_user(ctx, &args.user)?;
-        ctx.printer
-            .warn(format!("{} has no live connection on {}", args.user, e.id));
+        ctx.printer.warn(format!(
+            "{} has no live connection on {endpoint}",
+            args.user
+        ));
         Ok(())
     })
 }
@@ -140,7 +124,7 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
     let aws = &args.aws;
     runtime()?.block_on(async {
         let (cloud, region) = cloud(ctx, aws).await?;
-        let (_lock, _, (endpoint, record, steps)) = super::confirmed_and_locked(
+        let (_lock, seen, (endpoint, steps)) = super::confirmed_and_locked(
             ctx,
             args.dry_run,
             async |conns| {
@@ -150,8 +134,8 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 let plan = plan::plan_sleep(&seen)?;
                 Ok((seen, plan))
             },
-            |(_, _, steps)| steps.iter().map(ToString::to_string).collect(),
-            |seen, (_, _, steps)| {
+            |(_, steps)| steps.iter().map(ToString::to_string).collect(),
+            |seen, (_, steps)| {
                 if steps.is_empty() {
                     return None;
                 }
@@ -183,29 +167,8 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         )
         .await?;
         if args.dry_run {
-            let record_step = format!(
-                "record the associations, routes and rules on {endpoint} as tags (what wake \
-                    restores)"
-            );
-            let mut shown = vec![record_step];
-            shown.extend(steps.iter().map(ToString::to_string));
-            if steps.is_empty() {
-                shown.clear();
-            }
-            for line in super::numbered(
-                format!(
-                    "sleep plan for deployment '{}' in {region} (nothing is changed with \
-                        --dry-run):",
-                    ctx.deployment
-                ),
-                &shown,
-            ) {
-                ctx.printer.data(line);
-            }
-            if shown.is_empty() {
-                ctx.printer
-                    .data(format!("  nothing to do: {endpoint} is already asleep"));
-            }
+            let nothing = format!("{endpoint} is already asleep");
+            super::show_plan(ctx, "sleep", &region, &steps, &[], &nothing);
             return Ok(());
         }
         if steps.is_empty() {
@@ -222,21 +185,21 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         // One interruptible span from the first change to the report: a Ctrl-C
         // anywhere in it is the "run it again" answer, never swallowed.
         super::interruptible(ctx, Some(ctx.vpnctl_aws("wake", aws)), async {
-            // Record first: a crash after this still leaves what wake needs.
-            cloud
-                .tag_endpoint(&endpoint, &record)
+            // The record is its own first phase: a crash after it still leaves what wake
+            // needs.
+            let inputs = exec::Inputs::default();
+            super::execute(ctx, &cloud, "sleep", &region, &steps, &seen, &inputs, false)
                 .await
-                .map_err(crate::aws::to_error)?;
-            let ex = super::executor(ctx, &cloud);
-            let failures = ex.teardown(&steps, false).await;
-            if let Some(f) = failures.into_iter().next() {
-                return Err(crate::aws::step_error(f));
-            }
+                .into_result()
+                .map_err(crate::aws::step_error)?;
             update_state(ctx, |st| st.associated_at.clear());
+            let gone = steps
+                .iter()
+                .filter(|s| matches!(s.action, plan::Action::Disassociate { .. }))
+                .count();
             ctx.printer.data(format!(
-                "{endpoint} is asleep: {} subnet(s) disassociated, association \
-                billing stopped",
-                steps.len()
+                "{endpoint} is asleep: {gone} subnet(s) disassociated, association \
+                billing stopped"
             ));
             ctx.printer.info(format!(
                 "the endpoint, its DNS name and every profile are kept; `{}` restores the \
@@ -288,63 +251,25 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
-        let (endpoint, mut steps) = plan::plan_wake(&seen)?;
-        // Revocations made while asleep must reach the endpoint before anyone connects.
-        let (e, v) = plan::the_endpoint(&seen)?;
-        if let Some((crl, ca)) = &crl
-            && let Some(action) = plan::crl_step(v.crl.as_deref(), crl, ca)?
-        {
-            steps.insert(
-                0,
-                plan::Step {
-                    phase: plan::Phase::Network,
-                    action,
-                },
-            );
-        }
+        let (endpoint, steps) =
+            plan::plan_wake(&seen, crl.as_ref().map(|(c, a)| (c.as_str(), a.as_str())))?;
         if args.dry_run {
-            let mut shown: Vec<String> = steps
-                .iter()
-                .map(|s| format!("[{:?}] {}", s.phase, s.action))
-                .collect();
             // A repair regenerates the CRL, which the endpoint then gets (resetting every
             // connection): the plan says so rather than showing the CRL before the repair.
-            if let Some(w) = &repair {
-                shown.insert(
-                    0,
+            let notes: Vec<String> = repair
+                .iter()
+                .map(|w| {
                     format!(
                         "repair the PKI ({w}), then import its new CRL into {endpoint} if it \
                          differs (AWS resets every live connection)"
-                    ),
-                );
-            }
-            if !steps.is_empty() || plan::has_sleep_record(e) {
-                shown.push(format!("clear the sleep record of {endpoint}"));
-            }
-            for line in super::numbered(
-                format!(
-                    "wake plan for deployment '{}' in {region} (nothing is changed with \
-                        --dry-run):",
-                    ctx.deployment
-                ),
-                &shown,
-            ) {
-                ctx.printer.data(line);
-            }
-            if shown.is_empty() {
-                ctx.printer
-                    .data(format!("  nothing to do: {endpoint} is awake"));
-            }
+                    )
+                })
+                .collect();
+            let nothing = format!("{endpoint} is awake");
+            super::show_plan(ctx, "wake", &region, &steps, &notes, &nothing);
             return Ok(());
         }
         if steps.is_empty() {
-            // An interrupted wake may have restored everything but not cleared the record.
-            if plan::has_sleep_record(e) {
-                cloud
-                    .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
-                    .await
-                    .map_err(crate::aws::to_error)?;
-            }
             ctx.printer.data(format!("{endpoint} is awake already"));
             return Ok(());
         }
@@ -352,16 +277,14 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         // anywhere in it is the "run it again" answer, never swallowed.
         super::interruptible(ctx, Some(ctx.vpnctl_aws("sleep", aws)), async {
             let started = std::time::Instant::now();
-            let ex = super::executor(ctx, &cloud);
-            let crl_pem = crl.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default();
-            ex.run_network(&endpoint, &steps, crl_pem)
+            let inputs = exec::Inputs {
+                crl_pem: crl.as_ref().map(|(c, _)| c.as_str()),
+                ..Default::default()
+            };
+            super::execute(ctx, &cloud, "wake", &region, &steps, &seen, &inputs, false)
                 .await
+                .into_result()
                 .map_err(crate::aws::step_error)?;
-            // Restored: the record has served; a later sleep starts a new one.
-            cloud
-                .tag_endpoint(&endpoint, &plan::cleared_sleep_record())
-                .await
-                .map_err(crate::aws::to_error)?;
             let now = ctx.now.unix_timestamp();
             let crl_number = pki.as_ref().map(|p| p.meta.crl_number);
             update_state(ctx, |st| {
@@ -408,7 +331,7 @@ pub struct Pushed {
 pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Result<Pushed> {
     let mut pki = pki.clone();
     runtime()?.block_on(async {
-        let (cloud, _) = cloud(ctx, aws).await?;
+        let (cloud, region) = cloud(ctx, aws).await?;
         let _lock = super::deployment_lock(ctx).await?;
         // Under the lock: another vpnctl may have changed the CRL since this one started.
         ctx.repaired_pki(&mut pki)?;
@@ -417,46 +340,41 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
         let seen = exec::observe(&cloud, &ctx.deployment, user.is_some())
             .await
             .map_err(crate::aws::to_error)?;
-        let (e, v) = plan::the_endpoint(&seen)?;
-        let endpoint = e.id.clone();
-        // The user's sessions now: the import resets them all, and any that survive (no import
-        // needed, or a reset that spared them) are ended below.
-        let live = v
-            .connections
+        let (endpoint, steps) = plan::plan_crl_push(&seen, &crl, &pki.ca_pem()?, user)?;
+        let imported = steps
             .iter()
-            .filter(|c| user.is_some_and(|u| c.username.as_deref() == Some(u)))
-            .filter(|c| c.state == crate::aws::model::ConnectionState::Active)
-            .count();
-        let step = plan::crl_step(v.crl.as_deref(), &crl, &pki.ca_pem()?)?;
-        let imported = step.is_some();
-        // One interruptible span over the import and the ending of the user's sessions.
-        let ended = super::interruptible(ctx, None, async {
-            if let Some(action) = step {
-                ctx.printer.info(format!(
-                    "importing CRL number {number} into {endpoint}: AWS resets every live \
-                     connection of the endpoint; clients reconnect by themselves, revoked ones \
-                     are refused"
-                ));
-                let steps = [plan::Step {
-                    phase: plan::Phase::Network,
-                    action,
-                }];
-                let ex = super::executor(ctx, &cloud);
-                ex.run_network(&endpoint, &steps, &crl)
-                    .await
-                    .map_err(crate::aws::step_error)?;
-            }
-            Ok(match user {
-                Some(u) => cloud
-                    .terminate_user(&endpoint, u)
-                    .await
-                    .map_err(crate::aws::to_error)?
-                    .len()
-                    .max(live),
-                None => 0,
+            .any(|s| matches!(s.action, plan::Action::ImportCrl { .. }));
+        // The user's sessions now: the import resets them all, and any that survive (no import
+        // needed, or a reset that spared them) are ended too.
+        let live = steps
+            .iter()
+            .map(|s| match s.action {
+                plan::Action::EndSessions { sessions, .. } => sessions,
+                _ => 0,
             })
+            .sum::<usize>();
+        if imported {
+            ctx.printer.info(format!(
+                "importing CRL number {number} into {endpoint}: AWS resets every live \
+                 connection of the endpoint; clients reconnect by themselves, revoked ones are \
+                 refused"
+            ));
+        }
+        // One interruptible span over the import and the ending of the user's sessions.
+        let inputs = exec::Inputs {
+            crl_pem: Some(&crl),
+            ..Default::default()
+        };
+        let ran = super::interruptible(ctx, None, async {
+            super::execute(
+                ctx, &cloud, "revoke", &region, &steps, &seen, &inputs, false,
+            )
+            .await
+            .into_result()
+            .map_err(crate::aws::step_error)
         })
         .await?;
+        let ended = ran.ended_sessions.len().max(live);
         update_state(ctx, |st| st.crl_number = Some(number));
         Ok(Pushed {
             endpoint,
@@ -464,6 +382,31 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
             number,
             ended,
         })
+    })
+}
+
+/// The AWS half of `pki revoke --dry-run`: the plan `push_crl` would run, from the same
+/// planner. `next_crl`: the number of the CRL the revocation would sign (not made in a dry
+/// run, so it is new to the endpoint by construction); None: the PKI's CRL as it is.
+pub fn crl_push_preview(
+    ctx: &Ctx,
+    aws: &AwsArgs,
+    pki: &Pki,
+    user: &str,
+    next_crl: Option<u64>,
+) -> Result<(String, Vec<plan::Step>)> {
+    runtime()?.block_on(async {
+        let (cloud, region) = cloud(ctx, aws).await?;
+        let seen = exec::observe(&cloud, &ctx.deployment, true)
+            .await
+            .map_err(crate::aws::to_error)?;
+        let (_, mut steps) =
+            plan::plan_crl_push(&seen, &pki.crl_pem()?, &pki.ca_pem()?, Some(user))?;
+        if let Some(number) = next_crl {
+            steps.retain(|s| !matches!(s.action, plan::Action::ImportCrl { .. }));
+            steps.insert(0, plan::Step::new(plan::Action::ImportCrl { number }));
+        }
+        Ok((region, steps))
     })
 }
 

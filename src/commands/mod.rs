@@ -6,7 +6,9 @@ pub mod list;
 pub mod live;
 pub mod nat;
 pub mod pki;
+pub mod plan_report;
 pub mod profile;
+pub use plan_report::{execute, show_plan};
 pub mod setup;
 pub mod status;
 pub mod teardown;
@@ -306,6 +308,9 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
     };
     let flags = aws_args(&cli.command).map(aws_flags).unwrap_or_default();
     printer.set_command(ctx.vpnctl("").trim_end().to_string(), flags);
+    if plan_as_json(&cli.command) {
+        printer.set_json_mode();
+    }
     match cli.command {
         Command::Pki { command } => pki::run(&ctx, command),
         Command::Profile(args) => profile::run(&ctx, &args),
@@ -318,6 +323,23 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Kick(args) => live::kick(&ctx, &args),
         Command::Sleep(args) => live::sleep(&ctx, &args),
         Command::Wake(args) => live::wake(&ctx, &args),
+    }
+}
+
+/// `--json` of a command that changes AWS: its plan or outcome is the one document on stdout.
+fn plan_as_json(command: &Command) -> bool {
+    match command {
+        Command::Setup(a) => a.json,
+        Command::Teardown(a) => a.json,
+        Command::Kick(a) => a.json,
+        Command::Sleep(a) | Command::Wake(a) => a.json,
+        Command::Nat {
+            command: crate::cli::NatCommand::On(a),
+        } => a.json,
+        Command::Nat {
+            command: crate::cli::NatCommand::Off(a),
+        } => a.json,
+        _ => false,
     }
 }
 

@@ -80,9 +80,15 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
 }
 
 /// Resolve the private subnet, the public one and the route table; all read-only.
-pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Result<NatWant> {
+pub async fn want(
+    cloud: &AwsCloud,
+    subnet: &str,
+    via: Option<&str>,
+    expires: Option<i64>,
+    force: bool,
+) -> Result<NatWant> {
     let private = cloud
-        .find_subnet(&a.subnet)
+        .find_subnet(subnet)
         .await
         .map_err(crate::aws::to_error)?;
     let (subnets, tables) = tokio::join!(
@@ -93,14 +99,14 @@ pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Resu
         subnets.map_err(crate::aws::to_error)?,
         tables.map_err(crate::aws::to_error)?,
     );
-    let public: Subnet = match &a.via {
+    let public: Subnet = match via {
         Some(v) => {
             let s = cloud.find_subnet(v).await.map_err(crate::aws::to_error)?;
             if s.vpc_id != private.vpc_id {
                 return Err(Error::invalid(
                     format!(
                         "--via {v} ({}) is in {}, the private subnet {} in {}",
-                        s.id, s.vpc_id, a.subnet, private.vpc_id
+                        s.id, s.vpc_id, subnet, private.vpc_id
                     ),
                     "a NAT gateway serves subnets of its own VPC: choose a public subnet of the \
                         same VPC",
@@ -121,7 +127,7 @@ pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Resu
     };
     if public.id == private.id {
         return Err(Error::invalid(
-            format!("{} is the public subnet itself", a.subnet),
+            format!("{subnet} is the public subnet itself"),
             "name the private subnet with --subnet",
         ));
     }
@@ -139,7 +145,7 @@ pub async fn want(cloud: &AwsCloud, a: &NatOnArgs, expires: Option<i64>) -> Resu
         public,
         table,
         expires,
-        force: a.force,
+        force,
     })
 }
 
@@ -150,62 +156,49 @@ pub async fn on(
     a: &NatOnArgs,
     expires: Option<i64>,
 ) -> Result<()> {
-    let want = want(cloud, a, expires).await?;
-    apply_on(ctx, cloud, region, a, &want).await
-}
-
-/// Plan and (unless --dry-run) apply `nat on` for an already resolved `want`.
-pub async fn apply_on(
-    ctx: &Ctx<'_>,
-    cloud: &AwsCloud,
-    region: &str,
-    a: &NatOnArgs,
-    want: &NatWant,
-) -> Result<()> {
-    let expires = want.expires;
+    let want = want(cloud, &a.subnet, a.via.as_deref(), expires, a.force).await?;
     let seen = exec::observe(cloud, &ctx.deployment, false)
         .await
         .map_err(crate::aws::to_error)?;
-    let steps = plan::plan_nat_on(want, &seen)?;
+    let steps = plan::plan_nat_on(&want, &seen)?;
     if a.dry_run {
-        ctx.printer.data(format!(
-            "nat on plan for deployment '{}' (nothing is changed with --dry-run):",
-            ctx.deployment
-        ));
-        if steps.is_empty() {
-            ctx.printer
-                .data("  nothing to do: the NAT gateway is up and routed");
-        }
-        for (i, s) in steps.iter().enumerate() {
-            ctx.printer.data(format!("{:>3}. {s}", i + 1));
-        }
+        super::show_plan(
+            ctx,
+            "nat on",
+            region,
+            &steps,
+            &[],
+            "the NAT gateway is up and routed",
+        );
         return Ok(());
     }
-    let expires_tag = expires
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
-    let executor = super::executor(ctx, cloud);
-    let applied = super::interruptible(ctx, Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
-        executor
-            .nat_on(want, &seen, &steps, expires_tag)
+    let ran = super::interruptible(ctx, Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
+        let inputs = exec::Inputs::default();
+        super::execute(ctx, cloud, "nat on", region, &steps, &seen, &inputs, false)
             .await
+            .into_result()
             .map_err(crate::aws::step_error)
     })
     .await?;
-    let nat = applied.nat.as_ref();
+    report_on(ctx, region, &a.aws, &want, &ran, a.ttl.as_deref());
+    Ok(())
+}
+
+/// What `nat on` (or `setup --nat`) made, and what it bills.
+pub fn report_on(
+    ctx: &Ctx<'_>,
+    region: &str,
+    aws: &crate::cli::AwsArgs,
+    want: &NatWant,
+    ran: &exec::Ran,
+    ttl: Option<&str>,
+) {
+    let nat = ran.nat.as_ref();
+    let name = |s: &Subnet| s.name.clone().unwrap_or_else(|| s.id.clone());
     ctx.printer.data(format!(
         "NAT on for {} via {}: {} ({}), 0.0.0.0/0 of {} → NAT",
-        want.private
-            .name
-            .clone()
-            .unwrap_or_else(|| want.private.id.clone()),
-        want.public
-            .name
-            .clone()
-            .unwrap_or_else(|| want.public.id.clone()),
+        name(&want.private),
+        name(&want.public),
         nat.map(|n| n.id.as_str()).unwrap_or("?"),
         nat.and_then(|n| n.public_ip.as_deref()).unwrap_or("-"),
         want.table.id
@@ -215,20 +208,19 @@ pub async fn apply_on(
         "bills now: NAT gateway {}/h + public IPv4 {}/h; `{}` ends it{}",
         crate::aws::price::dollars(prices.nat_gateway_hour),
         crate::aws::price::dollars(prices.public_ipv4_hour),
-        ctx.vpnctl_aws("nat off", &a.aws),
-        expires
+        ctx.vpnctl_aws("nat off", aws),
+        want.expires
             .map(|_| format!(
                 " (ttl {}; `{}` warns when it is past)",
-                a.ttl.as_deref().unwrap_or(""),
-                ctx.vpnctl_aws("status", &a.aws)
+                ttl.unwrap_or(""),
+                ctx.vpnctl_aws("status", aws)
             ))
             .unwrap_or_default()
     ));
-    Ok(())
 }
 
 pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) -> Result<()> {
-    let (_lock, _, steps) = super::confirmed_and_locked(
+    let (_lock, seen, steps) = super::confirmed_and_locked(
         ctx,
         a.dry_run,
         async |conns| {
@@ -257,6 +249,17 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         },
     )
     .await?;
+    if a.dry_run {
+        super::show_plan(
+            ctx,
+            "nat off",
+            region,
+            &steps,
+            &[],
+            "no NAT gateway or Elastic IP of the deployment",
+        );
+        return Ok(());
+    }
     if steps.is_empty() {
         ctx.printer.data(format!(
             "no NAT gateway or Elastic IP of deployment '{}': nothing to turn off",
@@ -264,24 +267,14 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         ));
         return Ok(());
     }
-    if a.dry_run {
-        ctx.printer.data(format!(
-            "nat off plan for deployment '{}' (nothing is changed with --dry-run):",
-            ctx.deployment
-        ));
-        for (i, s) in steps.iter().enumerate() {
-            ctx.printer.data(format!("{:>3}. {s}", i + 1));
-        }
-        return Ok(());
-    }
     // One interruptible span from the first change to the report: a Ctrl-C
     // anywhere in it is the "run it again" answer, never swallowed.
     super::interruptible(ctx, None, async {
-        let executor = super::executor(ctx, cloud);
-        let failures = executor.teardown(&steps, false).await;
-        if let Some(f) = failures.into_iter().next() {
-            return Err(crate::aws::step_error(f));
-        }
+        let inputs = exec::Inputs::default();
+        super::execute(ctx, cloud, "nat off", region, &steps, &seen, &inputs, false)
+            .await
+            .into_result()
+            .map_err(crate::aws::step_error)?;
         let left = plan::plan_nat_off(
             &exec::observe(cloud, &ctx.deployment, false)
                 .await

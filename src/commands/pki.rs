@@ -644,10 +644,10 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
     crate::pki::names::validate_user(&a.user)?;
     let live = unrevoked_serials(pki, &a.user)?;
     let number = pki.meta.crl_number + 1;
-    let mut steps = Vec::new();
+    let mut local = Vec::new();
     // An interrupted command is repaired first, which may regenerate the CRL (a higher number).
     if let Some(w) = pki.health()?.describe() {
-        steps.push(format!("repair the PKI first ({w})"));
+        local.push(format!("repair the PKI ({w})"));
     }
     if live.is_empty() {
         if !(recorded && !a.local_only && pki.revoked_entirely(&a.user)?) {
@@ -660,38 +660,38 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
                 "see the users with `vpnctl pki list`",
             ));
         }
-        steps.push(format!(
-            "{} is revoked here already: give the endpoint of deployment '{}' the current CRL \
-             (number {}) if it lacks it",
-            a.user, ctx.deployment, pki.meta.crl_number
+        local.push(format!(
+            "{} is revoked here already (CRL number {})",
+            a.user, pki.meta.crl_number
         ));
     } else {
-        steps.push(format!(
+        local.push(format!(
             "revoke {} (serial {}) in {} and regenerate crl.pem as CRL number {number}",
             a.user,
             live.join(", "),
             ctx.pki_dir.display()
         ));
-        if recorded && !a.local_only {
-            steps.push(format!(
-                "import CRL number {number} into the endpoint of deployment '{}' (AWS resets \
-                 every live connection on it) and read it back",
-                ctx.deployment
-            ));
+    }
+    if !recorded || a.local_only {
+        for line in super::numbered(
+            "revoke plan (nothing is changed with --dry-run):".to_string(),
+            &local,
+        ) {
+            ctx.printer.data(line);
         }
+        return Ok(());
     }
-    if recorded && !a.local_only {
-        let now = super::live::live_sessions(ctx, &a.aws, &a.user)
-            .map(|n| format!(" ({n} now)"))
-            .unwrap_or_default();
-        steps.push(format!("end the live connections of {}{now}", a.user));
-    }
-    for line in super::numbered(
-        "revoke plan (nothing is changed with --dry-run):".to_string(),
+    // The endpoint's half, planned by the same planner as the real push.
+    let next = (!live.is_empty()).then_some(number);
+    let (region, steps) = super::live::crl_push_preview(ctx, &a.aws, pki, &a.user, next)?;
+    super::show_plan(
+        ctx,
+        "revoke",
+        &region,
         &steps,
-    ) {
-        ctx.printer.data(line);
-    }
+        &local,
+        "the endpoint holds this CRL",
+    );
     Ok(())
 }
 

@@ -353,17 +353,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
         let security_groups = security_groups(&cloud, &vpc, &settings.security_groups).await?;
-        // `--nat`: resolved (read-only) before anything is created, applied concurrently.
-        let nat_args = args.nat.as_ref().map(|subnet| crate::cli::NatOnArgs {
-            subnet: subnet.clone(),
-            via: None,
-            ttl: None,
-            force: false,
-            dry_run: args.dry_run,
-            aws: args.aws.clone(),
-        });
-        let nat_want = match &nat_args {
-            Some(n) => Some(super::nat::want(&cloud, n, None).await?),
+        // `--nat`: resolved (read-only) before anything is created; its steps run in the
+        // plan's NAT lane, concurrently with the endpoint's.
+        let nat_want = match &args.nat {
+            Some(subnet) => Some(super::nat::want(&cloud, subnet, None, None, false).await?),
             None => None,
         };
         // From here on this run changes the deployment: one at a time (see `deployment_lock`).
@@ -465,46 +458,38 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(awsmod::to_error)?;
-        let steps = plan::plan_setup(&want, &seen)?;
+        let mut steps = plan::plan_setup(&want, &seen)?;
         if let Some(w) = &nat_want {
-            plan::plan_nat_on(w, &seen)?;
+            steps = plan::ordered([steps, plan::plan_nat_on(w, &seen)?].concat());
         }
         if args.dry_run {
-            ctx.printer.data(format!(
-                "plan for deployment '{}' in {region} (nothing is changed with --dry-run):",
-                ctx.deployment
-            ));
-            for (i, s) in steps.iter().enumerate() {
-                ctx.printer
-                    .data(format!("{:>3}. [{:?}] {}", i + 1, s.phase, s.action));
-            }
-            if let (Some(n), Some(w)) = (&nat_args, &nat_want) {
-                super::nat::apply_on(ctx, &cloud, &region, n, w).await?;
-            }
+            super::show_plan(ctx, "setup", &region, &steps, &[], "");
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let executor = super::executor(ctx, &cloud);
-        let nat = async {
-            match (&nat_args, &nat_want) {
-                (Some(n), Some(w)) => super::nat::apply_on(ctx, &cloud, &region, n, w).await,
-                _ => Ok(()),
-            }
+        let inputs = exec::Inputs {
+            endpoint: Some(&want.endpoint),
+            upload: Some(&upload),
+            crl_pem: Some(&want.crl_pem),
         };
         // One interruptible span from the first change to the summary.
         super::interruptible(ctx, Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
-            let (applied, nat_result) =
-                tokio::join!(executor.setup(&want, &seen, &steps, &upload), nat);
-            let applied = applied.map_err(awsmod::step_error)?;
-            nat_result?;
+            let ran = super::execute(ctx, &cloud, "setup", &region, &steps, &seen, &inputs, false)
+                .await
+                .into_result()
+                .map_err(awsmod::step_error)?;
             finish(
                 ctx,
                 &pki,
                 &want,
-                &applied,
+                &ran,
                 (&region, &args.aws),
                 started.elapsed(),
-            )
+            )?;
+            if let Some(w) = &nat_want {
+                super::nat::report_on(ctx, &region, &args.aws, w, &ran, None);
+            }
+            Ok(())
         })
         .await
     })
@@ -533,7 +518,7 @@ fn finish(
     ctx: &Ctx,
     pki: &Pki,
     want: &Desired,
-    applied: &exec::Applied,
+    ran: &exec::Ran,
     (region, aws): (&str, &crate::cli::AwsArgs),
     took: std::time::Duration,
 ) -> Result<()> {
@@ -545,11 +530,17 @@ fn finish(
         };
         ctx.vpnctl_aws(rest, &aws)
     };
+    let (Some(endpoint), Some(certificate_arn)) = (&ran.endpoint, &ran.certificate_arn) else {
+        return Err(Error::incomplete(
+            "setup ended without an endpoint or a server certificate",
+            "run the same command again",
+        ));
+    };
     let now = ctx.now.unix_timestamp();
     let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
     st.deployment = ctx.deployment.clone();
     st.region = Some(region.to_string());
-    st.endpoint_id = Some(applied.endpoint.id.clone());
+    st.endpoint_id = Some(endpoint.id.clone());
     // Setup gave the endpoint this PKI's CRL (or found it there).
     st.crl_number = Some(pki.meta.crl_number);
     for s in &want.subnets {
@@ -557,11 +548,7 @@ fn finish(
     }
     st.associated_at
         .retain(|k, _| want.subnets.iter().any(|s| &s.id == k));
-    if let Some((host, port, proto)) = applied
-        .client_configuration
-        .as_deref()
-        .and_then(parse_export)
-    {
+    if let Some((host, port, proto)) = ran.client_configuration.as_deref().and_then(parse_export) {
         st.dns_name = Some(host);
         st.port = Some(port);
         st.proto = Some(proto);
@@ -570,7 +557,7 @@ fn finish(
         now,
         format!(
             "setup: endpoint {}, subnets {}",
-            applied.endpoint.id,
+            endpoint.id,
             want.subnets
                 .iter()
                 .map(|s| s.id.as_str())
@@ -585,10 +572,9 @@ fn finish(
         ctx.deployment,
         crate::aws::wait::elapsed(took)
     ));
+    ctx.printer.data(format!("  endpoint     {}", endpoint.id));
     ctx.printer
-        .data(format!("  endpoint     {}", applied.endpoint.id));
-    ctx.printer
-        .data(format!("  certificate  {}", applied.certificate_arn));
+        .data(format!("  certificate  {}", certificate_arn));
     if let Some(dns) = &st.dns_name {
         ctx.printer.data(format!("  dns name     {dns}"));
     }

@@ -26,15 +26,7 @@ pub struct Charge {
     pub accrued: f64,
 }
 
-/// What a charge is for (the price table's line).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ChargeKind {
-    Association,
-    Connection,
-    NatGateway,
-    PublicIpv4,
-}
+pub use crate::aws::price::ChargeKind;
 
 /// What bills now, from observed state. Pure. `associated_at` (from the state record) refines
 /// when an association started; without it the endpoint's creation time is the bound.

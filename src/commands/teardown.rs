@@ -11,7 +11,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
-        let (_lock, _, steps) = super::confirmed_and_locked(
+        let (_lock, seen, steps) = super::confirmed_and_locked(
             ctx,
             args.dry_run,
             async |conns| {
@@ -26,18 +26,14 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         )
         .await?;
         if args.dry_run {
-            ctx.printer.data(format!(
-                "teardown plan for deployment '{}' in {region} (nothing is \
-                changed with --dry-run):",
-                ctx.deployment
-            ));
-            if steps.is_empty() {
-                ctx.printer
-                    .data("  nothing to remove: no resource carries this deployment's tags");
-            }
-            for (i, s) in steps.iter().enumerate() {
-                ctx.printer.data(format!("{:>3}. {s}", i + 1));
-            }
+            super::show_plan(
+                ctx,
+                "teardown",
+                &region,
+                &steps,
+                &[],
+                "no resource carries this deployment's tags",
+            );
             return Ok(());
         }
         if steps.is_empty() {
@@ -51,7 +47,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
         }
         // One interruptible span from the first change to the report: a Ctrl-C anywhere in it
         // is the "run it again" answer, never swallowed.
-        super::interruptible(ctx, None, remove(ctx, args, &cloud, &steps)).await
+        super::interruptible(ctx, None, remove(ctx, args, &cloud, &region, &seen, &steps)).await
     })
 }
 
@@ -60,15 +56,24 @@ async fn remove(
     ctx: &Ctx<'_>,
     args: &TeardownArgs,
     cloud: &crate::aws::sdk::AwsCloud,
-    steps: &[plan::TeardownAction],
+    region: &str,
+    seen: &plan::Observed,
+    steps: &[plan::Step],
 ) -> Result<()> {
-    let executor = super::executor(ctx, cloud);
-    let failures = executor.teardown(steps, args.keep_going).await;
-    for f in &failures {
-        let e = crate::aws::step_error(exec::StepError {
-            step: f.step.clone(),
-            error: clone_wait(&f.error),
-        });
+    let inputs = exec::Inputs::default();
+    let ran = super::execute(
+        ctx,
+        cloud,
+        "teardown",
+        region,
+        steps,
+        seen,
+        &inputs,
+        args.keep_going,
+    )
+    .await;
+    for f in &ran.failures {
+        let e = crate::aws::step_error(f.clone());
         ctx.printer.warn(format!("failed: {e}"));
     }
     // Look again, by tags: the answer the user needs is what still bills.
@@ -129,7 +134,7 @@ fn question(
     args: &TeardownArgs,
     region: &str,
     seen: &plan::Observed,
-    steps: &[plan::TeardownAction],
+    steps: &[plan::Step],
 ) -> (Vec<String>, String) {
     let mut what = super::numbered(
         format!("teardown of deployment '{}' in {region}:", ctx.deployment),
@@ -147,19 +152,4 @@ fn question(
         ));
     }
     (what, format!("tear down deployment '{}'?", ctx.deployment))
-}
-
-fn clone_wait(e: &crate::aws::wait::WaitError) -> crate::aws::wait::WaitError {
-    match e {
-        crate::aws::wait::WaitError::Cloud(c) => crate::aws::wait::WaitError::Cloud(c.clone()),
-        crate::aws::wait::WaitError::Timeout(a, b, d) => {
-            crate::aws::wait::WaitError::Timeout(a.clone(), b.clone(), *d)
-        }
-        crate::aws::wait::WaitError::Unverified(w) => {
-            crate::aws::wait::WaitError::Unverified(w.clone())
-        }
-        crate::aws::wait::WaitError::Refused(m, h) => {
-            crate::aws::wait::WaitError::Refused(m.clone(), h.clone())
-        }
-    }
 }

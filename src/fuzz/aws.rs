@@ -135,7 +135,7 @@ fn sleep_record_tags() {
                 ..Default::default()
             };
             let _ = plan::plan_sleep(&seen);
-            Ok(plan::plan_wake(&seen).is_ok())
+            Ok(plan::plan_wake(&seen, None).is_ok())
         },
     );
 }

@@ -532,15 +532,16 @@ fn every_command_that_changes_aws_has_a_dry_run_that_changes_nothing() {
         ),
         (
             &["kick", "alice", "--dry-run"],
-            &["end the live connections of alice", "(1 now)"],
+            &["kick plan", "end the 1 live session(s) of alice"],
         ),
         (
             &["pki", "revoke", "alice", "--dry-run"],
             &[
+                "revoke plan",
                 "revoke alice (serial",
                 "CRL number 2",
                 "import CRL number 2",
-                "(1 now)",
+                "end the 1 live session(s) of alice",
             ],
         ),
         (&["wake", "--dry-run"], &["nothing to do"]),
@@ -548,7 +549,10 @@ fn every_command_that_changes_aws_has_a_dry_run_that_changes_nothing() {
             &["teardown", "--dry-run"],
             &["teardown plan", "delete the endpoint"],
         ),
-        (&["nat", "off", "--dry-run"], &["nothing to turn off"]),
+        (
+            &["nat", "off", "--dry-run"],
+            &["nat off plan", "nothing to do"],
+        ),
     ];
     for (args, want) in plans {
         let r = env.run(args);
@@ -570,9 +574,109 @@ fn every_command_that_changes_aws_has_a_dry_run_that_changes_nothing() {
     env.ok(&["sleep"]);
     let r = env.run(&["wake", "--dry-run"]);
     assert!(
-        r.stdout.contains("associate subnet") && r.stdout.contains("clear the sleep record"),
+        r.stdout.contains("associate subnet") && r.stdout.contains("sleep record"),
         "{}",
         r.stdout
     );
     env.ok(&["teardown"]);
+}
+
+/// Stdout of a `--json` run: exactly one JSON document.
+fn one_document(args: &[&str], stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document ({e}):\n{stdout}"))
+}
+
+#[test]
+fn every_command_that_changes_aws_reports_plan_and_outcome_as_json() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    // The plan: the same steps the text form shows, with phase, effect and price.
+    let args = lab_setup(&["--dry-run", "--json", "--nat", "lab-private-subnet"]);
+    let r = env.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = one_document(&args, &r.stdout);
+    assert_eq!(plan["schema"], 1);
+    assert_eq!(plan["command"], "setup");
+    assert_eq!(plan["deployment"], "lab");
+    assert_eq!(plan["dry_run"], true);
+    let steps = plan["steps"].as_array().expect("steps");
+    let text = env.run(&lab_setup(&["--dry-run", "--nat", "lab-private-subnet"]));
+    assert_eq!(
+        steps.len(),
+        text.stdout.lines().filter(|l| l.contains(". [")).count(),
+        "the JSON plan and the text plan differ:\n{}",
+        text.stdout
+    );
+    let of = |action: &str| {
+        steps
+            .iter()
+            .find(|s| s["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} step in {steps:?}"))
+    };
+    let associate = of("associate");
+    assert_eq!(associate["phase"], "network");
+    assert_eq!(associate["lane"], "endpoint");
+    assert_eq!(associate["effect"], "creates");
+    assert_eq!(associate["per_hour"].as_f64(), Some(0.1));
+    assert!(
+        associate["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("associate subnet")),
+        "{associate}"
+    );
+    let nat = of("create-nat-gateway");
+    assert_eq!(nat["lane"], "nat");
+    assert_eq!(nat["per_hour"].as_f64(), Some(0.045));
+    assert!(
+        emu.inventory("lab")["endpoints"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The outcome: every step done, what was made, and the human lines on stderr.
+    env.ok(&lab_setup(&[]));
+    let endpoint = emu.inventory("lab")["endpoints"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    emu.add_connection(&endpoint, "alice");
+    for (args, command) in [
+        (&["--name", "lab", "kick", "alice", "--json"][..], "kick"),
+        (&["--name", "lab", "sleep", "--json"][..], "sleep"),
+        (&["--name", "lab", "wake", "--json"][..], "wake"),
+        (&["--name", "lab", "teardown", "--json"][..], "teardown"),
+    ] {
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let out = one_document(args, &r.stdout);
+        assert_eq!(out["command"], command);
+        assert_eq!(out["dry_run"], false);
+        assert_eq!(out["ok"], true, "{out}");
+        assert_eq!(out["failures"], serde_json::json!([]));
+        let steps = out["steps"].as_array().expect("steps");
+        assert!(!steps.is_empty(), "{args:?}: {out}");
+        assert!(steps.iter().all(|s| s["status"] == "done"), "{out}");
+        if command == "kick" {
+            assert_eq!(
+                out["made"]["ended_sessions"].as_array().map(Vec::len),
+                Some(1)
+            );
+            assert!(
+                r.stderr.contains("ended 1 connection(s) of alice"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    assert!(
+        emu.inventory("lab")["endpoints"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -1,10 +1,10 @@
-//! The planner: a pure function from what is wanted and what was observed (by tags) to an
-//! ordered, printable list of actions. `--dry-run` prints exactly this; `apply` runs it.
-//! No I/O here.
+//! The planner: pure functions from what is wanted and what was observed (by tags) to an
+//! ordered, printable list of `Step`s (the one vocabulary, in `step`). `--dry-run` prints
+//! exactly this; the executor runs it. No I/O here.
 //!
-//! One file per command family: `setup` (and the step vocabulary of the endpoint's side),
-//! `teardown` (also `nat off`), `nat` (`nat on`), `sleep` (`sleep`, `wake`, the CRL step and
-//! the one endpoint); the types they share are here.
+//! One file per command family: `setup`, `teardown` (also `nat off`), `nat` (`nat on`),
+//! `sleep` (`sleep`, `wake`, `kick`, the CRL push and the one endpoint); the types they share
+//! are here.
 
 use super::model::*;
 
@@ -14,11 +14,13 @@ use serde::Serialize;
 mod nat;
 mod setup;
 mod sleep;
+mod step;
 mod teardown;
 
 pub use nat::*;
 pub use setup::*;
 pub use sleep::*;
+pub use step::*;
 pub use teardown::*;
 
 /// What setup should produce.
@@ -82,148 +84,12 @@ impl Observed {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Phase {
-    Certificate = 1,
-    Endpoint = 2,
-    /// Removals first: a subnet moved within one Availability Zone can only be associated
-    /// once the old one is gone.
-    Prune = 3,
-    Network = 4,
-    Routes = 5,
-    Profiles = 6,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum Action {
-    ImportCertificate {
-        reimport_arn: Option<String>,
-    },
-    CreateEndpoint,
-    ModifyEndpoint {
-        changes: Vec<String>,
-    },
-    Associate {
-        subnet: String,
-        az: String,
-    },
-    WaitAssociation {
-        subnet: String,
-        state: String,
-    },
-    Disassociate {
-        subnet: String,
-        association: String,
-    },
-    Authorize {
-        cidr: String,
-    },
-    WaitRule {
-        cidr: String,
-        state: String,
-    },
-    CreateRoute {
-        cidr: String,
-        subnet: String,
-    },
-    WaitRoute {
-        cidr: String,
-        subnet: String,
-        state: String,
-    },
-    /// Remove an authorization rule the settings no longer ask for.
-    RevokeRule {
-        cidr: String,
-    },
-    /// Remove a route vpnctl added that the settings no longer ask for (e.g. full tunnel off).
-    DeleteRoute {
-        cidr: String,
-        subnet: String,
-    },
-    /// Give the endpoint the PKI's current CRL.
-    ImportCrl,
-    /// Remove a sleep record the endpoint no longer needs (setup re-associated it).
-    ClearSleepRecord,
-    WriteProfiles,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    pub phase: Phase,
-    #[serde(flatten)]
-    pub action: Action,
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Action::ImportCertificate { reimport_arn: None } => write!(
-                f,
-                "import the server certificate into ACM (CA as chain; also the client root)"
-            ),
-            Action::ImportCertificate {
-                reimport_arn: Some(arn),
-            } => write!(
-                f,
-                "re-import the renewed server certificate to the same ARN ({}): endpoint and \
-                 profiles survive",
-                short_arn(arn)
-            ),
-            Action::CreateEndpoint => write!(f, "create the Client VPN endpoint"),
-            Action::ModifyEndpoint { changes } => {
-                write!(f, "modify the endpoint: {}", changes.join(", "))
-            }
-            Action::Associate { subnet, az } if az.is_empty() => {
-                write!(f, "associate subnet {subnet} and wait until associated")
-            }
-            Action::Associate { subnet, az } => write!(
-                f,
-                "associate subnet {subnet} ({az}) and wait until associated"
-            ),
-            Action::WaitAssociation { subnet, state } => write!(
-                f,
-                "wait for the association of {subnet} ({state} → associated)"
-            ),
-            Action::Disassociate {
-                subnet,
-                association,
-            } => write!(
-                f,
-                "disassociate subnet {subnet} ({association}), no longer wanted"
-            ),
-            Action::Authorize { cidr } => write!(f, "authorize access to {cidr}"),
-            Action::WaitRule { cidr, state } => {
-                write!(f, "wait for the authorization of {cidr} ({state} → active)")
-            }
-            Action::CreateRoute { cidr, subnet } => write!(f, "route {cidr} via {subnet}"),
-            Action::WaitRoute {
-                cidr,
-                subnet,
-                state,
-            } => write!(
-                f,
-                "wait for the route {cidr} via {subnet} ({state} → active)"
-            ),
-            Action::RevokeRule { cidr } => {
-                write!(f, "revoke the authorization of {cidr}, no longer wanted")
-            }
-            Action::DeleteRoute { cidr, subnet } => {
-                write!(f, "delete the route {cidr} via {subnet}, no longer wanted")
-            }
-            Action::ClearSleepRecord => {
-                write!(f, "clear the endpoint's sleep record (it is awake again)")
-            }
-            Action::ImportCrl => write!(
-                f,
-                "import the PKI's CRL (AWS resets every live connection; revoked users are refused)"
-            ),
-            Action::WriteProfiles => write!(
-                f,
-                "export the client configuration and write a .ovpn per valid user"
-            ),
-        }
-    }
+/// An ACM ARN as people read it in a plan line: `certificate/<id>` (the region and account
+/// are the command's own).
+pub fn short_arn(arn: &str) -> &str {
+    arn.rfind(":certificate/")
+        .map(|i| &arn[i + 1..])
+        .unwrap_or(arn)
 }
 
 /// Compare PEM texts ignoring line breaks and surrounding white space.

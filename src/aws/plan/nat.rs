@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::error::{Error, Result};
-use serde::Serialize;
 
 /// What `nat on` should produce.
 #[derive(Debug, Clone)]
@@ -17,54 +16,15 @@ pub struct NatWant {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum NatAction {
-    AllocateAddress,
-    /// Create the NAT gateway in `subnet`; `replaced` is the default route target to restore.
-    CreateNatGateway {
-        subnet: String,
-        replaced: Option<String>,
-    },
-    WaitAvailable {
-        id: Option<String>,
-    },
-    /// Point 0.0.0.0/0 of `table` at the NAT gateway.
-    SetRoute {
-        table: String,
-        replace: bool,
-    },
-}
-
-impl std::fmt::Display for NatAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NatAction::AllocateAddress => write!(f, "allocate an Elastic IP"),
-            NatAction::CreateNatGateway {
-                subnet,
-                replaced: None,
-            } => write!(f, "create a NAT gateway in {subnet}"),
-            NatAction::CreateNatGateway {
-                subnet,
-                replaced: Some(r),
-            } => write!(
-                f,
-                "create a NAT gateway in {subnet} (remembering the replaced route to {r})"
-            ),
-            NatAction::WaitAvailable { id } => write!(
-                f,
-                "wait until the NAT gateway{} is available",
-                id.as_ref().map(|i| format!(" {i}")).unwrap_or_default()
-            ),
-            NatAction::SetRoute {
-                table,
-                replace: false,
-            } => write!(f, "add 0.0.0.0/0 → NAT gateway to {table}"),
-            NatAction::SetRoute {
-                table,
-                replace: true,
-            } => write!(f, "replace 0.0.0.0/0 in {table} with → NAT gateway"),
-        }
+impl NatWant {
+    /// The deadline as the NAT gateway's `vpnctl:expires` tag holds it (RFC 3339).
+    pub fn expires_tag(&self) -> Option<String> {
+        self.expires
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
     }
 }
 
@@ -113,7 +73,7 @@ pub fn infer_public(private: &Subnet, subnets: &[Subnet], tables: &[RouteTable])
     }
 }
 
-pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
+pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<Step>> {
     let live: Vec<&NatGateway> = seen
         .nat_gateways
         .iter()
@@ -173,32 +133,43 @@ pub fn plan_nat_on(want: &NatWant, seen: &Observed) -> Result<Vec<NatAction>> {
             ));
         }
     };
+    let expires = want.expires_tag();
     match live.first() {
         None => {
             if !seen.addresses.iter().any(|a| a.association_id.is_none()) {
-                steps.push(NatAction::AllocateAddress);
+                steps.push(Step::new(Action::AllocateAddress));
             }
             let replaced = if route == Some(true) {
                 want.table.default_route().map(|t| t.id().to_string())
             } else {
                 None
             };
-            steps.push(NatAction::CreateNatGateway {
+            steps.push(Step::new(Action::CreateNatGateway {
                 subnet: want.public.id.clone(),
+                private: want.private.id.clone(),
+                table: want.table.id.clone(),
                 replaced,
-            });
-            steps.push(NatAction::WaitAvailable { id: None });
+                expires,
+            }));
         }
-        Some(n) if n.state == NatState::Pending => steps.push(NatAction::WaitAvailable {
-            id: Some(n.id.clone()),
-        }),
-        Some(_) => {}
+        Some(n) => {
+            // A new --ttl on a NAT that is already on moves its deadline.
+            if let Some(e) = expires.filter(|e| n.tags.get(TAG_EXPIRES) != Some(e)) {
+                steps.push(Step::new(Action::SetNatDeadline {
+                    nat: n.id.clone(),
+                    expires: e,
+                }));
+            }
+            if n.state == NatState::Pending {
+                steps.push(Step::new(Action::WaitNatGateway { nat: n.id.clone() }));
+            }
+        }
     }
     if let Some(replace) = route {
-        steps.push(NatAction::SetRoute {
+        steps.push(Step::new(Action::SetDefaultRoute {
             table: want.table.id.clone(),
             replace,
-        });
+        }));
     }
-    Ok(steps)
+    Ok(ordered(steps))
 }

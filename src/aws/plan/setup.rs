@@ -7,14 +7,10 @@ use crate::error::{Error, Result};
 /// transport) and for more than one endpoint carrying the deployment's tags.
 pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let push = |steps: &mut Vec<Step>, phase, action| steps.push(Step { phase, action });
+    let push = |steps: &mut Vec<Step>, action| steps.push(Step::new(action));
 
     match seen.server_cert() {
-        None => push(
-            &mut steps,
-            Phase::Certificate,
-            Action::ImportCertificate { reimport_arn: None },
-        ),
+        None => push(&mut steps, Action::ImportCertificate { reimport_arn: None }),
         Some(c) => {
             if let Some(body) = seen
                 .server_cert_body
@@ -41,7 +37,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             {
                 push(
                     &mut steps,
-                    Phase::Certificate,
                     Action::ImportCertificate {
                         reimport_arn: Some(c.arn.clone()),
                     },
@@ -93,7 +88,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let empty = EndpointView::default();
     let view = match view.and_then(|v| v.endpoint.as_ref().map(|e| (v, e))) {
         None => {
-            push(&mut steps, Phase::Endpoint, Action::CreateEndpoint);
+            push(&mut steps, Action::CreateEndpoint);
             &empty
         }
         Some((v, e)) => {
@@ -171,11 +166,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 });
             }
             if !changes.is_empty() {
-                push(
-                    &mut steps,
-                    Phase::Endpoint,
-                    Action::ModifyEndpoint { changes },
-                );
+                push(&mut steps, Action::ModifyEndpoint { changes });
             }
             v
         }
@@ -189,7 +180,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         }) {
             None => push(
                 &mut steps,
-                Phase::Network,
                 Action::Associate {
                     subnet: s.id.clone(),
                     az: s.az.clone(),
@@ -198,7 +188,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             Some(a) if a.state == AssociationState::Associated => {}
             Some(a) => push(
                 &mut steps,
-                Phase::Network,
                 Action::WaitAssociation {
                     subnet: s.id.clone(),
                     state: a.state.to_string(),
@@ -212,7 +201,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         {
             push(
                 &mut steps,
-                Phase::Prune,
                 Action::Disassociate {
                     subnet: a.subnet_id.clone(),
                     association: a.id.clone(),
@@ -228,7 +216,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         }) {
             None => push(
                 &mut steps,
-                Phase::Network,
                 Action::Authorize {
                     cidr: cidr.to_string(),
                 },
@@ -236,7 +223,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             Some(r) if r.state == RuleState::Active => {}
             Some(r) => push(
                 &mut steps,
-                Phase::Network,
                 Action::WaitRule {
                     cidr: cidr.to_string(),
                     state: r.state.to_string(),
@@ -254,7 +240,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             }) {
                 None => push(
                     &mut steps,
-                    Phase::Routes,
                     Action::CreateRoute {
                         cidr: "0.0.0.0/0".into(),
                         subnet: s.id.clone(),
@@ -263,7 +248,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 Some(r) if r.state == RouteState::Active => {}
                 Some(r) => push(
                     &mut steps,
-                    Phase::Routes,
                     Action::WaitRoute {
                         cidr: "0.0.0.0/0".into(),
                         subnet: s.id.clone(),
@@ -284,7 +268,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         {
             push(
                 &mut steps,
-                Phase::Prune,
                 Action::RevokeRule {
                     cidr: r.cidr.clone(),
                 },
@@ -302,7 +285,6 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         {
             push(
                 &mut steps,
-                Phase::Prune,
                 Action::DeleteRoute {
                     cidr: r.cidr.clone(),
                     subnet: r.subnet_id.clone(),
@@ -311,16 +293,15 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         }
     }
     if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
-        push(&mut steps, Phase::Network, a);
+        push(&mut steps, a);
     }
     if view.endpoint.as_ref().is_some_and(has_sleep_record) {
         // Setup associates from the settings: a sleep record left on the endpoint would make
         // a later sleep/wake bring back subnets the settings dropped.
-        push(&mut steps, Phase::Profiles, Action::ClearSleepRecord);
+        push(&mut steps, Action::ClearSleepRecord);
     }
-    push(&mut steps, Phase::Profiles, Action::WriteProfiles);
-    steps.sort_by_key(|s| s.phase);
-    Ok(steps)
+    push(&mut steps, Action::WriteProfiles);
+    Ok(ordered(steps))
 }
 
 fn sorted(v: &[String]) -> Vec<String> {

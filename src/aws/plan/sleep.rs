@@ -27,7 +27,9 @@ pub fn crl_step(
     Ok(
         match crate::pki::crl::check_replace(endpoint_crl, local_crl, ca_pem)? {
             crate::pki::crl::Verdict::Same => None,
-            crate::pki::crl::Verdict::Import => Some(Action::ImportCrl),
+            crate::pki::crl::Verdict::Import => Some(Action::ImportCrl {
+                number: crate::pki::cert::crl_number(local_crl).unwrap_or(0),
+            }),
         },
     )
 }
@@ -61,7 +63,7 @@ pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
 /// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
 /// routes, authorization rules) as tags, then disassociate every subnet. Association billing
 /// stops; the endpoint, its DNS name and every profile survive.
-pub fn plan_sleep(seen: &Observed) -> Result<(String, Tags, Vec<TeardownAction>)> {
+pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
     let (e, v) = the_endpoint(seen)?;
     let live: Vec<&Association> = v
         .associations
@@ -120,20 +122,29 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Tags, Vec<TeardownAction>)
             ),
         );
     }
-    let steps = live
+    let mut steps: Vec<Step> = live
         .iter()
-        .map(|a| TeardownAction::Disassociate {
-            endpoint: e.id.clone(),
-            association: a.id.clone(),
-            subnet: a.subnet_id.clone(),
+        .map(|a| {
+            Step::on(
+                &e.id,
+                Action::Disassociate {
+                    association: a.id.clone(),
+                    subnet: a.subnet_id.clone(),
+                },
+            )
         })
         .collect();
-    Ok((e.id.clone(), record, steps))
+    if !steps.is_empty() {
+        // Recorded first (its own phase): a crash after it still leaves what wake needs.
+        steps.push(Step::on(&e.id, Action::RecordSleep { record }));
+    }
+    Ok((e.id.clone(), ordered(steps)))
 }
 
-/// `wake`: associate the recorded subnets again, then restore the recorded routes and rules
-/// that are missing (disassociation deleted the routes).
-pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
+/// `wake`: give the endpoint the PKI's CRL (`crl`: the PKI's CRL and CA, when there is a PKI)
+/// if it lacks it, associate the recorded subnets again, then restore the recorded routes and
+/// rules that are missing (disassociation deleted the routes), and clear the record.
+pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, Vec<Step>)> {
     let (e, v) = the_endpoint(seen)?;
     let split = |key: &str, sep: char| -> Vec<String> {
         e.tags
@@ -147,8 +158,19 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
             .unwrap_or_default()
     };
     let subnets = split(TAG_ASLEEP_SUBNETS, ',');
+    // Revocations made while asleep must reach the endpoint before anyone connects.
+    let mut steps = Vec::new();
+    if let Some((crl, ca)) = crl
+        && let Some(action) = crl_step(v.crl.as_deref(), crl, ca)?
+    {
+        steps.push(Step::new(action));
+    }
     if subnets.is_empty() && v.associations.iter().any(|a| association_bills(&a.state)) {
-        return Ok((e.id.clone(), Vec::new()));
+        if has_sleep_record(e) {
+            // An interrupted wake may have restored everything but not cleared the record.
+            steps.push(Step::new(Action::ClearSleepRecord));
+        }
+        return Ok((e.id.clone(), steps));
     }
     if subnets.is_empty() {
         return Err(Error::not_found(
@@ -157,28 +179,21 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
                 from your settings",
         ));
     }
-    let mut steps = Vec::new();
     for s in &subnets {
         match v
             .associations
             .iter()
             .find(|a| &a.subnet_id == s && a.state != AssociationState::Disassociating)
         {
-            None => steps.push(Step {
-                phase: Phase::Network,
-                action: Action::Associate {
-                    subnet: s.clone(),
-                    az: String::new(),
-                },
-            }),
+            None => steps.push(Step::new(Action::Associate {
+                subnet: s.clone(),
+                az: String::new(),
+            })),
             Some(a) if a.state == AssociationState::Associated => {}
-            Some(a) => steps.push(Step {
-                phase: Phase::Network,
-                action: Action::WaitAssociation {
-                    subnet: s.clone(),
-                    state: a.state.to_string(),
-                },
-            }),
+            Some(a) => steps.push(Step::new(Action::WaitAssociation {
+                subnet: s.clone(),
+                state: a.state.to_string(),
+            })),
         }
     }
     for cidr in split(TAG_ASLEEP_RULES, ',') {
@@ -187,10 +202,7 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
             .iter()
             .any(|r| r.cidr == cidr && r.state != RuleState::Revoking)
         {
-            steps.push(Step {
-                phase: Phase::Network,
-                action: Action::Authorize { cidr },
-            });
+            steps.push(Step::new(Action::Authorize { cidr }));
         }
     }
     for route in split(TAG_ASLEEP_ROUTES, ';') {
@@ -202,15 +214,56 @@ pub fn plan_wake(seen: &Observed) -> Result<(String, Vec<Step>)> {
             .iter()
             .any(|r| r.cidr == cidr && r.subnet_id == subnet && r.state != RouteState::Deleting)
         {
-            steps.push(Step {
-                phase: Phase::Routes,
-                action: Action::CreateRoute {
-                    cidr: cidr.to_string(),
-                    subnet: subnet.to_string(),
-                },
-            });
+            steps.push(Step::new(Action::CreateRoute {
+                cidr: cidr.to_string(),
+                subnet: subnet.to_string(),
+            }));
         }
     }
-    steps.sort_by_key(|s| s.phase);
-    Ok((e.id.clone(), steps))
+    // Restored: the record has served; a later sleep starts a new one.
+    steps.push(Step::new(Action::ClearSleepRecord));
+    Ok((e.id.clone(), ordered(steps)))
+}
+
+/// The user's live sessions on the endpoint.
+fn sessions_of(v: &EndpointView, user: &str) -> usize {
+    v.connections
+        .iter()
+        .filter(|c| c.state == ConnectionState::Active && c.username.as_deref() == Some(user))
+        .count()
+}
+
+/// `kick`: end `user`'s live sessions (observed with connections). Planned even when none
+/// is seen: one may be connecting, and ending none is harmless.
+pub fn plan_kick(seen: &Observed, user: &str) -> Result<(String, Vec<Step>)> {
+    let (e, v) = the_endpoint(seen)?;
+    let step = Step::new(Action::EndSessions {
+        user: user.to_string(),
+        sessions: sessions_of(v, user),
+    });
+    Ok((e.id.clone(), vec![step]))
+}
+
+/// The CRL push of `pki revoke`, `pki renew` and `pki merge-crl`: the CRL when the endpoint
+/// lacks it (refused when the endpoint's is ahead, see `crl_step`), then the revoked `user`'s
+/// sessions, which an import resets but a reconnect could bring back before it, ended
+/// whatever was seen (`sessions` is what was live when planned).
+pub fn plan_crl_push(
+    seen: &Observed,
+    crl: &str,
+    ca: &str,
+    user: Option<&str>,
+) -> Result<(String, Vec<Step>)> {
+    let (e, v) = the_endpoint(seen)?;
+    let mut steps: Vec<Step> = crl_step(v.crl.as_deref(), crl, ca)?
+        .map(Step::new)
+        .into_iter()
+        .collect();
+    if let Some(u) = user {
+        steps.push(Step::new(Action::EndSessions {
+            user: u.to_string(),
+            sessions: sessions_of(v, u),
+        }));
+    }
+    Ok((e.id.clone(), ordered(steps)))
 }

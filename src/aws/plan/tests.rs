@@ -130,6 +130,17 @@ fn actions(steps: &[Step]) -> Vec<Action> {
     steps.iter().map(|s| s.action.clone()).collect()
 }
 
+/// A sleep plan's record (empty when it records nothing).
+fn record_of(steps: &[Step]) -> Tags {
+    steps
+        .iter()
+        .find_map(|s| match &s.action {
+            Action::RecordSleep { record } => Some(record.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn from_nothing_everything_in_dependency_order() {
     let want = desired(true);
@@ -287,9 +298,18 @@ fn teardown_orders_associations_endpoint_certificates() {
     let want = desired(true);
     let seen = converged(&want);
     let t = plan_teardown(&seen);
-    let phases: Vec<u8> = t.iter().map(|s| s.phase()).collect();
-    assert_eq!(phases, vec![1, 1, 2, 3]);
-    assert!(t.iter().all(|s| !s.is_nat()));
+    let phases: Vec<Phase> = t.iter().map(|s| s.phase).collect();
+    assert_eq!(
+        phases,
+        vec![Phase::Prune, Phase::Prune, Phase::Delete, Phase::Release]
+    );
+    assert!(t.iter().all(|s| s.action.lane() == Lane::Endpoint));
+    // The endpoint's steps name it: they run after it is known, whatever else the run binds.
+    assert!(
+        t.iter()
+            .filter(|s| !matches!(s.action, Action::DeleteCertificate { .. }))
+            .all(|s| s.endpoint.as_deref() == Some("cvpn-endpoint-1"))
+    );
     assert!(plan_teardown(&Observed::default()).is_empty());
 }
 
@@ -384,31 +404,38 @@ fn nat_on_plans_and_refuses_foreign_routes_without_force() {
     };
     let steps = plan_nat_on(&want(None, false), &Observed::default()).unwrap();
     assert_eq!(
-        steps,
+        actions(&steps),
         vec![
-            NatAction::AllocateAddress,
-            NatAction::CreateNatGateway {
+            Action::AllocateAddress,
+            Action::CreateNatGateway {
                 subnet: "pub".into(),
-                replaced: None
+                private: "priv".into(),
+                table: "rtb-main".into(),
+                replaced: None,
+                expires: None,
             },
-            NatAction::WaitAvailable { id: None },
-            NatAction::SetRoute {
+            Action::SetDefaultRoute {
                 table: "rtb-main".into(),
                 replace: false
             }
         ]
     );
+    assert!(steps.iter().all(|s| s.action.lane() == Lane::Nat));
     let foreign = Some(RouteTarget::Gateway("igw-9".into()));
     assert!(matches!(
         plan_nat_on(&want(foreign.clone(), false), &Observed::default()),
         Err(Error::Conflict { .. })
     ));
     let steps = plan_nat_on(&want(foreign, true), &Observed::default()).unwrap();
-    assert!(steps.contains(&NatAction::CreateNatGateway {
+    let steps = actions(&steps);
+    assert!(steps.contains(&Action::CreateNatGateway {
         subnet: "pub".into(),
-        replaced: Some("igw-9".into())
+        private: "priv".into(),
+        table: "rtb-main".into(),
+        replaced: Some("igw-9".into()),
+        expires: None,
     }));
-    assert!(steps.contains(&NatAction::SetRoute {
+    assert!(steps.contains(&Action::SetDefaultRoute {
         table: "rtb-main".into(),
         replace: true
     }));
@@ -449,19 +476,25 @@ fn nat_off_restores_a_replaced_route_and_releases_the_address() {
     };
     let steps = plan_nat_off(&seen);
     assert_eq!(
-        steps,
+        actions(&steps),
         vec![
-            TeardownAction::RestoreRoute {
+            Action::RestoreDefaultRoute {
                 table: "rtb-main".into(),
                 target: "igw-9".into()
             },
-            TeardownAction::DeleteNatGateway { id: "nat-1".into() },
-            TeardownAction::ReleaseAddress {
+            Action::DeleteNatGateway {
+                nat: "nat-1".into()
+            },
+            Action::ReleaseAddress {
                 allocation: "eipalloc-1".into()
             },
         ]
     );
-    assert!(plan_teardown(&seen).iter().all(|s| s.is_nat()));
+    assert!(
+        plan_teardown(&seen)
+            .iter()
+            .all(|s| s.action.lane() == Lane::Nat)
+    );
 }
 
 #[test]
@@ -477,9 +510,13 @@ fn sleep_records_what_wake_restores() {
         origin: "associate".into(),
         state: "active".into(),
     });
-    let (id, record, steps) = plan_sleep(&awake).unwrap();
+    let (id, steps) = plan_sleep(&awake).unwrap();
     assert_eq!(id, "cvpn-endpoint-1");
-    assert_eq!(steps.len(), 2);
+    // The record first, in its own phase, then the two disassociations.
+    assert_eq!(steps.len(), 3);
+    assert!(matches!(steps[0].action, Action::RecordSleep { .. }));
+    assert!(steps[1..].iter().all(|s| s.phase > steps[0].phase));
+    let record = record_of(&steps);
     assert_eq!(record[TAG_ASLEEP_SUBNETS], "subnet-a,subnet-b");
     assert_eq!(
         record[TAG_ASLEEP_ROUTES],
@@ -495,8 +532,9 @@ fn sleep_records_what_wake_restores() {
         .unwrap()
         .tags
         .extend(record);
-    let (_, steps) = plan_wake(&asleep).unwrap();
+    let (_, steps) = plan_wake(&asleep, None).unwrap();
     let a = actions(&steps);
+    assert_eq!(a.last(), Some(&Action::ClearSleepRecord), "{a:?}");
     assert_eq!(
         a.iter()
             .filter(|x| matches!(x, Action::Associate { .. }))
@@ -521,16 +559,16 @@ fn sleep_records_what_wake_restores() {
         "routes wait for the associations"
     );
     // Sleeping twice does nothing; waking an endpoint that never slept is an error.
-    let (_, _, again) = plan_sleep(&asleep).unwrap();
+    let (_, again) = plan_sleep(&asleep).unwrap();
     assert!(again.is_empty());
     assert!(
-        plan_wake(&converged(&want)).unwrap().1.is_empty(),
+        plan_wake(&converged(&want), None).unwrap().1.is_empty(),
         "awake: nothing to do"
     );
     let mut bare = converged(&want);
     bare.endpoints[0].associations.clear();
     assert!(
-        plan_wake(&bare).is_err(),
+        plan_wake(&bare, None).is_err(),
         "no record and no association: say to run setup"
     );
 }
@@ -584,7 +622,7 @@ fn rules_and_routes_vpnctl_did_not_create_are_left_alone() {
 fn an_interrupted_sleep_keeps_what_it_recorded() {
     let want = desired(true);
     let awake = converged(&want);
-    let (_, record, _) = plan_sleep(&awake).unwrap();
+    let record = record_of(&plan_sleep(&awake).unwrap().1);
     // subnet-a went (with its route); the process died before subnet-b.
     let mut half = awake.clone();
     half.endpoints[0]
@@ -599,8 +637,9 @@ fn an_interrupted_sleep_keeps_what_it_recorded() {
         .unwrap()
         .tags
         .extend(record.clone());
-    let (_, again, steps) = plan_sleep(&half).unwrap();
-    assert_eq!(steps.len(), 1);
+    let (_, steps) = plan_sleep(&half).unwrap();
+    assert_eq!(steps.len(), 2, "the record and one disassociation");
+    let again = record_of(&steps);
     assert_eq!(
         again, record,
         "the second sleep must keep subnet-a and its route"
@@ -613,7 +652,7 @@ fn an_interrupted_sleep_keeps_what_it_recorded() {
         .unwrap()
         .tags
         .extend(cleared_sleep_record());
-    assert!(plan_wake(&woken).unwrap().1.is_empty());
+    assert!(plan_wake(&woken, None).unwrap().1.is_empty());
 }
 
 #[test]

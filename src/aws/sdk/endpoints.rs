@@ -346,7 +346,7 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
-    async fn revoke(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
+    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
         self.ec2
             .revoke_client_vpn_ingress()
             .client_vpn_endpoint_id(endpoint)

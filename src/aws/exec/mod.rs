@@ -1,0 +1,228 @@
+//! The one executor. Every command that changes AWS hands it a plan (`plan::Step`s) and it
+//! alone calls the cloud traits' mutating methods. It runs the plan's two lanes (endpoint,
+//! NAT gateway) concurrently; within a lane, phase after phase, the steps of one phase
+//! concurrently (associations, authorization rules and the waits for them need not wait for
+//! each other). Each step is one idempotent attempt that treats "not found" on delete as done
+//! and waits for AWS's transition (`steps`); `observe` finds what a plan starts from.
+
+use super::cloud::*;
+use super::model::*;
+use super::plan::*;
+use super::wait::{Policy, Reporter, WaitError};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::sync::Mutex;
+use std::time::Duration;
+
+mod observe;
+mod steps;
+
+pub use observe::observe;
+
+/// Waits, per kind of resource. AWS takes 5–10 minutes to associate a subnet.
+#[derive(Debug, Clone, Copy)]
+pub struct Policies {
+    pub association: Policy,
+    pub rule: Policy,
+    pub endpoint: Policy,
+    pub certificate_in_use: Policy,
+    /// NAT gateways take 1–5 minutes to become available or deleted.
+    pub nat: Policy,
+}
+
+impl Policies {
+    /// AWS's waits, every one polled at `interval` when given (tests shrink AWS's minutes to
+    /// fractions of a second with it).
+    pub fn polling(interval: Option<Duration>) -> Self {
+        let mut p = Policies::default();
+        if let Some(i) = interval {
+            for w in [
+                &mut p.association,
+                &mut p.rule,
+                &mut p.endpoint,
+                &mut p.certificate_in_use,
+                &mut p.nat,
+            ] {
+                w.interval = i;
+            }
+        }
+        p
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            association: Policy::new(Duration::from_secs(10), Duration::from_secs(20 * 60)),
+            rule: Policy::new(Duration::from_secs(3), Duration::from_secs(5 * 60)),
+            endpoint: Policy::new(Duration::from_secs(5), Duration::from_secs(10 * 60)),
+            certificate_in_use: Policy::new(Duration::from_secs(5), Duration::from_secs(3 * 60)),
+            nat: Policy::new(Duration::from_secs(10), Duration::from_secs(15 * 60)),
+        }
+    }
+}
+
+/// A step's failure, naming the step.
+#[derive(Debug, Clone)]
+pub struct StepError {
+    pub step: String,
+    pub error: WaitError,
+}
+
+/// What some steps need besides their own fields: kept out of the plan because it is large
+/// (a PEM), secret (the server key) or the whole endpoint specification.
+#[derive(Default, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// For `CreateEndpoint` and `ModifyEndpoint`.
+    pub endpoint: Option<&'a EndpointSpec>,
+    /// For `ImportCertificate`.
+    pub upload: Option<&'a CertUpload>,
+    /// For `ImportCrl`.
+    pub crl_pem: Option<&'a str>,
+}
+
+/// What a run leaves behind, for the command layer to report: the resources the plan's steps
+/// name by reference (found when observed, or made by a step of this run), and every
+/// failure.
+#[derive(Debug, Default)]
+pub struct Ran {
+    pub certificate_arn: Option<String>,
+    pub endpoint: Option<Endpoint>,
+    pub client_configuration: Option<String>,
+    /// An Elastic IP free for a NAT gateway.
+    pub allocation: Option<String>,
+    pub nat: Option<NatGateway>,
+    /// The connections `EndSessions` steps ended.
+    pub ended_sessions: Vec<String>,
+    /// What became of each step of the plan, in the plan's order.
+    pub status: Vec<StepStatus>,
+    pub failures: Vec<StepError>,
+}
+
+/// What became of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    /// Not run: an earlier failure in its lane ended the lane first.
+    #[default]
+    NotRun,
+    Done,
+    Failed,
+}
+
+impl Ran {
+    /// The first failure as the error, else what was made.
+    pub fn into_result(mut self) -> Result<Ran, StepError> {
+        if self.failures.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failures.remove(0))
+        }
+    }
+
+    /// The endpoint's id, or a failure naming what is missing (a bug in a plan).
+    pub fn endpoint_id(&self) -> Result<String, WaitError> {
+        self.endpoint
+            .as_ref()
+            .map(|e| e.id.clone())
+            .ok_or_else(|| missing("the endpoint"))
+    }
+}
+
+fn missing(what: &str) -> WaitError {
+    WaitError::Cloud(CloudError::NotFound(what.to_string()))
+}
+
+pub struct Executor<'a, C> {
+    pub cloud: &'a C,
+    pub policies: Policies,
+    pub reporter: &'a dyn Reporter,
+    pub deployment: &'a str,
+}
+
+impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
+    /// Run `steps` (from any planner) against what `seen` holds. Without `keep_going`, the
+    /// first failure ends its lane at once (the other steps of the phase are dropped; AWS
+    /// carries on with what it was asked, and a re-run picks up from the tags); the other
+    /// lane runs on. With `keep_going`, every step is attempted and every failure returned.
+    pub async fn run(
+        &self,
+        steps: &[Step],
+        seen: &Observed,
+        inputs: &Inputs<'_>,
+        keep_going: bool,
+    ) -> Ran {
+        let bound = Mutex::new(Ran {
+            certificate_arn: seen.server_cert().map(|c| c.arn.clone()),
+            endpoint: seen
+                .endpoints
+                .iter()
+                .filter_map(|v| v.endpoint.clone())
+                .find(|e| e.state != EndpointState::Deleting),
+            allocation: seen
+                .addresses
+                .iter()
+                .find(|a| a.association_id.is_none())
+                .map(|a| a.allocation_id.clone()),
+            nat: seen
+                .nat_gateways
+                .iter()
+                .find(|n| n.state.is_live())
+                .cloned(),
+            status: vec![StepStatus::NotRun; steps.len()],
+            ..Ran::default()
+        });
+        let lane = |lane: Lane| {
+            let steps: Vec<(usize, &Step)> = steps
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.action.lane() == lane)
+                .collect();
+            self.lane(steps, inputs, &bound, keep_going)
+        };
+        tokio::join!(lane(Lane::Endpoint), lane(Lane::Nat));
+        bound.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One lane: phase after phase, the steps of a phase concurrently.
+    async fn lane(
+        &self,
+        mut steps: Vec<(usize, &Step)>,
+        inputs: &Inputs<'_>,
+        bound: &Mutex<Ran>,
+        keep_going: bool,
+    ) {
+        steps.sort_by_key(|(_, s)| s.phase);
+        let mut rest = steps.as_slice();
+        while let Some((_, first)) = rest.first() {
+            let n = rest
+                .iter()
+                .take_while(|(_, s)| s.phase == first.phase)
+                .count();
+            let (batch, later) = rest.split_at(n);
+            rest = later;
+            let mut running: FuturesUnordered<_> = batch
+                .iter()
+                .map(|(i, s)| async move { (*i, *s, self.step(s, inputs, bound).await) })
+                .collect();
+            while let Some((i, s, result)) = running.next().await {
+                let mut b = bound.lock().unwrap_or_else(|p| p.into_inner());
+                match result {
+                    Ok(()) => b.status[i] = StepStatus::Done,
+                    Err(error) => {
+                        b.status[i] = StepStatus::Failed;
+                        b.failures.push(StepError {
+                            step: s.to_string(),
+                            error,
+                        });
+                        if !keep_going {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

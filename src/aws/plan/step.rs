@@ -1,0 +1,454 @@
+//! The one step vocabulary. Every command that changes AWS plans a list of `Step`s with a
+//! pure function from (desired, observed) and hands it to the one executor
+//! (`aws::exec::Executor::run`). A step is an `Action` (what), the endpoint it works on when
+//! it is not the deployment's one, and a `Phase` (when). The executor runs the steps of one
+//! phase concurrently and the phases in order, in two independent lanes (`Lane`): the
+//! endpoint's and the NAT gateway's, which share no resource.
+
+use super::short_arn;
+use crate::aws::model::Tags;
+use crate::aws::price::ChargeKind;
+use serde::Serialize;
+
+/// When a step runs, within its lane: every step of an earlier phase has succeeded first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// What must be on AWS before anything is removed: the sleep record, a NAT's deadline.
+    Record,
+    Certificate,
+    /// The NAT gateway's Elastic IP.
+    Address,
+    Endpoint,
+    /// The NAT gateway, created and waited until available.
+    Gateway,
+    /// Removals first: a subnet moved within one Availability Zone can only be associated
+    /// once the old one is gone; an endpoint can only be deleted once disassociated.
+    Prune,
+    Network,
+    Routes,
+    /// Endpoints and NAT gateways, once what depends on them is gone.
+    Delete,
+    /// What the deleted held: ACM certificates (in use by the endpoint), Elastic IPs (held
+    /// by the NAT gateway).
+    Release,
+    /// Live sessions, after a CRL import that resets them.
+    Sessions,
+    /// After the network: the sleep record cleared, the client configuration exported.
+    Profiles,
+}
+
+/// Which chain of phases a step belongs to. The lanes run concurrently: a NAT gateway needs
+/// nothing of the endpoint and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lane {
+    Endpoint,
+    Nat,
+}
+
+/// What a step does to AWS, for the plan's reader and for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    Creates,
+    Changes,
+    Deletes,
+    /// Only waits for a change AWS is already making.
+    Waits,
+}
+
+/// How a step moves the bill: a charge that starts or stops (per unit; the number of
+/// sessions for `EndSessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Billing {
+    Starts(ChargeKind),
+    Stops(ChargeKind),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    // The endpoint's lane.
+    /// Record on the endpoint what `wake` restores (tags), before `sleep` removes it.
+    RecordSleep {
+        record: Tags,
+    },
+    ImportCertificate {
+        reimport_arn: Option<String>,
+    },
+    CreateEndpoint,
+    ModifyEndpoint {
+        changes: Vec<String>,
+    },
+    /// Remove an association and wait until it is gone.
+    Disassociate {
+        subnet: String,
+        association: String,
+    },
+    /// Remove an authorization rule the settings no longer ask for.
+    RevokeRule {
+        cidr: String,
+    },
+    /// Remove a route vpnctl added that the settings no longer ask for (e.g. full tunnel off).
+    DeleteRoute {
+        cidr: String,
+        subnet: String,
+    },
+    Associate {
+        subnet: String,
+        az: String,
+    },
+    WaitAssociation {
+        subnet: String,
+        state: String,
+    },
+    Authorize {
+        cidr: String,
+    },
+    WaitRule {
+        cidr: String,
+        state: String,
+    },
+    /// Give the endpoint the PKI's current CRL, CRL number `number` (compared again right
+    /// before, read back after).
+    ImportCrl {
+        number: u64,
+    },
+    CreateRoute {
+        cidr: String,
+        subnet: String,
+    },
+    WaitRoute {
+        cidr: String,
+        subnet: String,
+        state: String,
+    },
+    DeleteEndpoint {
+        endpoint: String,
+    },
+    DeleteCertificate {
+        arn: String,
+    },
+    /// End `user`'s live sessions (`sessions` seen when planned).
+    EndSessions {
+        user: String,
+        sessions: usize,
+    },
+    /// Remove a sleep record the endpoint no longer needs.
+    ClearSleepRecord,
+    /// Export the client configuration the profiles are written from.
+    WriteProfiles,
+
+    // The NAT gateway's lane.
+    /// Move a live NAT gateway's deadline (`--ttl` given again).
+    SetNatDeadline {
+        nat: String,
+        expires: String,
+    },
+    AllocateAddress,
+    /// Create the NAT gateway in `subnet` for `private` (routed through `table`) and wait
+    /// until it is available; `replaced` is the default route target `nat off` restores.
+    CreateNatGateway {
+        subnet: String,
+        private: String,
+        table: String,
+        replaced: Option<String>,
+        expires: Option<String>,
+    },
+    WaitNatGateway {
+        nat: String,
+    },
+    /// Point 0.0.0.0/0 of `table` at the NAT gateway.
+    SetDefaultRoute {
+        table: String,
+        replace: bool,
+    },
+    /// Put back the default route `nat on --force` replaced.
+    RestoreDefaultRoute {
+        table: String,
+        target: String,
+    },
+    /// Remove the default route `nat on` added.
+    RemoveDefaultRoute {
+        table: String,
+    },
+    DeleteNatGateway {
+        nat: String,
+    },
+    /// Deleting a NAT gateway leaves its Elastic IP allocated (and billing): release it.
+    ReleaseAddress {
+        allocation: String,
+    },
+}
+
+impl Action {
+    /// The phase this action runs in: fixed per kind, so every plan orders it the same way.
+    pub fn phase(&self) -> Phase {
+        use Action::*;
+        match self {
+            RecordSleep { .. } | SetNatDeadline { .. } => Phase::Record,
+            ImportCertificate { .. } => Phase::Certificate,
+            AllocateAddress => Phase::Address,
+            CreateEndpoint | ModifyEndpoint { .. } => Phase::Endpoint,
+            CreateNatGateway { .. } | WaitNatGateway { .. } => Phase::Gateway,
+            Disassociate { .. }
+            | RevokeRule { .. }
+            | DeleteRoute { .. }
+            | RestoreDefaultRoute { .. }
+            | RemoveDefaultRoute { .. } => Phase::Prune,
+            Associate { .. }
+            | WaitAssociation { .. }
+            | Authorize { .. }
+            | WaitRule { .. }
+            | ImportCrl { .. } => Phase::Network,
+            CreateRoute { .. } | WaitRoute { .. } | SetDefaultRoute { .. } => Phase::Routes,
+            DeleteEndpoint { .. } | DeleteNatGateway { .. } => Phase::Delete,
+            DeleteCertificate { .. } | ReleaseAddress { .. } => Phase::Release,
+            EndSessions { .. } => Phase::Sessions,
+            ClearSleepRecord | WriteProfiles => Phase::Profiles,
+        }
+    }
+
+    pub fn lane(&self) -> Lane {
+        use Action::*;
+        match self {
+            SetNatDeadline { .. }
+            | AllocateAddress
+            | CreateNatGateway { .. }
+            | WaitNatGateway { .. }
+            | SetDefaultRoute { .. }
+            | RestoreDefaultRoute { .. }
+            | RemoveDefaultRoute { .. }
+            | DeleteNatGateway { .. }
+            | ReleaseAddress { .. } => Lane::Nat,
+            _ => Lane::Endpoint,
+        }
+    }
+
+    /// What the step does to AWS, and to which kind of resource.
+    pub fn effect(&self) -> (Effect, &'static str) {
+        use Action::*;
+        use Effect::*;
+        match self {
+            RecordSleep { .. } | ClearSleepRecord => (Changes, "endpoint tags"),
+            ImportCertificate { reimport_arn: None } => (Creates, "acm certificate"),
+            ImportCertificate { .. } => (Changes, "acm certificate"),
+            CreateEndpoint => (Creates, "client vpn endpoint"),
+            ModifyEndpoint { .. } => (Changes, "client vpn endpoint"),
+            Disassociate { .. } => (Deletes, "target network association"),
+            Associate { .. } => (Creates, "target network association"),
+            WaitAssociation { .. } => (Waits, "target network association"),
+            RevokeRule { .. } => (Deletes, "authorization rule"),
+            Authorize { .. } => (Creates, "authorization rule"),
+            WaitRule { .. } => (Waits, "authorization rule"),
+            DeleteRoute { .. } => (Deletes, "client vpn route"),
+            CreateRoute { .. } => (Creates, "client vpn route"),
+            WaitRoute { .. } => (Waits, "client vpn route"),
+            ImportCrl { .. } => (Changes, "client certificate revocation list"),
+            DeleteEndpoint { .. } => (Deletes, "client vpn endpoint"),
+            DeleteCertificate { .. } => (Deletes, "acm certificate"),
+            EndSessions { .. } => (Deletes, "client connection"),
+            WriteProfiles => (Waits, "client configuration"),
+            SetNatDeadline { .. } => (Changes, "nat gateway tags"),
+            AllocateAddress => (Creates, "elastic ip"),
+            ReleaseAddress { .. } => (Deletes, "elastic ip"),
+            CreateNatGateway { .. } => (Creates, "nat gateway"),
+            WaitNatGateway { .. } => (Waits, "nat gateway"),
+            DeleteNatGateway { .. } => (Deletes, "nat gateway"),
+            SetDefaultRoute { .. } | RestoreDefaultRoute { .. } => (Changes, "vpc route"),
+            RemoveDefaultRoute { .. } => (Deletes, "vpc route"),
+        }
+    }
+
+    /// The charge the step starts or stops, if any.
+    pub fn billing(&self) -> Option<Billing> {
+        use Action::*;
+        Some(match self {
+            Associate { .. } => Billing::Starts(ChargeKind::Association),
+            Disassociate { .. } => Billing::Stops(ChargeKind::Association),
+            EndSessions { .. } => Billing::Stops(ChargeKind::Connection),
+            AllocateAddress => Billing::Starts(ChargeKind::PublicIpv4),
+            ReleaseAddress { .. } => Billing::Stops(ChargeKind::PublicIpv4),
+            CreateNatGateway { .. } => Billing::Starts(ChargeKind::NatGateway),
+            DeleteNatGateway { .. } => Billing::Stops(ChargeKind::NatGateway),
+            _ => return None,
+        })
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub phase: Phase,
+    /// The endpoint an endpoint step works on; `None`: the deployment's one (observed, or
+    /// created by an earlier step of the same run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+impl Step {
+    pub fn new(action: Action) -> Step {
+        Step {
+            phase: action.phase(),
+            endpoint: None,
+            action,
+        }
+    }
+
+    /// A step on a named endpoint (teardown, sleep: the ids are known when planned).
+    pub fn on(endpoint: &str, action: Action) -> Step {
+        Step {
+            endpoint: Some(endpoint.to_string()),
+            ..Step::new(action)
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.action.fmt(f)
+    }
+}
+
+/// Order a plan the way the executor runs it: by phase, the planner's order within a phase.
+pub fn ordered(mut steps: Vec<Step>) -> Vec<Step> {
+    steps.sort_by_key(|s| s.phase);
+    steps
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use Action::*;
+        match self {
+            RecordSleep { .. } => write!(
+                f,
+                "record the associations, routes and rules on the endpoint as tags (what wake \
+                 restores)"
+            ),
+            ImportCertificate { reimport_arn: None } => write!(
+                f,
+                "import the server certificate into ACM (CA as chain; also the client root)"
+            ),
+            ImportCertificate {
+                reimport_arn: Some(arn),
+            } => write!(
+                f,
+                "re-import the renewed server certificate to the same ARN ({}): endpoint and \
+                 profiles survive",
+                short_arn(arn)
+            ),
+            CreateEndpoint => write!(f, "create the Client VPN endpoint"),
+            ModifyEndpoint { changes } => {
+                write!(f, "modify the endpoint: {}", changes.join(", "))
+            }
+            Disassociate {
+                subnet,
+                association,
+            } => write!(
+                f,
+                "disassociate subnet {subnet} ({association}) and wait until gone"
+            ),
+            RevokeRule { cidr } => {
+                write!(f, "revoke the authorization of {cidr}, no longer wanted")
+            }
+            DeleteRoute { cidr, subnet } => {
+                write!(f, "delete the route {cidr} via {subnet}, no longer wanted")
+            }
+            Associate { subnet, az } if az.is_empty() => {
+                write!(f, "associate subnet {subnet} and wait until associated")
+            }
+            Associate { subnet, az } => write!(
+                f,
+                "associate subnet {subnet} ({az}) and wait until associated"
+            ),
+            WaitAssociation { subnet, state } => write!(
+                f,
+                "wait for the association of {subnet} ({state} → associated)"
+            ),
+            Authorize { cidr } => write!(f, "authorize access to {cidr}"),
+            WaitRule { cidr, state } => {
+                write!(f, "wait for the authorization of {cidr} ({state} → active)")
+            }
+            ImportCrl { number } => write!(
+                f,
+                "import CRL number {number} (AWS resets every live connection; revoked users are \
+                 refused)"
+            ),
+            CreateRoute { cidr, subnet } => write!(f, "route {cidr} via {subnet}"),
+            WaitRoute {
+                cidr,
+                subnet,
+                state,
+            } => write!(
+                f,
+                "wait for the route {cidr} via {subnet} ({state} → active)"
+            ),
+            DeleteEndpoint { endpoint } => {
+                write!(f, "delete the endpoint {endpoint} and wait until gone")
+            }
+            DeleteCertificate { arn } => {
+                write!(f, "delete the ACM certificate {}", short_arn(arn))
+            }
+            EndSessions { user, sessions: 0 } => {
+                write!(f, "end the live sessions of {user} (none seen now)")
+            }
+            EndSessions { user, sessions } => {
+                write!(f, "end the {sessions} live session(s) of {user}")
+            }
+            ClearSleepRecord => {
+                write!(f, "clear the endpoint's sleep record (it is awake again)")
+            }
+            WriteProfiles => write!(
+                f,
+                "export the client configuration and write a .ovpn per valid user"
+            ),
+            SetNatDeadline { nat, expires } => {
+                write!(f, "move the deadline of {nat} to {expires} (--ttl)")
+            }
+            AllocateAddress => write!(f, "allocate an Elastic IP"),
+            CreateNatGateway {
+                subnet,
+                replaced: None,
+                ..
+            } => write!(
+                f,
+                "create a NAT gateway in {subnet} and wait until available"
+            ),
+            CreateNatGateway {
+                subnet,
+                replaced: Some(r),
+                ..
+            } => write!(
+                f,
+                "create a NAT gateway in {subnet} and wait until available (remembering the \
+                 replaced route to {r})"
+            ),
+            WaitNatGateway { nat } => write!(f, "wait until the NAT gateway {nat} is available"),
+            SetDefaultRoute {
+                table,
+                replace: false,
+            } => write!(f, "add 0.0.0.0/0 → NAT gateway to {table}"),
+            SetDefaultRoute {
+                table,
+                replace: true,
+            } => write!(f, "replace 0.0.0.0/0 in {table} with → NAT gateway"),
+            RestoreDefaultRoute { table, target } => {
+                write!(f, "restore 0.0.0.0/0 → {target} in {table}")
+            }
+            RemoveDefaultRoute { table } => write!(
+                f,
+                "remove the 0.0.0.0/0 route to the NAT gateway from {table}"
+            ),
+            DeleteNatGateway { nat } => {
+                write!(f, "delete the NAT gateway {nat} and wait until deleted")
+            }
+            ReleaseAddress { allocation } => {
+                write!(f, "release the Elastic IP {allocation}")
+            }
+        }
+    }
+}
