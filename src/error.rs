@@ -27,9 +27,15 @@ pub enum Error {
         cause: std::io::Error,
         hint: String,
     },
-    /// A call to AWS (or the emulator) failed.
+    /// A call to AWS (or the emulator) failed; `cause` is the call AWS answered, when it
+    /// answered (service, operation, code, HTTP status, request id), printed as `caused by:`.
     #[error("{message}")]
-    Cloud { message: String, hint: String },
+    Cloud {
+        message: String,
+        hint: String,
+        #[source]
+        cause: Option<Box<crate::aws::cloud::Call>>,
+    },
     /// A wait ran out of time; the message names the resource and its last state.
     #[error("{message}")]
     Timeout { message: String, hint: String },
@@ -71,6 +77,7 @@ impl Error {
         Error::Cloud {
             message: message.into(),
             hint: hint.into(),
+            cause: None,
         }
     }
     pub fn timeout(message: impl Into<String>, hint: impl Into<String>) -> Self {

@@ -4,25 +4,196 @@
 use super::model::*;
 use ipnet::Ipv4Net;
 
-/// A failed cloud call, classified. The adapter is the only place SDK errors become these.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CloudError {
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0} is in use")]
-    InUse(String),
-    #[error("no AWS credentials found ({0})")]
-    NoCredentials(String),
-    #[error("cannot reach AWS: {0}")]
-    Unreachable(String),
-    #[error("throttled by AWS: {0}")]
-    Throttled(String),
-    #[error("AWS refused {action}: {code}: {message}")]
-    Api {
-        action: String,
-        code: String,
-        message: String,
-    },
+/// What kind of failure a cloud call met: what vpnctl branches on (done, retry, stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    NotFound,
+    InUse,
+    NoCredentials,
+    /// No answer: connection refused, DNS, TLS, a timeout.
+    Unreachable,
+    /// `RequestLimitExceeded`, `Throttling…`: too many calls, slow down.
+    Throttled,
+    /// `ConcurrentMutationLimitExceeded`: too many changes under way on one endpoint.
+    Busy,
+    /// AWS failed on its side (`InternalError`, `ServiceUnavailable`, HTTP 5xx).
+    ServerError,
+    /// Any other refusal: the request itself is wrong for what AWS holds.
+    Api,
+}
+
+impl Kind {
+    /// The kind of AWS's answer `code` (EC2 models no error types: the code string is the only
+    /// handle), with its message and HTTP status.
+    pub fn of(code: &str, message: &str, status: Option<u16>) -> Kind {
+        if code.contains("NotFound") || code == "ResourceNotFoundException" {
+            Kind::NotFound
+        } else if code == "ResourceInUseException" || code == "DependencyViolation" {
+            Kind::InUse
+        } else if code.contains("Throttl") || code == "RequestLimitExceeded" {
+            Kind::Throttled
+        } else if code == "ConcurrentMutationLimitExceeded" {
+            Kind::Busy
+        } else if code.contains("AuthFailure") && message.contains("credentials")
+            || code == "UnrecognizedClientException"
+            || code == "InvalidClientTokenId"
+        {
+            Kind::NoCredentials
+        } else if matches!(
+            code,
+            "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
+        ) || status.is_some_and(|s| s >= 500)
+        {
+            Kind::ServerError
+        } else {
+            Kind::Api
+        }
+    }
+}
+
+/// The call AWS answered with an error: which service and operation, AWS's code and message,
+/// the HTTP status and the request id (what AWS support asks for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    pub code: String,
+    pub message: String,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} answered", self.service, self.operation)?;
+        if let Some(s) = self.status {
+            write!(f, " HTTP {s}")?;
+        }
+        write!(f, " {}", self.code)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Call {}
+
+/// A failed cloud call, classified. The adapter is the only place SDK errors become these; the
+/// call AWS answered (when it answered) is kept as the cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudError {
+    pub kind: Kind,
+    /// The resource (`NotFound`, `InUse`) or what went wrong, in a line.
+    pub what: String,
+    pub call: Option<Box<Call>>,
+}
+
+impl std::fmt::Display for CloudError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = &self.what;
+        match (self.kind, &self.call) {
+            (Kind::NotFound, _) => write!(f, "{w} not found"),
+            (Kind::InUse, _) => write!(f, "{w} is in use"),
+            (Kind::NoCredentials, _) => write!(f, "no AWS credentials found ({w})"),
+            (Kind::Unreachable, _) => write!(f, "cannot reach AWS: {w}"),
+            (Kind::Throttled, _) => write!(f, "throttled by AWS: {w}"),
+            (Kind::Busy, _) => write!(f, "AWS is busy with other changes: {w}"),
+            (Kind::ServerError, _) => write!(f, "AWS failed: {w}"),
+            (Kind::Api, Some(c)) => write!(f, "AWS refused {}: {}: {}", c.operation, c.code, w),
+            (Kind::Api, None) => write!(f, "AWS refused: {w}"),
+        }
+    }
+}
+
+impl std::error::Error for CloudError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.call.as_deref().map(|c| c as _)
+    }
+}
+
+impl CloudError {
+    pub fn new(kind: Kind, what: impl Into<String>) -> Self {
+        CloudError {
+            kind,
+            what: what.into(),
+            call: None,
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, what)
+    }
+
+    pub fn in_use(what: impl Into<String>) -> Self {
+        Self::new(Kind::InUse, what)
+    }
+
+    /// A refusal of `operation` with AWS's `code` and `message` (or vpnctl's own, for an
+    /// answer it cannot use).
+    pub fn api(
+        operation: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let message = message.into();
+        CloudError {
+            kind: Kind::Api,
+            what: message.clone(),
+            call: Some(Box::new(Call {
+                service: String::new(),
+                operation: operation.into(),
+                code: code.into(),
+                message,
+                status: None,
+                request_id: None,
+            })),
+        }
+    }
+
+    /// AWS's answer `code` to `operation` of `service`, classified as the adapter classifies
+    /// it (the fake cloud answers with these too).
+    pub fn answered(service: &str, operation: &str, code: &str, message: &str) -> Self {
+        let kind = Kind::of(code, message, None);
+        CloudError {
+            kind,
+            what: message.to_string(),
+            call: Some(Box::new(Call {
+                service: service.to_string(),
+                operation: operation.to_string(),
+                code: code.to_string(),
+                message: message.to_string(),
+                status: None,
+                request_id: None,
+            })),
+        }
+    }
+
+    pub fn is(&self, kind: Kind) -> bool {
+        self.kind == kind
+    }
+
+    /// AWS's error code, when AWS answered.
+    pub fn code(&self) -> Option<&str> {
+        self.call.as_deref().map(|c| c.code.as_str())
+    }
+
+    /// The operation that failed, when known.
+    pub fn operation(&self) -> Option<&str> {
+        self.call.as_deref().map(|c| c.operation.as_str())
+    }
+
+    /// Worth another attempt after a pause: AWS asked to slow down, was busy, failed on its
+    /// side, or did not answer.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Throttled | Kind::Busy | Kind::ServerError | Kind::Unreachable
+        )
+    }
 }
 
 pub type CloudResult<T> = Result<T, CloudError>;

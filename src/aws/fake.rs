@@ -379,7 +379,7 @@ impl World {
         self.endpoints
             .iter_mut()
             .find(|e| e.endpoint.id == id)
-            .ok_or_else(|| CloudError::NotFound(id.to_string()))
+            .ok_or_else(|| CloudError::not_found(id.to_string()))
     }
 
     /// The concurrency quota, checked right after the endpoint is found (as the emulator).
@@ -389,13 +389,13 @@ impl World {
         if let Some(n) = limit
             && e.in_flight() >= n
         {
-            return Err(CloudError::Api {
-                action: action.to_string(),
-                code: "ConcurrentMutationLimitExceeded".into(),
-                message: "Cannot initiate another change for this endpoint at this time. \
-                          Please try again later."
-                    .into(),
-            });
+            return Err(CloudError::answered(
+                "ec2",
+                action,
+                "ConcurrentMutationLimitExceeded",
+                "Cannot initiate another change for this endpoint at this time. Please try \
+                 again later.",
+            ));
         }
         Ok(e)
     }
@@ -420,11 +420,7 @@ impl World {
 }
 
 fn api(action: &str, code: &str, message: impl Into<String>) -> CloudError {
-    CloudError::Api {
-        action: action.to_string(),
-        code: code.to_string(),
-        message: message.into(),
-    }
+    CloudError::api(action.to_string(), code.to_string(), message.into())
 }
 
 /// The fake cloud. Cheap to build; every test gets its own.
@@ -576,7 +572,7 @@ impl Network for FakeCloud {
             .iter()
             .find(|v| v.id == id_or_name || v.name.as_deref() == Some(id_or_name))
             .cloned()
-            .ok_or_else(|| CloudError::NotFound(format!("VPC {id_or_name}")))
+            .ok_or_else(|| CloudError::not_found(format!("VPC {id_or_name}")))
     }
 
     async fn find_subnet(&self, id_or_name: &str) -> CloudResult<Subnet> {
@@ -585,7 +581,7 @@ impl Network for FakeCloud {
             .iter()
             .find(|s| s.id == id_or_name || s.name.as_deref() == Some(id_or_name))
             .cloned()
-            .ok_or_else(|| CloudError::NotFound(format!("subnet {id_or_name}")))
+            .ok_or_else(|| CloudError::not_found(format!("subnet {id_or_name}")))
     }
 
     async fn find_security_group(&self, vpc: &str, id_or_name: &str) -> CloudResult<String> {
@@ -594,7 +590,7 @@ impl Network for FakeCloud {
             .iter()
             .find(|(v, id, name)| v == vpc && (id == id_or_name || name == id_or_name))
             .map(|(_, id, _)| id.clone())
-            .ok_or_else(|| CloudError::NotFound(format!("security group {id_or_name}")))
+            .ok_or_else(|| CloudError::not_found(format!("security group {id_or_name}")))
     }
 }
 
@@ -629,7 +625,7 @@ impl Certificates for FakeCloud {
                     .certificates
                     .iter_mut()
                     .find(|c| c.arn == arn)
-                    .ok_or_else(|| CloudError::NotFound(arn.to_string()))?;
+                    .ok_or_else(|| CloudError::not_found(arn.to_string()))?;
                 c.body = upload.cert_pem.clone();
                 c.chain = upload.chain_pem.clone();
                 c.imports += 1;
@@ -658,17 +654,17 @@ impl Certificates for FakeCloud {
             .iter()
             .find(|c| c.arn == arn)
             .map(|c| c.body.clone())
-            .ok_or_else(|| CloudError::NotFound(arn.to_string()))
+            .ok_or_else(|| CloudError::not_found(arn.to_string()))
     }
 
     async fn delete_certificate(&self, arn: &str) -> CloudResult<()> {
         let mut w = self.enter("DeleteCertificate")?;
         if !w.certificates.iter().any(|c| c.arn == arn) {
-            return Err(CloudError::NotFound(arn.to_string()));
+            return Err(CloudError::not_found(arn.to_string()));
         }
         // ACM refuses while an endpoint (a deleting one too) uses it: ResourceInUseException.
         if !w.certificate_users(arn).is_empty() {
-            return Err(CloudError::InUse(arn.to_string()));
+            return Err(CloudError::in_use(arn.to_string()));
         }
         w.certificates.retain(|c| c.arn != arn);
         let now = Instant::now();
@@ -703,7 +699,7 @@ impl Endpoints for FakeCloud {
             ));
         }
         let Some(vpc) = w.vpcs.iter().find(|v| v.id == spec.vpc_id).cloned() else {
-            return Err(CloudError::NotFound(spec.vpc_id.clone()));
+            return Err(CloudError::not_found(spec.vpc_id.clone()));
         };
         let p = spec.client_cidr.prefix_len();
         if !(12..=22).contains(&p) || vpc.cidrs.iter().any(|c| overlaps(c, &spec.client_cidr)) {
@@ -802,7 +798,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("DescribeClientVpnTargetNetworks")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         Ok(e.associations
             .iter()
             .map(|a| Association {
@@ -820,14 +816,14 @@ impl Endpoints for FakeCloud {
         w.mutable_endpoint(endpoint, ACTION)?;
         let id = w.id("cvpn-assoc");
         let Some(s) = w.subnets.iter().find(|s| s.id == subnet).cloned() else {
-            return Err(CloudError::NotFound(subnet.to_string()));
+            return Err(CloudError::not_found(subnet.to_string()));
         };
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         if e.endpoint.vpc_id.as_deref().is_some_and(|v| v != s.vpc_id) {
             // InvalidClientVpnSubnetId.NotFound
-            return Err(CloudError::NotFound(subnet.to_string()));
+            return Err(CloudError::not_found(subnet.to_string()));
         }
         if e.associations.iter().any(|a| a.subnet == subnet) {
             return Err(api(
@@ -885,7 +881,7 @@ impl Endpoints for FakeCloud {
             .associations
             .iter_mut()
             .find(|a| a.id == association)
-            .ok_or_else(|| CloudError::NotFound(association.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(association.to_string()))?;
         if a.state.state == AssociationState::Disassociating {
             return Ok(());
         }
@@ -904,7 +900,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("DescribeClientVpnAuthorizationRules")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         Ok(e.rules
             .iter()
             .map(|r| AuthRule {
@@ -942,7 +938,7 @@ impl Endpoints for FakeCloud {
             .rules
             .iter_mut()
             .find(|r| r.cidr == cidr)
-            .ok_or_else(|| CloudError::NotFound(cidr.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(cidr.to_string()))?;
         if r.state.state != RuleState::Revoking {
             r.state = Timed::for_(RuleState::Revoking, down);
         }
@@ -954,7 +950,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("DescribeClientVpnRoutes")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         Ok(e.routes
             .iter()
             .map(|r| Route {
@@ -981,7 +977,7 @@ impl Endpoints for FakeCloud {
             .routes
             .iter_mut()
             .find(|r| r.cidr == cidr && r.subnet == subnet)
-            .ok_or_else(|| CloudError::NotFound(cidr.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(cidr.to_string()))?;
         if r.state.state != RouteState::Deleting {
             r.state = Timed::for_(RouteState::Deleting, down);
         }
@@ -1006,7 +1002,7 @@ impl Endpoints for FakeCloud {
             .iter()
             .any(|a| a.subnet == subnet && a.state.state != AssociationState::Disassociating)
         {
-            return Err(CloudError::NotFound(subnet.to_string()));
+            return Err(CloudError::not_found(subnet.to_string()));
         }
         // InvalidClientVpnDuplicateRoute: the adapter makes it success.
         if e.routes
@@ -1030,7 +1026,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("ExportClientVpnClientConfiguration")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         let ep = &e.endpoint;
         let chain = w
             .certificates
@@ -1055,7 +1051,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("DescribeClientVpnConnections")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         Ok(e.connections
             .iter()
             .map(|c| Connection {
@@ -1108,7 +1104,7 @@ impl Endpoints for FakeCloud {
         let w = self.enter("ExportClientVpnClientCertificateRevocationList")?;
         let e = w
             .endpoint(endpoint)
-            .ok_or_else(|| CloudError::NotFound(endpoint.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(endpoint.to_string()))?;
         Ok(e.crl.clone())
     }
 
@@ -1190,7 +1186,7 @@ impl Nat for FakeCloud {
         let up = self.delays.nat_creation;
         let mut w = self.enter(ACTION)?;
         let Some(s) = w.subnets.iter().find(|s| s.id == subnet).cloned() else {
-            return Err(CloudError::NotFound(subnet.to_string()));
+            return Err(CloudError::not_found(subnet.to_string()));
         };
         let id = w.id("nat");
         let assoc = w.id("eipassoc");
@@ -1202,7 +1198,7 @@ impl Nat for FakeCloud {
             .addresses
             .iter_mut()
             .find(|a| a.address.allocation_id == allocation)
-            .ok_or_else(|| CloudError::NotFound(allocation.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(allocation.to_string()))?;
         if a.holder.is_some() {
             return Err(api(
                 ACTION,
@@ -1237,7 +1233,7 @@ impl Nat for FakeCloud {
             .nat_gateways
             .iter_mut()
             .find(|n| n.gateway.id == id)
-            .ok_or_else(|| CloudError::NotFound(id.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(id.to_string()))?;
         if matches!(n.state.state, NatState::Deleting | NatState::Deleted) {
             return Ok(());
         }
@@ -1250,10 +1246,10 @@ impl Nat for FakeCloud {
         let mut w = self.enter("ReleaseAddress")?;
         let a = w
             .address(allocation)
-            .ok_or_else(|| CloudError::NotFound(allocation.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(allocation.to_string()))?;
         // AuthFailure while a NAT gateway, even a deleting one, holds it (the adapter: InUse).
         if a.holder.is_some() {
-            return Err(CloudError::InUse(allocation.to_string()));
+            return Err(CloudError::in_use(allocation.to_string()));
         }
         w.addresses
             .retain(|a| a.address.allocation_id != allocation);
@@ -1289,12 +1285,12 @@ impl Nat for FakeCloud {
                     !matches!(n.state.state, NatState::Deleted | NatState::Failed)
                 }) =>
             {
-                return Err(CloudError::NotFound(id.clone()));
+                return Err(CloudError::not_found(id.clone()));
             }
             RouteTarget::Gateway(id) | RouteTarget::TransitGateway(id)
                 if !w.gateways.contains(id) =>
             {
-                return Err(CloudError::NotFound(id.clone()));
+                return Err(CloudError::not_found(id.clone()));
             }
             _ => {}
         }
@@ -1302,7 +1298,7 @@ impl Nat for FakeCloud {
             .route_tables
             .iter_mut()
             .find(|t| t.id == table)
-            .ok_or_else(|| CloudError::NotFound(table.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(table.to_string()))?;
         let existing = t.routes.iter_mut().find(|r| r.destination == destination);
         match (existing, replace) {
             (Some(_), false) => Err(api(
@@ -1335,12 +1331,12 @@ impl Nat for FakeCloud {
             .route_tables
             .iter_mut()
             .find(|t| t.id == table)
-            .ok_or_else(|| CloudError::NotFound(table.to_string()))?;
+            .ok_or_else(|| CloudError::not_found(table.to_string()))?;
         // InvalidRoute.NotFound
         let before = t.routes.len();
         t.routes.retain(|r| r.destination != destination);
         if t.routes.len() == before {
-            return Err(CloudError::NotFound(format!("{destination} in {table}")));
+            return Err(CloudError::not_found(format!("{destination} in {table}")));
         }
         Ok(())
     }
@@ -1365,7 +1361,7 @@ impl Nat for FakeCloud {
             extend(&mut a.address.tags);
             return Ok(());
         }
-        Err(CloudError::NotFound(id.to_string()))
+        Err(CloudError::not_found(id.to_string()))
     }
 }
 
@@ -1415,8 +1411,9 @@ mod tests {
         // The association and its VPC route: two operations under way.
         cloud.associate(&e, "subnet-a").await.expect("associate");
         match cloud.authorize(&e, net("10.0.0.0/16"), "x").await {
-            Err(CloudError::Api { code, .. }) => {
-                assert_eq!(code, "ConcurrentMutationLimitExceeded")
+            Err(e) => {
+                assert_eq!(e.code(), Some("ConcurrentMutationLimitExceeded"));
+                assert!(e.is(Kind::Busy), "{e:?}");
             }
             other => panic!("{other:?}"),
         }
@@ -1447,7 +1444,7 @@ mod tests {
         let arn = cloud.world().certificates[0].arn.clone();
         assert!(matches!(
             cloud.delete_certificate(&arn).await,
-            Err(CloudError::InUse(_))
+            Err(e) if e.is(Kind::InUse)
         ));
         cloud.delete_endpoint(&e).await.expect("delete");
         // Deleting, still in use; gone, free.
@@ -1472,7 +1469,7 @@ mod tests {
         assert_eq!(n.state, NatState::Pending);
         assert!(matches!(
             cloud.release_address(&a.allocation_id).await,
-            Err(CloudError::InUse(_))
+            Err(e) if e.is(Kind::InUse)
         ));
         tokio::time::sleep(cloud.delays.nat_creation).await;
         assert_eq!(

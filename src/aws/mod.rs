@@ -14,30 +14,42 @@ pub mod trace;
 pub mod wait;
 
 use crate::error::Error;
-use cloud::CloudError;
+use cloud::{CloudError, Kind};
 
-/// Turn a classified cloud error into vpnctl's error, with a hint that says what to do.
+/// Turn a classified cloud error into vpnctl's error, with a hint that says what to do; the
+/// call AWS answered stays attached as the cause.
 pub fn to_error(e: CloudError) -> Error {
     let endpoint = sdk::endpoint_url();
-    match e {
-        CloudError::NotFound(what) => Error::not_found(
+    let CloudError { kind, what, call } = e;
+    // Only a call AWS answered is a cause worth printing (vpnctl's own refusals name no service).
+    let call = call.filter(|c| !c.service.is_empty());
+    let with_call = |err: Error| match err {
+        Error::Cloud { message, hint, .. } => Error::Cloud {
+            message,
+            hint,
+            cause: call.clone(),
+        },
+        other => other,
+    };
+    with_call(match kind {
+        Kind::NotFound => Error::not_found(
             format!("{what} does not exist"),
             "check the id or Name tag, the region (--region) and the account (--profile)",
         ),
-        CloudError::InUse(what) => Error::cloud(
+        Kind::InUse => Error::cloud(
             format!("{what} is still in use"),
             "wait a minute and run the command again",
         ),
-        CloudError::NoCredentials(detail) => Error::cloud(
-            format!("no AWS credentials: {}", first_line(&detail)),
+        Kind::NoCredentials => Error::cloud(
+            format!("no AWS credentials: {}", first_line(&what)),
             "configure credentials as for the AWS CLI: `aws configure`, AWS_PROFILE / --profile, \
                 or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         ),
-        CloudError::Unreachable(detail) => Error::cloud(
+        Kind::Unreachable => Error::cloud(
             format!(
                 "cannot reach AWS{}: {}",
                 endpoint.map(|u| format!(" at {u}")).unwrap_or_default(),
-                first_line(&detail)
+                first_line(&what)
             ),
             if endpoint.is_some() {
                 "check AWS_ENDPOINT_URL: is something listening there?"
@@ -45,27 +57,39 @@ pub fn to_error(e: CloudError) -> Error {
                 "check the network and --region"
             },
         ),
-        CloudError::Throttled(m) => Error::cloud(
-            format!("AWS is throttling requests: {m}"),
+        Kind::Throttled => Error::cloud(
+            format!("AWS is throttling requests: {what}"),
             "wait a little and run the command again; it continues where it stopped",
         ),
-        CloudError::Api {
-            action,
-            code,
-            message,
-        } if code == "NoRegion" => Error::invalid(
-            message,
-            format!("pass --region, set AWS_REGION, or set region in the profile ({action})"),
+        Kind::Busy => Error::cloud(
+            format!("AWS is busy with other changes to the endpoint: {what}"),
+            "wait a minute and run the same command again; it continues where it stopped",
         ),
-        CloudError::Api {
-            action,
-            code,
-            message,
-        } => Error::cloud(
-            format!("AWS refused {action}: {code}: {message}"),
-            "fix what the message names; re-running continues where it stopped",
+        Kind::ServerError => Error::cloud(
+            format!("AWS failed on its side: {what}"),
+            "run the same command again; it continues where it stopped",
         ),
-    }
+        Kind::Api => {
+            let (operation, code) = call
+                .as_deref()
+                .map(|c| (c.operation.clone(), c.code.clone()))
+                .unwrap_or_default();
+            if code == "NoRegion" {
+                Error::invalid(
+                    what,
+                    format!(
+                        "pass --region, set AWS_REGION, or set region in the profile \
+                         ({operation})"
+                    ),
+                )
+            } else {
+                Error::cloud(
+                    format!("AWS refused {operation}: {code}: {what}"),
+                    "fix what the message names; re-running continues where it stopped",
+                )
+            }
+        }
+    })
 }
 
 /// The readable head of an SDK error chain: without the Debug dump the SDK appends and the
@@ -125,6 +149,11 @@ pub fn step_error(e: exec::StepError) -> Error {
                 Error::NotFound { message, .. } => {
                     Error::not_found(format!("{}: {message}", e.step), hint)
                 }
+                Error::Cloud { message, cause, .. } => Error::Cloud {
+                    message: format!("{}: {message}", e.step),
+                    hint,
+                    cause,
+                },
                 other => Error::cloud(format!("{}: {other}", e.step), hint),
             }
         }

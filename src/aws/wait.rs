@@ -115,6 +115,7 @@ mod tests {
     //! The waiter under tokio's paused clock: its sleeps advance the clock at once, so AWS's
     //! minutes take no time, and `tokio::time::Instant` tells how much clock time a wait took.
     use super::*;
+    use crate::aws::cloud::Kind;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -232,13 +233,15 @@ mod tests {
             || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 => Ok(Probe::Pending("deleting".to_string())),
-                    _ => Err(CloudError::Throttled("Rate exceeded".to_string())),
+                    _ => Err(CloudError::new(Kind::Throttled, "Rate exceeded")),
                 }
             },
         )
         .await;
         match got {
-            Err(WaitError::Cloud(CloudError::Throttled(m))) => assert_eq!(m, "Rate exceeded"),
+            Err(WaitError::Cloud(e)) if e.is(Kind::Throttled) => {
+                assert_eq!(e.what, "Rate exceeded")
+            }
             other => panic!("expected the probe's error, got {other:?}"),
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2, "no probe after the error");

@@ -239,7 +239,8 @@ async fn security_groups(cloud: &AwsCloud, vpc: &Vpc, wanted: &[String]) -> Resu
             ));
         }
         let id = match cloud.find_security_group(&vpc.id, g).await {
-            Err(crate::aws::cloud::CloudError::NotFound(what)) => {
+            Err(e) if e.is(crate::aws::cloud::Kind::NotFound) => {
+                let what = e.what;
                 return Err(Error::not_found(
                     format!("no {what}"),
                     format!(

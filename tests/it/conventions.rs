@@ -680,3 +680,41 @@ fn every_command_that_changes_aws_reports_plan_and_outcome_as_json() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_aws_refusal_names_the_service_operation_code_and_request_id_once() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    emu.fault("AuthorizeClientVpnIngress", "InvalidParameterValue", 1);
+    let r = env.run(&lab_setup(&[]));
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    let error: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(error.len(), 1, "{}", r.stderr);
+    assert!(
+        error[0].contains("authorize access to 10.0.0.0/16")
+            && error[0].contains("AWS refused AuthorizeClientVpnIngress: InvalidParameterValue"),
+        "{}",
+        r.stderr
+    );
+    let causes: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("caused by:"))
+        .collect();
+    assert_eq!(causes.len(), 1, "the chain is printed once:\n{}", r.stderr);
+    assert!(
+        causes[0].contains("ec2 AuthorizeClientVpnIngress answered HTTP 400 InvalidParameterValue")
+            && causes[0].contains("(request id "),
+        "{}",
+        r.stderr
+    );
+    // Nothing was lost: the same setup again converges.
+    env.ok(&lab_setup(&[]));
+    env.ok(&["--name", "lab", "teardown"]);
+}

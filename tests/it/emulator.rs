@@ -117,6 +117,13 @@ impl Emulator {
         self.python("inventory.py", &["--all"])
     }
 
+    /// The next `count` calls of `action` answer AWS's error `code` (`/_emulator/faults`).
+    pub fn fault(&self, action: &str, code: &str, count: u32) {
+        let body =
+            format!("{{\"action\": \"{action}\", \"code\": \"{code}\", \"count\": {count}}}");
+        http(self.port(), "POST", "/_emulator/faults", &body).expect("add fault");
+    }
+
     pub fn add_connection(&self, endpoint: &str, user: &str) {
         let body = format!(
             "{{\"client_vpn_endpoint_id\": \"{endpoint}\", \"username\": \"{user}\", \"client_ip\": \"10.83.0.9\"}}"

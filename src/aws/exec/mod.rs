@@ -129,7 +129,7 @@ impl Ran {
 }
 
 fn missing(what: &str) -> WaitError {
-    WaitError::Cloud(CloudError::NotFound(what.to_string()))
+    WaitError::Cloud(CloudError::not_found(what.to_string()))
 }
 
 pub struct Executor<'a, C> {

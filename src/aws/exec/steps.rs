@@ -14,30 +14,18 @@ fn lock(bound: &Mutex<Ran>) -> MutexGuard<'_, Ran> {
 
 /// "Not found" on a delete means done.
 fn gone(e: CloudError) -> CloudResult<()> {
-    match e {
-        CloudError::NotFound(_) => Ok(()),
-        other => Err(other),
-    }
+    if e.is(Kind::NotFound) { Ok(()) } else { Err(e) }
 }
 
 /// A CIDR from a plan step (the planner made it from a parsed one, so this only fails on a bug).
 fn parse_net(cidr: &str) -> Result<ipnet::Ipv4Net, WaitError> {
-    cidr.parse().map_err(|_| {
-        WaitError::Cloud(CloudError::Api {
-            action: "plan".into(),
-            code: "BadCidr".into(),
-            message: cidr.to_string(),
-        })
-    })
+    cidr.parse()
+        .map_err(|_| WaitError::Cloud(CloudError::api("plan", "BadCidr", cidr.to_string())))
 }
 
 /// A state AWS reports as failed, as the error of the call that asked for it.
 fn failed(action: &str, message: String) -> CloudError {
-    CloudError::Api {
-        action: action.into(),
-        code: "failed".into(),
-        message,
-    }
+    CloudError::api(action, "failed", message)
 }
 
 impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
@@ -294,13 +282,13 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             _ => false,
         };
         let restored = if dead_nat {
-            Err(CloudError::NotFound(target.to_string()))
+            Err(CloudError::not_found(target.to_string()))
         } else {
             c.set_route(table, "0.0.0.0/0", &target_route, true).await
         };
         match restored {
             Ok(()) => Ok(()),
-            Err(CloudError::NotFound(_)) => {
+            Err(e) if e.is(Kind::NotFound) => {
                 self.reporter.progress(&format!(
                     "  {target} no longer exists: removing the route instead"
                 ));
@@ -328,8 +316,9 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             self.reporter,
             || async {
                 match call().await {
-                    Ok(()) | Err(CloudError::NotFound(_)) => Ok(Probe::Done(())),
-                    Err(CloudError::InUse(_)) => Ok(Probe::Pending(pending.into())),
+                    Ok(()) => Ok(Probe::Done(())),
+                    Err(e) if e.is(Kind::NotFound) => Ok(Probe::Done(())),
+                    Err(e) if e.is(Kind::InUse) => Ok(Probe::Pending(pending.into())),
                     Err(e) => Err(e),
                 }
             },
@@ -367,11 +356,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 Ok(match list.iter().find(|a| a.subnet_id == subnet) {
                     Some(a) if a.state == AssociationState::Associated => Probe::Done(()),
                     Some(a) if a.state == AssociationState::AssociationFailed => {
-                        return Err(CloudError::Api {
-                            action: "AssociateClientVpnTargetNetwork".into(),
-                            code: "association-failed".into(),
-                            message: format!("AWS failed to associate {subnet}"),
-                        });
+                        return Err(CloudError::api(
+                            "AssociateClientVpnTargetNetwork",
+                            "association-failed",
+                            format!("AWS failed to associate {subnet}"),
+                        ));
                     }
                     Some(a) => Probe::Pending(a.state.to_string()),
                     None => Probe::Pending("not yet listed".into()),
@@ -449,7 +438,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         let what = format!("disassociation of {subnet}");
         self.until_gone(&self.policies.association, &what, || async {
             let list = match self.cloud.associations(endpoint).await {
-                Err(CloudError::NotFound(_)) => return Ok(None),
+                Err(e) if e.is(Kind::NotFound) => return Ok(None),
                 other => other?,
             };
             Ok(list

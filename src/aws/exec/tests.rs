@@ -251,18 +251,19 @@ async fn an_injected_failure_surfaces_as_a_step_error_naming_the_step() {
     cloud.fail_next(
         "AuthorizeClientVpnIngress",
         1,
-        CloudError::Api {
-            action: "AuthorizeClientVpnIngress".into(),
-            code: "InternalError".into(),
-            message: "An internal error has occurred".into(),
-        },
+        CloudError::answered(
+            "ec2",
+            "AuthorizeClientVpnIngress",
+            "InternalError",
+            "An internal error has occurred",
+        ),
     );
     let e = setup(&cloud, &want)
         .await
         .expect_err("the fault fails setup");
     assert_eq!(e.step, format!("authorize access to {VPC_CIDR}"));
     match &e.error {
-        WaitError::Cloud(CloudError::Api { code, .. }) => assert_eq!(code, "InternalError"),
+        WaitError::Cloud(e) => assert_eq!(e.code(), Some("InternalError")),
         other => panic!("expected the injected error, got {other:?}"),
     }
     // The faulted call changed nothing: the endpoint exists, the rule does not.
@@ -355,11 +356,12 @@ async fn release_waits_while_a_deleting_nat_gateway_holds_the_address() {
 }
 
 fn route_fault() -> CloudError {
-    CloudError::Api {
-        action: "DeleteRoute".into(),
-        code: "InternalError".into(),
-        message: "An internal error has occurred".into(),
-    }
+    CloudError::answered(
+        "ec2",
+        "DeleteRoute",
+        "InternalError",
+        "An internal error has occurred",
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -391,11 +393,12 @@ async fn without_keep_going_a_failing_phase_ends_the_lane_before_the_next_phase(
     cloud.fail_next(
         "DisassociateClientVpnTargetNetwork",
         1,
-        CloudError::Api {
-            action: "DisassociateClientVpnTargetNetwork".into(),
-            code: "InternalError".into(),
-            message: "An internal error has occurred".into(),
-        },
+        CloudError::answered(
+            "ec2",
+            "DisassociateClientVpnTargetNetwork",
+            "InternalError",
+            "An internal error has occurred",
+        ),
     );
     let seen = observe(&cloud, "lab", false).await.expect("observe");
     let failures = run(&cloud, &plan_teardown(&seen), false).await;

@@ -38,7 +38,7 @@ impl Certificates for AwsCloud {
                     .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
                     .collect::<Tags>(),
                 Err(e) => match classify("ListTagsForCertificate", arn, e) {
-                    CloudError::NotFound(_) => continue,
+                    e if e.is(Kind::NotFound) => continue,
                     other => return Err(other),
                 },
             };
@@ -89,10 +89,8 @@ impl Certificates for AwsCloud {
                         .key(k)
                         .value(v)
                         .build()
-                        .map_err(|e| CloudError::Api {
-                            action: "ImportCertificate".into(),
-                            code: "BadTag".into(),
-                            message: e.to_string(),
+                        .map_err(|e| {
+                            CloudError::api("ImportCertificate", "BadTag", e.to_string())
                         })?;
                     req = req.tags(tag);
                 }
@@ -104,11 +102,7 @@ impl Certificates for AwsCloud {
             .map_err(|e| classify("ImportCertificate", "the server certificate", e))?;
         out.certificate_arn()
             .map(str::to_string)
-            .ok_or_else(|| CloudError::Api {
-                action: "ImportCertificate".into(),
-                code: "NoArn".into(),
-                message: "ACM returned no ARN".into(),
-            })
+            .ok_or_else(|| CloudError::api("ImportCertificate", "NoArn", "ACM returned no ARN"))
     }
 
     async fn certificate_body(&self, arn: &str) -> CloudResult<String> {

@@ -73,25 +73,31 @@ pub async fn connect(
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }) {
-        return Err(CloudError::Api {
-            action: "configuration".into(),
-            code: "NoRegion".into(),
-            message: format!("{r:?} is not an AWS region name"),
-        });
+        return Err(CloudError::api(
+            "configuration",
+            "NoRegion",
+            format!("{r:?} is not an AWS region name"),
+        ));
     }
     if config.region().is_none_or(|r| r.as_ref().is_empty()) {
-        return Err(CloudError::Api {
-            action: "configuration".into(),
-            code: "NoRegion".into(),
-            message: "no AWS region configured".into(),
-        });
+        return Err(CloudError::api(
+            "configuration",
+            "NoRegion",
+            "no AWS region configured",
+        ));
     }
     use aws_credential_types::provider::ProvideCredentials;
     match config.credentials_provider() {
-        None => return Err(CloudError::NoCredentials("no credential provider".into())),
+        None => {
+            return Err(CloudError::new(
+                Kind::NoCredentials,
+                "no credential provider",
+            ));
+        }
         Some(p) => {
             if let Err(e) = p.provide_credentials().await {
-                return Err(CloudError::NoCredentials(
+                return Err(CloudError::new(
+                    Kind::NoCredentials,
                     DisplayErrorContext(&e).to_string(),
                 ));
             }

@@ -6,6 +6,7 @@ use super::model::*;
 use aws_sdk_acm as acm;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 mod certificates;
@@ -115,13 +116,13 @@ impl AwsCloud {
             .send()
             .await
             .map_err(|e| classify("GetCallerIdentity", "the caller", e))?;
-        out.account()
-            .map(str::to_string)
-            .ok_or_else(|| CloudError::Api {
-                action: "GetCallerIdentity".into(),
-                code: "MissingAccount".into(),
-                message: "the answer names no account".into(),
-            })
+        out.account().map(str::to_string).ok_or_else(|| {
+            CloudError::api(
+                "GetCallerIdentity",
+                "MissingAccount",
+                "the answer names no account",
+            )
+        })
     }
 
     async fn create_tags(&self, id: &str, tags: &Tags) -> CloudResult<()> {
@@ -142,56 +143,81 @@ fn required(value: Option<&str>, action: &str, field: &str) -> CloudResult<Strin
     value
         .filter(|v| !v.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| CloudError::Api {
-            action: action.to_string(),
-            code: "MissingField".into(),
-            message: format!("the answer to {action} has no {field}"),
+        .ok_or_else(|| {
+            CloudError::api(
+                action.to_string(),
+                "MissingField",
+                format!("the answer to {action} has no {field}"),
+            )
         })
 }
 
-/// Classify an SDK error. EC2 models no error types, so the code string is the only handle.
-fn classify<E, R>(action: &str, what: &str, e: SdkError<E, R>) -> CloudError
+/// The service an operation belongs to (for the error's cause line).
+fn service_of(operation: &str) -> &'static str {
+    match operation {
+        "ListCertificates"
+        | "ListTagsForCertificate"
+        | "DescribeCertificate"
+        | "ImportCertificate"
+        | "GetCertificate"
+        | "DeleteCertificate" => "acm",
+        "GetCallerIdentity" => "sts",
+        _ => "ec2",
+    }
+}
+
+/// Classify an SDK error by AWS's code (EC2 models no error types, so the code string is the
+/// only handle), keeping the call: service, operation, code, message, HTTP status, request id.
+fn classify<E>(action: &str, what: &str, e: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     match &e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+        SdkError::DispatchFailure(_)
+        | SdkError::TimeoutError(_)
+        | SdkError::ResponseError(_)
+        | SdkError::ConstructionFailure(_) => {
             let detail = DisplayErrorContext(&e).to_string();
-            if detail.contains("credentials") || detail.contains("identity") {
-                return CloudError::NoCredentials(detail);
-            }
-            return CloudError::Unreachable(detail);
-        }
-        SdkError::ConstructionFailure(_) => {
-            let detail = DisplayErrorContext(&e).to_string();
-            return if detail.contains("credentials") || detail.contains("identity") {
-                CloudError::NoCredentials(detail)
+            let kind = if detail.contains("credentials") || detail.contains("identity") {
+                Kind::NoCredentials
             } else {
-                CloudError::Unreachable(detail)
+                Kind::Unreachable
             };
+            return CloudError::new(kind, detail);
         }
         _ => {}
     }
     let code = e.code().unwrap_or("Unknown").to_string();
     let message = e.message().unwrap_or("").to_string();
-    if code.contains("NotFound") || code == "ResourceNotFoundException" {
-        CloudError::NotFound(what.to_string())
-    } else if code == "ResourceInUseException" || code == "DependencyViolation" {
-        CloudError::InUse(what.to_string())
-    } else if code.contains("Throttl") || code == "RequestLimitExceeded" {
-        CloudError::Throttled(message)
-    } else if code.contains("AuthFailure") && message.contains("credentials")
-        || code == "UnrecognizedClientException"
-        || code == "InvalidClientTokenId"
-    {
-        CloudError::NoCredentials(format!("{code}: {message}"))
-    } else {
-        CloudError::Api {
-            action: action.to_string(),
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let request_id = e
+        .meta()
+        .extra("aws_request_id")
+        .map(str::to_string)
+        .or_else(|| {
+            let headers = e.raw_response()?.headers();
+            ["x-amzn-requestid", "x-amz-request-id"]
+                .iter()
+                .find_map(|h| headers.get(*h))
+                .map(str::to_string)
+        });
+    let kind = Kind::of(&code, &message, status);
+    let shown = match kind {
+        Kind::NotFound | Kind::InUse => what.to_string(),
+        Kind::NoCredentials => format!("{code}: {message}"),
+        _ => message.clone(),
+    };
+    CloudError {
+        kind,
+        what: shown,
+        call: Some(Box::new(Call {
+            service: service_of(action).to_string(),
+            operation: action.to_string(),
             code,
             message,
-        }
+            status,
+            request_id,
+        })),
     }
 }
 
@@ -207,11 +233,9 @@ mod tests {
         );
         for missing in [None, Some("")] {
             match super::required(missing, "AllocateAddress", "AllocationId") {
-                Err(super::CloudError::Api {
-                    action, message, ..
-                }) => {
-                    assert_eq!(action, "AllocateAddress");
-                    assert!(message.contains("AllocationId"), "{message}");
+                Err(e) => {
+                    assert_eq!(e.operation(), Some("AllocateAddress"));
+                    assert!(e.what.contains("AllocationId"), "{e}");
                 }
                 other => panic!("{other:?}"),
             }

@@ -214,10 +214,12 @@ impl Nat for AwsCloud {
             .send()
             .await
             .map_err(|e| classify("CreateNatGateway", subnet, e))?;
-        let n = out.nat_gateway().ok_or_else(|| CloudError::Api {
-            action: "CreateNatGateway".into(),
-            code: "MissingField".into(),
-            message: "the answer to CreateNatGateway has no NatGateway".into(),
+        let n = out.nat_gateway().ok_or_else(|| {
+            CloudError::api(
+                "CreateNatGateway",
+                "MissingField",
+                "the answer to CreateNatGateway has no NatGateway",
+            )
         })?;
         required(n.nat_gateway_id(), "CreateNatGateway", "NatGatewayId")?;
         Ok(nat_of(n))
@@ -247,7 +249,7 @@ impl Nat for AwsCloud {
                 if e.code() == Some("AuthFailure")
                     || e.code() == Some("InvalidIPAddress.InUse") =>
             {
-                Err(CloudError::InUse(allocation.to_string()))
+                Err(CloudError::in_use(allocation.to_string()))
             }
             Err(e) => Err(classify("ReleaseAddress", allocation, e)),
         }
@@ -275,11 +277,11 @@ impl Nat for AwsCloud {
                     RouteTarget::LocalGateway(i) => r.local_gateway_id(i),
                     RouteTarget::CarrierGateway(i) => r.carrier_gateway_id(i),
                     RouteTarget::Local | RouteTarget::Other(_) => {
-                        return Err(CloudError::Api {
-                            action: $action.into(),
-                            code: "UnsupportedTarget".into(),
-                            message: format!("vpnctl cannot route to '{}'", target.id()),
-                        });
+                        return Err(CloudError::api(
+                            $action,
+                            "UnsupportedTarget",
+                            format!("vpnctl cannot route to '{}'", target.id()),
+                        ));
                     }
                 };
                 r.send()
@@ -309,7 +311,7 @@ impl Nat for AwsCloud {
                 .and_then(|n| n.state())
                 .map(|s| NatState::from(s.as_str()))),
             Err(e) => match classify("DescribeNatGateways", id, e) {
-                CloudError::NotFound(_) => Ok(None),
+                e if e.is(Kind::NotFound) => Ok(None),
                 other => Err(other),
             },
         }

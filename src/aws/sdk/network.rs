@@ -50,19 +50,19 @@ impl Network for AwsCloud {
                 [] => continue,
                 [one] => return Ok(one.clone()),
                 many => {
-                    return Err(CloudError::Api {
-                        action: "DescribeSecurityGroups".into(),
-                        code: "Ambiguous".into(),
-                        message: format!(
+                    return Err(CloudError::api(
+                        "DescribeSecurityGroups",
+                        "Ambiguous",
+                        format!(
                             "{} security groups of {vpc} are named '{id_or_name}'; give the \
                                 group id",
                             many.len()
                         ),
-                    });
+                    ));
                 }
             }
         }
-        Err(CloudError::NotFound(what))
+        Err(CloudError::not_found(what))
     }
 
     async fn find_vpc(&self, id_or_name: &str) -> CloudResult<Vpc> {
@@ -84,7 +84,7 @@ impl Network for AwsCloud {
             .map_err(|e| classify("DescribeVpcs", &what, e))?;
         let vpcs = out.vpcs();
         match vpcs {
-            [] => Err(CloudError::NotFound(what)),
+            [] => Err(CloudError::not_found(what)),
             [v] => {
                 let mut cidrs: Vec<Ipv4Net> = v
                     .cidr_block()
@@ -107,14 +107,14 @@ impl Network for AwsCloud {
                     cidrs,
                 })
             }
-            many => Err(CloudError::Api {
-                action: "DescribeVpcs".into(),
-                code: "Ambiguous".into(),
-                message: format!(
+            many => Err(CloudError::api(
+                "DescribeVpcs",
+                "Ambiguous",
+                format!(
                     "{} VPCs are named '{id_or_name}'; give the VPC id",
                     many.len()
                 ),
-            }),
+            )),
         }
     }
 
@@ -136,7 +136,7 @@ impl Network for AwsCloud {
             .await
             .map_err(|e| classify("DescribeSubnets", &what, e))?;
         match out.subnets() {
-            [] => Err(CloudError::NotFound(what)),
+            [] => Err(CloudError::not_found(what)),
             [s] => Ok(Subnet {
                 id: s.subnet_id().unwrap_or_default().to_string(),
                 name: name_of(s.tags()),
@@ -144,14 +144,14 @@ impl Network for AwsCloud {
                 az: s.availability_zone().unwrap_or_default().to_string(),
                 cidr: s.cidr_block().and_then(|c| c.parse().ok()),
             }),
-            many => Err(CloudError::Api {
-                action: "DescribeSubnets".into(),
-                code: "Ambiguous".into(),
-                message: format!(
+            many => Err(CloudError::api(
+                "DescribeSubnets",
+                "Ambiguous",
+                format!(
                     "{} subnets are named '{id_or_name}'; give the subnet id",
                     many.len()
                 ),
-            }),
+            )),
         }
     }
 }
