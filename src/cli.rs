@@ -283,6 +283,9 @@ pub struct MergeCrlArgs {
     /// A CRL of this PKI's CA (another copy's pki/crl.pem); default: the endpoint's.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Print what would be merged and the push to the endpoint; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

@@ -63,9 +63,21 @@ pub fn kick(ctx: &Ctx, args: &KickArgs) -> Result<()> {
     crate::pki::names::validate_user(&args.user)?;
     runtime()?.block_on(async {
         let (cloud, region) = cloud(ctx, &args.aws).await?;
-        let seen = exec::observe(&cloud, &ctx.deployment, true)
-            .await
-            .map_err(crate::aws::to_error)?;
+        // The sessions are counted for the plan only: when they cannot be listed, the
+        // emergency command still ends them.
+        let seen = match exec::observe(&cloud, &ctx.deployment, true).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                ctx.printer.warn(format!(
+                    "cannot list the connections ({}); ending {}'s sessions anyway",
+                    crate::aws::to_error(e),
+                    args.user
+                ));
+                exec::observe(&cloud, &ctx.deployment, false)
+                    .await
+                    .map_err(crate::aws::to_error)?
+            }
+        };
         let (endpoint, steps) = plan::plan_kick(&seen, &args.user)?;
         if args.dry_run {
             unknown_user(ctx, &args.user)?;
@@ -180,6 +192,7 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 again",
                 ctx.vpnctl_aws("wake", aws)
             ));
+            super::plan_report::nothing_to_do(ctx, "sleep", &region);
             return Ok(());
         }
         // One interruptible span from the first change to the report: a Ctrl-C
@@ -225,29 +238,31 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         ));
         None
     };
-    runtime()?.block_on(async {
-        let (cloud, region) = cloud(ctx, aws).await?;
-        let _lock = if args.dry_run {
-            None
-        } else {
-            Some(super::deployment_lock(ctx).await?)
-        };
-        // The CRL is read under the lock, after any repair, like every CRL push (a dry run
-        // only says what a repair would do).
-        let mut repair = None;
-        let crl = match pki.as_mut() {
-            Some(pki) if args.dry_run => {
-                if let Some(w) = pki.health()?.describe() {
-                    repair = Some(w);
-                }
-                Some((pki.crl_pem()?, pki.ca_pem()?))
+    let rt = runtime()?;
+    let (cloud, region) = rt.block_on(cloud(ctx, aws))?;
+    // Blocking work (the lock's wait, the PKI's repair and reads) between two runs of the
+    // runtime, not on it. The CRL is read under the lock, after any repair, like every CRL
+    // push (a dry run only says what a repair would do).
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(super::deployment_lock_blocking(ctx)?)
+    };
+    let mut repair = None;
+    let crl = match pki.as_mut() {
+        Some(pki) if args.dry_run => {
+            if let Some(w) = pki.health()?.describe() {
+                repair = Some(w);
             }
-            Some(pki) => {
-                ctx.repaired_pki(pki)?;
-                Some((pki.crl_pem()?, pki.ca_pem()?))
-            }
-            None => None,
-        };
+            Some((pki.crl_pem()?, pki.ca_pem()?))
+        }
+        Some(pki) => {
+            ctx.repaired_pki(pki)?;
+            Some((pki.crl_pem()?, pki.ca_pem()?))
+        }
+        None => None,
+    };
+    rt.block_on(async {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
@@ -271,6 +286,7 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         }
         if steps.is_empty() {
             ctx.printer.data(format!("{endpoint} is awake already"));
+            super::plan_report::nothing_to_do(ctx, "wake", &region);
             return Ok(());
         }
         // One interruptible span from the first change to the report: a Ctrl-C
@@ -330,17 +346,20 @@ pub struct Pushed {
 /// survived the import's reset are ended.
 pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Result<Pushed> {
     let mut pki = pki.clone();
-    runtime()?.block_on(async {
-        let (cloud, region) = cloud(ctx, aws).await?;
-        let _lock = super::deployment_lock(ctx).await?;
-        // Under the lock: another vpnctl may have changed the CRL since this one started.
-        ctx.repaired_pki(&mut pki)?;
-        let crl = pki.crl_pem()?;
-        let number = crate::pki::cert::crl_number(&crl).unwrap_or(0);
+    let rt = runtime()?;
+    let (cloud, region) = rt.block_on(cloud(ctx, aws))?;
+    // Blocking work between two runs of the runtime, not on it. Under the lock: another
+    // vpnctl may have changed the CRL since this one started.
+    let _lock = super::deployment_lock_blocking(ctx)?;
+    ctx.repaired_pki(&mut pki)?;
+    let crl = pki.crl_pem()?;
+    let ca = pki.ca_pem()?;
+    let number = crate::pki::cert::crl_number(&crl).unwrap_or(0);
+    rt.block_on(async {
         let seen = exec::observe(&cloud, &ctx.deployment, user.is_some())
             .await
             .map_err(crate::aws::to_error)?;
-        let (endpoint, steps) = plan::plan_crl_push(&seen, &crl, &pki.ca_pem()?, user)?;
+        let (endpoint, steps) = plan::plan_crl_push(&seen, &crl, &ca, user)?;
         let imported = steps
             .iter()
             .any(|s| matches!(s.action, plan::Action::ImportCrl { .. }));
@@ -392,7 +411,7 @@ pub fn crl_push_preview(
     ctx: &Ctx,
     aws: &AwsArgs,
     pki: &Pki,
-    user: &str,
+    user: Option<&str>,
     next_crl: Option<u64>,
 ) -> Result<(String, Vec<plan::Step>)> {
     runtime()?.block_on(async {
@@ -400,8 +419,7 @@ pub fn crl_push_preview(
         let seen = exec::observe(&cloud, &ctx.deployment, true)
             .await
             .map_err(crate::aws::to_error)?;
-        let (_, mut steps) =
-            plan::plan_crl_push(&seen, &pki.crl_pem()?, &pki.ca_pem()?, Some(user))?;
+        let (_, mut steps) = plan::plan_crl_push(&seen, &pki.crl_pem()?, &pki.ca_pem()?, user)?;
         if let Some(number) = next_crl {
             steps.retain(|s| !matches!(s.action, plan::Action::ImportCrl { .. }));
             steps.insert(0, plan::Step::new(plan::Action::ImportCrl { number }));

@@ -561,14 +561,10 @@ pub fn executor<'a>(
 /// first and then finds its endpoint, rather than creating another. (Across machines the tags
 /// still keep it findable; `setup` refuses two endpoints of one deployment.)
 pub async fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
-    let path = crate::state::path(&ctx.pki_dir, &ctx.deployment).with_extension("lock");
-    if let Some(lock) = crate::fsx::Lock::try_acquire(&path)? {
-        return Ok(lock);
-    }
-    ctx.printer.info(format!(
-        "waiting for another vpnctl working on deployment '{}'…",
-        ctx.deployment
-    ));
+    let path = match try_deployment_lock(ctx)? {
+        Ok(lock) => return Ok(lock),
+        Err(path) => path,
+    };
     // The wait blocks a thread: not the runtime's.
     tokio::task::spawn_blocking(move || crate::fsx::Lock::acquire(&path))
         .await
@@ -579,6 +575,30 @@ pub async fn deployment_lock(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
                 std::io::Error::other(e.to_string()),
             )
         })?
+}
+
+/// `deployment_lock` outside the runtime: for the sections that do blocking work under the
+/// lock (repairing and reading the PKI) between two runs of the runtime.
+pub fn deployment_lock_blocking(ctx: &Ctx<'_>) -> Result<crate::fsx::Lock> {
+    match try_deployment_lock(ctx)? {
+        Ok(lock) => Ok(lock),
+        Err(path) => crate::fsx::Lock::acquire(&path),
+    }
+}
+
+/// The lock if it is free; else its path, once the wait is said.
+fn try_deployment_lock(
+    ctx: &Ctx<'_>,
+) -> Result<std::result::Result<crate::fsx::Lock, std::path::PathBuf>> {
+    let path = crate::state::path(&ctx.pki_dir, &ctx.deployment).with_extension("lock");
+    if let Some(lock) = crate::fsx::Lock::try_acquire(&path)? {
+        return Ok(Ok(lock));
+    }
+    ctx.printer.info(format!(
+        "waiting for another vpnctl working on deployment '{}'…",
+        ctx.deployment
+    ));
+    Ok(Err(path))
 }
 
 /// A plan as people read it: `title`, then one numbered line per step.

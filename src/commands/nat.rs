@@ -265,21 +265,29 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
             "no NAT gateway or Elastic IP of deployment '{}': nothing to turn off",
             ctx.deployment
         ));
+        super::plan_report::nothing_to_do(ctx, "nat off", region);
         return Ok(());
     }
     // One interruptible span from the first change to the report: a Ctrl-C
     // anywhere in it is the "run it again" answer, never swallowed.
     super::interruptible(ctx, None, async {
         let inputs = exec::Inputs::default();
-        super::execute(ctx, cloud, "nat off", region, &steps, &seen, &inputs, false)
-            .await
-            .into_result()
-            .map_err(crate::aws::step_error)?;
+        let ran = super::executor(ctx, cloud)
+            .run(&steps, &seen, &inputs, false)
+            .await;
+        if !ran.failures.is_empty() {
+            super::plan_report::outcome(ctx, "nat off", region, &steps, &ran, None);
+            return ran
+                .into_result()
+                .map(|_| ())
+                .map_err(crate::aws::step_error);
+        }
         let left = plan::plan_nat_off(
             &exec::observe(cloud, &ctx.deployment, false)
                 .await
                 .map_err(crate::aws::to_error)?,
         );
+        super::plan_report::outcome(ctx, "nat off", region, &steps, &ran, Some(&left));
         if !left.is_empty() {
             return Err(Error::incomplete(
                 format!("{} NAT step(s) remain: {}", left.len(), left[0]),

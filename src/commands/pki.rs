@@ -539,7 +539,7 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
     }
     match crate::state::load(&ctx.pki_dir, &ctx.deployment)
         .as_ref()
-        .and_then(|st| super::setup::target_of(ctx, st))
+        .and_then(|st| super::profile::target_of(ctx, st))
     {
         // A deployment exists: new users get profiles against its endpoint right away.
         Some(target) => {
@@ -683,16 +683,42 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
     }
     // The endpoint's half, planned by the same planner as the real push.
     let next = (!live.is_empty()).then_some(number);
-    let (region, steps) = super::live::crl_push_preview(ctx, &a.aws, pki, &a.user, next)?;
-    super::show_plan(
-        ctx,
-        "revoke",
-        &region,
-        &steps,
-        &local,
-        "the endpoint holds this CRL",
-    );
+    let preview = super::live::crl_push_preview(ctx, &a.aws, pki, Some(&a.user), next);
+    show_push_plan(ctx, "revoke", &local, preview);
     Ok(())
+}
+
+/// A PKI command's dry run: its local steps, then the endpoint's half as the push would plan
+/// it. When that half cannot be planned (AWS unreachable, no endpoint, a CRL ahead), the
+/// local plan still shows, with why, as the real command would change this PKI and then stop.
+fn show_push_plan(
+    ctx: &Ctx,
+    command: &str,
+    local: &[String],
+    preview: Result<(String, Vec<crate::aws::plan::Step>)>,
+) {
+    match preview {
+        Ok((region, steps)) => super::show_plan(
+            ctx,
+            command,
+            &region,
+            &steps,
+            local,
+            "the endpoint holds this CRL",
+        ),
+        Err(e) => {
+            for line in super::numbered(
+                format!("{command} plan (nothing is changed with --dry-run):"),
+                local,
+            ) {
+                ctx.printer.data(line);
+            }
+            ctx.printer.warn(format!(
+                "the endpoint's half cannot be planned: {e} ({})",
+                e.hint()
+            ));
+        }
+    }
 }
 
 /// The AWS half of `pki revoke`: the guarded CRL push, then the user's sessions.
@@ -769,7 +795,7 @@ fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
     let path = pki.layout.profile(&i.name);
     match crate::state::load(&ctx.pki_dir, &ctx.deployment)
         .as_ref()
-        .and_then(|st| super::setup::target_of(ctx, st))
+        .and_then(|st| super::profile::target_of(ctx, st))
     {
         Some(target) => {
             let names = std::slice::from_ref(&i.name);
@@ -805,6 +831,43 @@ fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
 
 /// Catch up with another copy's revocations: from a file (local only), or from the endpoint,
 /// which then gets the merged CRL through the same guarded path as every other CRL push.
+/// `pki merge-crl --dry-run`: what would be merged, then the push the same planner would plan.
+fn merge_plan(ctx: &Ctx, a: &MergeCrlArgs, pki: &Pki, other: &str, from: &str) -> Result<()> {
+    let merged = pki.merge_preview(other)?;
+    let mut local: Vec<String> = merged
+        .revoked
+        .iter()
+        .map(|(cn, serial)| format!("revoke {cn} (serial {serial}), as {from} has it"))
+        .chain(merged.unknown.iter().map(|serial| {
+            format!("record serial {serial} as revoked (issued by another copy of this PKI)")
+        }))
+        .collect();
+    if merged.regenerated {
+        local.push(format!(
+            "regenerate crl.pem as CRL number {}",
+            merged.number
+        ));
+    } else {
+        local.push(format!(
+            "nothing to merge from {from}: CRL number {} supersedes it",
+            merged.number
+        ));
+    }
+    if a.file.is_some() {
+        for line in super::numbered(
+            "merge-crl plan (nothing is changed with --dry-run):".to_string(),
+            &local,
+        ) {
+            ctx.printer.data(line);
+        }
+        return Ok(());
+    }
+    let next = merged.regenerated.then_some(merged.number);
+    let preview = super::live::crl_push_preview(ctx, &a.aws, pki, None, next);
+    show_push_plan(ctx, "merge-crl", &local, preview);
+    Ok(())
+}
+
 fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
     let mut pki = ctx.open_pki()?;
     let pass = ctx.ca_passphrase(&pki)?;
@@ -821,6 +884,9 @@ fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
             (crl, endpoint)
         }
     };
+    if a.dry_run {
+        return merge_plan(ctx, a, &pki, &other, &from);
+    }
     let merged = pki.merge_crl(&other, pass.as_ref(), ctx.now);
     ctx.report_repairs(&mut pki);
     let merged = merged?;

@@ -57,11 +57,35 @@ pub async fn execute(
     let ran = super::executor(ctx, cloud)
         .run(steps, seen, inputs, keep_going)
         .await;
-    if ctx.printer.json_mode() {
-        ctx.printer
-            .json(&document(ctx, command, region, steps, &[], Some(&ran)));
-    }
+    outcome(ctx, command, region, steps, &ran, None);
     ran
+}
+
+/// With `--json`, a run's outcome as one document. `remaining`: what a second look found
+/// still to do (teardown, nat off), which then decides `ok` as the exit code does.
+pub fn outcome(
+    ctx: &Ctx<'_>,
+    command: &str,
+    region: &str,
+    steps: &[Step],
+    ran: &Ran,
+    remaining: Option<&[Step]>,
+) {
+    if !ctx.printer.json_mode() {
+        return;
+    }
+    let mut doc = document(ctx, command, region, steps, &[], Some(ran));
+    if let Some(left) = remaining {
+        let prices = crate::aws::price::for_region(region, &ctx.config.prices);
+        doc["remaining"] = left.iter().map(|s| step(s, &prices)).collect();
+        doc["ok"] = json!(ran.failures.is_empty() && left.is_empty());
+    }
+    ctx.printer.json(&doc);
+}
+
+/// With `--json`, the outcome of a command that found nothing to do.
+pub fn nothing_to_do(ctx: &Ctx<'_>, command: &str, region: &str) {
+    outcome(ctx, command, region, &[], &Ran::default(), Some(&[]));
 }
 
 /// The JSON form of a plan (`ran`: None for a dry run) or of its outcome.
@@ -106,7 +130,7 @@ fn document(
                 })
             })
             .collect();
-        doc["made"] = json!({
+        doc["resources"] = json!({
             "endpoint": r.endpoint.as_ref().map(|e| &e.id),
             "certificate_arn": r.certificate_arn,
             "nat_gateway": r.nat.as_ref().map(|n| &n.id),

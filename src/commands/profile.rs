@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         &args.remote,
         crate::state::load(&ctx.pki_dir, &ctx.deployment)
             .as_ref()
-            .and_then(|st| super::setup::target_of(ctx, st)),
+            .and_then(|st| target_of(ctx, st)),
     ) {
         (Some(remote), _) => Target {
             remote: remote.clone(),
@@ -215,4 +215,28 @@ pub fn warn_keyless(ctx: &Ctx, users: &[String]) {
              `vpnctl pki renew {u}` gives {u} a new one"
         ));
     }
+}
+
+/// Write a profile for every valid user against the deployment's endpoint.
+pub fn write_profiles(
+    ctx: &Ctx,
+    pki: &Pki,
+    st: &crate::state::State,
+) -> Result<Vec<std::path::PathBuf>> {
+    let Some(target) = target_of(ctx, st) else {
+        return Ok(Vec::new());
+    };
+    let (here, elsewhere) = pki.live_users(ctx.now)?;
+    warn_keyless(ctx, &elsewhere);
+    write_for(ctx, pki, &target, &here, false)
+}
+
+/// Where profiles point for this deployment, from the state record.
+pub fn target_of(ctx: &Ctx, st: &crate::state::State) -> Option<Target> {
+    Some(Target {
+        remote: st.dns_name.clone()?,
+        port: st.port.unwrap_or(443),
+        proto: st.proto.unwrap_or(crate::profile::Proto::Udp),
+        templates: ctx.env.templates.clone(),
+    })
 }

@@ -239,7 +239,7 @@ async fn security_groups(cloud: &AwsCloud, vpc: &Vpc, wanted: &[String]) -> Resu
             ));
         }
         let id = match cloud.find_security_group(&vpc.id, g).await {
-            Err(e) if e.is(crate::aws::cloud::Kind::NotFound) => {
+            Err(e) if e.is(awsmod::cloud::Kind::NotFound) => {
                 let what = e.what;
                 return Err(Error::not_found(
                     format!("no {what}"),
@@ -350,7 +350,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     };
 
     let rt = runtime()?;
-    rt.block_on(async {
+    let (cloud, region, vpc, subnets, security_groups, nat_want) = rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let (vpc, subnets) = lookup(&cloud, &settings).await?;
         let security_groups = security_groups(&cloud, &vpc, &settings.security_groups).await?;
@@ -360,102 +360,107 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             Some(subnet) => Some(super::nat::want(&cloud, subnet, None, None, false).await?),
             None => None,
         };
-        // From here on this run changes the deployment: one at a time (see `deployment_lock`).
-        let _lock = if args.dry_run {
-            None
-        } else {
-            Some(super::deployment_lock(ctx).await?)
-        };
-        let mut pki = match existing {
-            // Read again under the lock: another vpnctl may have changed it meanwhile.
-            Some(_) => Pki::open(&ctx.pki_dir)?,
-            // Another setup made the PKI while this one waited for the lock.
-            None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
-            None => {
-                ctx.printer
-                    .info(format!("creating the PKI in {}", ctx.pki_dir.display()));
-                // A passphrase given (file or environment) encrypts the new CA key, as
-                // `pki init --encrypt-ca-key` would.
-                let opts = store::InitOptions {
-                    deployment: ctx.deployment.clone(),
-                    server_name: args.server_name.clone(),
-                    ca_days: store::DEFAULT_CA_DAYS,
-                    server_days: store::DEFAULT_CERT_DAYS,
-                    crl_days: store::DEFAULT_CRL_DAYS,
-                    force: false,
-                    passphrase: ctx.passphrase.clone(),
-                };
-                Pki::init(&ctx.pki_dir, &opts, ctx.now)?
-            }
-        };
-        // The CRL that goes to the endpoint is read under the deployment lock, after any
-        // repair of an interrupted PKI command (dry runs only look).
-        if args.dry_run {
-            if let Some(w) = pki.health()?.describe() {
-                ctx.printer.warn(w);
-            }
-        } else {
-            ctx.repaired_pki(&mut pki)?;
-            // A PKI made for another name (`pki init` without --name, then `--name lab setup`)
-            // now serves this deployment, unless its own name has a deployment too: later
-            // commands then find 'lab' from the PKI instead of stopping at two candidates.
-            let recorded = pki.meta.deployment.clone();
-            if recorded != ctx.deployment && crate::state::load(&ctx.pki_dir, &recorded).is_none() {
-                pki.record_deployment(&ctx.deployment)?;
-                ctx.printer.info(format!(
-                    "the PKI in {} now records deployment '{}' (it recorded '{recorded}', which \
-                     has no deployment here)",
-                    ctx.pki_dir.display(),
-                    ctx.deployment
-                ));
-            }
+        Ok::<_, Error>((cloud, region, vpc, subnets, security_groups, nat_want))
+    })?;
+    // From here on this run changes the deployment: one at a time (see `deployment_lock`).
+    // The lock's wait and the PKI's creation, repair and reads are blocking work, done here
+    // between two runs of the runtime rather than on it.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(super::deployment_lock_blocking(ctx)?)
+    };
+    let mut pki = match existing {
+        // Read again under the lock: another vpnctl may have changed it meanwhile.
+        Some(_) => Pki::open(&ctx.pki_dir)?,
+        // Another setup made the PKI while this one waited for the lock.
+        None if store::exists(&ctx.pki_dir) => Pki::open(&ctx.pki_dir)?,
+        None => {
+            ctx.printer
+                .info(format!("creating the PKI in {}", ctx.pki_dir.display()));
+            // A passphrase given (file or environment) encrypts the new CA key, as
+            // `pki init --encrypt-ca-key` would.
+            let opts = store::InitOptions {
+                deployment: ctx.deployment.clone(),
+                server_name: args.server_name.clone(),
+                ca_days: store::DEFAULT_CA_DAYS,
+                server_days: store::DEFAULT_CERT_DAYS,
+                crl_days: store::DEFAULT_CRL_DAYS,
+                force: false,
+                passphrase: ctx.passphrase.clone(),
+            };
+            Pki::init(&ctx.pki_dir, &opts, ctx.now)?
         }
-        let upload = server_upload(&pki)?;
-        let server_pem = upload.cert_pem.clone();
-        let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
-        for c in &settings.authorize {
-            if !authorize.contains(c) {
-                authorize.push(*c);
-            }
+    };
+    // The CRL that goes to the endpoint is read under the deployment lock, after any
+    // repair of an interrupted PKI command (dry runs only look).
+    if args.dry_run {
+        if let Some(w) = pki.health()?.describe() {
+            ctx.printer.warn(w);
         }
-        if settings.full_tunnel {
-            let all: Ipv4Net = "0.0.0.0/0"
-                .parse()
-                .map_err(|_| Error::invalid("0.0.0.0/0", ""))?;
-            if !authorize.contains(&all) {
-                authorize.push(all);
-            }
+    } else {
+        ctx.repaired_pki(&mut pki)?;
+        // A PKI made for another name (`pki init` without --name, then `--name lab setup`)
+        // now serves this deployment, unless its own name has a deployment too: later
+        // commands then find 'lab' from the PKI instead of stopping at two candidates.
+        let recorded = pki.meta.deployment.clone();
+        if recorded != ctx.deployment && crate::state::load(&ctx.pki_dir, &recorded).is_none() {
+            pki.record_deployment(&ctx.deployment)?;
+            ctx.printer.info(format!(
+                "the PKI in {} now records deployment '{}' (it recorded '{recorded}', which \
+                 has no deployment here)",
+                ctx.pki_dir.display(),
+                ctx.deployment
+            ));
         }
-        let dns_servers = if settings.dns_servers.is_empty() {
-            vpc_resolver(&vpc).into_iter().collect()
-        } else {
-            settings.dns_servers.clone()
-        };
-        let want = Desired {
-            deployment: ctx.deployment.clone(),
-            endpoint: EndpointSpec {
-                name: ctx.deployment.clone(),
-                client_cidr: settings.client_cidr,
-                vpc_id: vpc.id.clone(),
-                split_tunnel: !settings.full_tunnel,
-                dns_servers,
-                transport: settings.transport,
-                port: settings.port,
-                security_groups,
-                description: settings
-                    .description
-                    .clone()
-                    .unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
-                log_group: settings.log_group.clone(),
-            },
-            vpc,
-            subnets,
-            authorize,
-            full_tunnel: settings.full_tunnel,
-            server_cert_pem: server_pem.clone(),
-            crl_pem: pki.crl_pem()?,
-            ca_pem: upload.chain_pem.clone(),
-        };
+    }
+    let upload = server_upload(&pki)?;
+    let server_pem = upload.cert_pem.clone();
+    let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
+    for c in &settings.authorize {
+        if !authorize.contains(c) {
+            authorize.push(*c);
+        }
+    }
+    if settings.full_tunnel {
+        let all: Ipv4Net = "0.0.0.0/0"
+            .parse()
+            .map_err(|_| Error::invalid("0.0.0.0/0", ""))?;
+        if !authorize.contains(&all) {
+            authorize.push(all);
+        }
+    }
+    let dns_servers = if settings.dns_servers.is_empty() {
+        vpc_resolver(&vpc).into_iter().collect()
+    } else {
+        settings.dns_servers.clone()
+    };
+    let want = Desired {
+        deployment: ctx.deployment.clone(),
+        endpoint: EndpointSpec {
+            name: ctx.deployment.clone(),
+            client_cidr: settings.client_cidr,
+            vpc_id: vpc.id.clone(),
+            split_tunnel: !settings.full_tunnel,
+            dns_servers,
+            transport: settings.transport,
+            port: settings.port,
+            security_groups,
+            description: settings
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
+            log_group: settings.log_group.clone(),
+        },
+        vpc,
+        subnets,
+        authorize,
+        full_tunnel: settings.full_tunnel,
+        server_cert_pem: server_pem.clone(),
+        crl_pem: pki.crl_pem()?,
+        ca_pem: upload.chain_pem.clone(),
+    };
+    rt.block_on(async {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(awsmod::to_error)?;
@@ -583,7 +588,7 @@ fn finish(
         ctx.printer
             .data(format!("  subnet       {} ({}) associated", s.id, s.az));
     }
-    let written = write_profiles(ctx, pki, &st)?;
+    let written = super::profile::write_profiles(ctx, pki, &st)?;
     for p in &written {
         ctx.printer.data(format!("  profile      {}", p.display()));
     }
@@ -607,30 +612,6 @@ fn finish(
         );
     }
     Ok(())
-}
-
-/// Write a profile for every valid user against the deployment's endpoint.
-pub fn write_profiles(
-    ctx: &Ctx,
-    pki: &Pki,
-    st: &crate::state::State,
-) -> Result<Vec<std::path::PathBuf>> {
-    let Some(target) = target_of(ctx, st) else {
-        return Ok(Vec::new());
-    };
-    let (here, elsewhere) = pki.live_users(ctx.now)?;
-    super::profile::warn_keyless(ctx, &elsewhere);
-    super::profile::write_for(ctx, pki, &target, &here, false)
-}
-
-/// Where profiles point for this deployment, from the state record.
-pub fn target_of(ctx: &Ctx, st: &crate::state::State) -> Option<super::profile::Target> {
-    Some(super::profile::Target {
-        remote: st.dns_name.clone()?,
-        port: st.port.unwrap_or(443),
-        proto: st.proto.unwrap_or(Proto::Udp),
-        templates: ctx.env.templates.clone(),
-    })
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
                 ctx.deployment
             ));
             crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
+            super::plan_report::nothing_to_do(ctx, "teardown", &region);
             return Ok(());
         }
         // One interruptible span from the first change to the report: a Ctrl-C anywhere in it
@@ -61,17 +62,9 @@ async fn remove(
     steps: &[plan::Step],
 ) -> Result<()> {
     let inputs = exec::Inputs::default();
-    let ran = super::execute(
-        ctx,
-        cloud,
-        "teardown",
-        region,
-        steps,
-        seen,
-        &inputs,
-        args.keep_going,
-    )
-    .await;
+    let ran = super::executor(ctx, cloud)
+        .run(steps, seen, &inputs, args.keep_going)
+        .await;
     for f in &ran.failures {
         let e = crate::aws::step_error(f.clone());
         ctx.printer.warn(format!("failed: {e}"));
@@ -81,6 +74,7 @@ async fn remove(
         .await
         .map_err(crate::aws::to_error)?;
     let remaining = plan::plan_teardown(&left);
+    super::plan_report::outcome(ctx, "teardown", region, steps, &ran, Some(&remaining));
     if remaining.is_empty() {
         crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
         ctx.printer.data(format!(

@@ -663,7 +663,7 @@ fn every_command_that_changes_aws_reports_plan_and_outcome_as_json() {
         assert!(steps.iter().all(|s| s["status"] == "done"), "{out}");
         if command == "kick" {
             assert_eq!(
-                out["made"]["ended_sessions"].as_array().map(Vec::len),
+                out["resources"]["ended_sessions"].as_array().map(Vec::len),
                 Some(1)
             );
             assert!(
@@ -672,6 +672,27 @@ fn every_command_that_changes_aws_reports_plan_and_outcome_as_json() {
                 r.stderr
             );
         }
+        if command == "teardown" {
+            // What the run left: the endpoint and certificate are gone, nothing remains.
+            assert_eq!(
+                out["resources"]["endpoint"],
+                serde_json::Value::Null,
+                "{out}"
+            );
+            assert_eq!(out["resources"]["certificate_arn"], serde_json::Value::Null);
+            assert_eq!(out["remaining"], serde_json::json!([]));
+        }
+    }
+    for args in [
+        &["--name", "lab", "teardown", "--json"][..],
+        &["--name", "lab", "nat", "off", "--json"][..],
+    ] {
+        // Nothing to do is still one document.
+        let r = env.run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let out = one_document(args, &r.stdout);
+        assert_eq!(out["steps"], serde_json::json!([]), "{out}");
+        assert_eq!(out["ok"], true);
     }
     assert!(
         emu.inventory("lab")["endpoints"]
@@ -716,5 +737,61 @@ fn an_aws_refusal_names_the_service_operation_code_and_request_id_once() {
     );
     // Nothing was lost: the same setup again converges.
     env.ok(&lab_setup(&[]));
+    env.ok(&["--name", "lab", "teardown"]);
+}
+
+#[test]
+fn pki_dry_runs_plan_the_endpoint_half_and_show_the_local_half_when_aws_cannot_answer() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    env.ok(&lab_setup(&[]));
+    // Another copy of the PKI revokes bob; this one learns of it from that copy's CRL.
+    let copy = crate::revocation::copy_of(&env, &emu);
+    copy.ok(&["--name", "lab", "pki", "revoke", "bob", "--local-only"]);
+    let before = crate::harness::snapshot(env.path());
+    let aws_before = emu.inventory("lab");
+    let other = copy.pki().join("crl.pem");
+    let other = other.to_str().expect("utf-8 path");
+    let merge = ["--name", "lab", "pki", "merge-crl", other, "--dry-run"];
+    let r = env.run(&merge);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("merge-crl plan")
+            && r.stdout.contains("revoke bob (serial")
+            && r.stdout.contains("regenerate crl.pem as CRL number 3"),
+        "{}",
+        r.stdout
+    );
+    // From the endpoint (no file): the push is planned by the push's own planner.
+    let r = env.run(&["--name", "lab", "pki", "revoke", "alice", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("[Revocation] import CRL number 2")
+            && r.stdout
+                .contains("[Sessions] end the live sessions of alice"),
+        "{}",
+        r.stdout
+    );
+    // AWS cannot answer: the local half still shows, and why the rest does not.
+    let r = env.run_with(
+        &["--name", "lab", "pki", "revoke", "alice", "--dry-run"],
+        &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("revoke alice (serial"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("the endpoint's half cannot be planned: cannot reach AWS"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        before == crate::harness::snapshot(env.path()),
+        "a dry run changed a file"
+    );
+    assert_eq!(emu.inventory("lab"), aws_before, "a dry run changed AWS");
     env.ok(&["--name", "lab", "teardown"]);
 }

@@ -65,6 +65,7 @@ impl Default for Policies {
 #[derive(Debug, Clone)]
 pub struct StepError {
     pub step: String,
+    pub lane: Lane,
     pub error: WaitError,
 }
 
@@ -80,9 +81,9 @@ pub struct Inputs<'a> {
     pub crl_pem: Option<&'a str>,
 }
 
-/// What a run leaves behind, for the command layer to report: the resources the plan's steps
-/// name by reference (found when observed, or made by a step of this run), and every
-/// failure.
+/// What a run leaves behind, for the command layer to report: the deployment's resources as
+/// the run left them (found when observed, made by a step of this run, `None` once a step
+/// deleted them), and what became of every step.
 #[derive(Debug, Default)]
 pub struct Ran {
     pub certificate_arn: Option<String>,
@@ -110,13 +111,17 @@ pub enum StepStatus {
 }
 
 impl Ran {
-    /// The first failure as the error, else what was made.
+    /// The first failure as the error (the endpoint's before the NAT gateway's), else the run.
     pub fn into_result(mut self) -> Result<Ran, StepError> {
         if self.failures.is_empty() {
-            Ok(self)
-        } else {
-            Err(self.failures.remove(0))
+            return Ok(self);
         }
+        let first = self
+            .failures
+            .iter()
+            .position(|f| f.lane == Lane::Endpoint)
+            .unwrap_or(0);
+        Err(self.failures.remove(first))
     }
 
     /// The endpoint's id, or a failure naming what is missing (a bug in a plan).
@@ -129,7 +134,7 @@ impl Ran {
 }
 
 fn missing(what: &str) -> WaitError {
-    WaitError::Cloud(CloudError::not_found(what.to_string()))
+    WaitError::Cloud(CloudError::not_found(what))
 }
 
 pub struct Executor<'a, C> {
@@ -204,21 +209,27 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .iter()
                 .map(|(i, s)| async move { (*i, *s, self.step(s, inputs, bound).await) })
                 .collect();
+            // Every step of the phase runs to its end, failed siblings or not: its call is
+            // sent, and a step that stops a charge (a disassociation) must not be dropped
+            // because another one failed.
+            let mut failed = false;
             while let Some((i, s, result)) = running.next().await {
                 let mut b = bound.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
                     Ok(()) => b.status[i] = StepStatus::Done,
                     Err(error) => {
+                        failed = true;
                         b.status[i] = StepStatus::Failed;
                         b.failures.push(StepError {
                             step: s.to_string(),
+                            lane: s.action.lane(),
                             error,
                         });
-                        if !keep_going {
-                            return;
-                        }
                     }
                 }
+            }
+            if failed && !keep_going {
+                return;
             }
         }
     }

@@ -170,7 +170,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                             .map(|e| e.state.to_string()))
                     },
                 )
-                .await
+                .await?;
+                let mut b = lock(bound);
+                if b.endpoint.as_ref().is_some_and(|e| &e.id == id) {
+                    b.endpoint = None;
+                }
+                Ok(())
             }
             Action::DeleteCertificate { arn } => {
                 // ACM may still see the certificate as in use for a while after the endpoint
@@ -178,7 +183,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.while_in_use(&format!("deletion of {arn}"), "in use", || {
                     c.delete_certificate(arn)
                 })
-                .await
+                .await?;
+                let mut b = lock(bound);
+                if b.certificate_arn.as_ref() == Some(arn) {
+                    b.certificate_arn = None;
+                }
+                Ok(())
             }
             Action::EndSessions { user, .. } => {
                 let ended = c.terminate_user(&endpoint()?, user).await?;
@@ -241,7 +251,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             }
             Action::DeleteNatGateway { nat } => {
                 c.delete_nat_gateway(nat).await.or_else(gone)?;
-                self.wait_nat(nat, NatState::Deleted).await.map(|_| ())
+                self.wait_nat(nat, NatState::Deleted).await?;
+                let mut b = lock(bound);
+                if b.nat.as_ref().is_some_and(|n| &n.id == nat) {
+                    b.nat = None;
+                }
+                Ok(())
             }
             Action::ReleaseAddress { allocation } => {
                 // AWS refuses while a NAT gateway (even a deleting one) still holds the address.
@@ -250,7 +265,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     "in use by a NAT gateway",
                     || c.release_address(allocation),
                 )
-                .await
+                .await?;
+                let mut b = lock(bound);
+                if b.allocation.as_ref() == Some(allocation) {
+                    b.allocation = None;
+                }
+                Ok(())
             }
         }
     }

@@ -386,7 +386,7 @@ async fn without_keep_going_a_failure_stops_its_lane_and_the_other_lane_runs_on(
 }
 
 #[tokio::test(start_paused = true)]
-async fn without_keep_going_a_failing_phase_ends_the_lane_before_the_next_phase() {
+async fn without_keep_going_a_failing_phase_runs_to_its_end_and_ends_the_lane() {
     let cloud = FakeCloud::lab();
     deployed(&cloud).await;
     let nat = cloud.world().nat_gateways[0].gateway.id.clone();
@@ -401,14 +401,43 @@ async fn without_keep_going_a_failing_phase_ends_the_lane_before_the_next_phase(
         ),
     );
     let seen = observe(&cloud, "lab", false).await.expect("observe");
-    let failures = run(&cloud, &plan_teardown(&seen), false).await;
+    let steps = plan_teardown(&seen);
+    let r = Recorder::default();
+    let ran = executor(&cloud, &r)
+        .run(&steps, &seen, &Inputs::default(), false)
+        .await;
+    let failures = &ran.failures;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(
         failures[0].step.starts_with("disassociate subnet"),
         "{}",
         failures[0].step
     );
+    let status = |action: fn(&Action) -> bool| -> Vec<StepStatus> {
+        steps
+            .iter()
+            .zip(&ran.status)
+            .filter(|(s, _)| action(&s.action))
+            .map(|(_, st)| *st)
+            .collect()
+    };
+    let mut disassociations = status(|a| matches!(a, Action::Disassociate { .. }));
+    disassociations.sort_by_key(|s| *s == StepStatus::Done);
+    assert_eq!(disassociations, [StepStatus::Failed, StepStatus::Done]);
+    assert_eq!(
+        status(|a| matches!(
+            a,
+            Action::DeleteEndpoint { .. } | Action::DeleteCertificate { .. }
+        )),
+        [StepStatus::NotRun, StepStatus::NotRun]
+    );
     let w = cloud.world();
+    // The failed sibling did not stop the other disassociation: its billing stopped.
+    assert_eq!(
+        w.endpoints[0].associations.len(),
+        1,
+        "one left, the failed one"
+    );
     // The endpoint's later phases did not run: no deletion of the endpoint or certificate.
     assert_eq!(w.endpoints.len(), 1);
     assert!(w.endpoints[0].deleting.is_none(), "endpoint left alone");

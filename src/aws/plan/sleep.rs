@@ -244,7 +244,7 @@ pub fn plan_kick(seen: &Observed, user: &str) -> Result<(String, Vec<Step>)> {
     Ok((e.id.clone(), vec![step]))
 }
 
-/// The CRL push of `pki revoke`, `pki renew` and `pki merge-crl`: the CRL when the endpoint
+/// The CRL push of `pki revoke` and `pki merge-crl`: the CRL when the endpoint
 /// lacks it (refused when the endpoint's is ahead, see `crl_step`), then the revoked `user`'s
 /// sessions, which an import resets but a reconnect could bring back before it, ended
 /// whatever was seen (`sessions` is what was live when planned).

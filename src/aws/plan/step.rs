@@ -10,7 +10,8 @@ use crate::aws::model::Tags;
 use crate::aws::price::ChargeKind;
 use serde::Serialize;
 
-/// When a step runs, within its lane: every step of an earlier phase has succeeded first.
+/// When a step runs, within its lane: after every step of the earlier phases has ended (and,
+/// unless `teardown --keep-going`, succeeded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
@@ -22,6 +23,9 @@ pub enum Phase {
     Endpoint,
     /// The NAT gateway, created and waited until available.
     Gateway,
+    /// The PKI's CRL, before any association: nobody revoked connects once the endpoint
+    /// can be reached again.
+    Revocation,
     /// Removals first: a subnet moved within one Availability Zone can only be associated
     /// once the old one is gone; an endpoint can only be deleted once disassociated.
     Prune,
@@ -198,11 +202,10 @@ impl Action {
             | DeleteRoute { .. }
             | RestoreDefaultRoute { .. }
             | RemoveDefaultRoute { .. } => Phase::Prune,
-            Associate { .. }
-            | WaitAssociation { .. }
-            | Authorize { .. }
-            | WaitRule { .. }
-            | ImportCrl { .. } => Phase::Network,
+            Associate { .. } | WaitAssociation { .. } | Authorize { .. } | WaitRule { .. } => {
+                Phase::Network
+            }
+            ImportCrl { .. } => Phase::Revocation,
             CreateRoute { .. } | WaitRoute { .. } | SetDefaultRoute { .. } => Phase::Routes,
             DeleteEndpoint { .. } | DeleteNatGateway { .. } => Phase::Delete,
             DeleteCertificate { .. } | ReleaseAddress { .. } => Phase::Release,
@@ -211,6 +214,7 @@ impl Action {
         }
     }
 
+    /// Which lane: exhaustive on purpose, so a new action is placed by decision.
     pub fn lane(&self) -> Lane {
         use Action::*;
         match self {
@@ -223,7 +227,25 @@ impl Action {
             | RemoveDefaultRoute { .. }
             | DeleteNatGateway { .. }
             | ReleaseAddress { .. } => Lane::Nat,
-            _ => Lane::Endpoint,
+            RecordSleep { .. }
+            | ImportCertificate { .. }
+            | CreateEndpoint
+            | ModifyEndpoint { .. }
+            | Disassociate { .. }
+            | RevokeRule { .. }
+            | DeleteRoute { .. }
+            | Associate { .. }
+            | WaitAssociation { .. }
+            | Authorize { .. }
+            | WaitRule { .. }
+            | ImportCrl { .. }
+            | CreateRoute { .. }
+            | WaitRoute { .. }
+            | DeleteEndpoint { .. }
+            | DeleteCertificate { .. }
+            | EndSessions { .. }
+            | ClearSleepRecord
+            | WriteProfiles => Lane::Endpoint,
         }
     }
 
@@ -262,7 +284,7 @@ impl Action {
         }
     }
 
-    /// The charge the step starts or stops, if any.
+    /// The charge the step starts or stops, if any (exhaustive on purpose, like `lane`).
     pub fn billing(&self) -> Option<Billing> {
         use Action::*;
         Some(match self {
@@ -273,7 +295,27 @@ impl Action {
             ReleaseAddress { .. } => Billing::Stops(ChargeKind::PublicIpv4),
             CreateNatGateway { .. } => Billing::Starts(ChargeKind::NatGateway),
             DeleteNatGateway { .. } => Billing::Stops(ChargeKind::NatGateway),
-            _ => return None,
+            RecordSleep { .. }
+            | ImportCertificate { .. }
+            | CreateEndpoint
+            | ModifyEndpoint { .. }
+            | RevokeRule { .. }
+            | DeleteRoute { .. }
+            | WaitAssociation { .. }
+            | Authorize { .. }
+            | WaitRule { .. }
+            | ImportCrl { .. }
+            | CreateRoute { .. }
+            | WaitRoute { .. }
+            | DeleteEndpoint { .. }
+            | DeleteCertificate { .. }
+            | ClearSleepRecord
+            | WriteProfiles
+            | SetNatDeadline { .. }
+            | WaitNatGateway { .. }
+            | SetDefaultRoute { .. }
+            | RestoreDefaultRoute { .. }
+            | RemoveDefaultRoute { .. } => return None,
         })
     }
 }
@@ -308,9 +350,26 @@ impl Step {
     }
 }
 
+/// The action's line; a step on a named endpoint says which (teardown may remove several).
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.action.fmt(f)
+        match (&self.action, &self.endpoint) {
+            (
+                Action::Disassociate {
+                    subnet,
+                    association,
+                },
+                Some(e),
+            ) => write!(
+                f,
+                "disassociate subnet {subnet} ({association}) from {e} and wait until gone"
+            ),
+            (Action::RecordSleep { .. }, Some(e)) => write!(
+                f,
+                "record the associations, routes and rules on {e} as tags (what wake restores)"
+            ),
+            _ => self.action.fmt(f),
+        }
     }
 }
 

@@ -206,6 +206,33 @@ impl Pki {
     /// Bring another CRL of this CA into this PKI: every serial it revokes is revoked here too
     /// (a serial this copy never issued is recorded as `(unknown)`), and the next CRL number
     /// goes above that CRL's, so this PKI's CRL supersedes it.
+    /// What `merge_crl` would do with `other_pem`, changing nothing (`--dry-run`): read
+    /// without the lock or a repair, so a pending repair may change the outcome.
+    pub fn merge_preview(&self, other_pem: &str) -> Result<Merged> {
+        let other = cert::inspect_crl(other_pem, &self.ca_pem()?).map_err(|e| {
+            Error::conflict(
+                format!("that CRL is not one of this PKI's CA ({e})"),
+                "merge only CRLs of the same CA: another copy's pki/crl.pem, or the endpoint's",
+            )
+        })?;
+        let mut entries = self.index()?;
+        let mut merged = Merged::default();
+        let listed: Vec<_> = other.revoked.into_iter().zip(other.revoked_at).collect();
+        (merged.revoked, merged.unknown) = super::repair::revoke_listed(&mut entries, &listed);
+        let floor = other.number.unwrap_or(0);
+        let local = self.crl_pem()?;
+        let current = cert::crl_number(&local).unwrap_or(0);
+        let supersedes = current > floor || crate::pki::crl::same_pem(&local, other_pem);
+        merged.regenerated =
+            !(merged.revoked.is_empty() && merged.unknown.is_empty() && supersedes);
+        merged.number = if merged.regenerated {
+            floor.max(self.meta.crl_number) + 1
+        } else {
+            current
+        };
+        Ok(merged)
+    }
+
     pub fn merge_crl(
         &mut self,
         other_pem: &str,
