@@ -209,28 +209,44 @@ impl Pki {
     /// What `merge_crl` would do with `other_pem`, changing nothing (`--dry-run`): read
     /// without the lock or a repair, so a pending repair may change the outcome.
     pub fn merge_preview(&self, other_pem: &str) -> Result<Merged> {
-        let other = cert::inspect_crl(other_pem, &self.ca_pem()?).map_err(|e| {
+        let other = self.inspect_other(other_pem)?;
+        let mut entries = self.index()?;
+        let (mut merged, floor) = self.merge_into(&mut entries, other, other_pem)?;
+        if merged.regenerated {
+            merged.number = floor.max(self.meta.crl_number) + 1;
+        }
+        Ok(merged)
+    }
+
+    /// Another CRL, checked to be this PKI's CA's.
+    fn inspect_other(&self, other_pem: &str) -> Result<cert::CrlInfo> {
+        cert::inspect_crl(other_pem, &self.ca_pem()?).map_err(|e| {
             Error::conflict(
                 format!("that CRL is not one of this PKI's CA ({e})"),
                 "merge only CRLs of the same CA: another copy's pki/crl.pem, or the endpoint's",
             )
-        })?;
-        let mut entries = self.index()?;
+        })
+    }
+
+    /// Revoke in `entries` what `other` lists; whether a new CRL is needed (`regenerated`;
+    /// `number` is the current one's), and `other`'s number, the floor of the next.
+    fn merge_into(
+        &self,
+        entries: &mut Vec<Entry>,
+        other: cert::CrlInfo,
+        other_pem: &str,
+    ) -> Result<(Merged, u64)> {
         let mut merged = Merged::default();
         let listed: Vec<_> = other.revoked.into_iter().zip(other.revoked_at).collect();
-        (merged.revoked, merged.unknown) = super::repair::revoke_listed(&mut entries, &listed);
+        (merged.revoked, merged.unknown) = super::repair::revoke_listed(entries, &listed);
         let floor = other.number.unwrap_or(0);
         let local = self.crl_pem()?;
         let current = cert::crl_number(&local).unwrap_or(0);
         let supersedes = current > floor || crate::pki::crl::same_pem(&local, other_pem);
         merged.regenerated =
             !(merged.revoked.is_empty() && merged.unknown.is_empty() && supersedes);
-        merged.number = if merged.regenerated {
-            floor.max(self.meta.crl_number) + 1
-        } else {
-            current
-        };
-        Ok(merged)
+        merged.number = current;
+        Ok((merged, floor))
     }
 
     pub fn merge_crl(
@@ -239,27 +255,14 @@ impl Pki {
         pass: Option<&Passphrase>,
         now: OffsetDateTime,
     ) -> Result<Merged> {
-        let ca_pem = self.ca_pem()?;
-        let other = cert::inspect_crl(other_pem, &ca_pem).map_err(|e| {
-            Error::conflict(
-                format!("that CRL is not one of this PKI's CA ({e})"),
-                "merge only CRLs of the same CA: another copy's pki/crl.pem, or the endpoint's",
-            )
-        })?;
+        let other = self.inspect_other(other_pem)?;
         let ca = self.load_ca(pass)?;
         let _lock = self.lock(&ca)?;
         let mut entries = self.repair_locked(&ca, now)?;
-        let mut merged = Merged::default();
-        let listed: Vec<_> = other.revoked.into_iter().zip(other.revoked_at).collect();
-        (merged.revoked, merged.unknown) = super::repair::revoke_listed(&mut entries, &listed);
-        let floor = other.number.unwrap_or(0);
-        let local = self.crl_pem()?;
-        let current = cert::crl_number(&local).unwrap_or(0);
-        let supersedes = current > floor || crate::pki::crl::same_pem(&local, other_pem);
-        if merged.revoked.is_empty() && merged.unknown.is_empty() && supersedes {
+        let (mut merged, floor) = self.merge_into(&mut entries, other, other_pem)?;
+        if !merged.regenerated {
             // Nothing new, and this PKI's CRL already supersedes that one: a new CRL would
             // only cost every live session a reset when it reaches the endpoint.
-            merged.number = current;
             return Ok(merged);
         }
         self.begin(&Journal {
