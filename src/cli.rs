@@ -286,6 +286,10 @@ pub struct MergeCrlArgs {
     /// Print what would be merged and the push to the endpoint; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the outcome of the push to the endpoint as one
+    /// JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -354,6 +358,10 @@ pub struct RevokeArgs {
     /// Print what would happen (locally and on the endpoint) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the outcome of the push to the endpoint as one
+    /// JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
 }

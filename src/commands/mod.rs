@@ -339,6 +339,12 @@ fn plan_as_json(command: &Command) -> bool {
         Command::Nat {
             command: crate::cli::NatCommand::Off(a),
         } => a.json,
+        Command::Pki {
+            command: crate::cli::PkiCommand::Revoke(a),
+        } => a.json,
+        Command::Pki {
+            command: crate::cli::PkiCommand::MergeCrl(a),
+        } => a.json,
         _ => false,
     }
 }

@@ -616,6 +616,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
             "--local-only: the endpoint keeps its old CRL until `vpnctl setup` or `vpnctl wake` \
              imports the new one",
         );
+        super::plan_report::nothing_to_do(ctx, "revoke", "");
         return Ok(());
     }
     if !recorded {
@@ -624,6 +625,7 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
              endpoint this CRL",
             ctx.deployment
         ));
+        super::plan_report::nothing_to_do(ctx, "revoke", "");
         return Ok(());
     }
     push_revocation(ctx, a, &pki)
@@ -673,12 +675,7 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
         ));
     }
     if !recorded || a.local_only {
-        for line in super::numbered(
-            "revoke plan (nothing is changed with --dry-run):".to_string(),
-            &local,
-        ) {
-            ctx.printer.data(line);
-        }
+        show_push_plan(ctx, "revoke", &local, Ok((String::new(), Vec::new())));
         return Ok(());
     }
     // The endpoint's half, planned by the same planner as the real push.
@@ -689,8 +686,9 @@ fn revoke_plan(ctx: &Ctx, a: &RevokeArgs, pki: &Pki, recorded: bool) -> Result<(
 }
 
 /// A PKI command's dry run: its local steps, then the endpoint's half as the push would plan
-/// it. When that half cannot be planned (AWS unreachable, no endpoint, a CRL ahead), the
-/// local plan still shows, with why, as the real command would change this PKI and then stop.
+/// it (no region: there is no endpoint's half). When that half cannot be planned (AWS
+/// unreachable, no endpoint, a CRL ahead), the local plan still shows, with why, as the real
+/// command would change this PKI and then stop.
 fn show_push_plan(
     ctx: &Ctx,
     command: &str,
@@ -698,7 +696,7 @@ fn show_push_plan(
     preview: Result<(String, Vec<crate::aws::plan::Step>)>,
 ) {
     match preview {
-        Ok((region, steps)) => super::show_plan(
+        Ok((region, steps)) if !region.is_empty() || ctx.printer.json_mode() => super::show_plan(
             ctx,
             command,
             &region,
@@ -706,6 +704,21 @@ fn show_push_plan(
             local,
             "the endpoint holds this CRL",
         ),
+        Ok(_) => {
+            for line in super::numbered(
+                format!("{command} plan (nothing is changed with --dry-run):"),
+                local,
+            ) {
+                ctx.printer.data(line);
+            }
+        }
+        Err(e) if ctx.printer.json_mode() => {
+            ctx.printer.warn(format!(
+                "the endpoint's half cannot be planned: {e} ({})",
+                e.hint()
+            ));
+            super::show_plan(ctx, command, "", &[], local, "");
+        }
         Err(e) => {
             for line in super::numbered(
                 format!("{command} plan (nothing is changed with --dry-run):"),
@@ -854,12 +867,7 @@ fn merge_plan(ctx: &Ctx, a: &MergeCrlArgs, pki: &Pki, other: &str, from: &str) -
         ));
     }
     if a.file.is_some() {
-        for line in super::numbered(
-            "merge-crl plan (nothing is changed with --dry-run):".to_string(),
-            &local,
-        ) {
-            ctx.printer.data(line);
-        }
+        show_push_plan(ctx, "merge-crl", &local, Ok((String::new(), Vec::new())));
         return Ok(());
     }
     let next = merged.regenerated.then_some(merged.number);
@@ -917,6 +925,7 @@ fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
             "run `vpnctl pki merge-crl` without a file to give the deployment's endpoint the \
              merged CRL (or `vpnctl setup`)",
         );
+        super::plan_report::nothing_to_do(ctx, "merge-crl", "");
         return Ok(());
     }
     let pushed = super::live::push_crl(ctx, &a.aws, &pki, None)?;

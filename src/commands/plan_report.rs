@@ -83,7 +83,8 @@ pub fn outcome(
     ctx.printer.json(&doc);
 }
 
-/// With `--json`, the outcome of a command that found nothing to do.
+/// With `--json`, the outcome of a command that found nothing to do on AWS (`region` empty:
+/// it did not ask AWS, e.g. `pki revoke --local-only`).
 pub fn nothing_to_do(ctx: &Ctx<'_>, command: &str, region: &str) {
     outcome(ctx, command, region, &[], &Ran::default(), Some(&[]));
 }

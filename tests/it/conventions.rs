@@ -795,3 +795,63 @@ fn pki_dry_runs_plan_the_endpoint_half_and_show_the_local_half_when_aws_cannot_a
     assert_eq!(emu.inventory("lab"), aws_before, "a dry run changed AWS");
     env.ok(&["--name", "lab", "teardown"]);
 }
+
+#[test]
+fn pki_revoke_reports_its_push_as_json() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice", "bob"]);
+    env.ok(&lab_setup(&[]));
+    let args = [
+        "--name",
+        "lab",
+        "pki",
+        "revoke",
+        "alice",
+        "--dry-run",
+        "--json",
+    ];
+    let r = env.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = one_document(&args, &r.stdout);
+    assert_eq!(plan["command"], "revoke");
+    assert_eq!(plan["dry_run"], true);
+    assert!(
+        plan["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.starts_with("revoke alice (serial")),
+        "{plan}"
+    );
+    let actions: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["import-crl", "end-sessions"]);
+    let args = ["--name", "lab", "pki", "revoke", "alice", "--json"];
+    let r = env.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = one_document(&args, &r.stdout);
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["steps"][0]["status"], "done");
+    assert!(r.stderr.contains("revoked alice (serial"), "{}", r.stderr);
+    // Local only: still one document, with nothing done on AWS.
+    let args = [
+        "--name",
+        "lab",
+        "pki",
+        "revoke",
+        "bob",
+        "--local-only",
+        "--json",
+    ];
+    let r = env.run(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = one_document(&args, &r.stdout);
+    assert_eq!(out["steps"], serde_json::json!([]));
+    assert_eq!(out["region"], "");
+    env.ok(&["--name", "lab", "teardown"]);
+}
