@@ -75,7 +75,7 @@ impl Certificates for AwsCloud {
     ) -> CloudResult<String> {
         use aws_smithy_types::Blob;
         let mut req = self
-            .acm
+            .acm_once
             .import_certificate()
             .certificate(Blob::new(upload.cert_pem.as_bytes()))
             .private_key(Blob::new(upload.key_pem.as_bytes()))
@@ -117,7 +117,7 @@ impl Certificates for AwsCloud {
     }
 
     async fn delete_certificate(&self, arn: &str) -> CloudResult<()> {
-        self.acm
+        self.acm_once
             .delete_certificate()
             .certificate_arn(arn)
             .send()

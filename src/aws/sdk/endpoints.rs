@@ -44,7 +44,7 @@ impl Endpoints for AwsCloud {
             .set_cloudwatch_log_group(spec.log_group.clone())
             .build();
         let mut req = self
-            .ec2
+            .ec2_once
             .create_client_vpn_endpoint()
             .client_cidr_block(spec.client_cidr.to_string())
             .server_certificate_arn(server_cert_arn)
@@ -112,7 +112,7 @@ impl Endpoints for AwsCloud {
             ))
             .build();
         let mut req = self
-            .ec2
+            .ec2_once
             .modify_client_vpn_endpoint()
             .client_vpn_endpoint_id(id)
             .split_tunnel(spec.split_tunnel)
@@ -137,7 +137,7 @@ impl Endpoints for AwsCloud {
     }
 
     async fn delete_endpoint(&self, id: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .delete_client_vpn_endpoint()
             .client_vpn_endpoint_id(id)
             .send()
@@ -174,7 +174,7 @@ impl Endpoints for AwsCloud {
 
     async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association> {
         let out = self
-            .ec2
+            .ec2_once
             .associate_client_vpn_target_network()
             .client_vpn_endpoint_id(endpoint)
             .subnet_id(subnet)
@@ -198,7 +198,7 @@ impl Endpoints for AwsCloud {
     }
 
     async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .disassociate_client_vpn_target_network()
             .client_vpn_endpoint_id(endpoint)
             .association_id(association)
@@ -235,7 +235,7 @@ impl Endpoints for AwsCloud {
 
     async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()> {
         match self
-            .ec2
+            .ec2_once
             .authorize_client_vpn_ingress()
             .client_vpn_endpoint_id(endpoint)
             .target_network_cidr(cidr.to_string())
@@ -286,7 +286,7 @@ impl Endpoints for AwsCloud {
         description: &str,
     ) -> CloudResult<()> {
         match self
-            .ec2
+            .ec2_once
             .create_client_vpn_route()
             .client_vpn_endpoint_id(endpoint)
             .destination_cidr_block(cidr.to_string())
@@ -347,7 +347,7 @@ impl Endpoints for AwsCloud {
     }
 
     async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .revoke_client_vpn_ingress()
             .client_vpn_endpoint_id(endpoint)
             .target_network_cidr(cidr)
@@ -364,7 +364,7 @@ impl Endpoints for AwsCloud {
         cidr: &str,
         subnet: &str,
     ) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .delete_client_vpn_route()
             .client_vpn_endpoint_id(endpoint)
             .destination_cidr_block(cidr)
@@ -389,7 +389,7 @@ impl Endpoints for AwsCloud {
             .collect();
         for id in &live {
             match self
-                .ec2
+                .ec2_once
                 .terminate_client_vpn_connections()
                 .client_vpn_endpoint_id(endpoint)
                 .connection_id(id)
@@ -405,7 +405,7 @@ impl Endpoints for AwsCloud {
     }
 
     async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .import_client_vpn_client_certificate_revocation_list()
             .client_vpn_endpoint_id(endpoint)
             .certificate_revocation_list(crl_pem)

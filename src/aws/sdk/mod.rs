@@ -21,27 +21,44 @@ pub use convert::parse_aws_time;
 use convert::*;
 use nat::nat_of;
 
+/// The clients. Reads retry as the SDK's standard mode does (throttling, 5xx, transport; 3
+/// attempts, or what the profile says); mutations go through `ec2_once`/`acm_once`, whose SDK retries are off, because
+/// the executor retries them itself (`exec::Retry`), with the pacing of an endpoint's changes
+/// and the step's time bound: the two layers never multiply.
 #[derive(Clone, Debug)]
 pub struct AwsCloud {
     ec2: ec2::Client,
+    ec2_once: ec2::Client,
     acm: acm::Client,
+    acm_once: acm::Client,
     sts: aws_sdk_sts::Client,
 }
 
 impl AwsCloud {
     pub fn new(config: &aws_config::SdkConfig) -> AwsCloud {
         use super::trace::CallLog;
+        use aws_smithy_types::retry::RetryConfig;
+        // Reads keep the configuration's retries (the SDK's standard mode unless the profile
+        // or AWS_MAX_ATTEMPTS says otherwise); mutations have none of the SDK's.
+        let ec2 = |retry: Option<RetryConfig>| {
+            let mut b = ec2::config::Builder::from(config).interceptor(CallLog);
+            if let Some(r) = retry {
+                b = b.retry_config(r);
+            }
+            ec2::Client::from_conf(b.build())
+        };
+        let acm = |retry: Option<RetryConfig>| {
+            let mut b = acm::config::Builder::from(config).interceptor(CallLog);
+            if let Some(r) = retry {
+                b = b.retry_config(r);
+            }
+            acm::Client::from_conf(b.build())
+        };
         AwsCloud {
-            ec2: ec2::Client::from_conf(
-                ec2::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .build(),
-            ),
-            acm: acm::Client::from_conf(
-                acm::config::Builder::from(config)
-                    .interceptor(CallLog)
-                    .build(),
-            ),
+            ec2: ec2(None),
+            ec2_once: ec2(Some(RetryConfig::disabled())),
+            acm: acm(None),
+            acm_once: acm(Some(RetryConfig::disabled())),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config)
                     .interceptor(CallLog)
@@ -126,7 +143,7 @@ impl AwsCloud {
     }
 
     async fn create_tags(&self, id: &str, tags: &Tags) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .create_tags()
             .resources(id)
             .set_tags(Some(ec2_tags(tags)))

@@ -171,7 +171,7 @@ impl Nat for AwsCloud {
     async fn allocate_address(&self, tags: &Tags) -> CloudResult<Address> {
         use ec2::types::{DomainType, ResourceType, TagSpecification};
         let out = self
-            .ec2
+            .ec2_once
             .allocate_address()
             .domain(DomainType::Vpc)
             .tag_specifications(
@@ -199,7 +199,7 @@ impl Nat for AwsCloud {
     ) -> CloudResult<NatGateway> {
         use ec2::types::{ConnectivityType, ResourceType, TagSpecification};
         let out = self
-            .ec2
+            .ec2_once
             .create_nat_gateway()
             .subnet_id(subnet)
             .allocation_id(allocation)
@@ -226,7 +226,7 @@ impl Nat for AwsCloud {
     }
 
     async fn delete_nat_gateway(&self, id: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .delete_nat_gateway()
             .nat_gateway_id(id)
             .send()
@@ -237,7 +237,7 @@ impl Nat for AwsCloud {
 
     async fn release_address(&self, allocation: &str) -> CloudResult<()> {
         match self
-            .ec2
+            .ec2_once
             .release_address()
             .allocation_id(allocation)
             .send()
@@ -291,9 +291,9 @@ impl Nat for AwsCloud {
             }};
         }
         if replace {
-            send!(self.ec2.replace_route(), "ReplaceRoute")
+            send!(self.ec2_once.replace_route(), "ReplaceRoute")
         } else {
-            send!(self.ec2.create_route(), "CreateRoute")
+            send!(self.ec2_once.create_route(), "CreateRoute")
         }
     }
 
@@ -322,7 +322,7 @@ impl Nat for AwsCloud {
     }
 
     async fn delete_route(&self, table: &str, destination: &str) -> CloudResult<()> {
-        self.ec2
+        self.ec2_once
             .delete_route()
             .route_table_id(table)
             .destination_cidr_block(destination)
