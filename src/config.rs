@@ -32,6 +32,10 @@ pub struct DeploymentConfig {
 pub struct ConfigFile {
     #[serde(default)]
     pub prices: BTreeMap<String, Prices>,
+    /// `[timeouts]`: how long to wait for each kind of AWS transition (`association = "45m"`),
+    /// over vpnctl's defaults (`exec::Policies`).
+    #[serde(default)]
+    pub timeouts: BTreeMap<String, String>,
     #[serde(flatten)]
     pub deployments: BTreeMap<String, DeploymentConfig>,
 }
@@ -66,6 +70,30 @@ impl ConfigFile {
     }
 }
 
+/// A duration like `90m`, `2h`, `1h30m`, `45s`, `1d` in seconds; None unless it is one and
+/// more than zero.
+pub fn duration_secs(s: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: i64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        total = n.checked_mul(unit).and_then(|v| total.checked_add(v))?;
+    }
+    (num.is_empty() && total > 0).then_some(total)
+}
+
 pub fn parse(text: &str) -> Result<ConfigFile> {
     let hint = "one table per deployment, e.g. [lab] with vpc, subnets, client_cidr (see \
         docs/commands.md)";
@@ -92,6 +120,23 @@ pub fn parse(text: &str) -> Result<ConfigFile> {
                 "deployment names use lower-case letters, digits and '-'; rename the table",
             )
         })?;
+    }
+    for (kind, value) in &config.timeouts {
+        if !crate::aws::exec::policy::TIMEOUT_KINDS.contains(&kind.as_str()) {
+            return Err(Error::invalid(
+                format!("[timeouts] has no kind '{kind}'"),
+                format!(
+                    "the kinds are {}",
+                    crate::aws::exec::policy::TIMEOUT_KINDS.join(", ")
+                ),
+            ));
+        }
+        if duration_secs(value).is_none_or(|s| s > 7 * 86400) {
+            return Err(Error::invalid(
+                format!("[timeouts] {kind} = {value:?} is not a duration of at most 7d"),
+                "write it like 30m, 2h or 1h30m",
+            ));
+        }
     }
     for (region, p) in &config.prices {
         if [

@@ -343,6 +343,11 @@ impl World {
             match n.state.state {
                 NatState::Pending if n.fails => {
                     n.state = Timed::now(NatState::Failed);
+                    // AWS's FailureCode and FailureMessage (API reference, NatGateway).
+                    n.gateway.failure_code = Some("InsufficientFreeAddressesInSubnet".into());
+                    n.gateway.failure_message = Some(
+                        "Subnet has insufficient free addresses to create this NAT gateway".into(),
+                    );
                     history.push((n.gateway.id.clone(), "failed".to_string(), now));
                 }
                 NatState::Pending => {
@@ -1217,6 +1222,8 @@ impl Nat for FakeCloud {
             public_ip: a.address.public_ip.clone(),
             created: Some(0),
             tags: tags.clone(),
+            failure_code: None,
+            failure_message: None,
         };
         w.nat_gateways.push(FakeNat {
             gateway: gateway.clone(),

@@ -392,6 +392,11 @@ pub struct NatGateway {
     #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub tags: Tags,
+    /// Why AWS failed it (state `failed`): `FailureCode` and `FailureMessage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

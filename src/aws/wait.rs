@@ -54,7 +54,9 @@ impl From<CloudError> for WaitError {
     }
 }
 
-/// Poll `probe` until it is done. `what` names the resource in progress lines and errors.
+/// Poll `probe` until it is done. `what` names the resource in progress lines and errors. A
+/// transient error of a probe (throttled, AWS busy or failing on its side, no answer) is one
+/// more poll that saw nothing, within the timeout; any other error ends the wait.
 pub async fn until<T, F, Fut>(
     policy: &Policy,
     what: &str,
@@ -69,7 +71,11 @@ where
     let mut last_state = String::new();
     let mut last_report = start;
     loop {
-        match probe().await? {
+        let seen = match probe().await {
+            Err(e) if e.is_transient() => Probe::Pending(format!("not seen ({e})")),
+            other => other?,
+        };
+        match seen {
             Probe::Done(v) => {
                 if !last_state.is_empty() {
                     reporter.progress(&format!(
@@ -222,6 +228,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_transient_probe_error_is_one_more_poll() {
+        let r = Recorder::default();
+        let calls = AtomicUsize::new(0);
+        let got: Result<u8, WaitError> = until(
+            &policy(10, 600),
+            "deletion of cvpn-endpoint-1",
+            &r,
+            || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Ok(Probe::Pending("deleting".to_string())),
+                    1 => Err(CloudError::new(Kind::Throttled, "Rate exceeded")),
+                    2 => Err(CloudError::answered("ec2", "X", "InternalError", "oops")),
+                    _ => Ok(Probe::Done(7)),
+                }
+            },
+        )
+        .await;
+        assert_eq!(got.expect("done after the transient errors"), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        let lines = r.0.lock().expect("lines").clone();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("not seen (throttled by AWS: Rate exceeded)")),
+            "{lines:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_probe_error_stops_the_wait_at_once() {
         let r = Recorder::default();
         let calls = AtomicUsize::new(0);
@@ -233,14 +268,19 @@ mod tests {
             || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
                     0 => Ok(Probe::Pending("deleting".to_string())),
-                    _ => Err(CloudError::new(Kind::Throttled, "Rate exceeded")),
+                    _ => Err(CloudError::answered(
+                        "ec2",
+                        "DescribeClientVpnEndpoints",
+                        "UnauthorizedOperation",
+                        "You are not authorized",
+                    )),
                 }
             },
         )
         .await;
         match got {
-            Err(WaitError::Cloud(e)) if e.is(Kind::Throttled) => {
-                assert_eq!(e.what, "Rate exceeded")
+            Err(WaitError::Cloud(e)) => {
+                assert_eq!(e.code(), Some("UnauthorizedOperation"))
             }
             other => panic!("expected the probe's error, got {other:?}"),
         }

@@ -555,9 +555,16 @@ pub fn executor<'a>(
     ctx: &'a Ctx<'_>,
     cloud: &'a crate::aws::sdk::AwsCloud,
 ) -> crate::aws::exec::Executor<'a, crate::aws::sdk::AwsCloud> {
+    let mut policies = crate::aws::exec::Policies::polling(ctx.env.poll_interval);
+    for (kind, value) in &ctx.config.timeouts {
+        // Checked when the config was read.
+        if let Some(secs) = crate::config::duration_secs(value) {
+            policies.set_timeout(kind, std::time::Duration::from_secs(secs.unsigned_abs()));
+        }
+    }
     crate::aws::exec::Executor {
         cloud,
-        policies: crate::aws::exec::Policies::polling(ctx.env.poll_interval),
+        policies,
         reporter: ctx.printer,
         deployment: &ctx.deployment,
     }

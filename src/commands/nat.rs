@@ -13,36 +13,12 @@ use crate::error::{Error, Result};
 
 /// Parse a duration like `90m`, `2h`, `1h30m`, `45s`, `1d` into seconds.
 pub fn parse_ttl(s: &str) -> Result<i64> {
-    let bad = || {
+    let total = crate::config::duration_secs(s).ok_or_else(|| {
         Error::invalid(
             format!("--ttl {s:?} is not a duration"),
             "write it like 30m, 2h, 1h30m or 1d",
         )
-    };
-    let mut total: i64 = 0;
-    let mut num = String::new();
-    for c in s.trim().chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: i64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    if !num.is_empty() || total <= 0 {
-        return Err(bad());
-    }
+    })?;
     if total > 365 * 86400 {
         return Err(Error::invalid(
             format!("--ttl {s} is more than a year"),

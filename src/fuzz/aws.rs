@@ -161,6 +161,8 @@ fn nat_ttl_tag() {
                     public_ip: None,
                     created: None,
                     tags: [(model::TAG_EXPIRES.to_string(), t)].into_iter().collect(),
+                    failure_code: None,
+                    failure_message: None,
                 }],
                 ..Default::default()
             };

@@ -8,58 +8,16 @@
 use super::cloud::*;
 use super::model::*;
 use super::plan::*;
-use super::wait::{Policy, Reporter, WaitError};
+use super::wait::{Reporter, WaitError};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::sync::Mutex;
-use std::time::Duration;
 
 mod observe;
+pub mod policy;
 mod steps;
 
 pub use observe::observe;
-
-/// Waits, per kind of resource. AWS takes 5–10 minutes to associate a subnet.
-#[derive(Debug, Clone, Copy)]
-pub struct Policies {
-    pub association: Policy,
-    pub rule: Policy,
-    pub endpoint: Policy,
-    pub certificate_in_use: Policy,
-    /// NAT gateways take 1–5 minutes to become available or deleted.
-    pub nat: Policy,
-}
-
-impl Policies {
-    /// AWS's waits, every one polled at `interval` when given (tests shrink AWS's minutes to
-    /// fractions of a second with it).
-    pub fn polling(interval: Option<Duration>) -> Self {
-        let mut p = Policies::default();
-        if let Some(i) = interval {
-            for w in [
-                &mut p.association,
-                &mut p.rule,
-                &mut p.endpoint,
-                &mut p.certificate_in_use,
-                &mut p.nat,
-            ] {
-                w.interval = i;
-            }
-        }
-        p
-    }
-}
-
-impl Default for Policies {
-    fn default() -> Self {
-        Policies {
-            association: Policy::new(Duration::from_secs(10), Duration::from_secs(20 * 60)),
-            rule: Policy::new(Duration::from_secs(3), Duration::from_secs(5 * 60)),
-            endpoint: Policy::new(Duration::from_secs(5), Duration::from_secs(10 * 60)),
-            certificate_in_use: Policy::new(Duration::from_secs(5), Duration::from_secs(3 * 60)),
-            nat: Policy::new(Duration::from_secs(10), Duration::from_secs(15 * 60)),
-        }
-    }
-}
+pub use policy::{Policies, Retry};
 
 /// A step's failure, naming the step.
 #[derive(Debug, Clone)]
@@ -94,6 +52,9 @@ pub struct Ran {
     pub nat: Option<NatGateway>,
     /// The connections `EndSessions` steps ended.
     pub ended_sessions: Vec<String>,
+    /// What this run created, and when: "not found" for them is AWS's eventual consistency
+    /// for a while (`Retry::consistency`).
+    pub(crate) created: Vec<(String, tokio::time::Instant)>,
     /// What became of each step of the plan, in the plan's order.
     pub status: Vec<StepStatus>,
     pub failures: Vec<StepError>,
@@ -176,26 +137,26 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             status: vec![StepStatus::NotRun; steps.len()],
             ..Ran::default()
         });
+        let pacer = steps::Pacer::new(self.policies.retry.endpoint_budget);
+        let run = steps::Run {
+            inputs,
+            bound: &bound,
+            pacer: &pacer,
+        };
         let lane = |lane: Lane| {
             let steps: Vec<(usize, &Step)> = steps
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.action.lane() == lane)
                 .collect();
-            self.lane(steps, inputs, &bound, keep_going)
+            self.lane(steps, &run, keep_going)
         };
         tokio::join!(lane(Lane::Endpoint), lane(Lane::Nat));
         bound.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One lane: phase after phase, the steps of a phase concurrently.
-    async fn lane(
-        &self,
-        mut steps: Vec<(usize, &Step)>,
-        inputs: &Inputs<'_>,
-        bound: &Mutex<Ran>,
-        keep_going: bool,
-    ) {
+    async fn lane(&self, mut steps: Vec<(usize, &Step)>, run: &steps::Run<'_>, keep_going: bool) {
         steps.sort_by_key(|(_, s)| s.phase);
         let mut rest = steps.as_slice();
         while let Some((_, first)) = rest.first() {
@@ -207,14 +168,14 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             rest = later;
             let mut running: FuturesUnordered<_> = batch
                 .iter()
-                .map(|(i, s)| async move { (*i, *s, self.step(s, inputs, bound).await) })
+                .map(|(i, s)| async move { (*i, *s, self.step(s, run).await) })
                 .collect();
             // Every step of the phase runs to its end, failed siblings or not: its call is
             // sent, and a step that stops a charge (a disassociation) must not be dropped
             // because another one failed.
             let mut failed = false;
             while let Some((i, s, result)) = running.next().await {
-                let mut b = bound.lock().unwrap_or_else(|p| p.into_inner());
+                let mut b = run.bound.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
                     Ok(()) => b.status[i] = StepStatus::Done,
                     Err(error) => {

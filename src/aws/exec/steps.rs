@@ -1,12 +1,24 @@
-//! One step: its cloud calls and the wait for AWS's transition. The only place a mutating
-//! method of the cloud traits is called.
+//! One step: its cloud calls, paced and retried, and the wait for AWS's transition. The only
+//! place a mutating method of the cloud traits is called.
+//!
+//! Every call goes through `Executor::call`, which retries what AWS answers as transient
+//! (throttled, busy with other changes, failing on its side, no answer) with exponential
+//! backoff and jitter within the step's timeout; a call that creates a resource is retried only
+//! when AWS refused it before acting (throttled, busy), since an unanswered create may have
+//! been made (the next run finds it by its tags). "Not found" for a resource this run created
+//! is AWS's eventual consistency for `Retry::consistency`, and retried too. Steps that keep an
+//! operation under way on an endpoint hold a share of `Retry::endpoint_budget` (`Pacer`).
 
 use super::super::cloud::*;
 use super::super::model::*;
 use super::super::plan::*;
 use super::super::wait::{self, Policy, Probe, WaitError};
 use super::{Executor, Inputs, Ran, missing};
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 fn lock(bound: &Mutex<Ran>) -> MutexGuard<'_, Ran> {
     bound.lock().unwrap_or_else(|p| p.into_inner())
@@ -15,6 +27,16 @@ fn lock(bound: &Mutex<Ran>) -> MutexGuard<'_, Ran> {
 /// "Not found" on a delete means done.
 fn gone(e: CloudError) -> CloudResult<()> {
     if e.is(Kind::NotFound) { Ok(()) } else { Err(e) }
+}
+
+/// "Already there" on a create that names what it makes (a rule, a route) means done: an
+/// earlier attempt whose answer was lost made it.
+fn made(e: CloudError) -> CloudResult<()> {
+    if e.code().is_some_and(|c| c.contains("Duplicate")) {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// A CIDR from a plan step (the planner made it from a parsed one, so this only fails on a bug).
@@ -28,20 +50,149 @@ fn failed(action: &str, message: String) -> CloudError {
     CloudError::api(action, "failed", message)
 }
 
+/// How a call may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// Reads and changes that are the same when repeated (deletes, modifications, tags).
+    Again,
+    /// Makes a new resource: repeated only when AWS refused it before acting.
+    Create,
+}
+
+/// The endpoint budget: operations under way per endpoint, shared by the run's steps.
+pub(super) struct Pacer {
+    budget: u32,
+    endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Pacer {
+    pub(super) fn new(budget: u32) -> Pacer {
+        Pacer {
+            budget: budget.max(2),
+            endpoints: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Hold `weight` of `endpoint`'s budget for as long as the permit lives.
+    async fn hold(&self, endpoint: &str, weight: u32) -> Option<OwnedSemaphorePermit> {
+        if weight == 0 {
+            return None;
+        }
+        let semaphore = {
+            let mut all = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+            all.entry(endpoint.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.budget as usize)))
+                .clone()
+        };
+        semaphore
+            .acquire_many_owned(weight.min(self.budget))
+            .await
+            .ok()
+    }
+}
+
+/// How many of AWS's concurrent operations on its endpoint a step keeps under way while it
+/// runs (AWS counts an association's VPC route as one more).
+fn weight(action: &Action) -> u32 {
+    match action {
+        Action::Associate { .. } | Action::WaitAssociation { .. } | Action::Disassociate { .. } => {
+            2
+        }
+        Action::Authorize { .. }
+        | Action::WaitRule { .. }
+        | Action::RevokeRule { .. }
+        | Action::CreateRoute { .. }
+        | Action::WaitRoute { .. }
+        | Action::DeleteRoute { .. } => 1,
+        _ => 0,
+    }
+}
+
+/// A pause of about `d`: uniform between its half and itself (jitter, so that retries of
+/// several steps do not fall on AWS together).
+fn jittered(d: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    let r = match crate::fsx::random(&mut b) {
+        Ok(()) => f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
+        Err(_) => 1.0,
+    };
+    d.mul_f64(0.5 + r / 2.0)
+}
+
+/// What one step works with besides its own fields.
+pub(super) struct Run<'r> {
+    pub inputs: &'r Inputs<'r>,
+    pub bound: &'r Mutex<Ran>,
+    pub pacer: &'r Pacer,
+}
+
+impl Run<'_> {
+    /// Whether this run created `id` recently enough for "not found" to be AWS catching up.
+    fn fresh(&self, id: &str, within: Duration) -> bool {
+        lock(self.bound)
+            .created
+            .iter()
+            .any(|(c, at)| c == id && at.elapsed() < within)
+    }
+
+    fn created(&self, id: &str) {
+        lock(self.bound)
+            .created
+            .push((id.to_string(), Instant::now()));
+    }
+}
+
 impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
-    pub(super) async fn step(
+    /// One cloud call, retried as the module says, for at most `timeout`.
+    async fn call<T, F, Fut>(
         &self,
-        step: &Step,
-        inputs: &Inputs<'_>,
-        bound: &Mutex<Ran>,
-    ) -> Result<(), WaitError> {
+        what: &str,
+        how: Call,
+        fresh: bool,
+        timeout: Duration,
+        call: F,
+    ) -> CloudResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = CloudResult<T>>,
+    {
+        let start = Instant::now();
+        let mut pause = self.policies.retry.base;
+        loop {
+            let e = match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let again = match how {
+                Call::Again => e.is_transient(),
+                Call::Create => matches!(e.kind, Kind::Throttled | Kind::Busy),
+            } || (fresh && e.is(Kind::NotFound));
+            let next = jittered(pause);
+            if !again || start.elapsed() + next > timeout {
+                return Err(e);
+            }
+            self.reporter
+                .progress(&format!("  {what}: {e}; again in {}", wait::elapsed(next)));
+            tokio::time::sleep(next).await;
+            pause = (pause * 2).min(self.policies.retry.cap);
+        }
+    }
+
+    pub(super) async fn step(&self, step: &Step, run: &Run<'_>) -> Result<(), WaitError> {
         self.reporter.progress(&format!("→ {step}"));
+        let bound = run.bound;
         let endpoint = || match &step.endpoint {
             Some(id) => Ok(id.clone()),
             None => lock(bound).endpoint_id(),
         };
+        let _share = match weight(&step.action) {
+            0 => None,
+            w => run.pacer.hold(&endpoint()?, w).await,
+        };
+        let consistency = self.policies.retry.consistency;
+        let fresh = |id: &str| run.fresh(id, consistency);
         let spec = || {
-            inputs
+            run.inputs
                 .endpoint
                 .ok_or_else(|| missing("the endpoint settings"))
         };
@@ -52,20 +203,43 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .map(|n| n.id.clone())
                 .ok_or_else(|| missing("the NAT gateway"))
         };
+        let p = &self.policies;
         let c = self.cloud;
+        let what = step.to_string();
+        let again = |id: &str, policy: &Policy| (Call::Again, fresh(id), policy.timeout);
         match &step.action {
-            Action::RecordSleep { record } => Ok(c.tag_endpoint(&endpoint()?, record).await?),
-            Action::ClearSleepRecord => Ok(c
-                .tag_endpoint(&endpoint()?, &cleared_sleep_record())
-                .await?),
+            Action::RecordSleep { record } => {
+                let ep = endpoint()?;
+                let (how, f, t) = again(&ep, &p.endpoint);
+                Ok(self
+                    .call(&what, how, f, t, || c.tag_endpoint(&ep, record))
+                    .await?)
+            }
+            Action::ClearSleepRecord => {
+                let ep = endpoint()?;
+                let cleared = cleared_sleep_record();
+                let (how, f, t) = again(&ep, &p.endpoint);
+                Ok(self
+                    .call(&what, how, f, t, || c.tag_endpoint(&ep, &cleared))
+                    .await?)
+            }
             Action::ImportCertificate { reimport_arn } => {
-                let upload = inputs
+                let upload = run
+                    .inputs
                     .upload
                     .ok_or_else(|| missing("the server certificate"))?;
                 let tags = tags_for(self.deployment, &format!("{}-server", self.deployment));
-                let arn = c
-                    .import_certificate(upload, reimport_arn.as_deref(), &tags)
+                // A re-import to the same ARN is the same when repeated; a new import is not.
+                let how = match reimport_arn {
+                    Some(_) => Call::Again,
+                    None => Call::Create,
+                };
+                let arn = self
+                    .call(&what, how, false, p.endpoint.timeout, || {
+                        c.import_certificate(upload, reimport_arn.as_deref(), &tags)
+                    })
                     .await?;
+                run.created(&arn);
                 lock(bound).certificate_arn = Some(arn);
                 Ok(())
             }
@@ -75,101 +249,149 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     .clone()
                     .ok_or_else(|| missing("the server certificate"))?;
                 let tags = tags_for(self.deployment, self.deployment);
-                let e = c.create_endpoint(spec()?, &arn, &tags).await?;
+                let spec = spec()?;
+                let e = self
+                    .call(&what, Call::Create, fresh(&arn), p.endpoint.timeout, || {
+                        c.create_endpoint(spec, &arn, &tags)
+                    })
+                    .await?;
                 self.reporter.progress(&format!("  created {}", e.id));
+                run.created(&e.id);
                 lock(bound).endpoint = Some(e);
                 Ok(())
             }
-            Action::ModifyEndpoint { .. } => Ok(c.modify_endpoint(&endpoint()?, spec()?).await?),
+            Action::ModifyEndpoint { .. } => {
+                let (ep, spec) = (endpoint()?, spec()?);
+                let (how, f, t) = again(&ep, &p.endpoint);
+                Ok(self
+                    .call(&what, how, f, t, || c.modify_endpoint(&ep, spec))
+                    .await?)
+            }
             Action::WriteProfiles => {
-                let config = c.export_configuration(&endpoint()?).await?;
+                let ep = endpoint()?;
+                let (how, f, t) = again(&ep, &p.endpoint);
+                let config = self
+                    .call(&what, how, f, t, || c.export_configuration(&ep))
+                    .await?;
                 lock(bound).client_configuration = Some(config);
                 Ok(())
             }
             Action::Associate { subnet, .. } => {
                 let ep = endpoint()?;
-                c.associate(&ep, subnet).await?;
-                self.wait_associated(&ep, subnet).await
+                let f = fresh(&ep);
+                self.call(&what, Call::Create, f, p.association.timeout, || {
+                    c.associate(&ep, subnet)
+                })
+                .await?;
+                self.wait_associated(&ep, subnet, f).await
             }
             Action::WaitAssociation { subnet, .. } => {
-                self.wait_associated(&endpoint()?, subnet).await
+                let ep = endpoint()?;
+                self.wait_associated(&ep, subnet, fresh(&ep)).await
             }
             Action::Disassociate {
                 subnet,
                 association,
-            } => self.disassociate(&endpoint()?, association, subnet).await,
+            } => {
+                let ep = endpoint()?;
+                let (how, f, t) = again(&ep, &p.association);
+                self.call(&what, how, f, t, || c.disassociate(&ep, association))
+                    .await
+                    .or_else(gone)?;
+                let what = format!("disassociation of {subnet}");
+                self.until_gone(&p.association, &what, || async {
+                    let list = match c.associations(&ep).await {
+                        Err(e) if e.is(Kind::NotFound) => return Ok(None),
+                        other => other?,
+                    };
+                    Ok(list
+                        .iter()
+                        .find(|a| &a.id == association)
+                        .map(|a| a.state.to_string()))
+                })
+                .await
+            }
             Action::Authorize { cidr } => {
                 let ep = endpoint()?;
                 let net = parse_net(cidr)?;
-                c.authorize(&ep, net, &owned_description(self.deployment))
-                    .await?;
-                self.wait_rule(&ep, cidr).await
+                let description = owned_description(self.deployment);
+                let (how, f, t) = again(&ep, &p.rule);
+                self.call(&what, how, f, t, || c.authorize(&ep, net, &description))
+                    .await
+                    .or_else(made)?;
+                self.wait_rule(&ep, cidr, f).await
             }
-            Action::WaitRule { cidr, .. } => self.wait_rule(&endpoint()?, cidr).await,
+            Action::WaitRule { cidr, .. } => {
+                let ep = endpoint()?;
+                self.wait_rule(&ep, cidr, fresh(&ep)).await
+            }
             Action::CreateRoute { cidr, subnet } => {
                 let ep = endpoint()?;
                 let net = parse_net(cidr)?;
-                c.create_route(&ep, net, subnet, &owned_description(self.deployment))
-                    .await?;
-                self.wait_route(&ep, cidr, subnet).await
+                let description = owned_description(self.deployment);
+                let (how, f, t) = again(&ep, &p.route);
+                self.call(&what, how, f, t, || {
+                    c.create_route(&ep, net, subnet, &description)
+                })
+                .await
+                .or_else(made)?;
+                self.wait_route(&ep, cidr, subnet, f).await
             }
             Action::WaitRoute { cidr, subnet, .. } => {
-                self.wait_route(&endpoint()?, cidr, subnet).await
+                let ep = endpoint()?;
+                self.wait_route(&ep, cidr, subnet, fresh(&ep)).await
             }
             Action::RevokeRule { cidr } => {
                 let ep = endpoint()?;
-                c.revoke_ingress(&ep, cidr).await.or_else(gone)?;
-                self.until_gone(
-                    &self.policies.rule,
-                    &format!("revocation of {cidr}"),
-                    || {
-                        let ep = ep.clone();
-                        async move {
-                            let list = c.rules(&ep).await?;
-                            Ok(list
-                                .iter()
-                                .find(|r| &r.cidr == cidr)
-                                .map(|r| r.state.to_string()))
-                        }
-                    },
-                )
+                let (how, f, t) = again(&ep, &p.rule);
+                self.call(&what, how, f, t, || c.revoke_ingress(&ep, cidr))
+                    .await
+                    .or_else(gone)?;
+                let what = format!("revocation of {cidr}");
+                self.until_gone(&p.rule, &what, || async {
+                    let list = c.rules(&ep).await?;
+                    Ok(list
+                        .iter()
+                        .find(|r| &r.cidr == cidr)
+                        .map(|r| r.state.to_string()))
+                })
                 .await
             }
             Action::DeleteRoute { cidr, subnet } => {
                 let ep = endpoint()?;
-                c.delete_client_route(&ep, cidr, subnet)
-                    .await
-                    .or_else(gone)?;
+                let (how, f, t) = again(&ep, &p.route);
+                self.call(&what, how, f, t, || {
+                    c.delete_client_route(&ep, cidr, subnet)
+                })
+                .await
+                .or_else(gone)?;
                 let what = format!("deletion of the route {cidr} via {subnet}");
-                self.until_gone(&self.policies.rule, &what, || {
-                    let ep = ep.clone();
-                    async move {
-                        let list = c.routes(&ep).await?;
-                        Ok(list
-                            .iter()
-                            .find(|r| &r.cidr == cidr && &r.subnet_id == subnet)
-                            .map(|r| r.state.to_string()))
-                    }
+                self.until_gone(&p.route, &what, || async {
+                    let list = c.routes(&ep).await?;
+                    Ok(list
+                        .iter()
+                        .find(|r| &r.cidr == cidr && &r.subnet_id == subnet)
+                        .map(|r| r.state.to_string()))
                 })
                 .await
             }
             Action::ImportCrl { .. } => {
-                let crl = inputs.crl_pem.ok_or_else(|| missing("the PKI's CRL"))?;
-                self.import_crl(&endpoint()?, crl).await
+                let crl = run.inputs.crl_pem.ok_or_else(|| missing("the PKI's CRL"))?;
+                let ep = endpoint()?;
+                self.import_crl(&what, &ep, crl, fresh(&ep)).await
             }
             Action::DeleteEndpoint { endpoint: id } => {
-                c.delete_endpoint(id).await.or_else(gone)?;
-                self.until_gone(
-                    &self.policies.endpoint,
-                    &format!("deletion of {id}"),
-                    || async move {
-                        let all = c.tagged_endpoints(self.deployment).await?;
-                        Ok(all
-                            .iter()
-                            .find(|e| &e.id == id)
-                            .map(|e| e.state.to_string()))
-                    },
-                )
+                let (how, f, t) = again(id, &p.endpoint);
+                self.call(&what, how, f, t, || c.delete_endpoint(id))
+                    .await
+                    .or_else(gone)?;
+                self.until_gone(&p.endpoint, &format!("deletion of {id}"), || async {
+                    let all = c.tagged_endpoints(self.deployment).await?;
+                    Ok(all
+                        .iter()
+                        .find(|e| &e.id == id)
+                        .map(|e| e.state.to_string()))
+                })
                 .await?;
                 let mut b = lock(bound);
                 if b.endpoint.as_ref().is_some_and(|e| &e.id == id) {
@@ -180,8 +402,9 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::DeleteCertificate { arn } => {
                 // ACM may still see the certificate as in use for a while after the endpoint
                 // is gone: retry that, for a bounded time.
-                self.while_in_use(&format!("deletion of {arn}"), "in use", || {
-                    c.delete_certificate(arn)
+                let t = p.certificate_in_use.timeout;
+                self.while_in_use(&p.certificate_in_use, &format!("deletion of {arn}"), || {
+                    self.call(&what, Call::Again, false, t, || c.delete_certificate(arn))
                 })
                 .await?;
                 let mut b = lock(bound);
@@ -191,7 +414,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 Ok(())
             }
             Action::EndSessions { user, .. } => {
-                let ended = c.terminate_user(&endpoint()?, user).await?;
+                let ep = endpoint()?;
+                let (how, f, t) = again(&ep, &p.endpoint);
+                let ended = self
+                    .call(&what, how, f, t, || c.terminate_user(&ep, user))
+                    .await?;
                 lock(bound).ended_sessions.extend(ended);
                 Ok(())
             }
@@ -199,11 +426,19 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 let tags: Tags = [(TAG_EXPIRES.to_string(), expires.clone())]
                     .into_iter()
                     .collect();
-                Ok(c.tag_resource(nat, &tags).await?)
+                let (how, f, t) = again(nat, &p.nat);
+                Ok(self
+                    .call(&what, how, f, t, || c.tag_resource(nat, &tags))
+                    .await?)
             }
             Action::AllocateAddress => {
                 let tags = tags_for(self.deployment, &format!("{}-nat", self.deployment));
-                let a = c.allocate_address(&tags).await?;
+                let a = self
+                    .call(&what, Call::Create, false, p.nat.timeout, || {
+                        c.allocate_address(&tags)
+                    })
+                    .await?;
+                run.created(&a.allocation_id);
                 lock(bound).allocation = Some(a.allocation_id);
                 Ok(())
             }
@@ -227,9 +462,15 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 if let Some(e) = expires {
                     tags.insert(TAG_EXPIRES.into(), e.clone());
                 }
-                let n = c.create_nat_gateway(subnet, &allocation, &tags).await?;
+                let f = fresh(&allocation);
+                let n = self
+                    .call(&what, Call::Create, f, p.nat.timeout, || {
+                        c.create_nat_gateway(subnet, &allocation, &tags)
+                    })
+                    .await?;
                 self.reporter.progress(&format!("  created {}", n.id));
                 let id = n.id.clone();
+                run.created(&id);
                 lock(bound).nat = Some(n);
                 let available = self.wait_nat(&id, NatState::Available).await?;
                 lock(bound).nat = available;
@@ -240,17 +481,30 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 lock(bound).nat = available;
                 Ok(())
             }
-            Action::SetDefaultRoute { table, replace } => Ok(c
-                .set_route(table, "0.0.0.0/0", &RouteTarget::Nat(nat_id()?), *replace)
-                .await?),
+            Action::SetDefaultRoute { table, replace } => {
+                let target = RouteTarget::Nat(nat_id()?);
+                let (how, f, t) = again(target.id(), &p.nat);
+                Ok(self
+                    .call(&what, how, f, t, || {
+                        c.set_route(table, "0.0.0.0/0", &target, *replace)
+                    })
+                    .await?)
+            }
             Action::RestoreDefaultRoute { table, target } => {
-                self.restore_default_route(table, target).await
+                self.restore_default_route(&what, table, target).await
             }
-            Action::RemoveDefaultRoute { table } => {
-                Ok(c.delete_route(table, "0.0.0.0/0").await.or_else(gone)?)
-            }
+            Action::RemoveDefaultRoute { table } => Ok(self
+                .call(&what, Call::Again, false, p.nat.timeout, || {
+                    c.delete_route(table, "0.0.0.0/0")
+                })
+                .await
+                .or_else(gone)?),
             Action::DeleteNatGateway { nat } => {
-                c.delete_nat_gateway(nat).await.or_else(gone)?;
+                self.call(&what, Call::Again, false, p.nat.timeout, || {
+                    c.delete_nat_gateway(nat)
+                })
+                .await
+                .or_else(gone)?;
                 self.wait_nat(nat, NatState::Deleted).await?;
                 let mut b = lock(bound);
                 if b.nat.as_ref().is_some_and(|n| &n.id == nat) {
@@ -260,11 +514,13 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             }
             Action::ReleaseAddress { allocation } => {
                 // AWS refuses while a NAT gateway (even a deleting one) still holds the address.
-                self.while_in_use(
-                    &format!("release of {allocation}"),
-                    "in use by a NAT gateway",
-                    || c.release_address(allocation),
-                )
+                let t = p.address_in_use.timeout;
+                let waiting = format!("release of {allocation}");
+                self.while_in_use(&p.address_in_use, &waiting, || {
+                    self.call(&what, Call::Again, false, t, || {
+                        c.release_address(allocation)
+                    })
+                })
                 .await?;
                 let mut b = lock(bound);
                 if b.allocation.as_ref() == Some(allocation) {
@@ -278,15 +534,30 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
     /// Compared again right before the import: another machine may have given the endpoint
     /// a newer CRL since the plan was made (signatures were checked then). Verified, not
     /// assumed: read back and compared for what it revokes.
-    async fn import_crl(&self, endpoint: &str, crl_pem: &str) -> Result<(), WaitError> {
-        let current = self.cloud.export_crl(endpoint).await?;
+    async fn import_crl(
+        &self,
+        what: &str,
+        endpoint: &str,
+        crl_pem: &str,
+        fresh: bool,
+    ) -> Result<(), WaitError> {
+        let t = self.policies.endpoint.timeout;
+        let export = || {
+            self.call(what, Call::Again, fresh, t, || {
+                self.cloud.export_crl(endpoint)
+            })
+        };
+        let current = export().await?;
         match crate::pki::crl::check_replace(current.as_deref(), crl_pem, "") {
             Ok(crate::pki::crl::Verdict::Same) => return Ok(()),
             Ok(crate::pki::crl::Verdict::Import) => {}
             Err(e) => return Err(WaitError::Refused(e.to_string(), e.hint().to_string())),
         }
-        self.cloud.import_crl(endpoint, crl_pem).await?;
-        let back = self.cloud.export_crl(endpoint).await?;
+        self.call(what, Call::Again, fresh, t, || {
+            self.cloud.import_crl(endpoint, crl_pem)
+        })
+        .await?;
+        let back = export().await?;
         crate::pki::crl::revokes_all(back.as_deref(), crl_pem).map_err(|missing| {
             WaitError::Unverified(format!("the CRL read back from {endpoint} lacks {missing}"))
         })
@@ -294,17 +565,29 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
 
     /// A NAT gateway that is gone (another deployment's, since turned off) would make the
     /// restored route a blackhole: remove ours instead.
-    async fn restore_default_route(&self, table: &str, target: &str) -> Result<(), WaitError> {
+    async fn restore_default_route(
+        &self,
+        what: &str,
+        table: &str,
+        target: &str,
+    ) -> Result<(), WaitError> {
         let c = self.cloud;
+        let t = self.policies.nat.timeout;
         let target_route = RouteTarget::from_id(target);
         let dead_nat = match &target_route {
-            RouteTarget::Nat(id) => !c.nat_gateway_state(id).await?.is_some_and(|s| s.is_live()),
+            RouteTarget::Nat(id) => !self
+                .call(what, Call::Again, false, t, || c.nat_gateway_state(id))
+                .await?
+                .is_some_and(|s| s.is_live()),
             _ => false,
         };
         let restored = if dead_nat {
             Err(CloudError::not_found(target.to_string()))
         } else {
-            c.set_route(table, "0.0.0.0/0", &target_route, true).await
+            self.call(what, Call::Again, false, t, || {
+                c.set_route(table, "0.0.0.0/0", &target_route, true)
+            })
+            .await
         };
         match restored {
             Ok(()) => Ok(()),
@@ -312,37 +595,36 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.reporter.progress(&format!(
                     "  {target} no longer exists: removing the route instead"
                 ));
-                Ok(c.delete_route(table, "0.0.0.0/0").await.or_else(gone)?)
+                Ok(self
+                    .call(what, Call::Again, false, t, || {
+                        c.delete_route(table, "0.0.0.0/0")
+                    })
+                    .await
+                    .or_else(gone)?)
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Retry `call` while AWS answers "in use", for the certificate policy's time; "not
-    /// found" is done.
+    /// Retry `call` while AWS answers "in use", for `policy`'s time; "not found" is done.
     async fn while_in_use<F, Fut>(
         &self,
+        policy: &Policy,
         what: &str,
-        pending: &str,
         call: F,
     ) -> Result<(), WaitError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = CloudResult<()>>,
     {
-        wait::until(
-            &self.policies.certificate_in_use,
-            what,
-            self.reporter,
-            || async {
-                match call().await {
-                    Ok(()) => Ok(Probe::Done(())),
-                    Err(e) if e.is(Kind::NotFound) => Ok(Probe::Done(())),
-                    Err(e) if e.is(Kind::InUse) => Ok(Probe::Pending(pending.into())),
-                    Err(e) => Err(e),
-                }
-            },
-        )
+        wait::until(policy, what, self.reporter, || async {
+            match call().await {
+                Ok(()) => Ok(Probe::Done(())),
+                Err(e) if e.is(Kind::NotFound) => Ok(Probe::Done(())),
+                Err(e) if e.is(Kind::InUse) => Ok(Probe::Pending("in use".into())),
+                Err(e) => Err(e),
+            }
+        })
         .await
     }
 
@@ -366,19 +648,34 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         .await
     }
 
-    async fn wait_associated(&self, endpoint: &str, subnet: &str) -> Result<(), WaitError> {
+    /// A listing of a freshly created endpoint's children: "not found" is AWS catching up.
+    fn not_yet<T>(listed: CloudResult<Vec<T>>, fresh: bool) -> CloudResult<Option<Vec<T>>> {
+        match listed {
+            Err(e) if fresh && e.is(Kind::NotFound) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    async fn wait_associated(
+        &self,
+        endpoint: &str,
+        subnet: &str,
+        fresh: bool,
+    ) -> Result<(), WaitError> {
         wait::until(
             &self.policies.association,
             &format!("association of {subnet}"),
             self.reporter,
             || async {
-                let list = self.cloud.associations(endpoint).await?;
+                let Some(list) = Self::not_yet(self.cloud.associations(endpoint).await, fresh)?
+                else {
+                    return Ok(Probe::Pending("not yet visible".into()));
+                };
                 Ok(match list.iter().find(|a| a.subnet_id == subnet) {
                     Some(a) if a.state == AssociationState::Associated => Probe::Done(()),
                     Some(a) if a.state == AssociationState::AssociationFailed => {
-                        return Err(CloudError::api(
+                        return Err(failed(
                             "AssociateClientVpnTargetNetwork",
-                            "association-failed",
                             format!("AWS failed to associate {subnet}"),
                         ));
                     }
@@ -390,13 +687,15 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         .await
     }
 
-    async fn wait_rule(&self, endpoint: &str, cidr: &str) -> Result<(), WaitError> {
+    async fn wait_rule(&self, endpoint: &str, cidr: &str, fresh: bool) -> Result<(), WaitError> {
         wait::until(
             &self.policies.rule,
             &format!("authorization of {cidr}"),
             self.reporter,
             || async {
-                let list = self.cloud.rules(endpoint).await?;
+                let Some(list) = Self::not_yet(self.cloud.rules(endpoint).await, fresh)? else {
+                    return Ok(Probe::Pending("not yet visible".into()));
+                };
                 Ok(match list.iter().find(|r| r.cidr == cidr) {
                     Some(r) if r.state == RuleState::Active => Probe::Done(()),
                     Some(r) if r.state == RuleState::Failed => {
@@ -416,13 +715,21 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         .await
     }
 
-    async fn wait_route(&self, endpoint: &str, cidr: &str, subnet: &str) -> Result<(), WaitError> {
+    async fn wait_route(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        subnet: &str,
+        fresh: bool,
+    ) -> Result<(), WaitError> {
         wait::until(
-            &self.policies.rule,
+            &self.policies.route,
             &format!("route {cidr} via {subnet}"),
             self.reporter,
             || async {
-                let list = self.cloud.routes(endpoint).await?;
+                let Some(list) = Self::not_yet(self.cloud.routes(endpoint).await, fresh)? else {
+                    return Ok(Probe::Pending("not yet visible".into()));
+                };
                 let route = list
                     .iter()
                     .find(|r| r.cidr == cidr && r.subnet_id == subnet);
@@ -445,32 +752,9 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         .await
     }
 
-    async fn disassociate(
-        &self,
-        endpoint: &str,
-        association: &str,
-        subnet: &str,
-    ) -> Result<(), WaitError> {
-        self.cloud
-            .disassociate(endpoint, association)
-            .await
-            .or_else(gone)?;
-        let what = format!("disassociation of {subnet}");
-        self.until_gone(&self.policies.association, &what, || async {
-            let list = match self.cloud.associations(endpoint).await {
-                Err(e) if e.is(Kind::NotFound) => return Ok(None),
-                other => other?,
-            };
-            Ok(list
-                .iter()
-                .find(|a| a.id == association)
-                .map(|a| a.state.to_string()))
-        })
-        .await
-    }
-
     /// Wait until the NAT gateway `id` reaches `target` (available or deleted); a NAT that
-    /// no longer shows up counts as deleted. The gateway as last seen.
+    /// no longer shows up counts as deleted. The gateway as last seen. A NAT gateway that
+    /// fails is reported with AWS's reason.
     async fn wait_nat(&self, id: &str, target: NatState) -> Result<Option<NatGateway>, WaitError> {
         wait::until(
             &self.policies.nat,
@@ -487,9 +771,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                         Probe::Done(None)
                     }
                     Some(n) if n.state == NatState::Failed => {
+                        let reason = match (&n.failure_code, &n.failure_message) {
+                            (Some(c), Some(m)) => format!(": {c}: {m}"),
+                            (Some(c), None) => format!(": {c}"),
+                            _ => String::new(),
+                        };
                         return Err(failed(
                             "CreateNatGateway",
-                            format!("AWS reports the NAT gateway {id} as failed"),
+                            format!(
+                                "AWS reports the NAT gateway {id} as failed{reason}; `vpnctl \
+                                 nat off` removes it and releases its Elastic IP"
+                            ),
                         ));
                     }
                     Some(n) => Probe::Pending(n.state.to_string()),

@@ -254,8 +254,8 @@ async fn an_injected_failure_surfaces_as_a_step_error_naming_the_step() {
         CloudError::answered(
             "ec2",
             "AuthorizeClientVpnIngress",
-            "InternalError",
-            "An internal error has occurred",
+            "InvalidParameterValue",
+            "The value for parameter TargetNetworkCidr is not valid",
         ),
     );
     let e = setup(&cloud, &want)
@@ -263,7 +263,7 @@ async fn an_injected_failure_surfaces_as_a_step_error_naming_the_step() {
         .expect_err("the fault fails setup");
     assert_eq!(e.step, format!("authorize access to {VPC_CIDR}"));
     match &e.error {
-        WaitError::Cloud(e) => assert_eq!(e.code(), Some("InternalError")),
+        WaitError::Cloud(e) => assert_eq!(e.code(), Some("InvalidParameterValue")),
         other => panic!("expected the injected error, got {other:?}"),
     }
     // The faulted call changed nothing: the endpoint exists, the rule does not.
@@ -359,8 +359,8 @@ fn route_fault() -> CloudError {
     CloudError::answered(
         "ec2",
         "DeleteRoute",
-        "InternalError",
-        "An internal error has occurred",
+        "UnauthorizedOperation",
+        "You are not authorized to perform this operation",
     )
 }
 
@@ -396,8 +396,8 @@ async fn without_keep_going_a_failing_phase_runs_to_its_end_and_ends_the_lane() 
         CloudError::answered(
             "ec2",
             "DisassociateClientVpnTargetNetwork",
-            "InternalError",
-            "An internal error has occurred",
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation",
         ),
     );
     let seen = observe(&cloud, "lab", false).await.expect("observe");
@@ -556,6 +556,134 @@ async fn nat_on_force_then_nat_off_restores_the_replaced_route() {
         Some(RouteTarget::TransitGateway("tgw-1".into()))
     );
     assert!(cloud.world().addresses.is_empty());
+}
+
+fn answer(action: &str, code: &str) -> CloudError {
+    CloudError::answered("ec2", action, code, "injected")
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_answers_are_retried_and_the_run_converges() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, true).await;
+    // AWS failing on its side, throttling a create, and busy with the endpoint's changes.
+    cloud.fail_next(
+        "AuthorizeClientVpnIngress",
+        2,
+        answer("AuthorizeClientVpnIngress", "InternalError"),
+    );
+    cloud.fail_next(
+        "AssociateClientVpnTargetNetwork",
+        2,
+        answer("AssociateClientVpnTargetNetwork", "RequestLimitExceeded"),
+    );
+    cloud.fail_next(
+        "CreateClientVpnRoute",
+        1,
+        answer("CreateClientVpnRoute", "ConcurrentMutationLimitExceeded"),
+    );
+    let r = Recorder::default();
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    let steps = plan_setup(&want, &seen).expect("plan");
+    let upload = upload();
+    let inputs = Inputs {
+        endpoint: Some(&want.endpoint),
+        upload: Some(&upload),
+        crl_pem: Some(&want.crl_pem),
+    };
+    executor(&cloud, &r)
+        .run(&steps, &seen, &inputs, false)
+        .await
+        .into_result()
+        .expect("setup survives transient answers");
+    assert_eq!(replan(&cloud, &want).await, [Action::WriteProfiles]);
+    let w = cloud.world();
+    // Each faulted call was made once more per fault, and no more.
+    assert_eq!(w.calls.get("AuthorizeClientVpnIngress"), Some(&(2 + 2)));
+    assert_eq!(
+        w.calls.get("AssociateClientVpnTargetNetwork"),
+        Some(&(2 + 2))
+    );
+    assert_eq!(w.calls.get("CreateClientVpnRoute"), Some(&(2 + 1)));
+    drop(w);
+    let lines = r.0.lock().expect("lines").clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("AWS failed: injected; again in")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_create_aws_may_have_made_is_not_repeated() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    cloud.fail_next(
+        "CreateClientVpnEndpoint",
+        1,
+        answer("CreateClientVpnEndpoint", "InternalError"),
+    );
+    let e = setup(&cloud, &want).await.expect_err("not retried");
+    assert_eq!(e.step, "create the Client VPN endpoint");
+    assert_eq!(cloud.world().calls.get("CreateClientVpnEndpoint"), Some(&1));
+    // The next run finds what there is by its tags and goes on.
+    setup(&cloud, &want).await.expect("second run");
+    assert_eq!(cloud.world().endpoints.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_endpoint_never_has_more_changes_under_way_than_the_budget() {
+    for limit in [None, Some(10), Some(3)] {
+        let cloud = FakeCloud::lab();
+        cloud.world().concurrent_mutation_limit = limit;
+        let mut want = desired(&cloud, true).await;
+        for i in 0..20u8 {
+            want.authorize
+                .push(format!("10.{}.0.0/16", 100 + i).parse().expect("cidr"));
+        }
+        setup(&cloud, &want)
+            .await
+            .unwrap_or_else(|e| panic!("limit {limit:?}: {e:?}"));
+        let budget = Policies::default().retry.endpoint_budget as usize;
+        let w = cloud.world();
+        // The budget counts an association twice, as AWS does with its VPC route; the fake
+        // counts the route as a route of its own.
+        assert!(
+            w.peak_in_flight <= budget,
+            "limit {limit:?}: peak {} over the budget {budget}",
+            w.peak_in_flight
+        );
+        assert!(w.peak_in_flight >= budget.min(limit.unwrap_or(budget)) - 1);
+        assert_eq!(
+            w.endpoints[0].rules.len(),
+            want.authorize.len(),
+            "limit {limit:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_nat_gateway_is_reported_with_aws_reason() {
+    let cloud = FakeCloud::lab();
+    cloud.world().nat_failures = 1;
+    let e = nat_on(&cloud, false).await.expect_err("the NAT fails");
+    match &e.error {
+        WaitError::Cloud(c) => {
+            assert!(
+                c.what.contains("InsufficientFreeAddressesInSubnet") && c.what.contains("nat off"),
+                "{c}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The failed gateway let its address go: the next nat on reuses it.
+    nat_on(&cloud, false).await.expect("second nat on");
+    assert_eq!(
+        cloud.world().addresses.len(),
+        1,
+        "the Elastic IP was reused"
+    );
 }
 
 /// "No mutation of AWS outside the executor", checked over the source: every method of the

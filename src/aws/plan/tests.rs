@@ -390,6 +390,8 @@ fn nat(id: &str, state: &str, tags: Tags) -> NatGateway {
         public_ip: None,
         created: Some(0),
         tags,
+        failure_code: None,
+        failure_message: None,
     }
 }
 

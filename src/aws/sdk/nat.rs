@@ -49,6 +49,8 @@ pub(super) fn nat_of(n: &ec2::types::NatGateway) -> NatGateway {
         public_ip: addr.and_then(|a| a.public_ip()).map(str::to_string),
         created: n.create_time().map(|t| t.secs()),
         tags: from_ec2_tags(n.tags()),
+        failure_code: n.failure_code().map(str::to_string),
+        failure_message: n.failure_message().map(str::to_string),
     }
 }
 
