@@ -28,6 +28,15 @@ pub struct DeploymentConfig {
     pub pki: Option<PathBuf>,
 }
 
+/// AWS's adjustable Client VPN quotas, as the account has them (vpnctl cannot read them:
+/// that takes the Service Quotas API). Unset: AWS's defaults.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quotas {
+    pub endpoints_per_region: Option<usize>,
+    pub rules_per_endpoint: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConfigFile {
     #[serde(default)]
@@ -36,6 +45,9 @@ pub struct ConfigFile {
     /// over vpnctl's defaults (`exec::Policies`).
     #[serde(default)]
     pub timeouts: BTreeMap<String, String>,
+    /// `[quotas]`: the account's own values of AWS's adjustable quotas, when raised.
+    #[serde(default)]
+    pub quotas: Quotas,
     #[serde(flatten)]
     pub deployments: BTreeMap<String, DeploymentConfig>,
 }

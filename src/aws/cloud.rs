@@ -228,16 +228,28 @@ pub trait Certificates {
 pub trait Endpoints {
     /// Every Client VPN endpoint tagged for `deployment` (deleted ones left out).
     async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>>;
+    /// How many Client VPN endpoints the region holds, whoever made them (the quota counts
+    /// them all).
+    async fn endpoints_in_region(&self) -> CloudResult<usize>;
+    /// `token` is the idempotency token (`ClientToken`): the same token repeated (a retry
+    /// after no answer) gives the endpoint the first call made, not a second one.
     async fn create_endpoint(
         &self,
         spec: &EndpointSpec,
         server_cert_arn: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<Endpoint>;
     async fn modify_endpoint(&self, id: &str, spec: &EndpointSpec) -> CloudResult<()>;
     async fn delete_endpoint(&self, id: &str) -> CloudResult<()>;
     async fn associations(&self, endpoint: &str) -> CloudResult<Vec<Association>>;
-    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association>;
+    /// `token`: as for `create_endpoint`.
+    async fn associate(
+        &self,
+        endpoint: &str,
+        subnet: &str,
+        token: &str,
+    ) -> CloudResult<Association>;
     async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()>;
     async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>>;
     async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()>;
@@ -275,11 +287,13 @@ pub trait Nat {
     async fn tagged_nat_gateways(&self, deployment: &str) -> CloudResult<Vec<NatGateway>>;
     async fn tagged_addresses(&self, deployment: &str) -> CloudResult<Vec<Address>>;
     async fn allocate_address(&self, tags: &Tags) -> CloudResult<Address>;
+    /// `token`: as for `Endpoints::create_endpoint`.
     async fn create_nat_gateway(
         &self,
         subnet: &str,
         allocation: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<NatGateway>;
     async fn delete_nat_gateway(&self, id: &str) -> CloudResult<()>;
     async fn release_address(&self, allocation: &str) -> CloudResult<()>;

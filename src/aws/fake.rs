@@ -216,6 +216,9 @@ pub struct World {
     pub peak_in_flight: usize,
     /// The next this many NAT gateways go to `failed` instead of `available`.
     pub nat_failures: usize,
+    /// Idempotency tokens (`ClientToken`) seen, with what each made: a repeated token gives
+    /// back the first call's resource, as AWS does.
+    pub tokens: BTreeMap<String, String>,
     next_id: u64,
 }
 
@@ -467,6 +470,7 @@ impl FakeCloud {
                     vpc_id: "vpc-1".into(),
                     az: az.into(),
                     cidr: Some(net(cidr)),
+                    available_ips: Some(251),
                 });
             }
             w.security_groups
@@ -679,6 +683,11 @@ impl Certificates for FakeCloud {
 }
 
 impl Endpoints for FakeCloud {
+    async fn endpoints_in_region(&self) -> CloudResult<usize> {
+        let w = self.enter("DescribeClientVpnEndpoints")?;
+        Ok(w.endpoints.len())
+    }
+
     async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>> {
         let w = self.enter("DescribeClientVpnEndpoints")?;
         Ok(w.endpoints
@@ -693,9 +702,14 @@ impl Endpoints for FakeCloud {
         spec: &EndpointSpec,
         server_cert_arn: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<Endpoint> {
         const ACTION: &str = "CreateClientVpnEndpoint";
         let mut w = self.enter(ACTION)?;
+        let made = w.tokens.get(token).and_then(|id| w.endpoint(id));
+        if let Some(e) = made {
+            return Ok(e.endpoint.clone());
+        }
         if !w.certificates.iter().any(|c| c.arn == server_cert_arn) {
             return Err(api(
                 ACTION,
@@ -753,6 +767,7 @@ impl Endpoints for FakeCloud {
             connections: vec![],
             crl: None,
         });
+        w.tokens.insert(token.to_string(), endpoint.id.clone());
         Ok(endpoint)
     }
 
@@ -814,10 +829,28 @@ impl Endpoints for FakeCloud {
             .collect())
     }
 
-    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association> {
+    async fn associate(
+        &self,
+        endpoint: &str,
+        subnet: &str,
+        token: &str,
+    ) -> CloudResult<Association> {
         const ACTION: &str = "AssociateClientVpnTargetNetwork";
         let (up, route_up) = (self.delays.association, self.delays.route_creation);
         let mut w = self.enter(ACTION)?;
+        let made = w.tokens.get(token).and_then(|id| {
+            w.endpoint(endpoint)?
+                .associations
+                .iter()
+                .find(|a| &a.id == id)
+        });
+        if let Some(a) = made {
+            return Ok(Association {
+                id: a.id.clone(),
+                subnet_id: a.subnet.clone(),
+                state: a.state.state.clone(),
+            });
+        }
         w.mutable_endpoint(endpoint, ACTION)?;
         let id = w.id("cvpn-assoc");
         let Some(s) = w.subnets.iter().find(|s| s.id == subnet).cloned() else {
@@ -870,6 +903,7 @@ impl Endpoints for FakeCloud {
             });
         }
         w.note_in_flight();
+        w.tokens.insert(token.to_string(), id.clone());
         Ok(Association {
             id,
             subnet_id: subnet.to_string(),
@@ -1186,10 +1220,15 @@ impl Nat for FakeCloud {
         subnet: &str,
         allocation: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<NatGateway> {
         const ACTION: &str = "CreateNatGateway";
         let up = self.delays.nat_creation;
         let mut w = self.enter(ACTION)?;
+        let made = w.tokens.get(token).and_then(|id| w.nat(id));
+        if let Some(n) = made {
+            return Ok(n.gateway.clone());
+        }
         let Some(s) = w.subnets.iter().find(|s| s.id == subnet).cloned() else {
             return Err(CloudError::not_found(subnet.to_string()));
         };
@@ -1230,6 +1269,7 @@ impl Nat for FakeCloud {
             state: Timed::for_(NatState::Pending, up),
             fails,
         });
+        w.tokens.insert(token.to_string(), gateway.id.clone());
         Ok(gateway)
     }
 
@@ -1404,7 +1444,7 @@ mod tests {
             .await
             .expect("import");
         cloud
-            .create_endpoint(&spec(), &arn, &tags)
+            .create_endpoint(&spec(), &arn, &tags, "t-1")
             .await
             .expect("create")
             .id
@@ -1416,7 +1456,10 @@ mod tests {
         cloud.world().concurrent_mutation_limit = Some(2);
         let e = endpoint(&cloud).await;
         // The association and its VPC route: two operations under way.
-        cloud.associate(&e, "subnet-a").await.expect("associate");
+        cloud
+            .associate(&e, "subnet-a", "t-2")
+            .await
+            .expect("associate");
         match cloud.authorize(&e, net("10.0.0.0/16"), "x").await {
             Err(e) => {
                 assert_eq!(e.code(), Some("ConcurrentMutationLimitExceeded"));
@@ -1470,7 +1513,7 @@ mod tests {
         let tags = tags_for("lab", "lab-nat");
         let a = cloud.allocate_address(&tags).await.expect("allocate");
         let n = cloud
-            .create_nat_gateway("subnet-pub", &a.allocation_id, &tags)
+            .create_nat_gateway("subnet-pub", &a.allocation_id, &tags, "t-3")
             .await
             .expect("create");
         assert_eq!(n.state, NatState::Pending);

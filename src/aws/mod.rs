@@ -82,6 +82,13 @@ pub fn to_error(e: CloudError) -> Error {
                          ({operation})"
                     ),
                 )
+            } else if code.ends_with("LimitExceeded") {
+                Error::cloud(
+                    format!("AWS refused {operation}: {code}: {what}"),
+                    "an AWS quota: remove what you no longer need, or ask for more in Service \
+                     Quotas (AWS Client VPN, or Amazon EC2 for NAT gateways and Elastic IPs); \
+                     re-running continues where it stopped",
+                )
             } else {
                 Error::cloud(
                     format!("AWS refused {operation}: {code}: {what}"),

@@ -42,6 +42,8 @@ pub struct Subnet {
     pub vpc_id: String,
     pub az: String,
     pub cidr: Option<Ipv4Net>,
+    /// Free IPv4 addresses (`AvailableIpAddressCount`), when known.
+    pub available_ips: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,7 +6,10 @@ use crate::aws::exec;
 use crate::aws::model::{CertUpload, EndpointSpec, Subnet, Transport, Vpc};
 use crate::aws::plan::{self, Desired};
 use crate::aws::sdk::AwsCloud;
-use crate::aws::{self as awsmod, cloud::Network};
+use crate::aws::{
+    self as awsmod,
+    cloud::{Endpoints, Network},
+};
 use crate::cli::SetupArgs;
 use crate::error::{Error, Result};
 use crate::pki::{Pki, cert, store};
@@ -211,6 +214,9 @@ async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
         if subnets.iter().any(|o| o.id == sub.id) {
             continue;
         }
+        // Its size, before anything (the PKI included) is made; its free addresses once it is
+        // known whether it is associated already (`plan::preflight`).
+        plan::target_network_fits(&sub, true)?;
         if let Some(other) = subnets.iter().find(|o| o.az == sub.az) {
             return Err(Error::invalid(
                 format!(
@@ -465,6 +471,22 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             .await
             .map_err(awsmod::to_error)?;
         let mut steps = plan::plan_setup(&want, &seen)?;
+        // AWS's limits, before anything is made (the Region's endpoints are counted only when
+        // this setup would add one).
+        let in_region = if steps
+            .iter()
+            .any(|s| s.action == plan::Action::CreateEndpoint)
+        {
+            Some(
+                cloud
+                    .endpoints_in_region()
+                    .await
+                    .map_err(awsmod::to_error)?,
+            )
+        } else {
+            None
+        };
+        plan::preflight(&want, &seen, &ctx.config.quotas, in_region)?;
         if let Some(w) = &nat_want {
             steps = plan::ordered([steps, plan::plan_nat_on(w, &seen)?].concat());
         }

@@ -55,6 +55,8 @@ def main():
     out["public_route_table"] = rt
     if a.extra:
         out["public_b"] = subnet("lab-public-b", "10.0.3.0/24", az("b"), vpc)
+        # Too small for a Client VPN target network (AWS needs a /27 or larger).
+        out["tiny"] = subnet("lab-tiny-subnet", "10.0.4.0/28", az("c"), vpc)
         other = ec2.create_vpc(CidrBlock="10.1.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tag("other-vpc")}])["Vpc"]["VpcId"]
         out["other_vpc"] = other
         out["other_subnet"] = subnet("other-subnet", "10.1.1.0/24", az("a"), other)

@@ -117,6 +117,18 @@ impl Emulator {
         self.python("inventory.py", &["--all"])
     }
 
+    /// `POST /_emulator/config` with `json` (delays per kind, concurrency limit, consistency,
+    /// quotas); panics when the emulator refuses it.
+    pub fn config(&self, json: &str) {
+        http(self.port(), "POST", "/_emulator/config", json).expect("emulator config");
+    }
+
+    /// The faults still pending (`GET /_emulator/faults`).
+    pub fn faults(&self) -> serde_json::Value {
+        let body = http(self.port(), "GET", "/_emulator/faults", "").expect("faults");
+        serde_json::from_str(&body).expect("faults json")
+    }
+
     /// The next `count` calls of `action` answer AWS's error `code` (`/_emulator/faults`).
     pub fn fault(&self, action: &str, code: &str, count: u32) {
         let body =

@@ -22,5 +22,6 @@ mod interrupt;
 mod nat;
 mod openvpn;
 mod pki_lifecycle;
+mod realism;
 mod revocation;
 mod usability;

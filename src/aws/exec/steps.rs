@@ -3,9 +3,10 @@
 //!
 //! Every call goes through `Executor::call`, which retries what AWS answers as transient
 //! (throttled, busy with other changes, failing on its side, no answer) with exponential
-//! backoff and jitter within the step's timeout; a call that creates a resource is retried only
-//! when AWS refused it before acting (throttled, busy), since an unanswered create may have
-//! been made (the next run finds it by its tags). "Not found" for a resource this run created
+//! backoff and jitter within the step's timeout. A create carries the step's idempotency token,
+//! so a repeat gives back what an unanswered first attempt made; a create AWS takes no token
+//! for (an Elastic IP, a first certificate import) is repeated only when AWS refused it before
+//! acting (throttled, busy), and otherwise left to the next run, which finds it by its tags. "Not found" for a resource this run created
 //! is AWS's eventual consistency for `Retry::consistency`, and retried too. Steps that keep an
 //! operation under way on an endpoint hold a share of `Retry::endpoint_budget` (`Pacer`).
 
@@ -53,10 +54,20 @@ fn failed(action: &str, message: String) -> CloudError {
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
-    /// Reads and changes that are the same when repeated (deletes, modifications, tags).
+    /// Reads, changes that are the same when repeated (deletes, modifications, tags), and
+    /// creates that carry the step's idempotency token (the endpoint, an association, a NAT
+    /// gateway: AWS gives a repeated token the first call's resource).
     Again,
-    /// Makes a new resource: repeated only when AWS refused it before acting.
+    /// Makes a new resource without a token (an Elastic IP, a first certificate import):
+    /// repeated only when AWS refused it before acting.
     Create,
+}
+
+/// A step's idempotency token: the same for every attempt of its create.
+fn token() -> String {
+    let mut b = [0u8; 16];
+    let _ = crate::fsx::random(&mut b);
+    format!("vpnctl-{}", crate::fsx::hex(&b))
 }
 
 /// The endpoint budget: operations under way per endpoint, shared by the run's steps.
@@ -250,9 +261,10 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     .ok_or_else(|| missing("the server certificate"))?;
                 let tags = tags_for(self.deployment, self.deployment);
                 let spec = spec()?;
+                let token = token();
                 let e = self
-                    .call(&what, Call::Create, fresh(&arn), p.endpoint.timeout, || {
-                        c.create_endpoint(spec, &arn, &tags)
+                    .call(&what, Call::Again, fresh(&arn), p.endpoint.timeout, || {
+                        c.create_endpoint(spec, &arn, &tags, &token)
                     })
                     .await?;
                 self.reporter.progress(&format!("  created {}", e.id));
@@ -279,8 +291,9 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::Associate { subnet, .. } => {
                 let ep = endpoint()?;
                 let f = fresh(&ep);
-                self.call(&what, Call::Create, f, p.association.timeout, || {
-                    c.associate(&ep, subnet)
+                let token = token();
+                self.call(&what, Call::Again, f, p.association.timeout, || {
+                    c.associate(&ep, subnet, &token)
                 })
                 .await?;
                 self.wait_associated(&ep, subnet, f).await
@@ -463,9 +476,10 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     tags.insert(TAG_EXPIRES.into(), e.clone());
                 }
                 let f = fresh(&allocation);
+                let token = token();
                 let n = self
-                    .call(&what, Call::Create, f, p.nat.timeout, || {
-                        c.create_nat_gateway(subnet, &allocation, &tags)
+                    .call(&what, Call::Again, f, p.nat.timeout, || {
+                        c.create_nat_gateway(subnet, &allocation, &tags, &token)
                     })
                     .await?;
                 self.reporter.progress(&format!("  created {}", n.id));

@@ -1,6 +1,7 @@
 //! `setup`'s plan: the endpoint, its certificate, associations, rules, routes and CRL.
 
 use super::*;
+use crate::config::Quotas;
 use crate::error::{Error, Result};
 
 /// Plan setup. Errors for drift that cannot be modified in place (client CIDR, VPC,
@@ -303,6 +304,105 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     push(&mut steps, Action::WriteProfiles);
     Ok(ordered(steps))
 }
+
+/// AWS's limits a setup must respect, checked before anything is made (the Client VPN
+/// administrator guide: target network requirements and quotas; see tests/emulator/README.md
+/// for the sources): subnets, authorization rules per endpoint and, when the endpoint is new,
+/// endpoints per Region (`in_region`: how many the Region holds). Quotas an account can raise
+/// come from `quotas` (vpnctl.toml `[quotas]`), else AWS's defaults.
+pub fn preflight(
+    want: &Desired,
+    seen: &Observed,
+    quotas: &Quotas,
+    in_region: Option<usize>,
+) -> Result<()> {
+    let view = seen.endpoints.iter().find(|v| {
+        v.endpoint
+            .as_ref()
+            .is_some_and(|e| e.state != EndpointState::Deleting)
+    });
+    let associated = |s: &Subnet| {
+        view.is_some_and(|v| {
+            v.associations
+                .iter()
+                .any(|a| a.subnet_id == s.id && association_bills(&a.state))
+        })
+    };
+    for s in &want.subnets {
+        target_network_fits(s, associated(s))?;
+    }
+    let raise = |quota: &str, key: &str| {
+        format!(
+            "ask AWS for more in Service Quotas (AWS Client VPN, \"{quota}\"), then say so in \
+             vpnctl.toml: [quotas] {key} = N; nothing was created"
+        )
+    };
+    let endpoints = quotas.endpoints_per_region.unwrap_or(ENDPOINTS_PER_REGION);
+    if let Some(n) = in_region.filter(|n| view.is_none() && *n >= endpoints) {
+        return Err(Error::conflict(
+            format!(
+                "the Region holds {n} Client VPN endpoints, its quota is {endpoints}: AWS would \
+                 refuse another"
+            ),
+            raise("Client VPN endpoints per Region", "endpoints_per_region"),
+        ));
+    }
+    let ours = owned_description(&want.deployment);
+    let others = view.map_or(0, |v| {
+        v.rules
+            .iter()
+            .filter(|r| r.description.as_deref() != Some(ours.as_str()))
+            .filter(|r| !want.authorize.iter().any(|c| c.to_string() == r.cidr))
+            .count()
+    });
+    let rules = quotas.rules_per_endpoint.unwrap_or(RULES_PER_ENDPOINT);
+    if want.authorize.len() + others > rules {
+        return Err(Error::conflict(
+            format!(
+                "{} authorization rules on one endpoint ({} asked for, {others} there already) \
+                 pass its quota of {rules}",
+                want.authorize.len() + others,
+                want.authorize.len()
+            ),
+            raise(
+                "Authorization rules per Client VPN endpoint",
+                "rules_per_endpoint",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A subnet Client VPN can use as a target network: a /27 or larger and, unless it is
+/// associated already (an association keeps its addresses), 20 free addresses.
+pub fn target_network_fits(s: &Subnet, associated: bool) -> Result<()> {
+    let name = s.name.as_deref().unwrap_or(&s.id);
+    if let Some(cidr) = s.cidr.filter(|c| c.prefix_len() > 27) {
+        return Err(Error::invalid(
+            format!(
+                "subnet {name} ({cidr}) is smaller than a /27: Client VPN needs a target network \
+                 of /27 or larger"
+            ),
+            "choose a subnet of /27 or larger (nothing was created)",
+        ));
+    }
+    if let Some(free) = s.available_ips.filter(|n| *n < 20 && !associated) {
+        return Err(Error::invalid(
+            format!(
+                "subnet {name} has {free} free IP address(es): Client VPN needs at least 20 in a \
+                 target network at all times"
+            ),
+            "free addresses in it, or choose another subnet (nothing was created)",
+        ));
+    }
+    Ok(())
+}
+
+/// AWS's default quota of authorization rules per endpoint (adjustable).
+pub const RULES_PER_ENDPOINT: usize = 200;
+
+/// AWS's default quota of Client VPN endpoints per Region (adjustable).
+pub const ENDPOINTS_PER_REGION: usize = 5;
 
 fn sorted(v: &[String]) -> Vec<String> {
     let mut v = v.to_vec();

@@ -16,6 +16,7 @@ fn desired(full_tunnel: bool) -> Desired {
             vpc_id: "vpc-1".into(),
             az: "us-east-1a".into(),
             cidr: None,
+            available_ips: None,
         },
         Subnet {
             id: "subnet-b".into(),
@@ -23,6 +24,7 @@ fn desired(full_tunnel: bool) -> Desired {
             vpc_id: "vpc-1".into(),
             az: "us-east-1b".into(),
             cidr: None,
+            available_ips: None,
         },
     ];
     let mut authorize = vec!["10.0.0.0/16".parse().unwrap()];
@@ -320,6 +322,7 @@ fn subnet(id: &str, vpc: &str) -> Subnet {
         vpc_id: vpc.into(),
         az: "us-east-1a".into(),
         cidr: None,
+        available_ips: None,
     }
 }
 
@@ -668,4 +671,45 @@ fn turning_connection_logging_on_modifies_the_endpoint() {
             if changes.iter().any(|c| c.contains("/vpn/lab"))),
         "{a:?}"
     );
+}
+
+#[test]
+fn preflight_refuses_what_aws_would_refuse_before_anything_is_made() {
+    let quotas = crate::config::Quotas::default();
+    let mut want = desired(false);
+    // A /28, and a /27 with too few free addresses, are not target networks.
+    want.subnets[0].cidr = Some("10.0.9.0/28".parse().unwrap());
+    let e = preflight(&want, &Observed::default(), &quotas, Some(0)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Invalid { message, .. } if message.contains("smaller than a /27")),
+        "{e}"
+    );
+    want.subnets[0].cidr = Some("10.0.9.0/27".parse().unwrap());
+    want.subnets[0].available_ips = Some(19);
+    let e = preflight(&want, &Observed::default(), &quotas, Some(0)).unwrap_err();
+    assert!(e.to_string().contains("19 free IP address(es)"), "{e}");
+    // Associated already: its addresses are its own, nothing more is needed.
+    let seen = converged(&want);
+    assert!(preflight(&want, &seen, &quotas, None).is_ok());
+    want.subnets[0].available_ips = Some(20);
+    // A new endpoint in a full Region, unless the account's quota was raised.
+    let e = preflight(&want, &Observed::default(), &quotas, Some(5)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Conflict { hint, .. } if hint.contains("endpoints_per_region")),
+        "{e}"
+    );
+    let raised = crate::config::Quotas {
+        endpoints_per_region: Some(10),
+        ..quotas
+    };
+    assert!(preflight(&want, &Observed::default(), &raised, Some(5)).is_ok());
+    // The endpoint exists: the Region's count does not matter.
+    assert!(preflight(&want, &seen, &quotas, Some(5)).is_ok());
+    // More rules than the quota.
+    for i in 0..200u8 {
+        want.authorize
+            .push(format!("172.{}.{i}.0/24", 16 + i % 16).parse().unwrap());
+    }
+    let e = preflight(&want, &seen, &quotas, None).unwrap_err();
+    assert!(e.to_string().contains("pass its quota of 200"), "{e}");
 }

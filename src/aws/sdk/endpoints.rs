@@ -24,11 +24,29 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
+    async fn endpoints_in_region(&self) -> CloudResult<usize> {
+        let all: Vec<_> = self
+            .ec2
+            .describe_client_vpn_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        Ok(all
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| e.state != EndpointState::Deleted)
+            .count())
+    }
+
     async fn create_endpoint(
         &self,
         spec: &EndpointSpec,
         server_cert_arn: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<Endpoint> {
         use ec2::types::*;
         let auth = ClientVpnAuthenticationRequest::builder()
@@ -59,7 +77,7 @@ impl Endpoints for AwsCloud {
             .description(&spec.description)
             .split_tunnel(spec.split_tunnel)
             .vpc_id(&spec.vpc_id)
-            .client_token(token())
+            .client_token(token)
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::ClientVpnEndpoint)
@@ -172,13 +190,18 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
-    async fn associate(&self, endpoint: &str, subnet: &str) -> CloudResult<Association> {
+    async fn associate(
+        &self,
+        endpoint: &str,
+        subnet: &str,
+        token: &str,
+    ) -> CloudResult<Association> {
         let out = self
             .ec2_once
             .associate_client_vpn_target_network()
             .client_vpn_endpoint_id(endpoint)
             .subnet_id(subnet)
-            .client_token(token())
+            .client_token(token)
             .send()
             .await
             .map_err(|e| classify("AssociateClientVpnTargetNetwork", subnet, e))?;

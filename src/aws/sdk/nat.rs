@@ -84,6 +84,9 @@ impl Nat for AwsCloud {
                 vpc_id: s.vpc_id().unwrap_or_default().to_string(),
                 az: s.availability_zone().unwrap_or_default().to_string(),
                 cidr: s.cidr_block().and_then(|c| c.parse().ok()),
+                available_ips: s
+                    .available_ip_address_count()
+                    .and_then(|n| u32::try_from(n).ok()),
             })
             .collect())
     }
@@ -198,6 +201,7 @@ impl Nat for AwsCloud {
         subnet: &str,
         allocation: &str,
         tags: &Tags,
+        token: &str,
     ) -> CloudResult<NatGateway> {
         use ec2::types::{ConnectivityType, ResourceType, TagSpecification};
         let out = self
@@ -206,7 +210,7 @@ impl Nat for AwsCloud {
             .subnet_id(subnet)
             .allocation_id(allocation)
             .connectivity_type(ConnectivityType::Public)
-            .client_token(token())
+            .client_token(token)
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Natgateway)

@@ -143,6 +143,9 @@ impl Network for AwsCloud {
                 vpc_id: s.vpc_id().unwrap_or_default().to_string(),
                 az: s.availability_zone().unwrap_or_default().to_string(),
                 cidr: s.cidr_block().and_then(|c| c.parse().ok()),
+                available_ips: s
+                    .available_ip_address_count()
+                    .and_then(|n| u32::try_from(n).ok()),
             }),
             many => Err(CloudError::api(
                 "DescribeSubnets",
