@@ -188,6 +188,10 @@ pub struct SetupArgs {
     /// More destination CIDRs to authorize, besides the VPC's (repeatable).
     #[arg(long, value_name = "CIDR")]
     pub authorize: Vec<String>,
+    /// A destination beyond the VPC to route through the VPN (a peered VPC, a transit
+    /// gateway, on-premises): a route via each subnet plus its authorization (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub route: Vec<String>,
     /// DNS servers for clients (at most two; default: the VPC resolver, base address + 2).
     #[arg(long, value_name = "IP")]
     pub dns_server: Vec<String>,

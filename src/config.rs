@@ -17,6 +17,7 @@ pub struct DeploymentConfig {
     pub client_cidr: Option<String>,
     pub full_tunnel: Option<bool>,
     pub authorize: Option<Vec<String>>,
+    pub routes: Option<Vec<String>>,
     pub dns_servers: Option<Vec<String>>,
     pub transport: Option<String>,
     pub port: Option<u16>,

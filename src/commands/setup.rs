@@ -26,6 +26,8 @@ pub struct Settings {
     pub client_cidr: Ipv4Net,
     pub full_tunnel: bool,
     pub authorize: Vec<Ipv4Net>,
+    /// Destinations routed via every associated subnet (and authorized), beyond the VPC.
+    pub routes: Vec<Ipv4Net>,
     pub dns_servers: Vec<Ipv4Addr>,
     pub transport: Transport,
     pub port: u16,
@@ -132,6 +134,30 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         .iter()
         .map(|c| parse_cidr(c, "--authorize"))
         .collect::<Result<Vec<_>>>()?;
+    let routes = if args.route.is_empty() {
+        dc.routes.clone().unwrap_or_default()
+    } else {
+        args.route.clone()
+    };
+    let mut route_nets: Vec<Ipv4Net> = Vec::new();
+    for r in &routes {
+        let net = parse_cidr(r, "--route")?;
+        if net.prefix_len() == 0 {
+            return Err(Error::invalid(
+                "--route 0.0.0.0/0 would send everything through the VPN",
+                "use --full-tunnel for that (it also turns split tunnel off)",
+            ));
+        }
+        if net.contains(&client_cidr.network()) || client_cidr.contains(&net.network()) {
+            return Err(Error::invalid(
+                format!("--route {net} overlaps the client CIDR {client_cidr}"),
+                "route destinations beyond the VPN's own clients",
+            ));
+        }
+        if !route_nets.contains(&net) {
+            route_nets.push(net);
+        }
+    }
     let dns = if args.dns_server.is_empty() {
         dc.dns_servers.clone().unwrap_or_default()
     } else {
@@ -185,6 +211,7 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         client_cidr,
         full_tunnel,
         authorize,
+        routes: route_nets,
         dns_servers,
         transport,
         port,
@@ -422,8 +449,10 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     }
     let upload = server_upload(&pki)?;
     let server_pem = upload.cert_pem.clone();
+    // The VPC's CIDR, the extra ones, and every routed destination: a route without its
+    // rule would let no one through.
     let mut authorize: Vec<Ipv4Net> = vpc.cidrs.first().copied().into_iter().collect();
-    for c in &settings.authorize {
+    for c in settings.authorize.iter().chain(&settings.routes) {
         if !authorize.contains(c) {
             authorize.push(*c);
         }
@@ -462,6 +491,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         subnets,
         authorize,
         full_tunnel: settings.full_tunnel,
+        routes: settings.routes.clone(),
         server_cert_pem: server_pem.clone(),
         crl_pem: pki.crl_pem()?,
         ca_pem: upload.chain_pem.clone(),

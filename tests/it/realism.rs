@@ -175,3 +175,39 @@ fn a_subnet_too_small_or_a_full_region_is_refused_before_anything_is_made() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_route_beyond_the_vpc_is_made_restored_by_wake_and_pruned_when_dropped() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    let routed = |inv: &serde_json::Value| -> (bool, bool) {
+        let e = &inv["endpoints"][0];
+        let has = |kind: &str| {
+            e[kind]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["cidr"] == "10.50.0.0/16"))
+        };
+        (has("routes"), has("rules"))
+    };
+    env.ok(&lab_setup(&["--route", "10.50.0.0/16"]));
+    assert_eq!(routed(&emu.inventory("lab")), (true, true), "route and its rule");
+    env.ok(&["--name", "lab", "sleep"]);
+    assert_eq!(routed(&emu.inventory("lab")).0, false, "disassociation took the route");
+    env.ok(&["--name", "lab", "wake"]);
+    assert_eq!(routed(&emu.inventory("lab")), (true, true), "wake restored it");
+    // No longer listed: the route and its rule go; the VPC's stay.
+    let out = env.ok(&lab_setup(&["--dry-run"]));
+    assert!(
+        out.contains("delete the route 10.50.0.0/16 via")
+            && out.contains("revoke the authorization of 10.50.0.0/16"),
+        "{out}"
+    );
+    env.ok(&lab_setup(&[]));
+    assert_eq!(routed(&emu.inventory("lab")), (false, false));
+    let bad = env.fails(&lab_setup(&["--route", "0.0.0.0/0"]));
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--full-tunnel"), "{}", bad.stderr);
+    env.ok(&["--name", "lab", "teardown"]);
+}

@@ -58,6 +58,7 @@ async fn desired(cloud: &FakeCloud, full_tunnel: bool) -> Desired {
         subnets,
         authorize,
         full_tunnel,
+        routes: vec![],
         server_cert_pem: CERT.into(),
         crl_pem: CRL.into(),
         ca_pem: CA.into(),

@@ -30,9 +30,12 @@ pub struct Desired {
     pub vpc: Vpc,
     pub subnets: Vec<Subnet>,
     pub endpoint: EndpointSpec,
-    /// Authorization rules: the VPC CIDR, extra CIDRs, 0.0.0.0/0 for a full tunnel.
+    /// Authorization rules: the VPC CIDR, extra CIDRs, the routed ones, 0.0.0.0/0 for a full
+    /// tunnel.
     pub authorize: Vec<Ipv4Net>,
     pub full_tunnel: bool,
+    /// Destinations beyond the VPC routed via every subnet (`--route`).
+    pub routes: Vec<Ipv4Net>,
     /// The local server certificate, to compare with what ACM holds.
     pub server_cert_pem: String,
     /// The PKI's CRL, to compare with what the endpoint holds.
@@ -65,6 +68,16 @@ pub struct Observed {
     /// The body ACM holds for the certificate setup would use (see `Observed::server_cert`).
     #[serde(skip)]
     pub server_cert_body: Option<String>,
+}
+
+impl Desired {
+    /// Every destination routed via each subnet: 0.0.0.0/0 for a full tunnel, then `routes`.
+    pub fn routed(&self) -> Vec<String> {
+        let all = self.full_tunnel.then(|| "0.0.0.0/0".to_string());
+        all.into_iter()
+            .chain(self.routes.iter().map(ToString::to_string))
+            .collect()
+    }
 }
 
 impl Observed {

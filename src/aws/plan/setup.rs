@@ -231,10 +231,11 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             ),
         }
     }
-    if want.full_tunnel {
+    let routed = want.routed();
+    for cidr in &routed {
         for s in &want.subnets {
             match view.routes.iter().find(|r| {
-                r.cidr == "0.0.0.0/0"
+                &r.cidr == cidr
                     && r.subnet_id == s.id
                     && r.state != RouteState::Deleting
                     && r.state != RouteState::Failed
@@ -242,7 +243,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 None => push(
                     &mut steps,
                     Action::CreateRoute {
-                        cidr: "0.0.0.0/0".into(),
+                        cidr: cidr.clone(),
                         subnet: s.id.clone(),
                     },
                 ),
@@ -250,7 +251,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 Some(r) => push(
                     &mut steps,
                     Action::WaitRoute {
-                        cidr: "0.0.0.0/0".into(),
+                        cidr: cidr.clone(),
                         subnet: s.id.clone(),
                         state: r.state.to_string(),
                     },
@@ -276,9 +277,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
         }
     }
     for r in &view.routes {
-        let wanted = want.full_tunnel
-            && r.cidr == "0.0.0.0/0"
-            && want.subnets.iter().any(|s| s.id == r.subnet_id);
+        let wanted = routed.contains(&r.cidr) && want.subnets.iter().any(|s| s.id == r.subnet_id);
         if r.origin == "add-route"
             && r.description.as_deref() == Some(ours.as_str())
             && r.state != RouteState::Deleting

@@ -49,6 +49,7 @@ fn desired(full_tunnel: bool) -> Desired {
         subnets,
         authorize,
         full_tunnel,
+        routes: vec![],
         server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
         crl_pem: "-----BEGIN X509 CRL-----\nCRL\n-----END X509 CRL-----\n".into(),
         ca_pem: String::new(),
@@ -76,20 +77,19 @@ fn endpoint(want: &Desired) -> Endpoint {
 }
 
 fn converged(want: &Desired) -> Observed {
-    let mut routes = vec![];
-    if want.full_tunnel {
-        routes = want
-            .subnets
-            .iter()
-            .map(|s| Route {
+    let routes: Vec<Route> = want
+        .routed()
+        .into_iter()
+        .flat_map(|cidr| {
+            want.subnets.iter().map(move |s| Route {
                 description: Some(owned_description("lab")),
-                cidr: "0.0.0.0/0".into(),
+                cidr: cidr.clone(),
                 subnet_id: s.id.clone(),
                 origin: "add-route".into(),
                 state: "active".into(),
             })
-            .collect();
-    }
+        })
+        .collect();
     Observed {
         certificates: vec![Certificate {
             arn: "arn:cert".into(),
@@ -712,4 +712,42 @@ fn preflight_refuses_what_aws_would_refuse_before_anything_is_made() {
     }
     let e = preflight(&want, &seen, &quotas, None).unwrap_err();
     assert!(e.to_string().contains("pass its quota of 200"), "{e}");
+}
+
+#[test]
+fn a_routed_destination_gets_a_route_via_each_subnet_and_goes_when_no_longer_listed() {
+    let mut want = desired(false);
+    let peer: ipnet::Ipv4Net = "10.50.0.0/16".parse().unwrap();
+    want.routes.push(peer);
+    want.authorize.push(peer);
+    let a = actions(&plan_setup(&want, &converged(&desired(false))).unwrap());
+    for subnet in ["subnet-a", "subnet-b"] {
+        assert!(
+            a.contains(&Action::CreateRoute {
+                cidr: "10.50.0.0/16".into(),
+                subnet: subnet.into()
+            }),
+            "{a:?}"
+        );
+    }
+    assert!(a.contains(&Action::Authorize {
+        cidr: "10.50.0.0/16".into()
+    }));
+    // Converged with it: nothing to do. Dropped from the settings: its routes and rule go.
+    let seen = converged(&want);
+    assert_eq!(
+        actions(&plan_setup(&want, &seen).unwrap()),
+        [Action::WriteProfiles]
+    );
+    let a = actions(&plan_setup(&desired(false), &seen).unwrap());
+    assert!(a.contains(&Action::RevokeRule {
+        cidr: "10.50.0.0/16".into()
+    }));
+    assert_eq!(
+        a.iter()
+            .filter(|x| matches!(x, Action::DeleteRoute { cidr, .. } if cidr == "10.50.0.0/16"))
+            .count(),
+        2,
+        "{a:?}"
+    );
 }
