@@ -192,11 +192,22 @@ fn a_route_beyond_the_vpc_is_made_restored_by_wake_and_pruned_when_dropped() {
         (has("routes"), has("rules"))
     };
     env.ok(&lab_setup(&["--route", "10.50.0.0/16"]));
-    assert_eq!(routed(&emu.inventory("lab")), (true, true), "route and its rule");
+    assert_eq!(
+        routed(&emu.inventory("lab")),
+        (true, true),
+        "route and its rule"
+    );
     env.ok(&["--name", "lab", "sleep"]);
-    assert_eq!(routed(&emu.inventory("lab")).0, false, "disassociation took the route");
+    assert!(
+        !routed(&emu.inventory("lab")).0,
+        "disassociation took the route"
+    );
     env.ok(&["--name", "lab", "wake"]);
-    assert_eq!(routed(&emu.inventory("lab")), (true, true), "wake restored it");
+    assert_eq!(
+        routed(&emu.inventory("lab")),
+        (true, true),
+        "wake restored it"
+    );
     // No longer listed: the route and its rule go; the VPC's stay.
     let out = env.ok(&lab_setup(&["--dry-run"]));
     assert!(
