@@ -4,8 +4,13 @@ use super::*;
 use aws_sdk_acm as acm;
 
 impl Certificates for AwsCloud {
-    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>> {
-        // ListCertificates returns only RSA-2048 certificates unless asked for more.
+    async fn tagged_certificates(
+        &self,
+        deployment: &str,
+        scope: CertScope<'_>,
+    ) -> CloudResult<Vec<Certificate>> {
+        // ListCertificates returns only RSA-2048 certificates unless asked for more; its pages
+        // hold up to 1,000 certificates (MaxItems), each with its domain and SANs.
         let includes = acm::types::Filters::builder()
             .key_types(acm::types::KeyAlgorithm::Rsa1024)
             .key_types(acm::types::KeyAlgorithm::Rsa2048)
@@ -14,6 +19,7 @@ impl Certificates for AwsCloud {
             .acm
             .list_certificates()
             .includes(includes)
+            .max_items(1000)
             .into_paginator()
             .items()
             .send()
@@ -25,6 +31,15 @@ impl Certificates for AwsCloud {
             let Some(arn) = s.certificate_arn() else {
                 continue;
             };
+            // ACM has no tag filter: every candidate costs a ListTagsForCertificate.
+            let names = s.domain_name().into_iter().chain(
+                s.subject_alternative_name_summaries()
+                    .iter()
+                    .map(String::as_str),
+            );
+            if !scope.admits(arn, names) {
+                continue;
+            }
             let tags = match self
                 .acm
                 .list_tags_for_certificate()
