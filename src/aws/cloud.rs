@@ -263,7 +263,8 @@ impl From<bool> for Reads<'_> {
 
 #[allow(async_fn_in_trait)]
 pub trait Certificates {
-    /// The ACM certificates tagged for `deployment`, among those `scope` admits.
+    /// The ACM certificates tagged for `deployment`, among those `scope` admits. A certificate
+    /// whose tags AWS refuses to give is left out: it does not fail the listing.
     async fn tagged_certificates(
         &self,
         deployment: &str,

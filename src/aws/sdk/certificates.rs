@@ -52,8 +52,11 @@ impl Certificates for AwsCloud {
                     .iter()
                     .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
                     .collect::<Tags>(),
+                // Gone since the listing, or refused (another team's certificate, a policy
+                // that denies reading its tags): not one vpnctl can tell is the deployment's.
+                // Only a failing AWS (throttled, unreachable, 5xx after the retries) fails.
                 Err(e) => match classify("ListTagsForCertificate", arn, e) {
-                    e if e.is(Kind::NotFound) => continue,
+                    e if !e.is_transient() => continue,
                     other => return Err(other),
                 },
             };
@@ -66,7 +69,12 @@ impl Certificates for AwsCloud {
                 .certificate_arn(arn)
                 .send()
                 .await
-                .map_err(|e| classify("DescribeCertificate", arn, e))?;
+                .map_err(|e| classify("DescribeCertificate", arn, e));
+            let detail = match detail {
+                // Deleted since its tags were read.
+                Err(e) if e.is(Kind::NotFound) => continue,
+                other => other?,
+            };
             let d = detail.certificate();
             out.push(Certificate {
                 arn: arn.to_string(),
