@@ -5,7 +5,7 @@ untagged) and ENDPOINTS Client VPN endpoints using the first of them (every othe
 for another vpnctl deployment). vpnctl's call counts must not grow with them
 (benches/api-calls.sh, tests/it/calls.rs).
 
-Prints {"certificates": N, "endpoints": M} as JSON.
+Prints the ARNs and ids made, in order: {"certificates": [...], "endpoints": [...]}.
 Usage: python crowd.py --endpoint http://127.0.0.1:PORT [--certs 200] [--endpoints 4]
        [--deployment other]
 """
@@ -63,12 +63,11 @@ def main():
         extra = {"Tags": theirs} if i % 2 else {}
         arns.append(acm.import_certificate(Certificate=cert, PrivateKey=key_pem,
                                            **extra)["CertificateArn"])
-    for i in range(a.endpoints):
-        if not arns:
-            break
+    ids = []
+    for i in range(a.endpoints if arns else 0):
         extra = {"TagSpecifications": [{"ResourceType": "client-vpn-endpoint", "Tags": theirs}]} \
             if i % 2 else {}
-        ec2.create_client_vpn_endpoint(
+        ids.append(ec2.create_client_vpn_endpoint(
             ClientCidrBlock=f"172.{16 + i}.0.0/22",
             ServerCertificateArn=arns[0],
             AuthenticationOptions=[{"Type": "certificate-authentication",
@@ -76,9 +75,8 @@ def main():
             ConnectionLogOptions={"Enabled": False},
             Description=f"unrelated endpoint {i}",
             **extra,
-        )
-    print(json.dumps({"certificates": len(arns), "endpoints": min(a.endpoints, len(arns))}))
-
+        )["ClientVpnEndpointId"])
+    print(json.dumps({"certificates": arns, "endpoints": ids}))
 
 if __name__ == "__main__":
     main()
