@@ -208,10 +208,68 @@ pub trait Network {
     async fn find_security_group(&self, vpc: &str, id_or_name: &str) -> CloudResult<String>;
 }
 
+/// Which ACM certificates `Certificates::tagged_certificates` reads the tags of. ACM has no tag
+/// filter: ListCertificates gives every certificate of the region with its domain, and each
+/// certificate whose tags are read costs one ListTagsForCertificate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertScope<'a> {
+    /// Every certificate of the region: every one tagged for the deployment is found, whatever
+    /// its domain (teardown must delete them all; setup must see another PKI's). The calls grow
+    /// with the account.
+    #[default]
+    All,
+    /// The certificates for `domain` (the PKI's server name, as the domain or a subject
+    /// alternative name) and those in `arns` (the ones the deployment's endpoints use): a fixed
+    /// number of calls, whatever else the account holds.
+    Named { domain: &'a str, arns: &'a [String] },
+}
+
+impl CertScope<'_> {
+    /// Whether the certificate `arn`, listed with `names` (its domain and subject alternative
+    /// names), is one whose tags are read.
+    pub fn admits<'n>(&self, arn: &str, mut names: impl Iterator<Item = &'n str>) -> bool {
+        match self {
+            CertScope::All => true,
+            CertScope::Named { domain, arns } => {
+                arns.iter().any(|a| a == arn) || names.any(|n| n.eq_ignore_ascii_case(domain))
+            }
+        }
+    }
+}
+
+/// What `exec::observe` reads besides the deployment's tagged resources. `true` and `false`
+/// convert to it: with or without each endpoint's connections, every certificate, and the
+/// server certificate's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads<'a> {
+    /// Each endpoint's connections.
+    pub connections: bool,
+    /// Only the certificates for this server name and those the deployment's endpoints use
+    /// (`CertScope::Named`); `None`: every certificate of the region (`CertScope::All`).
+    pub server_name: Option<&'a str>,
+    /// The body ACM holds for the server certificate (what setup's plan compares with the PKI's).
+    pub server_cert_body: bool,
+}
+
+impl From<bool> for Reads<'_> {
+    fn from(connections: bool) -> Self {
+        Reads {
+            connections,
+            server_name: None,
+            server_cert_body: true,
+        }
+    }
+}
+
 #[allow(async_fn_in_trait)]
 pub trait Certificates {
-    /// Every ACM certificate tagged for `deployment`.
-    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>>;
+    /// The ACM certificates tagged for `deployment`, among those `scope` admits. A certificate
+    /// whose tags AWS refuses to give is left out: it does not fail the listing.
+    async fn tagged_certificates(
+        &self,
+        deployment: &str,
+        scope: CertScope<'_>,
+    ) -> CloudResult<Vec<Certificate>>;
     /// Import, or re-import in place when `arn` is given (the ARN, and so the endpoint, stay).
     async fn import_certificate(
         &self,

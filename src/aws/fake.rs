@@ -604,10 +604,15 @@ impl Network for FakeCloud {
 }
 
 impl Certificates for FakeCloud {
-    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>> {
+    async fn tagged_certificates(
+        &self,
+        deployment: &str,
+        scope: CertScope<'_>,
+    ) -> CloudResult<Vec<Certificate>> {
         let w = self.enter("ListCertificates")?;
         Ok(w.certificates
             .iter()
+            .filter(|c| scope.admits(&c.arn, std::iter::once("server.vpnctl")))
             .filter(|c| is_ours(&c.tags, deployment))
             .map(|c| Certificate {
                 arn: c.arn.clone(),

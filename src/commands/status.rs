@@ -2,6 +2,7 @@
 //! now in $/h and what has accrued since each resource's creation; PKI expiry warnings.
 
 use super::{Ctx, connect, runtime};
+use crate::aws::cloud::Reads;
 use crate::aws::exec;
 use crate::aws::model::association_bills;
 use crate::aws::plan::Observed;
@@ -154,10 +155,20 @@ pub fn nat_deadlines(seen: &Observed, now: i64) -> Vec<(String, i64)> {
 
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let rt = runtime()?;
+    let pki = crate::pki::Pki::open(&ctx.pki_dir);
+    // The deployment's certificates are the PKI's server name's (and whatever its endpoint
+    // uses): reading the tags of every certificate in the region would cost a call per
+    // certificate of the account. Without a PKI here, every certificate is read. The server
+    // certificate's body is setup's concern.
+    let reads = Reads {
+        connections: true,
+        server_name: pki.as_ref().ok().map(|p| p.meta.server_name.as_str()),
+        server_cert_body: false,
+    };
     let (seen, region, account) = rt.block_on(async {
         let (cloud, region) = connect(ctx, &args.aws).await?;
         let (seen, account) = tokio::join!(
-            exec::observe(&cloud, &ctx.deployment, true),
+            exec::observe(&cloud, &ctx.deployment, reads),
             cloud.account_id()
         );
         let seen = seen.map_err(crate::aws::to_error)?;
@@ -191,10 +202,10 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
     let bill = charges(&seen, &prices, &st.associated_at, now);
     let per_hour: f64 = bill.iter().map(|c| c.per_hour).sum();
     let accrued: f64 = bill.iter().map(|c| c.accrued).sum();
-    let mut warnings = match crate::pki::Pki::open(&ctx.pki_dir) {
+    let mut warnings = match &pki {
         Ok(pki) => {
-            let mut w = super::pki::pki_warnings(&pki, ctx.now)?;
-            w.extend(crl_lag(&pki, &seen));
+            let mut w = super::pki::pki_warnings(pki, ctx.now)?;
+            w.extend(crl_lag(pki, &seen));
             w
         }
         Err(_) => vec![format!(

@@ -4,6 +4,7 @@
 //! on drop.
 
 use crate::harness::{Env, free_port};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -134,6 +135,25 @@ impl Emulator {
         let body =
             format!("{{\"action\": \"{action}\", \"code\": \"{code}\", \"count\": {count}}}");
         http(self.port(), "POST", "/_emulator/faults", &body).expect("add fault");
+    }
+
+    /// AWS calls served since the emulator started or the last `reset_calls`, per action
+    /// (`GET /_emulator/calls`).
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        let body = http(self.port(), "GET", "/_emulator/calls", "").expect("get calls");
+        serde_json::from_str(&body).expect("calls json")
+    }
+
+    /// Count the calls from zero again (`DELETE /_emulator/calls`).
+    pub fn reset_calls(&self) {
+        http(self.port(), "DELETE", "/_emulator/calls", "").expect("reset calls");
+    }
+
+    /// `certs` ACM certificates and `endpoints` Client VPN endpoints that are no deployment's
+    /// here, some tagged for deployment `other` (`tests/emulator/crowd.py`): their ARNs and ids.
+    pub fn crowd(&self, certs: u32, endpoints: u32) -> serde_json::Value {
+        let (c, e) = (certs.to_string(), endpoints.to_string());
+        self.python("crowd.py", &["--certs", &c, "--endpoints", &e])
     }
 
     pub fn add_connection(&self, endpoint: &str, user: &str) {

@@ -10,6 +10,7 @@ mod live;
 
 mod aws;
 mod bad_input;
+mod calls;
 mod certificates;
 mod concurrency;
 mod confirm;

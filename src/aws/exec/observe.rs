@@ -5,19 +5,46 @@ use super::super::model::*;
 use super::super::plan::*;
 use futures_util::future::join_all;
 
-pub async fn observe<C: Certificates + Endpoints + Nat>(
+/// Everything tagged for `deployment`, with what `reads` asks for besides (`true`/`false`: with
+/// or without the connections, every certificate of the region, the server certificate's body).
+pub async fn observe<'a, C: Certificates + Endpoints + Nat>(
     cloud: &C,
     deployment: &str,
-    with_connections: bool,
+    reads: impl Into<Reads<'a>>,
 ) -> CloudResult<Observed> {
+    let reads = reads.into();
+    // Every certificate is listed with the rest; a narrowed listing waits for the endpoints, so
+    // it keeps the certificates they use whatever their domain.
+    let every_certificate = async {
+        match reads.server_name {
+            None => Some(cloud.tagged_certificates(deployment, CertScope::All).await),
+            Some(_) => None,
+        }
+    };
     let (certificates, endpoints, nats, addresses) = tokio::join!(
-        cloud.tagged_certificates(deployment),
+        every_certificate,
         cloud.tagged_endpoints(deployment),
         cloud.tagged_nat_gateways(deployment),
         cloud.tagged_addresses(deployment)
     );
-    let (certificates, endpoints, nat_gateways, addresses) =
-        (certificates?, endpoints?, nats?, addresses?);
+    let (listed, endpoints, nat_gateways, addresses) =
+        (certificates.transpose()?, endpoints?, nats?, addresses?);
+    let in_use: Vec<String> = endpoints
+        .iter()
+        .filter_map(|e| e.server_cert_arn.clone())
+        .collect();
+    let certificates = async {
+        match (listed, reads.server_name) {
+            (None, Some(domain)) => {
+                let scope = CertScope::Named {
+                    domain,
+                    arns: &in_use,
+                };
+                cloud.tagged_certificates(deployment, scope).await
+            }
+            (listed, _) => Ok(listed.unwrap_or_default()),
+        }
+    };
     let mut vpcs: Vec<&str> = nat_gateways
         .iter()
         .map(|n| n.vpc_id.as_str())
@@ -42,7 +69,7 @@ pub async fn observe<C: Certificates + Endpoints + Nat>(
             cloud.routes(&e.id)
         );
         let crl = cloud.export_crl(&e.id).await?;
-        let connections = if with_connections {
+        let connections = if reads.connections {
             cloud.connections(&e.id).await?
         } else {
             Vec::new()
@@ -55,19 +82,18 @@ pub async fn observe<C: Certificates + Endpoints + Nat>(
             crl,
             endpoint: Some(e),
         })
-    }))
-    .await
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
+    }));
+    let (certificates, views) = tokio::join!(certificates, views);
+    let views = views.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut seen = Observed {
-        certificates,
+        certificates: certificates?,
         endpoints: views,
         nat_gateways,
         addresses,
         route_tables,
         server_cert_body: None,
     };
-    if let Some(c) = seen.server_cert() {
+    if let Some(c) = seen.server_cert().filter(|_| reads.server_cert_body) {
         let arn = c.arn.clone();
         seen.server_cert_body = Some(cloud.certificate_body(&arn).await?);
     }

@@ -4,8 +4,13 @@ use super::*;
 use aws_sdk_acm as acm;
 
 impl Certificates for AwsCloud {
-    async fn tagged_certificates(&self, deployment: &str) -> CloudResult<Vec<Certificate>> {
-        // ListCertificates returns only RSA-2048 certificates unless asked for more.
+    async fn tagged_certificates(
+        &self,
+        deployment: &str,
+        scope: CertScope<'_>,
+    ) -> CloudResult<Vec<Certificate>> {
+        // ListCertificates returns only RSA-2048 certificates unless asked for more; its pages
+        // hold up to 1,000 certificates (MaxItems), each with its domain and SANs.
         let includes = acm::types::Filters::builder()
             .key_types(acm::types::KeyAlgorithm::Rsa1024)
             .key_types(acm::types::KeyAlgorithm::Rsa2048)
@@ -14,6 +19,7 @@ impl Certificates for AwsCloud {
             .acm
             .list_certificates()
             .includes(includes)
+            .max_items(1000)
             .into_paginator()
             .items()
             .send()
@@ -25,6 +31,15 @@ impl Certificates for AwsCloud {
             let Some(arn) = s.certificate_arn() else {
                 continue;
             };
+            // ACM has no tag filter: every candidate costs a ListTagsForCertificate.
+            let names = s.domain_name().into_iter().chain(
+                s.subject_alternative_name_summaries()
+                    .iter()
+                    .map(String::as_str),
+            );
+            if !scope.admits(arn, names) {
+                continue;
+            }
             let tags = match self
                 .acm
                 .list_tags_for_certificate()
@@ -37,8 +52,11 @@ impl Certificates for AwsCloud {
                     .iter()
                     .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
                     .collect::<Tags>(),
+                // Gone since the listing, or refused (another team's certificate, a policy
+                // that denies reading its tags): not one vpnctl can tell is the deployment's.
+                // Only a failing AWS (throttled, unreachable, 5xx after the retries) fails.
                 Err(e) => match classify("ListTagsForCertificate", arn, e) {
-                    e if e.is(Kind::NotFound) => continue,
+                    e if !e.is_transient() => continue,
                     other => return Err(other),
                 },
             };
@@ -51,7 +69,12 @@ impl Certificates for AwsCloud {
                 .certificate_arn(arn)
                 .send()
                 .await
-                .map_err(|e| classify("DescribeCertificate", arn, e))?;
+                .map_err(|e| classify("DescribeCertificate", arn, e));
+            let detail = match detail {
+                // Deleted since its tags were read.
+                Err(e) if e.is(Kind::NotFound) => continue,
+                other => other?,
+            };
             let d = detail.certificate();
             out.push(Certificate {
                 arn: arn.to_string(),
