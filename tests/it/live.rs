@@ -357,3 +357,125 @@ fn two_setups_at_once_make_one_endpoint() {
     assert_eq!(inv["certificates"].as_array().unwrap().len(), 1, "{inv}");
     env.ok(&["--name", "lab", "teardown"]);
 }
+
+/// Runs `code` with the emulator's Python (boto3), the emulator's URL as its first argument
+/// and `args` after it.
+fn emulator_python(emu: &Emulator, code: &str, args: &[&str]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::process::Command::new(root.join("tests/emulator/run"))
+        .arg("--setup")
+        .output()
+        .expect("tests/emulator/run --setup");
+    let python = std::path::PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim().to_string())
+        .join("bin/python");
+    let out = std::process::Command::new(python)
+        .args(["-c", code, &emu.url])
+        .args(args)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_sleep_record_longer_than_a_tag_value_goes_over_numbered_tags() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    // AWS's limits: a tag value of at most 256 characters, 200 rules an endpoint, …
+    emu.config(r#"{"quotas": true}"#);
+    let env = emu.env();
+    // 151 rules (the VPC's, 0.0.0.0/0 and 149 more): about 2,300 characters, ten tag values.
+    let extra: Vec<String> = (0..149)
+        .map(|i| format!("10.{}.{}.0/24", 100 + i / 100, 100 + i % 100))
+        .collect();
+    let mut args = vec![
+        "--name",
+        "lab",
+        "setup",
+        "--vpc",
+        "lab-vpc",
+        "--subnet",
+        "lab-public-subnet",
+        "--subnet",
+        "lab-public-b",
+        "--client-cidr",
+        "10.83.0.0/16",
+        "--full-tunnel",
+    ];
+    for c in &extra {
+        args.extend(["--authorize", c.as_str()]);
+    }
+    env.ok(&args);
+    let set = |ep: &Value, key: &str, f: &dyn Fn(&Value) -> String| -> Vec<String> {
+        let mut v: Vec<String> = ep[key].as_array().unwrap().iter().map(f).collect();
+        v.sort();
+        v
+    };
+    let seen = |ep: &Value| {
+        (
+            set(ep, "associations", &|a| {
+                format!("{}:{}", a["subnet"], a["state"])
+            }),
+            set(ep, "rules", &|r| format!("{}:{}", r["cidr"], r["state"])),
+            set(ep, "routes", &|r| {
+                format!("{}>{}:{}", r["cidr"], r["subnet"], r["state"])
+            }),
+        )
+    };
+    let before = seen(&endpoint(&emu));
+    assert_eq!(before.1.len(), 150 + 1, "the VPC's, 0.0.0.0/0 and 149 more");
+
+    env.ok(&["--name", "lab", "sleep"]);
+    let asleep = endpoint(&emu);
+    assert!(asleep["associations"].as_array().unwrap().is_empty());
+    let tags = asleep["tags"].as_object().unwrap();
+    let record: Vec<(&String, &str)> = tags
+        .iter()
+        .filter(|(k, _)| k.starts_with("vpnctl:asleep-"))
+        .map(|(k, v)| (k, v.as_str().unwrap()))
+        .collect();
+    assert!(
+        tags.contains_key("vpnctl:asleep-rules-2"),
+        "the rules go on in numbered tags: {record:?}"
+    );
+    assert!(record.iter().all(|(_, v)| v.len() <= 256), "{record:?}");
+    assert!(tags.len() <= 50, "{}", tags.len());
+    assert!(
+        tags["vpnctl:asleep-routes"]
+            .as_str()
+            .unwrap()
+            .starts_with("0.0.0.0/0>subnet-"),
+        "{record:?}"
+    );
+
+    // Rules survive a sleep; take them away, so that wake must restore them from every part.
+    let id = asleep["id"].as_str().unwrap();
+    emulator_python(
+        &emu,
+        "import sys, boto3\n\
+         ec2 = boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', \
+         aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=sys.argv[2])\n\
+         for r in rules['AuthorizationRules']:\n    \
+             ec2.revoke_client_vpn_ingress(ClientVpnEndpointId=sys.argv[2], \
+             TargetNetworkCidr=r['DestinationCidr'], RevokeAllGroups=True)",
+        &[id],
+    );
+    assert!(endpoint(&emu)["rules"].as_array().unwrap().is_empty());
+
+    env.ok(&["--name", "lab", "wake"]);
+    let awake = endpoint(&emu);
+    assert_eq!(seen(&awake), before, "every subnet, rule and route is back");
+    let left: Vec<_> = awake["tags"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| k.starts_with("vpnctl:asleep-") && *v != "")
+        .collect();
+    assert!(left.is_empty(), "wake clears every part: {left:?}");
+    assert!(env.ok(&["--name", "lab", "wake"]).contains("awake already"));
+    env.ok(&["--name", "lab", "teardown"]);
+}

@@ -228,7 +228,13 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             }
             Action::ClearSleepRecord => {
                 let ep = endpoint()?;
-                let cleared = cleared_sleep_record();
+                // Every part of the record the endpoint was seen with, not only the first.
+                let seen = lock(bound)
+                    .endpoint
+                    .as_ref()
+                    .map(|e| e.tags.clone())
+                    .unwrap_or_default();
+                let cleared = cleared_sleep_record(&seen);
                 let (how, f, t) = again(&ep, &p.endpoint);
                 Ok(self
                     .call(&what, how, f, t, || c.tag_endpoint(&ep, &cleared))

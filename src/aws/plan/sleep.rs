@@ -3,11 +3,243 @@
 
 use super::*;
 use crate::error::{Error, Result};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Tags `sleep` leaves on the endpoint so that `wake` can restore it from AWS alone.
+/// Tags `sleep` leaves on the endpoint so that `wake` can restore it from AWS alone. Each is
+/// the first part of its list; a list longer than one tag value goes on in `KEY-2`, `KEY-3`, …
+/// (see `Record`).
 pub const TAG_ASLEEP_SUBNETS: &str = "vpnctl:asleep-subnets";
 pub const TAG_ASLEEP_ROUTES: &str = "vpnctl:asleep-routes";
 pub const TAG_ASLEEP_RULES: &str = "vpnctl:asleep-rules";
+const RECORD_LISTS: [&str; 3] = [TAG_ASLEEP_SUBNETS, TAG_ASLEEP_ROUTES, TAG_ASLEEP_RULES];
+
+/// AWS's tag restrictions for EC2 resources, the Client VPN endpoint among them ("Tag your
+/// Amazon EC2 resources", Tag restrictions): at most 50 tags per resource (tags whose key
+/// starts with `aws:` do not count), each value at most 256 Unicode characters.
+pub const TAGS_PER_RESOURCE: usize = 50;
+pub const TAG_VALUE_MAX: usize = 256;
+
+/// The key of part `n` (from 1) of the record's list `list`.
+fn part_key(list: &str, n: usize) -> String {
+    if n == 1 {
+        list.to_string()
+    } else {
+        format!("{list}-{n}")
+    }
+}
+
+/// Whether `key` is a part of the sleep record: `vpnctl:asleep-rules`, `vpnctl:asleep-rules-2`, …
+pub fn is_sleep_record_key(key: &str) -> bool {
+    RECORD_LISTS.iter().any(|list| {
+        key.strip_prefix(list).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.strip_prefix('-').is_some_and(|n| {
+                    !n.is_empty()
+                        && n != "1"
+                        && !n.starts_with('0')
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                })
+        })
+    })
+}
+
+/// The values of list `list`'s parts, in order: the first part, `-2`, `-3`, … up to the first
+/// that is missing or empty (a record is written whole, and every later part emptied).
+fn parts<'a>(tags: &'a Tags, list: &str) -> impl Iterator<Item = &'a str> {
+    (1..)
+        .map(move |n| tags.get(&part_key(list, n)).map(String::as_str))
+        .take_while(|v| v.is_some_and(|v| !v.is_empty()))
+        .flatten()
+}
+
+/// What `sleep` records and `wake` restores, as sets: read from the endpoint's tags (either
+/// form), merged with what is live, and laid out over the tags again.
+///
+/// The lists are comma-separated, as they always were: `vpnctl:asleep-subnets` holds subnet
+/// ids, `vpnctl:asleep-rules` CIDRs. `vpnctl:asleep-routes` holds `;`-separated items
+/// `CIDR,CIDR,…>SUBNET,SUBNET,…`, each meaning every CIDR listed via every subnet listed (a
+/// Client VPN route usually goes through every associated subnet, so one item says it once);
+/// the old form, `CIDR>SUBNET;…`, is the case of one of each. A list that does not fit in one
+/// value of `TAG_VALUE_MAX` characters goes on in `KEY-2`, `KEY-3`, …, split only between
+/// CIDRs or ids, so each part reads on its own.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Record {
+    subnets: BTreeSet<String>,
+    /// (CIDR, subnet).
+    routes: BTreeSet<(String, String)>,
+    rules: BTreeSet<String>,
+}
+
+impl Record {
+    fn read(tags: &Tags) -> Record {
+        let list = |key: &str| -> BTreeSet<String> {
+            parts(tags, key)
+                .flat_map(|p| p.split(','))
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let mut routes = BTreeSet::new();
+        for item in parts(tags, TAG_ASLEEP_ROUTES).flat_map(|p| p.split(';')) {
+            let Some((cidrs, subnets)) = item.split_once('>') else {
+                continue;
+            };
+            for cidr in cidrs.split(',').filter(|c| !c.is_empty()) {
+                for subnet in subnets.split(',').filter(|s| !s.is_empty()) {
+                    routes.insert((cidr.to_string(), subnet.to_string()));
+                }
+            }
+        }
+        Record {
+            subnets: list(TAG_ASLEEP_SUBNETS),
+            routes,
+            rules: list(TAG_ASLEEP_RULES),
+        }
+    }
+
+    /// The routes as groups `(">SUBNET,SUBNET…", CIDRs)`: the CIDRs that go via exactly those
+    /// subnets.
+    fn route_groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut via: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (cidr, subnet) in &self.routes {
+            via.entry(cidr).or_default().push(subnet);
+        }
+        let mut by_subnets: BTreeMap<Vec<&str>, Vec<String>> = BTreeMap::new();
+        for (cidr, subnets) in via {
+            by_subnets
+                .entry(subnets)
+                .or_default()
+                .push(cidr.to_string());
+        }
+        // In the order of their first CIDR, as the old one-route-an-item list read.
+        let mut by_subnets: Vec<_> = by_subnets.into_iter().collect();
+        by_subnets.sort_by(|a, b| a.1.first().cmp(&b.1.first()));
+        let mut groups = Vec::new();
+        for (subnets, cidrs) in by_subnets {
+            let suffix = format!(">{}", subnets.join(","));
+            let longest = cidrs.iter().map(String::len).max().unwrap_or(0);
+            if suffix.len() + longest <= TAG_VALUE_MAX {
+                groups.push((suffix, cidrs));
+            } else {
+                // Too many subnets to name in one value: one group per subnet.
+                groups.extend(subnets.iter().map(|s| (format!(">{s}"), cidrs.clone())));
+            }
+        }
+        groups
+    }
+
+    /// The tags that write this record onto an endpoint that now has `on`: every part of each
+    /// list (none for an empty list: a missing tag reads as empty, and costs no tag), and
+    /// every part of an earlier record on the endpoint that this one does not use, emptied,
+    /// so that no stale part is read back.
+    /// Refused (exit 3) when a value cannot be split small enough or the endpoint would pass
+    /// AWS's 50 tags: checked by the planner, before `sleep` changes anything.
+    fn tags(&self, endpoint: &str, on: &Tags) -> Result<Tags> {
+        let single =
+            |items: &BTreeSet<String>| vec![(String::new(), items.iter().cloned().collect())];
+        let lists = [
+            (TAG_ASLEEP_SUBNETS, single(&self.subnets)),
+            (TAG_ASLEEP_ROUTES, self.route_groups()),
+            (TAG_ASLEEP_RULES, single(&self.rules)),
+        ];
+        let mut out = Tags::new();
+        for (list, groups) in lists {
+            let values = lay_out(&groups).ok_or_else(|| {
+                Error::conflict(
+                    format!(
+                        "the sleep record of {endpoint} cannot be written: an entry of \
+                         {list} is longer than a tag value may be ({TAG_VALUE_MAX} characters)"
+                    ),
+                    "nothing was changed; the endpoint stays awake",
+                )
+            })?;
+            for (i, value) in values.into_iter().enumerate() {
+                out.insert(part_key(list, i + 1), value);
+            }
+        }
+        for key in on.keys().filter(|k| is_sleep_record_key(k)) {
+            out.entry(key.clone()).or_default();
+        }
+        // AWS does not count the tags it reserves (`aws:`); every other tag counts, an
+        // emptied one too.
+        let others = on
+            .keys()
+            .filter(|k| !is_sleep_record_key(k) && !k.to_ascii_lowercase().starts_with("aws:"))
+            .count();
+        if others + out.len() > TAGS_PER_RESOURCE {
+            return Err(Error::conflict(
+                format!(
+                    "the sleep record of {endpoint} needs {} tags ({} subnet(s), {} route(s), \
+                     {} rule(s); {TAG_VALUE_MAX} characters a tag) and the endpoint has room \
+                     for {}: AWS allows {TAGS_PER_RESOURCE} tags a resource",
+                    out.len(),
+                    self.subnets.len(),
+                    self.routes.len(),
+                    self.rules.len(),
+                    TAGS_PER_RESOURCE.saturating_sub(others),
+                ),
+                format!(
+                    "nothing was changed, the endpoint stays awake. Make room for {} tag(s): \
+                     remove tags of your own from {endpoint}, or rules or routes it no longer \
+                     needs, then run `vpnctl sleep` again",
+                    others + out.len() - TAGS_PER_RESOURCE
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Lays `groups` out over tag values of at most `TAG_VALUE_MAX` characters, in order. A group
+/// `(suffix, atoms)` is written as items `ATOM,ATOM,…SUFFIX`, the items of a value joined by
+/// `;`; a group that does not fit in what is left of a value goes on in a new item of the
+/// next value, so a value is split only between atoms. None when an atom and its suffix alone
+/// are longer than a value. Lengths are counted in bytes, never fewer than AWS's characters.
+fn lay_out(groups: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    let mut values = Vec::new();
+    // The value being filled: its finished items, then this group's open item.
+    let mut value = String::new();
+    for (suffix, atoms) in groups {
+        let mut item = String::new();
+        for atom in atoms {
+            let grown = item.len() + usize::from(!item.is_empty()) + atom.len();
+            if value.len() + usize::from(!value.is_empty()) + grown + suffix.len() <= TAG_VALUE_MAX
+            {
+                if !item.is_empty() {
+                    item.push(',');
+                }
+                item.push_str(atom);
+                continue;
+            }
+            close(&mut value, &mut item, suffix);
+            if !value.is_empty() {
+                values.push(std::mem::take(&mut value));
+            }
+            if atom.len() + suffix.len() > TAG_VALUE_MAX {
+                return None;
+            }
+            item.push_str(atom);
+        }
+        close(&mut value, &mut item, suffix);
+    }
+    if !value.is_empty() {
+        values.push(value);
+    }
+    Some(values)
+}
+
+/// Ends the open `item` (if any) with its suffix and adds it to `value`.
+fn close(value: &mut String, item: &mut String, suffix: &str) {
+    if item.is_empty() {
+        return;
+    }
+    if !value.is_empty() {
+        value.push(';');
+    }
+    value.push_str(item);
+    value.push_str(suffix);
+    item.clear();
+}
 
 /// Whether the endpoint carries a (non-empty) sleep record.
 pub fn has_sleep_record(e: &Endpoint) -> bool {
@@ -34,11 +266,13 @@ pub fn crl_step(
     )
 }
 
-/// Tags that clear the sleep record once `wake` has restored it.
-pub fn cleared_sleep_record() -> Tags {
-    [TAG_ASLEEP_SUBNETS, TAG_ASLEEP_ROUTES, TAG_ASLEEP_RULES]
-        .iter()
-        .map(|k| (k.to_string(), String::new()))
+/// Tags that clear the sleep record of an endpoint that has `tags`, once `wake` (or `setup`)
+/// has restored it: every part it has, emptied (`vpnctl:asleep-subnets` always, so that the
+/// call is never empty), and no tag added that was not there.
+pub fn cleared_sleep_record(tags: &Tags) -> Tags {
+    std::iter::once(TAG_ASLEEP_SUBNETS.to_string())
+        .chain(tags.keys().filter(|k| is_sleep_record_key(k)).cloned())
+        .map(|k| (k, String::new()))
         .collect()
 }
 
@@ -62,7 +296,8 @@ pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
 
 /// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
 /// routes, authorization rules) as tags, then disassociate every subnet. Association billing
-/// stops; the endpoint, its DNS name and every profile survive.
+/// stops; the endpoint, its DNS name and every profile survive. Refused before any step when
+/// the record would not fit in the endpoint's tags (see `Record::tags`).
 pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
     let (e, v) = the_endpoint(seen)?;
     let live: Vec<&Association> = v
@@ -70,58 +305,24 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
         .iter()
         .filter(|a| association_bills(&a.state) && a.state != AssociationState::Disassociating)
         .collect();
+    if live.is_empty() {
+        return Ok((e.id.clone(), Vec::new()));
+    }
     // Merged with an earlier record: a sleep interrupted after some disassociations must
     // not forget the subnets (and their routes) already gone.
-    let recorded = |key: &str, sep: char| -> Vec<String> {
-        e.tags
-            .get(key)
-            .map(|t| {
-                t.split(sep)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let merge = |key: &str, sep: char, now: Vec<String>| -> String {
-        let mut all = recorded(key, sep);
-        all.extend(now);
-        all.sort();
-        all.dedup();
-        all.join(&sep.to_string())
-    };
-    let mut record = Tags::new();
-    if !live.is_empty() {
-        record.insert(
-            TAG_ASLEEP_SUBNETS.into(),
-            merge(
-                TAG_ASLEEP_SUBNETS,
-                ',',
-                live.iter().map(|a| a.subnet_id.clone()).collect(),
-            ),
-        );
-        // Routes with origin "associate" come back with the association by themselves.
-        record.insert(
-            TAG_ASLEEP_ROUTES.into(),
-            merge(
-                TAG_ASLEEP_ROUTES,
-                ';',
-                v.routes
-                    .iter()
-                    .filter(|r| r.origin != "associate")
-                    .map(|r| format!("{}>{}", r.cidr, r.subnet_id))
-                    .collect(),
-            ),
-        );
-        record.insert(
-            TAG_ASLEEP_RULES.into(),
-            merge(
-                TAG_ASLEEP_RULES,
-                ',',
-                v.rules.iter().map(|r| r.cidr.clone()).collect(),
-            ),
-        );
-    }
+    let mut record = Record::read(&e.tags);
+    record
+        .subnets
+        .extend(live.iter().map(|a| a.subnet_id.clone()));
+    // Routes with origin "associate" come back with the association by themselves.
+    record.routes.extend(
+        v.routes
+            .iter()
+            .filter(|r| r.origin != "associate")
+            .map(|r| (r.cidr.clone(), r.subnet_id.clone())),
+    );
+    record.rules.extend(v.rules.iter().map(|r| r.cidr.clone()));
+    let record = record.tags(&e.id, &e.tags)?;
     let mut steps: Vec<Step> = live
         .iter()
         .map(|a| {
@@ -134,10 +335,8 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
             )
         })
         .collect();
-    if !steps.is_empty() {
-        // Recorded first (its own phase): a crash after it still leaves what wake needs.
-        steps.push(Step::on(&e.id, Action::RecordSleep { record }));
-    }
+    // Recorded first (its own phase): a crash after it still leaves what wake needs.
+    steps.push(Step::on(&e.id, Action::RecordSleep { record }));
     Ok((e.id.clone(), ordered(steps)))
 }
 
@@ -146,18 +345,8 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
 /// rules that are missing (disassociation deleted the routes), and clear the record.
 pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, Vec<Step>)> {
     let (e, v) = the_endpoint(seen)?;
-    let split = |key: &str, sep: char| -> Vec<String> {
-        e.tags
-            .get(key)
-            .map(|t| {
-                t.split(sep)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let subnets = split(TAG_ASLEEP_SUBNETS, ',');
+    let record = Record::read(&e.tags);
+    let subnets = &record.subnets;
     // Revocations made while asleep must reach the endpoint before anyone connects.
     let mut steps = Vec::new();
     if let Some((crl, ca)) = crl
@@ -179,7 +368,7 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
                 from your settings",
         ));
     }
-    for s in &subnets {
+    for s in subnets {
         match v
             .associations
             .iter()
@@ -196,27 +385,24 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
             })),
         }
     }
-    for cidr in split(TAG_ASLEEP_RULES, ',') {
+    for cidr in &record.rules {
         if !v
             .rules
             .iter()
-            .any(|r| r.cidr == cidr && r.state != RuleState::Revoking)
+            .any(|r| &r.cidr == cidr && r.state != RuleState::Revoking)
         {
-            steps.push(Step::new(Action::Authorize { cidr }));
+            steps.push(Step::new(Action::Authorize { cidr: cidr.clone() }));
         }
     }
-    for route in split(TAG_ASLEEP_ROUTES, ';') {
-        let Some((cidr, subnet)) = route.split_once('>') else {
-            continue;
-        };
+    for (cidr, subnet) in &record.routes {
         if !v
             .routes
             .iter()
-            .any(|r| r.cidr == cidr && r.subnet_id == subnet && r.state != RouteState::Deleting)
+            .any(|r| &r.cidr == cidr && &r.subnet_id == subnet && r.state != RouteState::Deleting)
         {
             steps.push(Step::new(Action::CreateRoute {
-                cidr: cidr.to_string(),
-                subnet: subnet.to_string(),
+                cidr: cidr.clone(),
+                subnet: subnet.clone(),
             }));
         }
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::Error;
+use std::collections::BTreeSet;
 
 fn desired(full_tunnel: bool) -> Desired {
     let vpc = Vpc {
@@ -523,10 +524,9 @@ fn sleep_records_what_wake_restores() {
     assert!(steps[1..].iter().all(|s| s.phase > steps[0].phase));
     let record = record_of(&steps);
     assert_eq!(record[TAG_ASLEEP_SUBNETS], "subnet-a,subnet-b");
-    assert_eq!(
-        record[TAG_ASLEEP_ROUTES],
-        "0.0.0.0/0>subnet-a;0.0.0.0/0>subnet-b"
-    );
+    // A route through every subnet is said once.
+    assert_eq!(record[TAG_ASLEEP_ROUTES], "0.0.0.0/0>subnet-a,subnet-b");
+    assert_eq!(record[TAG_ASLEEP_RULES], "0.0.0.0/0,10.0.0.0/16");
     // Asleep: no associations, no routes (disassociation deleted them), rules kept.
     let mut asleep = awake.clone();
     asleep.endpoints[0].associations.clear();
@@ -651,13 +651,359 @@ fn an_interrupted_sleep_keeps_what_it_recorded() {
     );
     // Once awake with the record cleared, wake is a no-op rather than an error.
     let mut woken = awake.clone();
-    woken.endpoints[0]
+    let tags = &mut woken.endpoints[0].endpoint.as_mut().unwrap().tags;
+    tags.extend(record);
+    let cleared = cleared_sleep_record(tags);
+    tags.extend(cleared);
+    assert!(plan_wake(&woken, None).unwrap().1.is_empty());
+}
+
+/// An endpoint of `n_rules` authorization rules and 20 added routes (eight destinations via
+/// both subnets, two via each one alone), every CIDR as long as an IPv4 CIDR gets (18
+/// characters), carrying `extra` tags of its user's own.
+fn large(n_rules: usize, extra: usize) -> Observed {
+    let want = desired(false);
+    let mut seen = converged(&want);
+    let v = &mut seen.endpoints[0];
+    v.rules = (0..n_rules)
+        .map(|i| AuthRule {
+            description: Some(owned_description("lab")),
+            cidr: format!("192.168.{}.{}/32", 100 + i / 100, 100 + i % 100),
+            state: "active".into(),
+        })
+        .collect();
+    let route = |cidr: String, subnet: &str| Route {
+        description: Some(owned_description("lab")),
+        cidr,
+        subnet_id: subnet.into(),
+        origin: "add-route".into(),
+        state: "active".into(),
+    };
+    for i in 0..8 {
+        for s in ["subnet-a", "subnet-b"] {
+            v.routes
+                .push(route(format!("172.100.{}.128/25", 100 + i), s));
+        }
+    }
+    for (i, s) in ["subnet-a", "subnet-a", "subnet-b", "subnet-b"]
+        .iter()
+        .enumerate()
+    {
+        v.routes
+            .push(route(format!("172.200.{}.128/25", 100 + i), s));
+    }
+    // AWS's own automatic route comes back with the association: not recorded.
+    v.routes.push(Route {
+        description: None,
+        cidr: "10.0.0.0/16".into(),
+        subnet_id: "subnet-a".into(),
+        origin: "associate".into(),
+        state: "active".into(),
+    });
+    let tags = &mut v.endpoint.as_mut().unwrap().tags;
+    tags.extend((0..extra).map(|i| (format!("team:label-{i}"), "x".repeat(256))));
+    // Reserved for AWS: not counted against the 50.
+    tags.insert("aws:cloudformation:stack-name".into(), "lab".into());
+    seen
+}
+
+/// The endpoint as `sleep` leaves it: the record written, no association, no added route;
+/// `rules_gone` also takes the rules away, so that wake has to restore them from the record.
+fn asleep(awake: &Observed, record: &Tags, rules_gone: bool) -> Observed {
+    let mut asleep = awake.clone();
+    let v = &mut asleep.endpoints[0];
+    v.associations.clear();
+    v.routes.clear();
+    if rules_gone {
+        v.rules.clear();
+    }
+    v.endpoint.as_mut().unwrap().tags.extend(record.clone());
+    asleep
+}
+
+/// What a wake plan restores: subnets, rules and routes.
+type Restored = (
+    BTreeSet<String>,
+    BTreeSet<String>,
+    BTreeSet<(String, String)>,
+);
+
+fn restored(steps: &[Step]) -> Restored {
+    let mut r = Restored::default();
+    for s in steps {
+        match &s.action {
+            Action::Associate { subnet, .. } => {
+                r.0.insert(subnet.clone());
+            }
+            Action::Authorize { cidr } => {
+                r.1.insert(cidr.clone());
+            }
+            Action::CreateRoute { cidr, subnet } => {
+                r.2.insert((cidr.clone(), subnet.clone()));
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// What the endpoint had before it slept, as wake should restore it.
+fn had(awake: &Observed) -> Restored {
+    let v = &awake.endpoints[0];
+    (
+        v.associations.iter().map(|a| a.subnet_id.clone()).collect(),
+        v.rules.iter().map(|r| r.cidr.clone()).collect(),
+        v.routes
+            .iter()
+            .filter(|r| r.origin != "associate")
+            .map(|r| (r.cidr.clone(), r.subnet_id.clone()))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_large_record_fits_the_tags_and_wake_restores_exactly_it() {
+    // 200 rules (AWS's default quota) and 20 routes, beside 10 tags of the user's own.
+    let awake = large(200, 10);
+    let (_, steps) = plan_sleep(&awake).unwrap();
+    let record = record_of(&steps);
+    let before = &awake.endpoints[0].endpoint.as_ref().unwrap().tags;
+    // Every value within AWS's limit, split only between items: each part reads on its own.
+    for (key, value) in &record {
+        assert!(is_sleep_record_key(key), "{key}");
+        assert!(
+            value.chars().count() <= TAG_VALUE_MAX,
+            "{key} has {} characters",
+            value.len()
+        );
+        let cidrs: Vec<&str> = if key.starts_with(TAG_ASLEEP_ROUTES) {
+            value
+                .split(';')
+                .filter(|i| !i.is_empty())
+                .flat_map(|item| {
+                    let (cidrs, subnets) = item.split_once('>').expect(item);
+                    assert!(subnets.split(',').all(|s| s.starts_with("subnet-")));
+                    cidrs.split(',')
+                })
+                .collect()
+        } else if key.starts_with(TAG_ASLEEP_RULES) {
+            value.split(',').filter(|c| !c.is_empty()).collect()
+        } else {
+            vec![]
+        };
+        for c in cidrs {
+            assert!(c.parse::<ipnet::Ipv4Net>().is_ok(), "{key}: {c:?}");
+        }
+    }
+    // The numbered parts follow on from the first, without a gap.
+    let rule_parts = record
+        .keys()
+        .filter(|k| k.starts_with(TAG_ASLEEP_RULES))
+        .count();
+    assert!(rule_parts > 1, "200 rules take more than one value");
+    for n in 2..=rule_parts {
+        assert!(
+            record.contains_key(&format!("{TAG_ASLEEP_RULES}-{n}")),
+            "{n}"
+        );
+    }
+    // The endpoint keeps within AWS's 50 tags (its `aws:` tag does not count).
+    let after: BTreeSet<&String> = before.keys().chain(record.keys()).collect();
+    let counted = after.iter().filter(|k| !k.starts_with("aws:")).count();
+    assert!(counted <= TAGS_PER_RESOURCE, "{counted} tags");
+    // A route through both subnets is said once.
+    assert!(
+        record[TAG_ASLEEP_ROUTES].contains(">subnet-a,subnet-b"),
+        "{record:?}"
+    );
+
+    // Wake restores exactly what was recorded, all of it when the rules went too.
+    let (_, steps) = plan_wake(&asleep(&awake, &record, true), None).unwrap();
+    assert_eq!(restored(&steps), had(&awake));
+    assert_eq!(steps.last().unwrap().action, Action::ClearSleepRecord);
+    let (_, steps) = plan_wake(&asleep(&awake, &record, false), None).unwrap();
+    let (subnets, rules, routes) = restored(&steps);
+    assert_eq!((subnets, routes), (had(&awake).0, had(&awake).2));
+    assert!(
+        rules.is_empty(),
+        "rules still there are not authorized again"
+    );
+
+    // An interrupted sleep reads its own multi-part record back and writes the same one.
+    let mut half = awake.clone();
+    let v = &mut half.endpoints[0];
+    v.associations.retain(|a| a.subnet_id == "subnet-b");
+    v.routes.retain(|r| r.subnet_id == "subnet-b");
+    v.endpoint.as_mut().unwrap().tags.extend(record.clone());
+    assert_eq!(record_of(&plan_sleep(&half).unwrap().1), record);
+
+    // Clearing empties every part: no record is left to read or to merge.
+    let mut woken = asleep(&awake, &record, false);
+    let tags = &mut woken.endpoints[0].endpoint.as_mut().unwrap().tags;
+    let cleared = cleared_sleep_record(tags);
+    assert!(
+        record
+            .keys()
+            .all(|k| cleared.get(k) == Some(&String::new()))
+    );
+    assert!(cleared.keys().all(|k| is_sleep_record_key(k)));
+    tags.extend(cleared);
+    assert!(!has_sleep_record(
+        woken.endpoints[0].endpoint.as_ref().unwrap()
+    ));
+    assert!(plan_wake(&woken, None).is_err(), "nothing left to restore");
+}
+
+#[test]
+fn at_aws_default_quotas_the_record_fits_when_routes_go_via_every_subnet() {
+    // AWS's default quotas: 200 rules an endpoint, 100 routes a subnet association (its own
+    // automatic route among them), and (the emulator's assumption) 5 associated subnets; every
+    // id and CIDR as long as it gets.
+    let want = desired(false);
+    let mut seen = converged(&want);
+    let v = &mut seen.endpoints[0];
+    let subnets: Vec<String> = (0..5)
+        .map(|i| format!("subnet-0{i}23456789abcdef0"))
+        .collect();
+    v.associations = subnets
+        .iter()
+        .map(|s| Association {
+            id: format!("cvpn-assoc-0{s}"),
+            subnet_id: s.clone(),
+            state: "associated".into(),
+        })
+        .collect();
+    v.rules = (0..200)
+        .map(|i| AuthRule {
+            description: None,
+            cidr: format!("192.168.{}.{}/32", 100 + i / 100, 100 + i % 100),
+            state: "active".into(),
+        })
+        .collect();
+    v.routes = (0..99)
+        .flat_map(|i| {
+            subnets.iter().map(move |s| Route {
+                description: None,
+                cidr: format!("172.{}.{}.128/25", 100 + i / 50, 100 + i % 50),
+                subnet_id: s.clone(),
+                origin: "add-route".into(),
+                state: "active".into(),
+            })
+        })
+        .collect();
+    let record = record_of(&plan_sleep(&seen).unwrap().1);
+    // docs/commands.md (sleep) and ARCHITECTURE.md give this number: change them with it.
+    assert_eq!(record.len(), 34, "{record:?}");
+    assert!(record.len() + 3 <= TAGS_PER_RESOURCE);
+    let (_, steps) = plan_wake(&asleep(&seen, &record, true), None).unwrap();
+    assert_eq!(restored(&steps), had(&seen));
+    // Different routes through each subnet at the same quotas cannot be written in 50 tags
+    // of 256 characters: refused, not failed half-way.
+    let v = &mut seen.endpoints[0];
+    for (n, r) in v.routes.iter_mut().enumerate() {
+        r.cidr = format!("10.{}.{}.128/25", 100 + n / 100, 100 + n % 100);
+    }
+    let err = plan_sleep(&seen).unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+}
+
+#[test]
+fn a_record_in_the_old_single_tag_form_is_still_read() {
+    // As an older vpnctl left it: one tag a list, routes as CIDR>SUBNET;…
+    let want = desired(false);
+    let awake = converged(&want);
+    let old: Tags = [
+        (TAG_ASLEEP_SUBNETS, "subnet-a,subnet-b"),
+        (
+            TAG_ASLEEP_ROUTES,
+            "0.0.0.0/0>subnet-a;0.0.0.0/0>subnet-b;10.9.0.0/16>subnet-a",
+        ),
+        (TAG_ASLEEP_RULES, "0.0.0.0/0,10.0.0.0/16,10.9.0.0/16"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (_, steps) = plan_wake(&asleep(&awake, &old, true), None).unwrap();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+    let route = |c: &str, s: &str| (c.to_string(), s.to_string());
+    assert_eq!(
+        restored(&steps),
+        (
+            strings(&["subnet-a", "subnet-b"]),
+            strings(&["0.0.0.0/0", "10.0.0.0/16", "10.9.0.0/16"]),
+            [
+                route("0.0.0.0/0", "subnet-a"),
+                route("0.0.0.0/0", "subnet-b"),
+                route("10.9.0.0/16", "subnet-a"),
+            ]
+            .into_iter()
+            .collect()
+        )
+    );
+    // A sleep interrupted by an older vpnctl and finished by this one keeps the old record,
+    // rewritten in the new form.
+    let mut half = awake.clone();
+    half.endpoints[0]
+        .associations
+        .retain(|a| a.subnet_id == "subnet-b");
+    half.endpoints[0]
         .endpoint
         .as_mut()
         .unwrap()
         .tags
-        .extend(cleared_sleep_record());
-    assert!(plan_wake(&woken, None).unwrap().1.is_empty());
+        .extend(old.clone());
+    let record = record_of(&plan_sleep(&half).unwrap().1);
+    assert_eq!(
+        record[TAG_ASLEEP_ROUTES],
+        "0.0.0.0/0>subnet-a,subnet-b;10.9.0.0/16>subnet-a"
+    );
+    assert_eq!(
+        record[TAG_ASLEEP_RULES],
+        "0.0.0.0/0,10.0.0.0/16,10.9.0.0/16"
+    );
+    assert_eq!(
+        restored(&plan_wake(&asleep(&awake, &old, true), None).unwrap().1),
+        restored(&plan_wake(&asleep(&awake, &record, true), None).unwrap().1),
+    );
+}
+
+#[test]
+fn parts_of_an_earlier_longer_record_are_emptied_and_never_read() {
+    // An older vpnctl's wake cleared only the first part of each list of a longer record.
+    let want = desired(false);
+    let mut awake = converged(&want);
+    let tags = &mut awake.endpoints[0].endpoint.as_mut().unwrap().tags;
+    for (k, v) in [
+        (TAG_ASLEEP_SUBNETS.to_string(), ""),
+        (TAG_ASLEEP_RULES.to_string(), ""),
+        (format!("{TAG_ASLEEP_RULES}-2"), "10.66.0.0/16"),
+        (format!("{TAG_ASLEEP_ROUTES}-3"), "10.66.0.0/16>subnet-z"),
+    ] {
+        tags.insert(k, v.into());
+    }
+    let record = record_of(&plan_sleep(&awake).unwrap().1);
+    assert_eq!(record[TAG_ASLEEP_RULES], "10.0.0.0/16");
+    assert_eq!(record[&format!("{TAG_ASLEEP_RULES}-2")], "");
+    assert_eq!(record[&format!("{TAG_ASLEEP_ROUTES}-3")], "");
+    assert!(!record.values().any(|v| v.contains("10.66.")), "{record:?}");
+    // Split tunnel: no route to record, and no tag spent on an empty list.
+    assert!(!record.contains_key(TAG_ASLEEP_ROUTES), "{record:?}");
+}
+
+#[test]
+fn a_record_that_cannot_fit_is_refused_before_any_change() {
+    // 45 tags of the user's own leave no room for 200 rules (a dozen values and more).
+    let awake = large(200, 45);
+    let err = plan_sleep(&awake).unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("50 tags a resource") && text.contains("cvpn-endpoint-1"),
+        "{text}"
+    );
+    assert!(err.hint().contains("nothing was changed"), "{}", err.hint());
+    // With room, the same endpoint sleeps.
+    assert!(plan_sleep(&large(200, 20)).is_ok());
 }
 
 #[test]
