@@ -225,6 +225,11 @@ pub enum CertScope<'a> {
 }
 
 impl CertScope<'_> {
+    /// Whether an endpoint of the deployment uses `arn` (known only to the narrowed scope).
+    pub fn uses(&self, arn: &str) -> bool {
+        matches!(self, CertScope::Named { arns, .. } if arns.iter().any(|a| a == arn))
+    }
+
     /// Whether the certificate `arn`, listed with `names` (its domain and subject alternative
     /// names), is one whose tags are read.
     pub fn admits<'n>(&self, arn: &str, mut names: impl Iterator<Item = &'n str>) -> bool {

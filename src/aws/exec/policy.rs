@@ -32,16 +32,18 @@ pub struct Policies {
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     /// The first pause after a transient failure; each next one doubles, up to `cap`, and
-    /// the pause drawn is uniform below it (full jitter), all within the step's timeout.
+    /// the pause drawn is uniform between its half and itself, all within the step's timeout.
     pub base: Duration,
     pub cap: Duration,
     /// How long "not found" for a resource this run created is taken for AWS's eventual
     /// consistency rather than an answer.
     pub consistency: Duration,
-    /// Operations under way on one endpoint at a time, counted as AWS counts them (an
-    /// association or disassociation is two: its own and its VPC route's). AWS allows 10
-    /// (`ConcurrentMutationLimitExceeded` beyond); vpnctl keeps below, and retries that code
-    /// when something else on the endpoint is busy too.
+    /// Operations under way on one endpoint at a time. AWS allows 10
+    /// (`ConcurrentMutationLimitExceeded` beyond); its quota page names associations (and
+    /// security groups), and users report rules and routes refused with that code too, so
+    /// vpnctl counts them all, an association or disassociation twice (its own operation and
+    /// its VPC route's), keeps below 10, and retries the code when something else on the
+    /// endpoint is busy.
     pub endpoint_budget: u32,
 }
 
@@ -76,7 +78,7 @@ impl Policies {
             for w in p.all_mut() {
                 w.interval = i;
             }
-            p.retry.base = p.retry.base.min(i);
+            p.retry.base = p.retry.base.min(i).max(Duration::from_millis(1));
             p.retry.cap = p.retry.cap.min(i * 8);
         }
         p

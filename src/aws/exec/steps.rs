@@ -63,10 +63,20 @@ enum Call {
     Create,
 }
 
-/// A step's idempotency token: the same for every attempt of its create.
+/// A step's idempotency token: the same for every attempt of its create, and another for
+/// every step (without the OS's randomness, the clock's nanoseconds and a counter).
 fn token() -> String {
     let mut b = [0u8; 16];
-    let _ = crate::fsx::random(&mut b);
+    if crate::fsx::random(&mut b).is_err() {
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        b[..8].copy_from_slice(&(t as u64).to_le_bytes());
+        b[8..].copy_from_slice(&n.to_le_bytes());
+    }
     format!("vpnctl-{}", crate::fsx::hex(&b))
 }
 
@@ -130,6 +140,11 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + r / 2.0)
 }
 
+/// Whether a consistency window (`Run::fresh`) is still open, checked at each answer.
+fn still(fresh: Option<Instant>) -> bool {
+    fresh.is_some_and(|until| Instant::now() < until)
+}
+
 /// What one step works with besides its own fields.
 pub(super) struct Run<'r> {
     pub inputs: &'r Inputs<'r>,
@@ -138,12 +153,14 @@ pub(super) struct Run<'r> {
 }
 
 impl Run<'_> {
-    /// Whether this run created `id` recently enough for "not found" to be AWS catching up.
-    fn fresh(&self, id: &str, within: Duration) -> bool {
+    /// Until when "not found" for `id` is AWS catching up: `within` after this run created
+    /// it (None: this run did not).
+    fn fresh(&self, id: &str, within: Duration) -> Option<Instant> {
         lock(self.bound)
             .created
             .iter()
-            .any(|(c, at)| c == id && at.elapsed() < within)
+            .find(|(c, _)| c == id)
+            .map(|(_, at)| *at + within)
     }
 
     fn created(&self, id: &str) {
@@ -159,7 +176,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         &self,
         what: &str,
         how: Call,
-        fresh: bool,
+        fresh: Option<Instant>,
         timeout: Duration,
         call: F,
     ) -> CloudResult<T>
@@ -177,7 +194,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             let again = match how {
                 Call::Again => e.is_transient(),
                 Call::Create => matches!(e.kind, Kind::Throttled | Kind::Busy),
-            } || (fresh && e.is(Kind::NotFound));
+            } || (e.is(Kind::NotFound) && still(fresh));
             let next = jittered(pause);
             if !again || start.elapsed() + next > timeout {
                 return Err(e);
@@ -252,7 +269,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     None => Call::Create,
                 };
                 let arn = self
-                    .call(&what, how, false, p.endpoint.timeout, || {
+                    .call(&what, how, None, p.endpoint.timeout, || {
                         c.import_certificate(upload, reimport_arn.as_deref(), &tags)
                     })
                     .await?;
@@ -423,7 +440,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 // is gone: retry that, for a bounded time.
                 let t = p.certificate_in_use.timeout;
                 self.while_in_use(&p.certificate_in_use, &format!("deletion of {arn}"), || {
-                    self.call(&what, Call::Again, false, t, || c.delete_certificate(arn))
+                    self.call(&what, Call::Again, None, t, || c.delete_certificate(arn))
                 })
                 .await?;
                 let mut b = lock(bound);
@@ -453,7 +470,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::AllocateAddress => {
                 let tags = tags_for(self.deployment, &format!("{}-nat", self.deployment));
                 let a = self
-                    .call(&what, Call::Create, false, p.nat.timeout, || {
+                    .call(&what, Call::Create, None, p.nat.timeout, || {
                         c.allocate_address(&tags)
                     })
                     .await?;
@@ -514,13 +531,13 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 self.restore_default_route(&what, table, target).await
             }
             Action::RemoveDefaultRoute { table } => Ok(self
-                .call(&what, Call::Again, false, p.nat.timeout, || {
+                .call(&what, Call::Again, None, p.nat.timeout, || {
                     c.delete_route(table, "0.0.0.0/0")
                 })
                 .await
                 .or_else(gone)?),
             Action::DeleteNatGateway { nat } => {
-                self.call(&what, Call::Again, false, p.nat.timeout, || {
+                self.call(&what, Call::Again, None, p.nat.timeout, || {
                     c.delete_nat_gateway(nat)
                 })
                 .await
@@ -537,7 +554,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 let t = p.address_in_use.timeout;
                 let waiting = format!("release of {allocation}");
                 self.while_in_use(&p.address_in_use, &waiting, || {
-                    self.call(&what, Call::Again, false, t, || {
+                    self.call(&what, Call::Again, None, t, || {
                         c.release_address(allocation)
                     })
                 })
@@ -559,7 +576,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         what: &str,
         endpoint: &str,
         crl_pem: &str,
-        fresh: bool,
+        fresh: Option<Instant>,
     ) -> Result<(), WaitError> {
         let t = self.policies.endpoint.timeout;
         let export = || {
@@ -596,7 +613,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         let target_route = RouteTarget::from_id(target);
         let dead_nat = match &target_route {
             RouteTarget::Nat(id) => !self
-                .call(what, Call::Again, false, t, || c.nat_gateway_state(id))
+                .call(what, Call::Again, None, t, || c.nat_gateway_state(id))
                 .await?
                 .is_some_and(|s| s.is_live()),
             _ => false,
@@ -604,7 +621,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         let restored = if dead_nat {
             Err(CloudError::not_found(target.to_string()))
         } else {
-            self.call(what, Call::Again, false, t, || {
+            self.call(what, Call::Again, None, t, || {
                 c.set_route(table, "0.0.0.0/0", &target_route, true)
             })
             .await
@@ -616,7 +633,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     "  {target} no longer exists: removing the route instead"
                 ));
                 Ok(self
-                    .call(what, Call::Again, false, t, || {
+                    .call(what, Call::Again, None, t, || {
                         c.delete_route(table, "0.0.0.0/0")
                     })
                     .await
@@ -669,9 +686,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
     }
 
     /// A listing of a freshly created endpoint's children: "not found" is AWS catching up.
-    fn not_yet<T>(listed: CloudResult<Vec<T>>, fresh: bool) -> CloudResult<Option<Vec<T>>> {
+    fn not_yet<T>(
+        listed: CloudResult<Vec<T>>,
+        fresh: Option<Instant>,
+    ) -> CloudResult<Option<Vec<T>>> {
         match listed {
-            Err(e) if fresh && e.is(Kind::NotFound) => Ok(None),
+            Err(e) if e.is(Kind::NotFound) && still(fresh) => Ok(None),
             other => other.map(Some),
         }
     }
@@ -680,7 +700,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         &self,
         endpoint: &str,
         subnet: &str,
-        fresh: bool,
+        fresh: Option<Instant>,
     ) -> Result<(), WaitError> {
         wait::until(
             &self.policies.association,
@@ -707,7 +727,12 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         .await
     }
 
-    async fn wait_rule(&self, endpoint: &str, cidr: &str, fresh: bool) -> Result<(), WaitError> {
+    async fn wait_rule(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        fresh: Option<Instant>,
+    ) -> Result<(), WaitError> {
         wait::until(
             &self.policies.rule,
             &format!("authorization of {cidr}"),
@@ -740,7 +765,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         endpoint: &str,
         cidr: &str,
         subnet: &str,
-        fresh: bool,
+        fresh: Option<Instant>,
     ) -> Result<(), WaitError> {
         wait::until(
             &self.policies.route,

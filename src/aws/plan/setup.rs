@@ -322,9 +322,11 @@ pub fn preflight(
     });
     let associated = |s: &Subnet| {
         view.is_some_and(|v| {
-            v.associations
-                .iter()
-                .any(|a| a.subnet_id == s.id && association_bills(&a.state))
+            v.associations.iter().any(|a| {
+                a.subnet_id == s.id
+                    && association_bills(&a.state)
+                    && a.state != AssociationState::Disassociating
+            })
         })
     };
     for s in &want.subnets {
@@ -354,8 +356,18 @@ pub fn preflight(
             .filter(|r| !want.authorize.iter().any(|c| c.to_string() == r.cidr))
             .count()
     });
-    let rules = quotas.rules_per_endpoint.unwrap_or(RULES_PER_ENDPOINT);
-    if want.authorize.len() + others > rules {
+    // Only a setup that adds rules can pass the quota; what AWS holds already it accepted.
+    let there = view.map_or(0, |v| v.rules.len());
+    let adds = want
+        .authorize
+        .iter()
+        .filter(|c| !view.is_some_and(|v| v.rules.iter().any(|r| r.cidr == c.to_string())))
+        .count();
+    let rules = quotas
+        .rules_per_endpoint
+        .unwrap_or(RULES_PER_ENDPOINT)
+        .max(there);
+    if adds > 0 && want.authorize.len() + others > rules {
         return Err(Error::conflict(
             format!(
                 "{} authorization rules on one endpoint ({} asked for, {others} there already) \

@@ -27,6 +27,7 @@ impl Certificates for AwsCloud {
             .await
             .map_err(|e| classify("ListCertificates", "certificates", e))?;
         let mut out = Vec::new();
+        let (mut read, mut refused) = (0usize, None);
         for s in summaries {
             let Some(arn) = s.certificate_arn() else {
                 continue;
@@ -52,14 +53,20 @@ impl Certificates for AwsCloud {
                     .iter()
                     .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
                     .collect::<Tags>(),
-                // Gone since the listing, or refused (another team's certificate, a policy
-                // that denies reading its tags): not one vpnctl can tell is the deployment's.
-                // Only a failing AWS (throttled, unreachable, 5xx after the retries) fails.
+                // Gone since the listing: not there. Refused (another team's certificate, a
+                // policy that denies reading its tags): skipped, unless it is one an endpoint
+                // uses or every read is refused (then vpnctl would not see its own and import
+                // another each run). Credentials and a failing AWS fail at once.
                 Err(e) => match classify("ListTagsForCertificate", arn, e) {
-                    e if !e.is_transient() => continue,
+                    e if e.is(Kind::NotFound) => continue,
+                    e if e.kind == Kind::Api && !scope.uses(arn) => {
+                        refused.get_or_insert(e);
+                        continue;
+                    }
                     other => return Err(other),
                 },
             };
+            read += 1;
             if !is_ours(&tags, deployment) {
                 continue;
             }
@@ -86,6 +93,9 @@ impl Certificates for AwsCloud {
                     .map(|t| t.secs()),
                 in_use_by: d.map(|d| d.in_use_by().to_vec()).unwrap_or_default(),
             });
+        }
+        if let Some(e) = refused.filter(|_| read == 0) {
+            return Err(e);
         }
         Ok(out)
     }
