@@ -51,6 +51,10 @@ fn failed(action: &str, message: String) -> CloudError {
     CloudError::api(action, "failed", message)
 }
 
+/// The description of a route someone added by hand that wake put back: not vpnctl's own
+/// (`owned_description`), so setup never prunes it.
+const RESTORED_DESCRIPTION: &str = "restored by vpnctl wake (added by hand)";
+
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -123,6 +127,7 @@ fn weight(action: &Action) -> u32 {
         | Action::WaitRule { .. }
         | Action::RevokeRule { .. }
         | Action::CreateRoute { .. }
+        | Action::RestoreForeignRoute { .. }
         | Action::WaitRoute { .. }
         | Action::DeleteRoute { .. } => 1,
         _ => 0,
@@ -368,6 +373,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 let (how, f, t) = again(&ep, &p.route);
                 self.call(&what, how, f, t, || {
                     c.create_route(&ep, net, subnet, &description)
+                })
+                .await
+                .or_else(made)?;
+                self.wait_route(&ep, cidr, subnet, f).await
+            }
+            Action::RestoreForeignRoute { cidr, subnet } => {
+                let ep = endpoint()?;
+                let net = parse_net(cidr)?;
+                let (how, f, t) = again(&ep, &p.route);
+                self.call(&what, how, f, t, || {
+                    c.create_route(&ep, net, subnet, RESTORED_DESCRIPTION)
                 })
                 .await
                 .or_else(made)?;

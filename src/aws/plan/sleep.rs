@@ -12,6 +12,8 @@ pub const TAG_ASLEEP_SUBNETS: &str = "vpnctl:asleep-subnets";
 pub const TAG_ASLEEP_ROUTES: &str = "vpnctl:asleep-routes";
 pub const TAG_ASLEEP_RULES: &str = "vpnctl:asleep-rules";
 const RECORD_LISTS: [&str; 3] = [TAG_ASLEEP_SUBNETS, TAG_ASLEEP_ROUTES, TAG_ASLEEP_RULES];
+/// Marks a recorded route vpnctl did not make (someone added it by hand): `!CIDR`.
+const FOREIGN: &str = "!";
 
 /// AWS's tag restrictions for EC2 resources, the Client VPN endpoint among them ("Tag your
 /// Amazon EC2 resources", Tag restrictions): at most 50 tags per resource (tags whose key
@@ -314,12 +316,23 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
     record
         .subnets
         .extend(live.iter().map(|a| a.subnet_id.clone()));
-    // Routes with origin "associate" come back with the association by themselves.
+    // Routes with origin "associate" come back with the association by themselves. A route
+    // someone added by hand is marked (`!CIDR`), so that wake restores it as theirs and a
+    // later setup does not take it for one of vpnctl's no longer wanted.
+    let ours = e.tags.get(TAG_DEPLOYMENT).map(|d| owned_description(d));
     record.routes.extend(
         v.routes
             .iter()
             .filter(|r| r.origin != "associate")
-            .map(|r| (r.cidr.clone(), r.subnet_id.clone())),
+            .map(|r| {
+                let mine = ours.is_some() && r.description == ours;
+                let cidr = if mine {
+                    r.cidr.clone()
+                } else {
+                    format!("{FOREIGN}{}", r.cidr)
+                };
+                (cidr, r.subnet_id.clone())
+            }),
     );
     record.rules.extend(v.rules.iter().map(|r| r.cidr.clone()));
     let record = record.tags(&e.id, &e.tags)?;
@@ -394,15 +407,21 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
             steps.push(Step::new(Action::Authorize { cidr: cidr.clone() }));
         }
     }
-    for (cidr, subnet) in &record.routes {
+    for (recorded, subnet) in &record.routes {
+        let (cidr, foreign) = match recorded.strip_prefix(FOREIGN) {
+            Some(c) => (c, true),
+            None => (recorded.as_str(), false),
+        };
         if !v
             .routes
             .iter()
-            .any(|r| &r.cidr == cidr && &r.subnet_id == subnet && r.state != RouteState::Deleting)
+            .any(|r| r.cidr == cidr && &r.subnet_id == subnet && r.state != RouteState::Deleting)
         {
-            steps.push(Step::new(Action::CreateRoute {
-                cidr: cidr.clone(),
-                subnet: subnet.clone(),
+            let (cidr, subnet) = (cidr.to_string(), subnet.clone());
+            steps.push(Step::new(if foreign {
+                Action::RestoreForeignRoute { cidr, subnet }
+            } else {
+                Action::CreateRoute { cidr, subnet }
             }));
         }
     }

@@ -129,6 +129,12 @@ pub enum Action {
         subnet: String,
         state: String,
     },
+    /// Put back a route someone added by hand, which a sleep's disassociation deleted (with a
+    /// description that is not vpnctl's, so no later setup prunes it).
+    RestoreForeignRoute {
+        cidr: String,
+        subnet: String,
+    },
     DeleteEndpoint {
         endpoint: String,
     },
@@ -206,7 +212,10 @@ impl Action {
                 Phase::Network
             }
             ImportCrl { .. } => Phase::Revocation,
-            CreateRoute { .. } | WaitRoute { .. } | SetDefaultRoute { .. } => Phase::Routes,
+            CreateRoute { .. }
+            | WaitRoute { .. }
+            | RestoreForeignRoute { .. }
+            | SetDefaultRoute { .. } => Phase::Routes,
             DeleteEndpoint { .. } | DeleteNatGateway { .. } => Phase::Delete,
             DeleteCertificate { .. } | ReleaseAddress { .. } => Phase::Release,
             EndSessions { .. } => Phase::Sessions,
@@ -241,6 +250,7 @@ impl Action {
             | ImportCrl { .. }
             | CreateRoute { .. }
             | WaitRoute { .. }
+            | RestoreForeignRoute { .. }
             | DeleteEndpoint { .. }
             | DeleteCertificate { .. }
             | EndSessions { .. }
@@ -266,7 +276,7 @@ impl Action {
             Authorize { .. } => (Creates, "authorization rule"),
             WaitRule { .. } => (Waits, "authorization rule"),
             DeleteRoute { .. } => (Deletes, "client vpn route"),
-            CreateRoute { .. } => (Creates, "client vpn route"),
+            CreateRoute { .. } | RestoreForeignRoute { .. } => (Creates, "client vpn route"),
             WaitRoute { .. } => (Waits, "client vpn route"),
             ImportCrl { .. } => (Changes, "client certificate revocation list"),
             DeleteEndpoint { .. } => (Deletes, "client vpn endpoint"),
@@ -307,6 +317,7 @@ impl Action {
             | ImportCrl { .. }
             | CreateRoute { .. }
             | WaitRoute { .. }
+            | RestoreForeignRoute { .. }
             | DeleteEndpoint { .. }
             | DeleteCertificate { .. }
             | ClearSleepRecord
@@ -438,6 +449,10 @@ impl std::fmt::Display for Action {
                  refused)"
             ),
             CreateRoute { cidr, subnet } => write!(f, "route {cidr} via {subnet}"),
+            RestoreForeignRoute { cidr, subnet } => write!(
+                f,
+                "route {cidr} via {subnet} again (added by hand; restored as not vpnctl's)"
+            ),
             WaitRoute {
                 cidr,
                 subnet,

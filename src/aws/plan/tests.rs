@@ -738,7 +738,7 @@ fn restored(steps: &[Step]) -> Restored {
             Action::Authorize { cidr } => {
                 r.1.insert(cidr.clone());
             }
-            Action::CreateRoute { cidr, subnet } => {
+            Action::CreateRoute { cidr, subnet } | Action::RestoreForeignRoute { cidr, subnet } => {
                 r.2.insert((cidr.clone(), subnet.clone()));
             }
             _ => {}
@@ -880,10 +880,11 @@ fn at_aws_default_quotas_the_record_fits_when_routes_go_via_every_subnet() {
             state: "active".into(),
         })
         .collect();
+    // vpnctl's (`--route`): a route added by hand is recorded with a mark of its own.
     v.routes = (0..99)
         .flat_map(|i| {
             subnets.iter().map(move |s| Route {
-                description: None,
+                description: Some(owned_description("lab")),
                 cidr: format!("172.{}.{}.128/25", 100 + i / 50, 100 + i % 50),
                 subnet_id: s.clone(),
                 origin: "add-route".into(),
@@ -1097,5 +1098,47 @@ fn a_routed_destination_gets_a_route_via_each_subnet_and_goes_when_no_longer_lis
             .count(),
         2,
         "{a:?}"
+    );
+}
+
+#[test]
+fn a_route_added_by_hand_comes_back_as_theirs_after_a_sleep() {
+    let want = desired(false);
+    let mut awake = converged(&want);
+    awake.endpoints[0].routes.push(Route {
+        description: Some("to the office".into()),
+        cidr: "192.168.50.0/24".into(),
+        subnet_id: "subnet-a".into(),
+        origin: "add-route".into(),
+        state: "active".into(),
+    });
+    let record = record_of(&plan_sleep(&awake).unwrap().1);
+    assert!(
+        record
+            .values()
+            .any(|v| v.contains("!192.168.50.0/24>subnet-a")),
+        "{record:?}"
+    );
+    let mut asleep = awake.clone();
+    asleep.endpoints[0].associations.clear();
+    asleep.endpoints[0].routes.clear();
+    asleep.endpoints[0]
+        .endpoint
+        .as_mut()
+        .unwrap()
+        .tags
+        .extend(record);
+    let a = actions(&plan_wake(&asleep, None).unwrap().1);
+    assert!(
+        a.contains(&Action::RestoreForeignRoute {
+            cidr: "192.168.50.0/24".into(),
+            subnet: "subnet-a".into()
+        }),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, Action::CreateRoute { cidr, .. } if cidr.contains("192.168.50"))),
+        "never restored as vpnctl's own: {a:?}"
     );
 }
