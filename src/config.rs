@@ -36,6 +36,7 @@ pub struct DeploymentConfig {
 pub struct Quotas {
     pub endpoints_per_region: Option<usize>,
     pub rules_per_endpoint: Option<usize>,
+    pub routes_per_association: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

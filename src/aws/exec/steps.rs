@@ -537,11 +537,29 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             Action::SetDefaultRoute { table, replace } => {
                 let target = RouteTarget::Nat(nat_id()?);
                 let (how, f, t) = again(target.id(), &p.nat);
-                Ok(self
+                let set = self
                     .call(&what, how, f, t, || {
                         c.set_route(table, "0.0.0.0/0", &target, *replace)
                     })
-                    .await?)
+                    .await;
+                match set {
+                    // A retry after an answer that was lost: the route is there already, to
+                    // this NAT gateway (anything else is a route someone else made: refused).
+                    Err(e) if e.code() == Some("RouteAlreadyExists") => {
+                        let vpc = lock(bound).nat.as_ref().map(|n| n.vpc_id.clone());
+                        let tables = match vpc {
+                            Some(vpc) => c.route_tables(&vpc).await?,
+                            None => Vec::new(),
+                        };
+                        let ours = tables
+                            .iter()
+                            .find(|rt| &rt.id == table)
+                            .and_then(|rt| rt.default_route())
+                            == Some(&target);
+                        if ours { Ok(()) } else { Err(e.into()) }
+                    }
+                    other => Ok(other?),
+                }
             }
             Action::RestoreDefaultRoute { table, target } => {
                 self.restore_default_route(&what, table, target).await

@@ -278,9 +278,12 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     }
     for r in &view.routes {
         let wanted = routed.contains(&r.cidr) && want.subnets.iter().any(|s| s.id == r.subnet_id);
+        // A route via a subnet that is being disassociated goes with the association.
+        let stays = want.subnets.iter().any(|s| s.id == r.subnet_id);
         if r.origin == "add-route"
             && r.description.as_deref() == Some(ours.as_str())
             && r.state != RouteState::Deleting
+            && stays
             && !wanted
         {
             push(
@@ -381,6 +384,24 @@ pub fn preflight(
             ),
         ));
     }
+    // Every routed destination goes via each subnet, besides the association's own VPC route.
+    let per_association = 1 + want.routed().len();
+    let routes = quotas
+        .routes_per_association
+        .unwrap_or(ROUTES_PER_ASSOCIATION);
+    if per_association > routes {
+        return Err(Error::conflict(
+            format!(
+                "{per_association} routes via each subnet (the VPC's and {} more) pass the \
+                 quota of {routes} per associated subnet",
+                per_association - 1
+            ),
+            raise(
+                "Routes per Client VPN endpoint target network association",
+                "routes_per_association",
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -408,6 +429,9 @@ pub fn target_network_fits(s: &Subnet, associated: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// AWS's default quota of routes per target network association (adjustable).
+pub const ROUTES_PER_ASSOCIATION: usize = 100;
 
 /// AWS's default quota of authorization rules per endpoint (adjustable).
 pub const RULES_PER_ENDPOINT: usize = 200;

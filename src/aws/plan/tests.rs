@@ -1061,6 +1061,15 @@ fn preflight_refuses_what_aws_would_refuse_before_anything_is_made() {
     assert!(e.to_string().contains("pass its quota of 200"), "{e}");
     // The endpoint holds them all already (a quota raised at AWS): a re-run adds none.
     assert!(preflight(&want, &converged(&want), &quotas, None).is_ok());
+    // More routed destinations than routes an association holds (the VPC's route counts).
+    let mut want = desired(false);
+    want.routes = (0..100u8)
+        .map(|i| format!("10.{}.0.0/16", 100 + i).parse().unwrap())
+        .collect();
+    let e = preflight(&want, &Observed::default(), &quotas, Some(0)).unwrap_err();
+    assert!(e.to_string().contains("101 routes via each subnet"), "{e}");
+    want.routes.pop();
+    assert!(preflight(&want, &Observed::default(), &quotas, Some(0)).is_ok());
 }
 
 #[test]
