@@ -6,9 +6,10 @@
 //! backoff and jitter within the step's timeout. A create carries the step's idempotency token,
 //! so a repeat gives back what an unanswered first attempt made; a create AWS takes no token
 //! for (an Elastic IP, a first certificate import) is repeated only when AWS refused it before
-//! acting (throttled, busy), and otherwise left to the next run, which finds it by its tags. "Not found" for a resource this run created
-//! is AWS's eventual consistency for `Retry::consistency`, and retried too. Steps that keep an
-//! operation under way on an endpoint hold a share of `Retry::endpoint_budget` (`Pacer`).
+//! acting (throttled, busy), and otherwise left to the next run, which finds it by its tags.
+//! "Not found" for a resource this run created is AWS's eventual consistency for
+//! `Retry::consistency`, and retried too. Steps that keep an operation under way on an
+//! endpoint hold a share of `Retry::endpoint_budget` (`Pacer`).
 
 use super::super::cloud::*;
 use super::super::model::*;

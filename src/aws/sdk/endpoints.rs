@@ -8,37 +8,13 @@ use ipnet::Ipv4Net;
 impl Endpoints for AwsCloud {
     async fn tagged_endpoints(&self, deployment: &str) -> CloudResult<Vec<Endpoint>> {
         // DescribeClientVpnEndpoints has no tag filters: filter here.
-        let all = self
-            .ec2
-            .describe_client_vpn_endpoints()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
-        Ok(all
-            .iter()
-            .map(endpoint_of)
-            .filter(|e| is_ours(&e.tags, deployment) && e.state != EndpointState::Deleted)
-            .collect())
+        let mut all = self.region_endpoints().await?;
+        all.retain(|e| is_ours(&e.tags, deployment));
+        Ok(all)
     }
 
     async fn endpoints_in_region(&self) -> CloudResult<usize> {
-        let all: Vec<_> = self
-            .ec2
-            .describe_client_vpn_endpoints()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
-        Ok(all
-            .iter()
-            .map(endpoint_of)
-            .filter(|e| e.state != EndpointState::Deleted)
-            .count())
+        Ok(self.region_endpoints().await?.len())
     }
 
     async fn create_endpoint(
@@ -466,5 +442,25 @@ impl Endpoints for AwsCloud {
 
     async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()> {
         self.create_tags(endpoint, tags).await
+    }
+}
+
+impl AwsCloud {
+    /// Every Client VPN endpoint of the region not yet deleted, whoever made it.
+    async fn region_endpoints(&self) -> CloudResult<Vec<Endpoint>> {
+        let all = self
+            .ec2
+            .describe_client_vpn_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| classify("DescribeClientVpnEndpoints", "Client VPN endpoints", e))?;
+        Ok(all
+            .iter()
+            .map(endpoint_of)
+            .filter(|e| e.state != EndpointState::Deleted)
+            .collect())
     }
 }

@@ -22,9 +22,10 @@ use convert::*;
 use nat::nat_of;
 
 /// The clients. Reads retry as the SDK's standard mode does (throttling, 5xx, transport; 3
-/// attempts, or what the profile says); mutations go through `ec2_once`/`acm_once`, whose SDK retries are off, because
-/// the executor retries them itself (`exec::Retry`), with the pacing of an endpoint's changes
-/// and the step's time bound: the two layers never multiply.
+/// attempts, or what the profile says); mutations go through `ec2_once`/`acm_once`, whose SDK
+/// retries are off, because the executor retries them itself (`exec::Retry`), with the pacing
+/// of an endpoint's changes and the step's time bound: for a mutation the two layers never
+/// multiply.
 #[derive(Clone, Debug)]
 pub struct AwsCloud {
     ec2: ec2::Client,
