@@ -321,15 +321,16 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 let ep = endpoint()?;
                 let f = fresh(&ep);
                 let token = token();
-                self.call(&what, Call::Again, f, p.association.timeout, || {
-                    c.associate(&ep, subnet, &token)
-                })
-                .await?;
-                self.wait_associated(&ep, subnet, f).await
+                let made = self
+                    .call(&what, Call::Again, f, p.association.timeout, || {
+                        c.associate(&ep, subnet, &token)
+                    })
+                    .await?;
+                self.wait_associated(&ep, subnet, Some(&made.id), f).await
             }
             Action::WaitAssociation { subnet, .. } => {
                 let ep = endpoint()?;
-                self.wait_associated(&ep, subnet, fresh(&ep)).await
+                self.wait_associated(&ep, subnet, None, fresh(&ep)).await
             }
             Action::Disassociate {
                 subnet,
@@ -731,10 +732,13 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
         }
     }
 
+    /// Wait for the association of `subnet`: the one `id` names when this step made it, else
+    /// the subnet's that is not on its way out (a disassociating twin is not it).
     async fn wait_associated(
         &self,
         endpoint: &str,
         subnet: &str,
+        id: Option<&str>,
         fresh: Option<Instant>,
     ) -> Result<(), WaitError> {
         wait::until(
@@ -746,7 +750,11 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 else {
                     return Ok(Probe::Pending("not yet visible".into()));
                 };
-                Ok(match list.iter().find(|a| a.subnet_id == subnet) {
+                let ours = list.iter().find(|a| match id {
+                    Some(id) => a.id == id,
+                    None => a.subnet_id == subnet && a.state != AssociationState::Disassociating,
+                });
+                Ok(match ours {
                     Some(a) if a.state == AssociationState::Associated => Probe::Done(()),
                     Some(a) if a.state == AssociationState::AssociationFailed => {
                         return Err(failed(
