@@ -102,25 +102,29 @@ pub fn endpoint(tags: Tags) -> Endpoint {
 
 #[test]
 fn sleep_record_tags() {
+    // Both record forms (one item a route, and `CIDR,CIDR>SUBNET,SUBNET`), routes added by
+    // hand (`!CIDR`), and lists going on in numbered parts (`KEY-2`).
     let seeds = vec![
         "subnet-0a,subnet-0b".to_string(),
         "10.0.0.0/16>subnet-0a;0.0.0.0/0>subnet-0b".to_string(),
+        "0.0.0.0/0,10.50.0.0/16>subnet-0a,subnet-0b;!192.168.1.0/24>subnet-0a".to_string(),
         "10.0.0.0/16,192.168.10.0/24".to_string(),
     ];
     let value = text_from(seeds);
-    let tags = (value.clone(), value.clone(), value);
+    let tags = (value.clone(), value.clone(), (value.clone(), value));
     fuzz(
         "plan_wake/plan_sleep (vpnctl:asleep-* tags)",
         1,
         tags,
-        |(s, routes, rules)| {
+        |(s, routes, (rules, more))| {
             let tags: Tags = [
-                (plan::TAG_ASLEEP_SUBNETS, s),
-                (plan::TAG_ASLEEP_ROUTES, routes),
-                (plan::TAG_ASLEEP_RULES, rules),
+                (plan::TAG_ASLEEP_SUBNETS.to_string(), s),
+                (plan::TAG_ASLEEP_ROUTES.to_string(), routes),
+                (format!("{}-2", plan::TAG_ASLEEP_ROUTES), more.clone()),
+                (plan::TAG_ASLEEP_RULES.to_string(), rules),
+                (format!("{}-2", plan::TAG_ASLEEP_RULES), more),
             ]
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
             .collect();
             let seen = Observed {
                 endpoints: vec![EndpointView {
