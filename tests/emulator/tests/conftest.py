@@ -91,7 +91,8 @@ class Emulator:
 @pytest.fixture(scope="session")
 def emulator():
     port = free_port()
-    env = dict(os.environ, EMULATOR_DELAY_SECONDS="0")
+    # Schedules run only when a test asks (POST /_emulator/scheduler/run), never by the clock.
+    env = dict(os.environ, EMULATOR_DELAY_SECONDS="0", EMULATOR_SCHEDULER_REALTIME="0")
     for k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         env.pop(k, None)
     t0 = time.monotonic()

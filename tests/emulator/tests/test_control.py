@@ -9,14 +9,15 @@ from botocore.exceptions import ClientError
 from conftest import code_of, expect
 
 DEFAULTS = {"delay_seconds": 0.0, "delays": {}, "concurrent_mutation_limit": 0,
-            "consistency_seconds": 0.0, "quotas": False}
+            "consistency_seconds": 0.0, "quotas": False, "scheduler_realtime": False}
 
 
 # ---------------------------------------------------------------- configuration
 def test_config_round_trip_and_reset(emulator):
     assert emulator.control("/_emulator/config") == (200, DEFAULTS)
     settings = {"delay_seconds": 0.5, "delays": {"association": 2, "nat_deletion": 0},
-                "concurrent_mutation_limit": 3, "consistency_seconds": 1.5, "quotas": True}
+                "concurrent_mutation_limit": 3, "consistency_seconds": 1.5, "quotas": True,
+                "scheduler_realtime": True}
     assert emulator.configure(**settings) == dict(settings, delays={"association": 2.0, "nat_deletion": 0.0})
     assert emulator.control("/_emulator/config")[1]["delays"] == {"association": 2.0, "nat_deletion": 0.0}
     # Settings not given keep their value; "delays" replaces the whole map.
@@ -41,6 +42,8 @@ def test_config_round_trip_and_reset(emulator):
     {"consistency_seconds": -2},
     {"quotas": "yes"},
     {"quotas": 1},
+    {"scheduler_realtime": "on"},
+    {"scheduler_realtime": 0},
     {"quota": True},
     # One bad setting refuses the good ones with it.
     {"delay_seconds": 3, "delays": {"nope": 1}},

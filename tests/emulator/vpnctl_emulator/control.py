@@ -1,10 +1,11 @@
 """What a test can set or observe through /_emulator/*: the configuration (how long each kind of
-transition lasts and which of AWS's stricter behaviours are on), injected faults, and the number
-of API calls served.
+transition lasts, which of AWS's stricter behaviours are on, whether schedules run by themselves),
+injected faults, and the number of API calls served.
 
 Everything here sits behind one lock (the server is threaded). The models only read it, through
-`delay(kind)`/`elapsed()`, `hidden(born)`, `quotas()` and `mutation_limit()`; the dispatch hook (`install`)
-is the one place that counts calls and answers injected faults.
+`delay(kind)`/`elapsed()`, `hidden(born)`, `quotas()`, `mutation_limit()` and
+`scheduler_realtime()`; the dispatch hook (`install`) is the one place that counts calls and
+answers injected faults.
 """
 import math
 import re
@@ -63,7 +64,7 @@ ASYNC_FAULTS = {
 }
 
 LOCK = threading.Lock()
-_STARTUP = {"delay_seconds": 0.0}
+_STARTUP = {"delay_seconds": 0.0, "scheduler_realtime": True}
 CONFIG: dict = {}
 FAULTS: list = []  # pending faults, oldest first: {"action", "code", "count"[, "async_state"]}
 CALLS: dict = {}  # action name -> calls served since the last reset
@@ -76,12 +77,28 @@ def _defaults() -> dict:
         "concurrent_mutation_limit": 0,
         "consistency_seconds": 0.0,
         "quotas": False,
+        "scheduler_realtime": _STARTUP["scheduler_realtime"],
     }
 
 
 def set_startup_delay(seconds: float) -> None:
     _STARTUP["delay_seconds"] = seconds
     reset()
+
+
+def set_startup_realtime(on: bool) -> None:
+    _STARTUP["scheduler_realtime"] = on
+    reset()
+
+
+def flag(name, value) -> bool:
+    """A start-up switch from the environment: 1/true/yes/on or 0/false/no/off."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0 (true or false)")
 
 
 def reset() -> None:
@@ -144,10 +161,11 @@ def update_config(body) -> dict:
         new["concurrent_mutation_limit"] = _count("concurrent_mutation_limit", body["concurrent_mutation_limit"], 0)
     if "consistency_seconds" in body:
         new["consistency_seconds"] = seconds("consistency_seconds", body["consistency_seconds"])
-    if "quotas" in body:
-        if not isinstance(body["quotas"], bool):
-            raise ValueError("quotas must be true or false")
-        new["quotas"] = body["quotas"]
+    for name in ("quotas", "scheduler_realtime"):
+        if name in body:
+            if not isinstance(body[name], bool):
+                raise ValueError(f"{name} must be true or false")
+            new[name] = body[name]
     with LOCK:
         CONFIG.update(new)
     return config()
@@ -173,6 +191,11 @@ def hidden(born) -> bool:
 
 def quotas() -> bool:
     return CONFIG["quotas"]
+
+
+def scheduler_realtime() -> bool:
+    """Whether due schedules run by themselves, by the clock (else only when a test asks)."""
+    return CONFIG["scheduler_realtime"]
 
 
 def mutation_limit(quota: int) -> int:

@@ -11,10 +11,11 @@ from .hooks import HookMissing, check_version, fail, require
 
 def install_all():
     check_version()
-    from . import clientvpn, patches
+    from . import clientvpn, patches, scheduler
 
     control.install()
     clientvpn.install()
+    scheduler.install()
     patches.install_acm()
     patches.install_nat()
     patches.install_tags()
@@ -28,7 +29,7 @@ def make_app():
     moto_app = Dispatcher(create_backend_app)
     from werkzeug.wrappers import Request, Response
 
-    from . import clientvpn
+    from . import clientvpn, scheduler
 
     def reply(status, payload):
         return Response(json.dumps(payload), status=status, mimetype="application/json")
@@ -47,8 +48,10 @@ def make_app():
                 body = body_of(request)
                 return reply(200, control.update_config({} if body is None else body))
             if route == ("POST", "/_emulator/reset"):
-                reset_moto()
-                control.reset()
+                with scheduler.LOCK:  # not in the middle of a scheduler run
+                    reset_moto()
+                    control.reset()
+                    scheduler.reset()
                 return reply(200, {"status": "reset", **control.config()})
             if route == ("GET", "/_emulator/faults"):
                 return reply(200, control.faults())
@@ -62,6 +65,10 @@ def make_app():
             if route == ("DELETE", "/_emulator/calls"):
                 control.clear_calls()
                 return reply(200, control.calls())
+            if route == ("POST", "/_emulator/scheduler/run"):
+                return reply(200, scheduler.run_request(body_of(request)))
+            if route == ("GET", "/_emulator/scheduler/invocations"):
+                return reply(200, scheduler.invocations())
             if route == ("POST", "/_emulator/connections"):
                 body = body_of(request)
                 if not isinstance(body, dict) or not body.get("client_vpn_endpoint_id"):
@@ -104,6 +111,12 @@ def main(argv=None):
             f"EMULATOR_DELAY_SECONDS must be a non-negative number, got {os.environ['EMULATOR_DELAY_SECONDS']!r}"
         ))
     try:
+        control.set_startup_realtime(control.flag(
+            "EMULATOR_SCHEDULER_REALTIME", os.environ.get("EMULATOR_SCHEDULER_REALTIME", "1") or "1"
+        ))
+    except ValueError as exc:
+        fail(ValueError(f"{exc}, got {os.environ['EMULATOR_SCHEDULER_REALTIME']!r}"))
+    try:
         install_all()
         app = make_app()
         from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -112,6 +125,9 @@ def main(argv=None):
         fail(exc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    from . import scheduler
+
+    scheduler.start(f"http://{args.host}:{server.server_port}")
     print(f"emulator ready on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
