@@ -21,6 +21,16 @@ use cloud::{CloudError, Kind};
 pub fn to_error(e: CloudError) -> Error {
     let endpoint = sdk::endpoint_url();
     let CloudError { kind, what, call } = e;
+    if kind == Kind::Api && call.is_none() {
+        // Refused before any call was made (the SDK could not build the request).
+        return Error::cloud(
+            format!(
+                "the request to AWS could not be made: {}",
+                first_line(&what)
+            ),
+            "check --region, --profile and AWS_ENDPOINT_URL; this is not something AWS refused",
+        );
+    }
     // Only a call AWS answered is a cause worth printing (vpnctl's own refusals name no service).
     let call = call.filter(|c| !c.service.is_empty());
     let with_call = |err: Error| match err {
@@ -164,5 +174,44 @@ pub fn step_error(e: exec::StepError) -> Error {
                 other => Error::cloud(format!("{}: {other}", e.step), hint),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_cloud_error_says_what_happened_and_only_transient_ones_are_retried() {
+        // A request the SDK could not build: no AWS call to name, and never retried.
+        let built = CloudError::new(Kind::Api, "invalid configuration\nmore");
+        assert!(!built.is_transient());
+        let e = to_error(built);
+        assert!(
+            matches!(&e, Error::Cloud { message, cause: None, .. }
+                if message == "the request to AWS could not be made: invalid configuration more"),
+            "{e:?}"
+        );
+        // AWS's answer keeps its call as the cause; vpnctl's own refusal names no service.
+        let answered = CloudError::answered("ec2", "CreateRoute", "InvalidRoute.Malformed", "bad");
+        assert!(!answered.is_transient());
+        assert!(matches!(
+            to_error(answered),
+            Error::Cloud { cause: Some(_), .. }
+        ));
+        let own = CloudError::api("plan", "BadCidr", "x");
+        assert!(matches!(to_error(own), Error::Cloud { cause: None, .. }));
+        for code in [
+            "RequestLimitExceeded",
+            "ConcurrentMutationLimitExceeded",
+            "InternalError",
+            "ServiceUnavailable",
+        ] {
+            assert!(
+                CloudError::answered("ec2", "X", code, "").is_transient(),
+                "{code}"
+            );
+        }
+        assert!(CloudError::new(Kind::Unreachable, "refused").is_transient());
     }
 }

@@ -198,6 +198,10 @@ where
             let detail = DisplayErrorContext(&e).to_string();
             let kind = if detail.contains("credentials") || detail.contains("identity") {
                 Kind::NoCredentials
+            } else if matches!(e, SdkError::ConstructionFailure(_)) {
+                // A request that could not be built never will be: not worth a retry, and no
+                // AWS call to name (`aws::to_error` words it so).
+                Kind::Api
             } else {
                 Kind::Unreachable
             };
