@@ -15,6 +15,20 @@ pub(super) fn from_ec2_tags(tags: &[ec2::types::Tag]) -> Tags {
         .collect()
 }
 
+/// A subnet as DescribeSubnets answers it.
+pub(super) fn subnet_of(s: &ec2::types::Subnet) -> Subnet {
+    Subnet {
+        id: s.subnet_id().unwrap_or_default().to_string(),
+        name: name_of(s.tags()),
+        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+        az: s.availability_zone().unwrap_or_default().to_string(),
+        cidr: s.cidr_block().and_then(|c| c.parse().ok()),
+        available_ips: s
+            .available_ip_address_count()
+            .and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
 pub(super) fn name_of(tags: &[ec2::types::Tag]) -> Option<String> {
     tags.iter()
         .find(|t| t.key() == Some("Name"))

@@ -75,20 +75,7 @@ impl Nat for AwsCloud {
             .send()
             .await
             .map_err(|e| classify("DescribeSubnets", vpc, e))?;
-        Ok(out
-            .subnets()
-            .iter()
-            .map(|s| Subnet {
-                id: s.subnet_id().unwrap_or_default().to_string(),
-                name: name_of(s.tags()),
-                vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                az: s.availability_zone().unwrap_or_default().to_string(),
-                cidr: s.cidr_block().and_then(|c| c.parse().ok()),
-                available_ips: s
-                    .available_ip_address_count()
-                    .and_then(|n| u32::try_from(n).ok()),
-            })
-            .collect())
+        Ok(out.subnets().iter().map(subnet_of).collect())
     }
 
     async fn route_tables(&self, vpc: &str) -> CloudResult<Vec<RouteTable>> {

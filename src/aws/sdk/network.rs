@@ -137,16 +137,7 @@ impl Network for AwsCloud {
             .map_err(|e| classify("DescribeSubnets", &what, e))?;
         match out.subnets() {
             [] => Err(CloudError::not_found(what)),
-            [s] => Ok(Subnet {
-                id: s.subnet_id().unwrap_or_default().to_string(),
-                name: name_of(s.tags()),
-                vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                az: s.availability_zone().unwrap_or_default().to_string(),
-                cidr: s.cidr_block().and_then(|c| c.parse().ok()),
-                available_ips: s
-                    .available_ip_address_count()
-                    .and_then(|n| u32::try_from(n).ok()),
-            }),
+            [s] => Ok(subnet_of(s)),
             many => Err(CloudError::api(
                 "DescribeSubnets",
                 "Ambiguous",
