@@ -70,7 +70,9 @@ pub enum Command {
     /// Disassociate every subnet: association billing stops, the endpoint and profiles stay.
     Sleep(AwsOnly),
     /// Associate the subnets again and restore the routes and rules the deployment had.
-    Wake(AwsOnly),
+    Wake(WakeArgs),
+    /// Push every pending deadline of the deployment later (`setup --ttl`, `nat on --ttl`).
+    Extend(ExtendArgs),
     /// Temporary internet for a private subnet through a NAT gateway.
     #[command(arg_required_else_help = true)]
     Nat {
@@ -115,6 +117,37 @@ pub struct AwsOnly {
     pub aws: AwsArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct WakeArgs {
+    /// Arm a deadline again, this long from now (e.g. 8h; `none`: no deadline). Default: the
+    /// duration `setup --ttl` recorded on the endpoint, else the config file's `ttl`.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// How much later (e.g. 2h, 30m, 1d).
+    #[arg(value_name = "DURATION")]
+    pub by: String,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum NatCommand {
     /// Elastic IP + NAT gateway in a public subnet + 0.0.0.0/0 of the private subnet's route table.
@@ -132,7 +165,9 @@ pub struct NatOnArgs {
     /// internet gateway).
     #[arg(long, value_name = "ID|NAME")]
     pub via: Option<String>,
-    /// How long the NAT should live (e.g. 30m, 2h); recorded as a tag, `status` warns past it.
+    /// How long the NAT gateway lives (e.g. 30m, 2h; default 4h): at the deadline AWS itself
+    /// deletes it, releases its Elastic IP and puts the route back (EventBridge Scheduler).
+    /// `none`: no deadline.
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
     /// Replace a 0.0.0.0/0 route vpnctl did not create (`nat off` restores it).
@@ -212,6 +247,11 @@ pub struct SetupArgs {
     /// Also turn on temporary internet for this private subnet (`nat on`), concurrently.
     #[arg(long, value_name = "ID|NAME")]
     pub nat: Option<String>,
+    /// Stop the billing this long from now, server-side (e.g. 8h, 1d): AWS itself removes
+    /// every association at the deadline, as `vpnctl sleep` does (EventBridge Scheduler);
+    /// `vpnctl wake` brings it back. `none`: remove the deadline. Also `ttl` in the config.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
     /// The server certificate's name when setup creates the PKI.
     #[arg(long, value_name = "FQDN")]
     pub server_name: Option<String>,

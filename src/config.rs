@@ -27,6 +27,8 @@ pub struct DeploymentConfig {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub pki: Option<PathBuf>,
+    /// `setup`'s deadline (`--ttl`): `"8h"`, `"1d"`, `"none"`.
+    pub ttl: Option<String>,
 }
 
 /// AWS's adjustable Client VPN quotas, as the account has them (vpnctl cannot read them:

@@ -40,6 +40,11 @@ pub fn opt_time<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error>
     }
 }
 
+/// `serialize_with` for a unix time.
+pub fn unix<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    opt_time(&Some(*t), s)
+}
+
 /// `serialize_with` for dollars held as `f64`.
 pub fn usd<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&Usd(*v), s)

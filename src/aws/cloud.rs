@@ -374,3 +374,32 @@ pub trait Nat {
     /// Add or overwrite tags on a NAT gateway or Elastic IP vpnctl created.
     async fn tag_resource(&self, id: &str, tags: &Tags) -> CloudResult<()>;
 }
+
+/// Server-side deadlines: EventBridge Scheduler schedules in the deployment's schedule group,
+/// and the IAM role they run as. Schedules carry no tags of their own: the group does.
+#[allow(async_fn_in_trait)]
+pub trait Deadlines {
+    /// Every schedule of `group`, read whole; empty when there is no such group.
+    async fn schedules(&self, group: &str) -> CloudResult<Vec<Schedule>>;
+    /// Create `group` with `tags`; a group that exists already is left as it is.
+    async fn create_schedule_group(&self, group: &str, tags: &Tags) -> CloudResult<()>;
+    /// Create the schedule in `group`, or update it in place when one of its name exists.
+    async fn put_schedule(&self, group: &str, schedule: &Schedule) -> CloudResult<()>;
+    async fn delete_schedule(&self, group: &str, name: &str) -> CloudResult<()>;
+    async fn delete_schedule_group(&self, group: &str) -> CloudResult<()>;
+    /// The role's ARN, `None` when there is no role of that name.
+    async fn role(&self, name: &str) -> CloudResult<Option<String>>;
+    /// Create the role with the trust policy `trust` and `tags` (or give an existing one that
+    /// trust policy), then put its inline policy `policy_name`; the role's ARN.
+    async fn put_role(
+        &self,
+        name: &str,
+        trust: &str,
+        policy_name: &str,
+        policy: &str,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    /// Delete the role's inline policies, then the role; "not found" is an error to the
+    /// caller (the executor treats it as done).
+    async fn delete_role(&self, name: &str) -> CloudResult<()>;
+}

@@ -5,7 +5,7 @@ use super::{Ctx, connect, runtime};
 use crate::aws::exec;
 use crate::aws::plan;
 use crate::aws::sdk::AwsCloud;
-use crate::cli::{AwsArgs, AwsOnly, ConnectionsArgs, KickArgs};
+use crate::cli::{AwsArgs, AwsOnly, ConnectionsArgs, KickArgs, WakeArgs};
 use crate::error::{Error, Result};
 use crate::pki::Pki;
 use serde_json::json;
@@ -143,8 +143,14 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 let seen = exec::observe(&cloud, &ctx.deployment, conns)
                     .await
                     .map_err(crate::aws::to_error)?;
-                let plan = plan::plan_sleep(&seen)?;
-                Ok((seen, plan))
+                let (endpoint, mut steps) = plan::plan_sleep(&seen)?;
+                // Asleep, the endpoint's deadline has nothing left to stop (`wake` arms it
+                // again from the duration recorded on the endpoint).
+                if !steps.is_empty() {
+                    let off = plan::plan_deadline(&seen, plan::Deadline::Endpoint, &plan::Want::Off);
+                    steps = plan::ordered([steps, off].concat());
+                }
+                Ok((seen, (endpoint, steps)))
             },
             |(_, steps)| steps.iter().map(ToString::to_string).collect(),
             |seen, (_, steps)| {
@@ -225,8 +231,9 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
     })
 }
 
-pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
+pub fn wake(ctx: &Ctx, args: &WakeArgs) -> Result<()> {
     let aws = &args.aws;
+    let ttl = super::deadline::parse(args.ttl.as_deref(), "--ttl")?;
     // No PKI here: nothing to give the endpoint (say so). A PKI that cannot be read is an
     // error, not a reason to wake without the newest revocations.
     let mut pki = if crate::pki::store::exists(&ctx.pki_dir) {
@@ -266,8 +273,30 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
-        let (endpoint, steps) =
+        let (endpoint, mut steps) =
             plan::plan_wake(&seen, crl.as_ref().map(|(c, a)| (c.as_str(), a.as_str())))?;
+        // The deadline again: `--ttl`, else the duration setup recorded on the endpoint, else
+        // the config's `ttl`; armed only when wake has something to wake.
+        let now = ctx.now.unix_timestamp();
+        let config_ttl = ctx.config.deployment(&ctx.deployment).ttl;
+        let text = args
+            .ttl
+            .clone()
+            .or_else(|| plan::recorded_ttl(&seen).map(str::to_string))
+            .or(config_ttl);
+        let ttl = match ttl {
+            Some(t) => Some(t),
+            None => super::deadline::parse(text.as_deref(), "the recorded ttl")?,
+        };
+        let waking = steps
+            .iter()
+            .any(|s| matches!(s.action, plan::Action::Associate { .. }));
+        if waking || args.ttl.is_some() {
+            let want = super::deadline::want(ttl, text.as_deref(), now);
+            steps = plan::ordered([steps, plan::plan_endpoint_deadline(&seen, &want)].concat());
+            super::deadline::check_readable(&seen, &steps)?;
+        }
+        let account = super::deadline::account(&cloud, &steps).await?;
         if args.dry_run {
             // A repair regenerates the CRL, which the endpoint then gets (resetting every
             // connection): the plan says so rather than showing the CRL before the repair.
@@ -295,9 +324,11 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
             let started = std::time::Instant::now();
             let inputs = exec::Inputs {
                 crl_pem: crl.as_ref().map(|(c, _)| c.as_str()),
+                account: account.as_deref(),
+                region: Some(&region),
                 ..Default::default()
             };
-            super::execute(ctx, &cloud, "wake", &region, &steps, &seen, &inputs, false)
+            let ran = super::execute(ctx, &cloud, "wake", &region, &steps, &seen, &inputs, false)
                 .await
                 .into_result()
                 .map_err(crate::aws::step_error)?;
@@ -322,6 +353,9 @@ pub fn wake(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 "the profiles already handed out work again; `{}` shows what bills",
                 ctx.vpnctl_aws("status", aws)
             ));
+            for line in super::deadline::armed_lines(&ran, now) {
+                ctx.printer.info(line);
+            }
             Ok(())
         })
         .await

@@ -1,6 +1,7 @@
 //! The command layer: turns parsed arguments into calls on the library and reports results
 //! through the one `Printer`. The only layer that prints.
 
+pub mod deadline;
 pub mod deployment;
 pub mod list;
 pub mod live;
@@ -323,6 +324,7 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Kick(args) => live::kick(&ctx, &args),
         Command::Sleep(args) => live::sleep(&ctx, &args),
         Command::Wake(args) => live::wake(&ctx, &args),
+        Command::Extend(args) => deadline::extend(&ctx, &args),
     }
 }
 
@@ -332,7 +334,9 @@ fn plan_as_json(command: &Command) -> bool {
         Command::Setup(a) => a.json,
         Command::Teardown(a) => a.json,
         Command::Kick(a) => a.json,
-        Command::Sleep(a) | Command::Wake(a) => a.json,
+        Command::Sleep(a) => a.json,
+        Command::Wake(a) => a.json,
+        Command::Extend(a) => a.json,
         Command::Nat {
             command: crate::cli::NatCommand::On(a),
         } => a.json,
@@ -371,7 +375,9 @@ fn aws_args(command: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Teardown(a) => Some(&a.aws),
         Command::Connections(a) => Some(&a.aws),
         Command::Kick(a) => Some(&a.aws),
-        Command::Sleep(a) | Command::Wake(a) => Some(&a.aws),
+        Command::Sleep(a) => Some(&a.aws),
+        Command::Wake(a) => Some(&a.aws),
+        Command::Extend(a) => Some(&a.aws),
         Command::Nat {
             command: NatCommand::On(a),
         } => Some(&a.aws),

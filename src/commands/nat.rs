@@ -11,33 +11,11 @@ use crate::aws::sdk::AwsCloud;
 use crate::cli::{NatCommand, NatOffArgs, NatOnArgs};
 use crate::error::{Error, Result};
 
-/// Parse a duration like `90m`, `2h`, `1h30m`, `45s`, `1d` into seconds.
-pub fn parse_ttl(s: &str) -> Result<i64> {
-    let total = crate::config::duration_secs(s).ok_or_else(|| {
-        Error::invalid(
-            format!("--ttl {s:?} is not a duration"),
-            "write it like 30m, 2h, 1h30m or 1d",
-        )
-    })?;
-    if total > 365 * 86400 {
-        return Err(Error::invalid(
-            format!("--ttl {s} is more than a year"),
-            "a NAT gateway for a year is no longer temporary: give at most 365d",
-        ));
-    }
-    Ok(total)
-}
-
 pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
     let rt = runtime()?;
     match cmd {
         NatCommand::On(a) => {
-            let expires = a
-                .ttl
-                .as_deref()
-                .map(parse_ttl)
-                .transpose()?
-                .map(|secs| ctx.now.unix_timestamp() + secs);
+            let ttl = super::deadline::parse(a.ttl.as_deref(), "--ttl")?;
             rt.block_on(async {
                 let (cloud, region) = connect(ctx, &a.aws).await?;
                 let _lock = if a.dry_run {
@@ -45,7 +23,7 @@ pub fn run(ctx: &Ctx, cmd: &NatCommand) -> Result<()> {
                 } else {
                     Some(super::deployment_lock(ctx).await?)
                 };
-                on(ctx, &cloud, &region, a, expires).await
+                on(ctx, &cloud, &region, a, ttl).await
             })
         }
         NatCommand::Off(a) => rt.block_on(async {
@@ -130,13 +108,28 @@ pub async fn on(
     cloud: &AwsCloud,
     region: &str,
     a: &NatOnArgs,
-    expires: Option<i64>,
+    ttl: Option<Option<i64>>,
 ) -> Result<()> {
-    let want = want(cloud, &a.subnet, a.via.as_deref(), expires, a.force).await?;
+    let mut want = want(cloud, &a.subnet, a.via.as_deref(), None, a.force).await?;
     let seen = exec::observe(cloud, &ctx.deployment, false)
         .await
         .map_err(crate::aws::to_error)?;
-    let steps = plan::plan_nat_on(&want, &seen)?;
+    // The deadline: `--ttl`, else the one the NAT gateway has, else 4 hours from now. Its
+    // time is also the NAT gateway's `vpnctl:expires` tag.
+    let deadline = super::deadline::nat_want(&seen, ttl, a.ttl.as_deref(), ctx.now.unix_timestamp());
+    if let plan::Want::At { at, .. } = &deadline {
+        want.expires = Some(*at);
+    }
+    let mut steps = plan::plan_nat_on(&want, &seen)?;
+    steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &deadline));
+    let steps = plan::ordered(steps);
+    super::deadline::check_readable(&seen, &steps)?;
+    if deadline == plan::Want::Off {
+        ctx.printer.warn(format!(
+            "--ttl none: the NAT gateway has no deadline; it bills until `{}`",
+            ctx.vpnctl_aws("nat off", &a.aws)
+        ));
+    }
     if a.dry_run {
         super::show_plan(
             ctx,
@@ -148,8 +141,13 @@ pub async fn on(
         );
         return Ok(());
     }
+    let account = super::deadline::account(cloud, &steps).await?;
     let ran = super::interruptible(ctx, Some(ctx.vpnctl_aws("nat off", &a.aws)), async {
-        let inputs = exec::Inputs::default();
+        let inputs = exec::Inputs {
+            account: account.as_deref(),
+            region: Some(region),
+            ..Default::default()
+        };
         super::execute(ctx, cloud, "nat on", region, &steps, &seen, &inputs, false)
             .await
             .into_result()
@@ -157,6 +155,9 @@ pub async fn on(
     })
     .await?;
     report_on(ctx, region, &a.aws, &want, &ran, a.ttl.as_deref());
+    for line in super::deadline::armed_lines(&ran, ctx.now.unix_timestamp()) {
+        ctx.printer.info(line);
+    }
     Ok(())
 }
 
@@ -203,8 +204,10 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
             let seen = exec::observe(cloud, &ctx.deployment, conns)
                 .await
                 .map_err(crate::aws::to_error)?;
-            let steps = plan::plan_nat_off(&seen);
-            Ok((seen, steps))
+            let mut steps = plan::plan_nat_off(&seen);
+            // Nothing left for the NAT gateway's deadline to stop.
+            steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &plan::Want::Off));
+            Ok((seen, plan::ordered(steps)))
         },
         |steps| steps.iter().map(ToString::to_string).collect(),
         |seen, steps| {
@@ -286,16 +289,18 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn ttl_durations() {
-        assert_eq!(parse_ttl("90m").unwrap(), 5400);
-        assert_eq!(parse_ttl("1h30m").unwrap(), 5400);
-        assert_eq!(parse_ttl("2h").unwrap(), 7200);
-        assert_eq!(parse_ttl("1d").unwrap(), 86400);
-        for bad in ["", "10", "h", "5x", "-1h", "0m", "99999999999999d", "366d"] {
-            assert!(parse_ttl(bad).is_err(), "{bad}");
+        use super::super::deadline::parse;
+        assert_eq!(parse(Some("90m"), "--ttl").unwrap(), Some(Some(5400)));
+        assert_eq!(parse(Some("1h30m"), "--ttl").unwrap(), Some(Some(5400)));
+        assert_eq!(parse(Some("2h"), "--ttl").unwrap(), Some(Some(7200)));
+        assert_eq!(parse(Some("1d"), "--ttl").unwrap(), Some(Some(86400)));
+        assert_eq!(parse(Some("none"), "--ttl").unwrap(), Some(None));
+        assert_eq!(parse(None, "--ttl").unwrap(), None);
+        for bad in ["", "10", "h", "5x", "-1h", "0m", "30s", "99999999999999d", "366d"] {
+            let e = parse(Some(bad), "--ttl").unwrap_err().to_string();
+            assert!(e.contains("--ttl"), "{bad}: {e}");
         }
     }
 }

@@ -352,7 +352,11 @@ fn server_upload(pki: &Pki) -> Result<CertUpload> {
 }
 
 pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
-    let settings = resolve(args, &ctx.config.deployment(&ctx.deployment))?;
+    let config = ctx.config.deployment(&ctx.deployment);
+    let settings = resolve(args, &config)?;
+    // The deadline (`--ttl`, else the config's `ttl`), read before anything is made.
+    let ttl_text = args.ttl.clone().or(config.ttl.clone());
+    let ttl = super::deadline::parse(ttl_text.as_deref(), "--ttl")?;
     // 1. An existing PKI is checked before anything else; a missing one is created only once
     //    the AWS lookups below found nothing wrong, so bad input leaves no PKI behind.
     let existing = if store::exists(&ctx.pki_dir) {
@@ -518,17 +522,29 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         };
         plan::preflight(&want, &seen, &ctx.config.quotas, in_region)?;
         if let Some(w) = &nat_want {
-            steps = plan::ordered([steps, plan::plan_nat_on(w, &seen)?].concat());
+            steps.extend(plan::plan_nat_on(w, &seen)?);
         }
+        let now = ctx.now.unix_timestamp();
+        let endpoint_deadline = super::deadline::want(ttl, ttl_text.as_deref(), now);
+        steps.extend(plan::plan_endpoint_deadline(&seen, &endpoint_deadline));
+        if nat_want.is_some() {
+            let w = super::deadline::nat_want(&seen, ttl, ttl_text.as_deref(), now);
+            steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &w));
+        }
+        let steps = plan::ordered(steps);
+        super::deadline::check_readable(&seen, &steps)?;
         if args.dry_run {
             super::show_plan(ctx, "setup", &region, &steps, &[], "");
             return Ok(());
         }
         let started = std::time::Instant::now();
+        let account = super::deadline::account(&cloud, &steps).await?;
         let inputs = exec::Inputs {
             endpoint: Some(&want.endpoint),
             upload: Some(&upload),
             crl_pem: Some(&want.crl_pem),
+            account: account.as_deref(),
+            region: Some(&region),
         };
         // One interruptible span from the first change to the summary.
         super::interruptible(ctx, Some(ctx.vpnctl_aws("teardown", &args.aws)), async {
@@ -546,6 +562,21 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             )?;
             if let Some(w) = &nat_want {
                 super::nat::report_on(ctx, &region, &args.aws, w, &ran, None);
+            }
+            for line in super::deadline::armed_lines(&ran, now) {
+                ctx.printer.info(line);
+            }
+            let kept = plan::pending(&seen.schedules)
+                .iter()
+                .any(|p| p.deadline == plan::Deadline::Endpoint);
+            if endpoint_deadline == plan::Want::Off || (!kept && ran.deadlines.is_empty()) {
+                ctx.printer.info(format!(
+                    "no deadline: the endpoint bills until `{}` or `{}`; `{}` makes AWS put it \
+                     to sleep by itself at a deadline",
+                    ctx.vpnctl_aws("sleep", &args.aws),
+                    ctx.vpnctl_aws("teardown", &args.aws),
+                    ctx.vpnctl_aws("setup --ttl 8h", &args.aws)
+                ));
             }
             Ok(())
         })

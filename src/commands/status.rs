@@ -250,6 +250,12 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
                 "charges": bill,
                 "prices": prices,
             },
+            "deadlines": crate::aws::plan::pending(&seen.schedules),
+            "slept_by": seen
+                .endpoints
+                .iter()
+                .filter_map(|v| v.endpoint.as_ref()?.tags.get(crate::aws::model::TAG_SLEPT_BY))
+                .find(|v| !v.is_empty()),
             "warnings": warnings,
         }));
     } else {
@@ -260,6 +266,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
             state,
         };
         for line in render(&head, &seen, &bill, now) {
+            ctx.printer.data(line);
+        }
+        for line in super::deadline::status_lines(&seen, now) {
             ctx.printer.data(line);
         }
     }

@@ -7,6 +7,11 @@ use crate::aws::plan;
 use crate::cli::TeardownArgs;
 use crate::error::{Error, Result};
 
+/// Everything of the deployment, its deadlines (schedules, group, role) included.
+fn teardown_plan(seen: &plan::Observed) -> Vec<plan::Step> {
+    plan::ordered([plan::plan_teardown(seen), plan::plan_remove_deadlines(seen)].concat())
+}
+
 pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
@@ -18,7 +23,7 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
                 let seen = exec::observe(&cloud, &ctx.deployment, conns)
                     .await
                     .map_err(crate::aws::to_error)?;
-                let steps = plan::plan_teardown(&seen);
+                let steps = teardown_plan(&seen);
                 Ok((seen, steps))
             },
             |steps| steps.iter().map(ToString::to_string).collect(),
@@ -73,7 +78,7 @@ async fn remove(
     let left = exec::observe(cloud, &ctx.deployment, false)
         .await
         .map_err(crate::aws::to_error)?;
-    let remaining = plan::plan_teardown(&left);
+    let remaining = teardown_plan(&left);
     super::plan_report::outcome(ctx, "teardown", region, steps, &ran, Some(&remaining));
     if remaining.is_empty() {
         crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;

@@ -76,10 +76,10 @@ fn remote_host_argument() {
 
 #[test]
 fn nat_ttl_argument() {
-    let seeds = ["90m", "1h30m", "2h", "1d", "45s", "7d"]
+    let seeds = ["90m", "1h30m", "2h", "1d", "45s", "7d", "none", "NONE"]
         .map(str::to_string)
         .to_vec();
-    fuzz("nat::parse_ttl (--ttl)", 1, text_from(seeds), |ttl| {
-        Ok(crate::commands::nat::parse_ttl(&ttl).is_ok())
+    fuzz("deadline::parse (--ttl)", 1, text_from(seeds), |ttl| {
+        Ok(crate::commands::deadline::parse(Some(&ttl), "--ttl").is_ok())
     });
 }

@@ -74,6 +74,38 @@ def main():
             "subnets": [a["SubnetId"] for a in t.get("Associations", []) if a.get("SubnetId")],
             "default": target,
         })
+    # The deployment's deadlines: its schedule group and schedules, and its scheduler role
+    # with its inline policies (vpnctl names them vpnctl-<deployment>…).
+    out["schedule_groups"], out["schedules"], out["roles"] = [], [], []
+    if a.deployment:
+        sch = boto3.client("scheduler", **kw)
+        iam = boto3.client("iam", **kw)
+        prefix = f"vpnctl-{a.deployment}"
+        for g in sch.list_schedule_groups()["ScheduleGroups"]:
+            if g["Name"] != prefix:
+                continue
+            out["schedule_groups"].append(g["Name"])
+            for s in sch.list_schedules(GroupName=g["Name"])["Schedules"]:
+                full = sch.get_schedule(Name=s["Name"], GroupName=g["Name"])
+                out["schedules"].append({
+                    "name": full["Name"],
+                    "expression": full["ScheduleExpression"],
+                    "action": full["Target"]["Arn"].rsplit(":", 1)[-1],
+                    "input": json.loads(full["Target"].get("Input") or "null"),
+                    "role": full["Target"]["RoleArn"],
+                    "after": full.get("ActionAfterCompletion"),
+                    "retry": full["Target"].get("RetryPolicy"),
+                })
+        for r in iam.list_roles()["Roles"]:
+            if r["RoleName"].startswith(prefix):
+                policies = iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]
+                doc = r["AssumeRolePolicyDocument"]
+                out["roles"].append({
+                    "name": r["RoleName"],
+                    "arn": r["Arn"],
+                    "trust": doc if isinstance(doc, dict) else json.loads(doc),
+                    "policies": policies,
+                })
     print(json.dumps(out))
 
 

@@ -156,6 +156,14 @@ impl Emulator {
         self.python("crowd.py", &["--certs", &c, "--endpoints", &e])
     }
 
+    /// Run every schedule due at or before `until` (RFC 3339), as EventBridge Scheduler would
+    /// have by then (`POST /_emulator/scheduler/run`): the invocations made.
+    pub fn scheduler_run(&self, until: &str) -> serde_json::Value {
+        let body = format!("{{\"until\": \"{until}\"}}");
+        let out = http(self.port(), "POST", "/_emulator/scheduler/run", &body).expect("run");
+        serde_json::from_str(&out).expect("invocations json")
+    }
+
     pub fn add_connection(&self, endpoint: &str, user: &str) {
         let body = format!(
             "{{\"client_vpn_endpoint_id\": \"{endpoint}\", \"username\": \"{user}\", \"client_ip\": \"10.83.0.9\"}}"

@@ -16,6 +16,7 @@ mod concurrency;
 mod confirm;
 mod conventions;
 mod crash;
+mod deadlines;
 mod deployments;
 mod docs;
 mod easyrsa;

@@ -37,6 +37,9 @@ pub struct Inputs<'a> {
     pub upload: Option<&'a CertUpload>,
     /// For `ImportCrl`.
     pub crl_pem: Option<&'a str>,
+    /// For `PutSchedulerRole`: the account and region its policies name.
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
 }
 
 /// What a run leaves behind, for the command layer to report: the deployment's resources as
@@ -52,6 +55,10 @@ pub struct Ran {
     pub nat: Option<NatGateway>,
     /// The connections `EndSessions` steps ended.
     pub ended_sessions: Vec<String>,
+    /// The scheduler role's ARN, once `PutSchedulerRole` made it.
+    pub scheduler_role: Option<String>,
+    /// The deadlines armed or moved by this run (deadline, Unix time).
+    pub deadlines: Vec<(Deadline, i64)>,
     /// What this run created, and when: "not found" for them is AWS's eventual consistency
     /// for a while (`Retry::consistency`).
     pub(crate) created: Vec<(String, tokio::time::Instant)>,
@@ -105,7 +112,7 @@ pub struct Executor<'a, C> {
     pub deployment: &'a str,
 }
 
-impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
+impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
     /// Run `steps` (from any planner) against what `seen` holds. Without `keep_going`, the
     /// first failure ends its lane at once (the other steps of the phase are dropped; AWS
     /// carries on with what it was asked, and a re-run picks up from the tags); the other
@@ -134,6 +141,7 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                 .iter()
                 .find(|n| n.state.is_live())
                 .cloned(),
+            scheduler_role: seen.scheduler_role.clone(),
             status: vec![StepStatus::NotRun; steps.len()],
             ..Ran::default()
         });
@@ -152,6 +160,17 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
             self.lane(steps, &run, keep_going)
         };
         tokio::join!(lane(Lane::Endpoint), lane(Lane::Nat));
+        // The deadlines come last: they name what the other lanes made. When one of those
+        // failed, only the deadlines' arming runs (what is left keeps a deadline); their
+        // removal waits for a run that succeeds.
+        let failed = !run.bound.lock().unwrap_or_else(|p| p.into_inner()).failures.is_empty();
+        let deadlines: Vec<(usize, &Step)> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.action.lane() == Lane::Deadline)
+            .filter(|(_, s)| !failed || s.action.effect().0 != Effect::Deletes)
+            .collect();
+        self.lane(deadlines, &run, keep_going).await;
         bound.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 
 /// Everything tagged for `deployment`, with what `reads` asks for besides (`true`/`false`: with
 /// or without the connections, every certificate of the region, the server certificate's body).
-pub async fn observe<'a, C: Certificates + Endpoints + Nat>(
+pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
     cloud: &C,
     deployment: &str,
     reads: impl Into<Reads<'a>>,
@@ -21,11 +21,14 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat>(
             Some(_) => None,
         }
     };
-    let (certificates, endpoints, nats, addresses) = tokio::join!(
+    let (group, role) = (group_name(deployment), role_name(deployment));
+    let deadlines = async { tokio::join!(cloud.schedules(&group), cloud.role(&role)) };
+    let (certificates, endpoints, nats, addresses, deadlines) = tokio::join!(
         every_certificate,
         cloud.tagged_endpoints(deployment),
         cloud.tagged_nat_gateways(deployment),
-        cloud.tagged_addresses(deployment)
+        cloud.tagged_addresses(deployment),
+        deadlines
     );
     let (listed, endpoints, nat_gateways, addresses) =
         (certificates.transpose()?, endpoints?, nats?, addresses?);
@@ -91,8 +94,20 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat>(
         nat_gateways,
         addresses,
         route_tables,
-        server_cert_body: None,
+        ..Observed::default()
     };
+    // Deadlines the credentials cannot read (no Scheduler or IAM permission) do not stop a
+    // command that needs none: the commands that change them say so.
+    match deadlines {
+        (Ok(schedules), Ok(role)) => {
+            seen.schedules = schedules;
+            seen.scheduler_role = role;
+        }
+        (Err(e), _) | (_, Err(e)) if !e.is_transient() => {
+            seen.deadlines_unread = Some(e.to_string());
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    }
     if let Some(c) = seen.server_cert().filter(|_| reads.server_cert_body) {
         let arn = c.arn.clone();
         seen.server_cert_body = Some(cloud.certificate_body(&arn).await?);

@@ -56,6 +56,10 @@ fn failed(action: &str, message: String) -> CloudError {
 /// (`owned_description`), so setup never prunes it.
 const RESTORED_DESCRIPTION: &str = "restored by vpnctl wake (added by hand)";
 
+/// How long a new role's trust may take to reach the Scheduler (IAM is eventually consistent;
+/// AWS gives no bound, a few seconds are usual).
+const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -176,7 +180,7 @@ impl Run<'_> {
     }
 }
 
-impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
+impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
     /// One cloud call, retried as the module says, for at most `timeout`.
     async fn call<T, F, Fut>(
         &self,
@@ -600,6 +604,223 @@ impl<C: Certificates + Endpoints + Nat> Executor<'_, C> {
                     b.allocation = None;
                 }
                 Ok(())
+            }
+            Action::RecordTtl { ttl } => {
+                let ep = endpoint()?;
+                let tags: Tags = [(TAG_TTL.to_string(), ttl.clone())].into_iter().collect();
+                let (how, f, t) = again(&ep, &p.endpoint);
+                Ok(self
+                    .call(&what, how, f, t, || c.tag_endpoint(&ep, &tags))
+                    .await?)
+            }
+            Action::PutSchedulerRole => {
+                let (Some(account), Some(region)) = (run.inputs.account, run.inputs.region)
+                else {
+                    return Err(missing("the account and region"));
+                };
+                let tables: Vec<String> = lock(bound)
+                    .nat
+                    .iter()
+                    .filter_map(|n| n.tags.get(TAG_ROUTE_TABLE).cloned())
+                    .collect();
+                let name = role_name(self.deployment);
+                let trust = trust_policy(self.deployment, account, region);
+                let policy = role_policy(self.deployment, account, region, &tables);
+                let tags = tags_for(self.deployment, &name);
+                let arn = self
+                    .call(&what, Call::Again, None, p.endpoint.timeout, || {
+                        c.put_role(&name, &trust, POLICY_NAME, &policy, &tags)
+                    })
+                    .await?;
+                lock(bound).scheduler_role = Some(arn);
+                Ok(())
+            }
+            Action::CreateScheduleGroup => {
+                let group = group_name(self.deployment);
+                let tags = tags_for(self.deployment, &group);
+                Ok(self
+                    .call(&what, Call::Again, None, p.endpoint.timeout, || {
+                        c.create_schedule_group(&group, &tags)
+                    })
+                    .await?)
+            }
+            Action::ArmDeadline { deadline, at } => self.arm(&what, run, *deadline, *at).await,
+            Action::DisarmDeadline { deadline } => {
+                let group = group_name(self.deployment);
+                let t = p.endpoint.timeout;
+                let all = self
+                    .call(&what, Call::Again, None, t, || c.schedules(&group))
+                    .await?;
+                for s in all.iter().filter(|s| Deadline::of(s) == Some(*deadline)) {
+                    self.call(&what, Call::Again, None, t, || {
+                        c.delete_schedule(&group, &s.name)
+                    })
+                    .await
+                    .or_else(gone)?;
+                }
+                Ok(())
+            }
+            Action::MoveDeadline { deadline, from, to } => {
+                let group = group_name(self.deployment);
+                let t = p.endpoint.timeout;
+                let all = self
+                    .call(&what, Call::Again, None, t, || c.schedules(&group))
+                    .await?;
+                for s in all.iter().filter(|s| Deadline::of(s) == Some(*deadline)) {
+                    let Some(old) = s.at() else { continue };
+                    let moved = Schedule {
+                        expression: Schedule::at_expression(old + (to - from)),
+                        ..s.clone()
+                    };
+                    self.call(&what, Call::Again, None, t, || {
+                        c.put_schedule(&group, &moved)
+                    })
+                    .await?;
+                }
+                // The NAT gateway's own record of its deadline follows (status reads both).
+                if *deadline == Deadline::Nat {
+                    let nat = lock(bound).nat.as_ref().map(|n| n.id.clone());
+                    if let Some(nat) = nat {
+                        let tags: Tags = [(
+                            TAG_EXPIRES.to_string(),
+                            crate::json::time(*to).unwrap_or_default(),
+                        )]
+                        .into_iter()
+                        .collect();
+                        self.call(&what, Call::Again, None, t, || c.tag_resource(&nat, &tags))
+                            .await?;
+                    }
+                }
+                lock(bound).deadlines.push((*deadline, *to));
+                Ok(())
+            }
+            Action::DeleteSchedules { .. } => {
+                let group = group_name(self.deployment);
+                let t = p.endpoint.timeout;
+                let all = self
+                    .call(&what, Call::Again, None, t, || c.schedules(&group))
+                    .await?;
+                for s in &all {
+                    self.call(&what, Call::Again, None, t, || {
+                        c.delete_schedule(&group, &s.name)
+                    })
+                    .await
+                    .or_else(gone)?;
+                }
+                Ok(self
+                    .call(&what, Call::Again, None, t, || {
+                        c.delete_schedule_group(&group)
+                    })
+                    .await
+                    .or_else(gone)?)
+            }
+            Action::DeleteSchedulerRole { role } => {
+                // The name, from an ARN (`arn:aws:iam::…:role/<path>/<name>`) or as it is.
+                let name = role.rsplit('/').next().unwrap_or(role);
+                Ok(self
+                    .call(&what, Call::Again, None, p.endpoint.timeout, || {
+                        c.delete_role(name)
+                    })
+                    .await
+                    .or_else(gone)?)
+            }
+        }
+    }
+
+    /// Arm `deadline` for `at`: its schedules as `plan::sleep_schedules`/`nat_schedules` make
+    /// them from what AWS holds now (read right here: the association ids and the NAT gateway
+    /// of this moment), created or updated in place, and the deadline's schedules that name
+    /// what is gone deleted. Nothing to stop: the deadline is removed.
+    async fn arm(
+        &self,
+        what: &str,
+        run: &Run<'_>,
+        deadline: Deadline,
+        at: i64,
+    ) -> Result<(), WaitError> {
+        let c = self.cloud;
+        let t = self.policies.endpoint.timeout;
+        let group = group_name(self.deployment);
+        let role = lock(run.bound)
+            .scheduler_role
+            .clone()
+            .ok_or_else(|| missing("the scheduler role"))?;
+        let wanted = match deadline {
+            Deadline::Endpoint => {
+                let Some(e) = lock(run.bound).endpoint.clone() else {
+                    return Err(missing("the endpoint"));
+                };
+                let fresh = run.fresh(&e.id, self.policies.retry.consistency);
+                let id = e.id.as_str();
+                let (a, r, o) = tokio::join!(
+                    self.call(what, Call::Again, fresh, t, || c.associations(id)),
+                    self.call(what, Call::Again, fresh, t, || c.rules(id)),
+                    self.call(what, Call::Again, fresh, t, || c.routes(id))
+                );
+                let view = EndpointView {
+                    associations: a?,
+                    rules: r?,
+                    routes: o?,
+                    ..EndpointView::default()
+                };
+                sleep_schedules(&e, &view, at, &role).map_err(|e| {
+                    WaitError::Refused(e.to_string(), "the deadline was not armed".into())
+                })?
+            }
+            Deadline::Nat => {
+                let nat = lock(run.bound).nat.clone();
+                nat.filter(|n| n.state.is_live())
+                    .map(|n| nat_schedules(&n, at, &role))
+                    .unwrap_or_default()
+            }
+        };
+        let existing = self
+            .call(what, Call::Again, None, t, || c.schedules(&group))
+            .await?;
+        for s in &wanted {
+            self.put_schedule(what, &group, s).await?;
+        }
+        for s in existing
+            .iter()
+            .filter(|s| Deadline::of(s) == Some(deadline))
+            .filter(|s| !wanted.iter().any(|w| w.name == s.name))
+        {
+            self.call(what, Call::Again, None, t, || {
+                c.delete_schedule(&group, &s.name)
+            })
+            .await
+            .or_else(gone)?;
+        }
+        if !wanted.is_empty() {
+            lock(run.bound).deadlines.push((deadline, at));
+        }
+        Ok(())
+    }
+
+    /// Create or update one schedule. Right after its role was created, AWS may refuse it
+    /// for a while as if the role did not trust the Scheduler (IAM is eventually consistent):
+    /// that answer is retried for `ROLE_PROPAGATION`.
+    async fn put_schedule(&self, what: &str, group: &str, s: &Schedule) -> Result<(), WaitError> {
+        let start = Instant::now();
+        let t = self.policies.endpoint.timeout;
+        loop {
+            match self
+                .call(what, Call::Again, None, t, || self.cloud.put_schedule(group, s))
+                .await
+            {
+                Err(e)
+                    if e.code() == Some("ValidationException")
+                        && e.what.contains("assume")
+                        && start.elapsed() < ROLE_PROPAGATION =>
+                {
+                    let next = jittered(self.policies.retry.cap.min(Duration::from_secs(10)));
+                    self.reporter.progress(&format!(
+                        "  {what}: {e}; the new role may not be known everywhere yet, again in {}",
+                        wait::elapsed(next)
+                    ));
+                    tokio::time::sleep(next).await;
+                }
+                other => return Ok(other?),
             }
         }
     }

@@ -83,6 +83,7 @@ async fn setup(cloud: &FakeCloud, want: &Desired) -> Result<Ran, StepError> {
         endpoint: Some(&want.endpoint),
         upload: Some(&upload),
         crl_pem: Some(&want.crl_pem),
+        ..Inputs::default()
     };
     executor(cloud, &r)
         .run(&steps, &seen, &inputs, false)
@@ -591,6 +592,7 @@ async fn transient_answers_are_retried_and_the_run_converges() {
         endpoint: Some(&want.endpoint),
         upload: Some(&upload),
         crl_pem: Some(&want.crl_pem),
+        ..Inputs::default()
     };
     executor(&cloud, &r)
         .run(&steps, &seen, &inputs, false)

@@ -11,12 +11,14 @@ use super::model::*;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
+mod deadline;
 mod nat;
 mod setup;
 mod sleep;
 mod step;
 mod teardown;
 
+pub use deadline::*;
 pub use nat::*;
 pub use setup::*;
 pub use sleep::*;
@@ -68,6 +70,14 @@ pub struct Observed {
     /// The body ACM holds for the certificate setup would use (see `Observed::server_cert`).
     #[serde(skip)]
     pub server_cert_body: Option<String>,
+    /// The schedules of the deployment's schedule group (its deadlines).
+    pub schedules: Vec<Schedule>,
+    /// The ARN of the deployment's scheduler role, when it exists.
+    pub scheduler_role: Option<String>,
+    /// Why the deadlines could not be read (the credentials may not reach Scheduler or IAM);
+    /// `None` when they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadlines_unread: Option<String>,
 }
 
 impl Desired {

@@ -274,6 +274,8 @@ pub fn crl_step(
 pub fn cleared_sleep_record(tags: &Tags) -> Tags {
     std::iter::once(TAG_ASLEEP_SUBNETS.to_string())
         .chain(tags.keys().filter(|k| is_sleep_record_key(k)).cloned())
+        // A deadline's mark ("slept by deadline …") goes with the record it came with.
+        .chain(tags.keys().filter(|k| *k == TAG_SLEPT_BY).cloned())
         .map(|k| (k, String::new()))
         .collect()
 }
@@ -296,19 +298,18 @@ pub fn the_endpoint(seen: &Observed) -> Result<(&Endpoint, &EndpointView)> {
         })
 }
 
-/// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
-/// routes, authorization rules) as tags, then disassociate every subnet. Association billing
-/// stops; the endpoint, its DNS name and every profile survive. Refused before any step when
-/// the record would not fit in the endpoint's tags (see `Record::tags`).
-pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
-    let (e, v) = the_endpoint(seen)?;
-    let live: Vec<&Association> = v
+/// What a sleep of `e` (seen as `v`) removes and records: its live associations, and the
+/// record's tags (merged with an earlier record, see `plan_sleep`); `None` when nothing is
+/// associated. Shared by `sleep` and by the deadline that sleeps the endpoint server-side.
+pub fn sleep_record(e: &Endpoint, v: &EndpointView) -> Result<Option<(Vec<Association>, Tags)>> {
+    let live: Vec<Association> = v
         .associations
         .iter()
         .filter(|a| association_bills(&a.state) && a.state != AssociationState::Disassociating)
+        .cloned()
         .collect();
     if live.is_empty() {
-        return Ok((e.id.clone(), Vec::new()));
+        return Ok(None);
     }
     // Merged with an earlier record: a sleep interrupted after some disassociations must
     // not forget the subnets (and their routes) already gone.
@@ -335,7 +336,18 @@ pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
             }),
     );
     record.rules.extend(v.rules.iter().map(|r| r.cidr.clone()));
-    let record = record.tags(&e.id, &e.tags)?;
+    Ok(Some((live, record.tags(&e.id, &e.tags)?)))
+}
+
+/// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
+/// routes, authorization rules) as tags, then disassociate every subnet. Association billing
+/// stops; the endpoint, its DNS name and every profile survive. Refused before any step when
+/// the record would not fit in the endpoint's tags (see `Record::tags`).
+pub fn plan_sleep(seen: &Observed) -> Result<(String, Vec<Step>)> {
+    let (e, v) = the_endpoint(seen)?;
+    let Some((live, record)) = sleep_record(e, v)? else {
+        return Ok((e.id.clone(), Vec::new()));
+    };
     let mut steps: Vec<Step> = live
         .iter()
         .map(|a| {

@@ -5,7 +5,7 @@
 //! phase concurrently and the phases in order, in two independent lanes (`Lane`): the
 //! endpoint's and the NAT gateway's, which share no resource.
 
-use super::short_arn;
+use super::{Deadline, short_arn};
 use crate::aws::model::Tags;
 use crate::aws::price::ChargeKind;
 use serde::Serialize;
@@ -40,6 +40,8 @@ pub enum Phase {
     Sessions,
     /// After the network: the sleep record cleared, the client configuration exported.
     Profiles,
+    /// The deadlines' schedules, armed for what the other lanes left.
+    Deadline,
 }
 
 /// Which chain of phases a step belongs to. The lanes run concurrently: a NAT gateway needs
@@ -49,6 +51,10 @@ pub enum Phase {
 pub enum Lane {
     Endpoint,
     Nat,
+    /// The deadlines (schedules, their group and role): after both other lanes, since a
+    /// deadline names what they made; its removals only when they succeeded, so that what is
+    /// left keeps its deadline.
+    Deadline,
 }
 
 /// What a step does to AWS, for the plan's reader and for scripts.
@@ -150,6 +156,11 @@ pub enum Action {
     ClearSleepRecord,
     /// Export the client configuration the profiles are written from.
     WriteProfiles,
+    /// Record the deployment's deadline duration on the endpoint (what `wake` arms again;
+    /// empty: none).
+    RecordTtl {
+        ttl: String,
+    },
 
     // The NAT gateway's lane.
     /// Move a live NAT gateway's deadline (`--ttl` given again).
@@ -191,6 +202,37 @@ pub enum Action {
     ReleaseAddress {
         allocation: String,
     },
+
+    // The deadlines' lane.
+    /// Create (or update) the IAM role EventBridge Scheduler runs the deadlines as.
+    PutSchedulerRole,
+    /// Create the deployment's schedule group, tagged (kept when it exists).
+    CreateScheduleGroup,
+    /// Arm `deadline` for `at`: its schedules, computed from what AWS holds right before.
+    ArmDeadline {
+        deadline: Deadline,
+        #[serde(serialize_with = "crate::json::unix")]
+        at: i64,
+    },
+    /// Remove `deadline`'s schedules.
+    DisarmDeadline {
+        deadline: Deadline,
+    },
+    /// Move `deadline` (`vpnctl extend`).
+    MoveDeadline {
+        deadline: Deadline,
+        #[serde(serialize_with = "crate::json::unix")]
+        from: i64,
+        #[serde(serialize_with = "crate::json::unix")]
+        to: i64,
+    },
+    /// Remove every schedule of the deployment's group, then the group.
+    DeleteSchedules {
+        schedules: usize,
+    },
+    DeleteSchedulerRole {
+        role: String,
+    },
 }
 
 impl Action {
@@ -219,7 +261,11 @@ impl Action {
             DeleteEndpoint { .. } | DeleteNatGateway { .. } => Phase::Delete,
             DeleteCertificate { .. } | ReleaseAddress { .. } => Phase::Release,
             EndSessions { .. } => Phase::Sessions,
-            ClearSleepRecord | WriteProfiles => Phase::Profiles,
+            ClearSleepRecord | WriteProfiles | RecordTtl { .. } => Phase::Profiles,
+            PutSchedulerRole | CreateScheduleGroup => Phase::Record,
+            DisarmDeadline { .. } | DeleteSchedules { .. } => Phase::Prune,
+            DeleteSchedulerRole { .. } => Phase::Release,
+            ArmDeadline { .. } | MoveDeadline { .. } => Phase::Deadline,
         }
     }
 
@@ -255,7 +301,15 @@ impl Action {
             | DeleteCertificate { .. }
             | EndSessions { .. }
             | ClearSleepRecord
-            | WriteProfiles => Lane::Endpoint,
+            | WriteProfiles
+            | RecordTtl { .. } => Lane::Endpoint,
+            PutSchedulerRole
+            | CreateScheduleGroup
+            | ArmDeadline { .. }
+            | DisarmDeadline { .. }
+            | MoveDeadline { .. }
+            | DeleteSchedules { .. }
+            | DeleteSchedulerRole { .. } => Lane::Deadline,
         }
     }
 
@@ -291,6 +345,14 @@ impl Action {
             DeleteNatGateway { .. } => (Deletes, "nat gateway"),
             SetDefaultRoute { .. } | RestoreDefaultRoute { .. } => (Changes, "vpc route"),
             RemoveDefaultRoute { .. } => (Deletes, "vpc route"),
+            RecordTtl { .. } => (Changes, "endpoint tags"),
+            PutSchedulerRole => (Creates, "iam role"),
+            CreateScheduleGroup => (Creates, "schedule group"),
+            ArmDeadline { .. } => (Creates, "schedules"),
+            DisarmDeadline { .. } => (Deletes, "schedules"),
+            MoveDeadline { .. } => (Changes, "schedules"),
+            DeleteSchedules { .. } => (Deletes, "schedule group"),
+            DeleteSchedulerRole { .. } => (Deletes, "iam role"),
         }
     }
 
@@ -326,7 +388,15 @@ impl Action {
             | WaitNatGateway { .. }
             | SetDefaultRoute { .. }
             | RestoreDefaultRoute { .. }
-            | RemoveDefaultRoute { .. } => return None,
+            | RemoveDefaultRoute { .. }
+            | RecordTtl { .. }
+            | PutSchedulerRole
+            | CreateScheduleGroup
+            | ArmDeadline { .. }
+            | DisarmDeadline { .. }
+            | MoveDeadline { .. }
+            | DeleteSchedules { .. }
+            | DeleteSchedulerRole { .. } => return None,
         })
     }
 }
@@ -382,6 +452,13 @@ impl std::fmt::Display for Step {
             _ => self.action.fmt(f),
         }
     }
+}
+
+/// A time in a plan line: `2026-12-02 20:00 UTC`.
+pub fn when(t: i64) -> String {
+    crate::json::time(t)
+        .map(|s| s.replace('T', " ").trim_end_matches('Z').to_string() + " UTC")
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// Order a plan the way the executor runs it: by phase, the planner's order within a phase.
@@ -523,6 +600,36 @@ impl std::fmt::Display for Action {
             ReleaseAddress { allocation } => {
                 write!(f, "release the Elastic IP {allocation}")
             }
+            RecordTtl { ttl } if ttl.is_empty() => {
+                write!(f, "record on the endpoint that it has no deadline")
+            }
+            RecordTtl { ttl } => write!(
+                f,
+                "record the deadline duration {ttl} on the endpoint (wake arms it again)"
+            ),
+            PutSchedulerRole => write!(
+                f,
+                "create or update the IAM role EventBridge Scheduler runs the deadlines as"
+            ),
+            CreateScheduleGroup => write!(f, "create the deployment's schedule group"),
+            ArmDeadline { deadline, at } => write!(
+                f,
+                "arm the {deadline} deadline for {}: {} server-side, no vpnctl needed",
+                when(*at),
+                deadline.what()
+            ),
+            DisarmDeadline { deadline } => write!(f, "remove the {deadline} deadline"),
+            MoveDeadline { deadline, from, to } => write!(
+                f,
+                "move the {deadline} deadline from {} to {}",
+                when(*from),
+                when(*to)
+            ),
+            DeleteSchedules { schedules } => write!(
+                f,
+                "delete the deployment's schedule group and its {schedules} schedule(s)"
+            ),
+            DeleteSchedulerRole { role } => write!(f, "delete the IAM role {role}"),
         }
     }
 }

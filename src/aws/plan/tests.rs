@@ -1151,3 +1151,287 @@ fn a_route_added_by_hand_comes_back_as_theirs_after_a_sleep() {
         "never restored as vpnctl's own: {a:?}"
     );
 }
+
+/// The schedule's input, parsed.
+fn input(s: &Schedule) -> serde_json::Value {
+    serde_json::from_str(&s.input).expect("input is JSON")
+}
+
+/// The tags the `CreateTags` schedules write, merged.
+fn tags_written(schedules: &[Schedule]) -> Tags {
+    schedules
+        .iter()
+        .filter(|s| s.action == "ec2:createTags")
+        .flat_map(|s| {
+            input(s)["Tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["Key"].as_str().unwrap().to_string(),
+                        t["Value"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_endpoint_deadline_does_server_side_exactly_what_sleep_does() {
+    let at = 1_900_000_000;
+    for seen in [converged(&desired(true)), large(180, 0)] {
+        let (e, v) = the_endpoint(&seen).unwrap();
+        let schedules = sleep_schedules(e, v, at, "arn:role").unwrap();
+        let (_, sleep) = plan_sleep(&seen).unwrap();
+        // The same record, marked as the deadline's, on the endpoint.
+        let mut record = record_of(&sleep);
+        record.insert(TAG_SLEPT_BY.into(), slept_by(at));
+        assert_eq!(tags_written(&schedules), record);
+        // The same disassociations, by association id.
+        let mut gone: Vec<String> = schedules
+            .iter()
+            .filter(|s| s.action == "ec2:disassociateClientVpnTargetNetwork")
+            .map(|s| {
+                assert_eq!(input(s)["ClientVpnEndpointId"], e.id.as_str());
+                input(s)["AssociationId"].as_str().unwrap().to_string()
+            })
+            .collect();
+        gone.sort();
+        let mut want: Vec<String> = sleep
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Disassociate { association, .. } => Some(association.clone()),
+                _ => None,
+            })
+            .collect();
+        want.sort();
+        assert_eq!(gone, want);
+        for s in &schedules {
+            assert!(s.input.len() <= INPUT_MAX, "{} is {} long", s.name, s.input.len());
+            assert_eq!(s.at(), Some(at), "{s:?}");
+            assert!(s.delete_after && s.enabled && s.retries > 0, "{s:?}");
+            assert_eq!(Deadline::of(s), Some(Deadline::Endpoint), "{s:?}");
+            assert!(s.name.len() <= 64, "{}", s.name);
+        }
+    }
+    // A large record does not fit one input: it is split, and every part is written.
+    let big = large(400, 0);
+    let (e, v) = the_endpoint(&big).unwrap();
+    let parts = sleep_schedules(e, v, at, "arn:role")
+        .unwrap()
+        .iter()
+        .filter(|s| s.action == "ec2:createTags")
+        .count();
+    assert!(parts > 1, "{parts}");
+    // Nothing associated: nothing to stop.
+    let mut idle = converged(&desired(false));
+    idle.endpoints[0].associations.clear();
+    let (e, v) = the_endpoint(&idle).unwrap();
+    assert!(sleep_schedules(e, v, at, "arn:role").unwrap().is_empty());
+}
+
+#[test]
+fn the_nat_deadline_puts_the_route_back_deletes_the_gateway_then_releases_its_address() {
+    let at = 1_900_000_000;
+    let mut tags = tags_for("lab", "lab-nat");
+    tags.insert(TAG_ROUTE_TABLE.into(), "rtb-1".into());
+    let added = nat_schedules(&nat("nat-1", "available", tags.clone()), at, "arn:role");
+    let by_name = |s: &[Schedule], n: &str| s.iter().find(|x| x.name == n).cloned().unwrap();
+    let route = by_name(&added, "nat-route");
+    assert_eq!(route.action, "ec2:deleteRoute");
+    assert_eq!(
+        input(&route),
+        serde_json::json!({"RouteTableId": "rtb-1", "DestinationCidrBlock": "0.0.0.0/0"})
+    );
+    assert_eq!(
+        input(&by_name(&added, "nat-delete")),
+        serde_json::json!({"NatGatewayId": "nat-1"})
+    );
+    let release = by_name(&added, "nat-release");
+    assert_eq!(input(&release), serde_json::json!({"AllocationId": "eipalloc-1"}));
+    assert_eq!(release.at(), Some(at + RELEASE_AFTER));
+    // A route `nat on --force` replaced is put back, to its own kind of target.
+    for (old, key) in [
+        ("igw-9", "GatewayId"),
+        ("tgw-9", "TransitGatewayId"),
+        ("eni-9", "NetworkInterfaceId"),
+        ("pcx-9", "VpcPeeringConnectionId"),
+    ] {
+        tags.insert(TAG_REPLACED_ROUTE.into(), old.into());
+        let s = nat_schedules(&nat("nat-1", "available", tags.clone()), at, "arn:role");
+        let route = by_name(&s, "nat-route");
+        assert_eq!(route.action, "ec2:replaceRoute");
+        assert_eq!(input(&route)[key], old, "{route:?}");
+    }
+    let p = pending(&added);
+    assert_eq!(
+        p,
+        vec![Pending {
+            deadline: Deadline::Nat,
+            at,
+            schedules: 3
+        }]
+    );
+}
+
+#[test]
+fn deadline_plans_arm_keep_move_and_remove() {
+    let mut seen = converged(&desired(false));
+    let at = 1_900_000_000;
+    let arm = plan_deadline(
+        &seen,
+        Deadline::Endpoint,
+        &Want::At {
+            at,
+            ttl: "2h".into(),
+        },
+    );
+    assert_eq!(
+        actions(&arm),
+        vec![
+            Action::PutSchedulerRole,
+            Action::CreateScheduleGroup,
+            Action::ArmDeadline {
+                deadline: Deadline::Endpoint,
+                at
+            }
+        ]
+    );
+    assert!(arm.iter().all(|s| s.action.lane() == Lane::Deadline));
+    // Nothing pending: keep and off plan nothing; extend has nothing to move.
+    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Keep).is_empty());
+    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Off).is_empty());
+    assert!(matches!(plan_extend(&seen, 60), Err(Error::NotFound { .. })));
+    // Pending: keep re-arms it at its own time (the associations may have changed).
+    let (e, v) = the_endpoint(&seen).unwrap();
+    seen.schedules = sleep_schedules(e, v, at, "arn:role").unwrap();
+    let kept = plan_deadline(&seen, Deadline::Endpoint, &Want::Keep);
+    assert!(kept.iter().any(|s| s.action
+        == Action::ArmDeadline {
+            deadline: Deadline::Endpoint,
+            at
+        }));
+    assert_eq!(
+        actions(&plan_deadline(&seen, Deadline::Endpoint, &Want::Off)),
+        vec![Action::DisarmDeadline {
+            deadline: Deadline::Endpoint
+        }]
+    );
+    assert!(plan_deadline(&seen, Deadline::Nat, &Want::Off).is_empty());
+    assert_eq!(
+        actions(&plan_extend(&seen, 1800).unwrap()),
+        vec![Action::MoveDeadline {
+            deadline: Deadline::Endpoint,
+            from: at,
+            to: at + 1800
+        }]
+    );
+    // Setup records the duration for wake; `none` clears it.
+    let with_ttl = plan_endpoint_deadline(
+        &seen,
+        &Want::At {
+            at,
+            ttl: "2h".into(),
+        },
+    );
+    assert!(with_ttl.contains(&Step::new(Action::RecordTtl { ttl: "2h".into() })));
+    seen.endpoints[0]
+        .endpoint
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert(TAG_TTL.into(), "2h".into());
+    assert_eq!(recorded_ttl(&seen), Some("2h"));
+    let off = plan_endpoint_deadline(&seen, &Want::Off);
+    assert!(off.contains(&Step::new(Action::RecordTtl { ttl: String::new() })));
+    // Teardown: every schedule with its group, then the role.
+    seen.scheduler_role = Some("arn:aws:iam::1:role/vpnctl-lab-scheduler".into());
+    let n = seen.schedules.len();
+    assert_eq!(
+        actions(&plan_remove_deadlines(&seen)),
+        vec![
+            Action::DeleteSchedules { schedules: n },
+            Action::DeleteSchedulerRole {
+                role: "arn:aws:iam::1:role/vpnctl-lab-scheduler".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn the_role_is_for_the_scheduler_of_this_deployment_only() {
+    let trust: serde_json::Value =
+        serde_json::from_str(&trust_policy("lab", "123456789012", "eu-west-1")).unwrap();
+    let st = &trust["Statement"][0];
+    assert_eq!(st["Principal"]["Service"], "scheduler.amazonaws.com");
+    assert_eq!(st["Action"], "sts:AssumeRole");
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+    assert_eq!(
+        st["Condition"]["ArnLike"]["aws:SourceArn"],
+        "arn:aws:scheduler:eu-west-1:123456789012:schedule-group/vpnctl-lab"
+    );
+    let policy: serde_json::Value = serde_json::from_str(&role_policy(
+        "lab",
+        "123456789012",
+        "eu-west-1",
+        &["rtb-1".into()],
+    ))
+    .unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let actions: BTreeSet<&str> = statements
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // Exactly what the schedules call, nothing more.
+    let called: BTreeSet<&str> = [
+        "ec2:DisassociateClientVpnTargetNetwork",
+        "ec2:CreateTags",
+        "ec2:DeleteNatGateway",
+        "ec2:ReleaseAddress",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+    ]
+    .into();
+    assert_eq!(actions, called);
+    for s in statements {
+        let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
+        let table = s["Resource"] == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
+        assert!(tagged || table, "{s}");
+    }
+}
+
+#[test]
+fn at_expressions_read_back() {
+    let t = 1_900_000_000;
+    let s = Schedule {
+        name: "x".into(),
+        expression: Schedule::at_expression(t),
+        timezone: None,
+        action: "ec2:deleteNatGateway".into(),
+        input: "{}".into(),
+        role_arn: "r".into(),
+        enabled: true,
+        delete_after: true,
+        retries: 1,
+        max_age_secs: 60,
+    };
+    assert_eq!(s.expression, "at(2030-03-17T17:46:40)");
+    assert_eq!(s.at(), Some(t));
+    let other = Schedule {
+        timezone: Some("Europe/Berlin".into()),
+        ..s.clone()
+    };
+    assert_eq!(other.at(), None, "vpnctl reads only the UTC times it writes");
+    let cron = Schedule {
+        expression: "cron(0 19 ? * MON-FRI *)".into(),
+        ..s
+    };
+    assert_eq!(cron.at(), None);
+    assert_eq!(Deadline::of(&cron), None);
+}

@@ -1,0 +1,237 @@
+//! Deadlines as commands see them: `--ttl` read, the account their role needs, `vpnctl extend`,
+//! and the lines `status` shows. The schedules themselves are plan steps (`plan::deadline`).
+
+use super::{Ctx, runtime};
+use crate::aws::exec;
+use crate::aws::plan::{self, Deadline, Observed, Step, Want};
+use crate::aws::sdk::AwsCloud;
+use crate::cli::ExtendArgs;
+use crate::error::{Error, Result};
+
+/// A `--ttl` (or the config's `ttl`) read: `None` not given, `Some(None)` "none", else the
+/// seconds.
+pub fn parse(ttl: Option<&str>, flag: &str) -> Result<Option<Option<i64>>> {
+    let Some(t) = ttl.map(str::trim) else {
+        return Ok(None);
+    };
+    if t.eq_ignore_ascii_case("none") {
+        return Ok(Some(None));
+    }
+    let secs = crate::config::duration_secs(t).ok_or_else(|| {
+        Error::invalid(
+            format!("{flag} {t:?} is not a duration"),
+            "write it like 30m, 2h, 1h30m or 1d, or `none` for no deadline",
+        )
+    })?;
+    // A schedule needs a minute to be sure to run after it is made (AWS invokes with
+    // 60-second precision); a year is no longer a deadline.
+    if secs < 60 {
+        return Err(Error::invalid(
+            format!("{flag} {t} is less than a minute"),
+            "give at least 1m",
+        ));
+    }
+    if secs > 365 * 86400 {
+        return Err(Error::invalid(
+            format!("{flag} {t} is more than a year"),
+            "give at most 365d, or `none` for no deadline",
+        ));
+    }
+    Ok(Some(Some(secs)))
+}
+
+/// What a command given `ttl` (as `parse` reads it) wants of a deadline, `now` being `now`.
+pub fn want(ttl: Option<Option<i64>>, text: Option<&str>, now: i64) -> Want {
+    match ttl {
+        None => Want::Keep,
+        Some(None) => Want::Off,
+        Some(Some(secs)) => Want::At {
+            at: now + secs,
+            ttl: text.unwrap_or_default().trim().to_string(),
+        },
+    }
+}
+
+/// The account the scheduler role's policies name, asked of STS only when the plan creates
+/// or updates the role.
+pub async fn account(cloud: &AwsCloud, steps: &[Step]) -> Result<Option<String>> {
+    if !steps
+        .iter()
+        .any(|s| s.action == plan::Action::PutSchedulerRole)
+    {
+        return Ok(None);
+    }
+    cloud
+        .account_id()
+        .await
+        .map(Some)
+        .map_err(crate::aws::to_error)
+}
+
+/// Refuse a plan that would change deadlines the credentials cannot read.
+pub fn check_readable(seen: &Observed, steps: &[Step]) -> Result<()> {
+    let touches = steps
+        .iter()
+        .any(|s| s.action.lane() == plan::Lane::Deadline);
+    match &seen.deadlines_unread {
+        Some(why) if touches => Err(Error::invalid(
+            format!("the deployment's deadlines cannot be read: {why}"),
+            "the credentials need EventBridge Scheduler (scheduler:*Schedule*) and IAM \
+             (iam:GetRole, CreateRole, PutRolePolicy, DeleteRole…) permissions; or give \
+             `--ttl none`",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The time left until `at`, as people say it, in whole minutes rounded up: `3h12m`, `45m`,
+/// `2d04h`; `due now` once it has come.
+pub fn left(at: i64, now: i64) -> String {
+    let s = at - now;
+    if s <= 0 {
+        return "due now".into();
+    }
+    let mins = (s + 59) / 60;
+    let (d, h, m) = (mins / 1440, mins % 1440 / 60, mins % 60);
+    match (d, h, m) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h{m:02}m"),
+        (d, h, _) => format!("{d}d{h:02}h"),
+    }
+}
+
+/// The lines `status` shows for the deadlines: each pending one with its time left, and a
+/// sleep a deadline caused.
+pub fn status_lines(seen: &Observed, now: i64) -> Vec<String> {
+    let mut out: Vec<String> = plan::pending(&seen.schedules)
+        .iter()
+        .map(|p| {
+            format!(
+                "deadline  {} (in {}): {}",
+                plan::when(p.at),
+                left(p.at, now),
+                p.deadline.what()
+            )
+        })
+        .collect();
+    let slept = seen
+        .endpoints
+        .iter()
+        .filter_map(|v| v.endpoint.as_ref())
+        .filter_map(|e| e.tags.get(crate::aws::model::TAG_SLEPT_BY))
+        .find(|v| !v.is_empty());
+    if let Some(by) = slept {
+        out.push(format!(
+            "asleep    put to sleep by its {} (server-side)",
+            by.replace('T', " ").trim_end_matches('Z')
+        ));
+    }
+    if let Some(why) = &seen.deadlines_unread {
+        out.push(format!("deadlines cannot be read: {why}"));
+    }
+    out
+}
+
+/// `vpnctl extend DURATION`: every pending deadline later by DURATION.
+pub fn extend(ctx: &Ctx, args: &ExtendArgs) -> Result<()> {
+    let by = match parse(Some(&args.by), "extend")? {
+        Some(Some(secs)) => secs,
+        _ => {
+            return Err(Error::invalid(
+                "extend takes a duration, not `none`",
+                "to remove the deadlines: `vpnctl setup --ttl none`, `vpnctl nat on --ttl none`",
+            ));
+        }
+    };
+    let rt = runtime()?;
+    let (cloud, region) = rt.block_on(super::connect(ctx, &args.aws))?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(super::deployment_lock_blocking(ctx)?)
+    };
+    rt.block_on(async {
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?;
+        if let Some(why) = &seen.deadlines_unread {
+            return Err(Error::invalid(
+                format!("the deployment's deadlines cannot be read: {why}"),
+                "the credentials need EventBridge Scheduler permissions",
+            ));
+        }
+        let steps = plan::plan_extend(&seen, by)?;
+        if args.dry_run {
+            super::show_plan(ctx, "extend", &region, &steps, &[], "");
+            return Ok(());
+        }
+        let ran = super::interruptible(ctx, None, async {
+            let inputs = exec::Inputs::default();
+            super::execute(ctx, &cloud, "extend", &region, &steps, &seen, &inputs, false)
+                .await
+                .into_result()
+                .map_err(crate::aws::step_error)
+        })
+        .await?;
+        let now = ctx.now.unix_timestamp();
+        for (d, at) in &ran.deadlines {
+            ctx.printer.data(format!(
+                "{d} deadline moved to {} (in {})",
+                plan::when(*at),
+                left(*at, now)
+            ));
+        }
+        Ok(())
+    })
+}
+
+/// The line a command prints after arming or keeping deadlines.
+pub fn armed_lines(ran: &exec::Ran, now: i64) -> Vec<String> {
+    ran.deadlines
+        .iter()
+        .map(|(d, at)| {
+            format!(
+                "deadline {} (in {}): {}; AWS does it with no vpnctl running",
+                plan::when(*at),
+                left(*at, now),
+                match d {
+                    Deadline::Endpoint => "the endpoint sleeps (`vpnctl wake` brings it back)",
+                    Deadline::Nat => "the NAT gateway and its Elastic IP are removed",
+                }
+            )
+        })
+        .collect()
+}
+
+/// What `nat on` (or `setup --nat`) wants of the NAT gateway's deadline: `--ttl` as given, else
+/// the one it has, else `DEFAULT_NAT_TTL` from now.
+pub fn nat_want(seen: &Observed, ttl: Option<Option<i64>>, text: Option<&str>, now: i64) -> Want {
+    let has = plan::pending(&seen.schedules)
+        .iter()
+        .any(|p| p.deadline == Deadline::Nat);
+    match ttl {
+        None if has => Want::Keep,
+        None => Want::At {
+            at: now + plan::DEFAULT_NAT_TTL,
+            ttl: "4h".into(),
+        },
+        given => want(given, text, now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_is_rounded_up_to_whole_minutes() {
+        assert_eq!(left(100, 100), "due now");
+        assert_eq!(left(100, 200), "due now");
+        assert_eq!(left(1, 0), "1m");
+        assert_eq!(left(60, 0), "1m");
+        assert_eq!(left(61, 0), "2m");
+        assert_eq!(left(7195, 0), "2h00m");
+        assert_eq!(left(7200 + 61, 0), "2h02m");
+        assert_eq!(left(86400 + 3 * 3600, 0), "1d03h");
+    }
+}

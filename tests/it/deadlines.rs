@@ -1,0 +1,249 @@
+//! Server-side deadlines against the emulator: `setup --ttl` and `nat on` arm EventBridge
+//! Scheduler schedules; the emulator's scheduler is run past the deadline (its real-time runner
+//! off, so the test says when time passes) and nothing may bill afterwards, with no vpnctl
+//! process involved. Observed with boto3 (`inventory.py`).
+
+use crate::emulator::{Emulator, lab_setup};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// RFC 3339 for `secs` from now.
+fn from_now(secs: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn unix(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+/// Poll the inventory until `done` holds (AWS's transitions take the emulator's delays).
+fn until(emu: &Emulator, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let inv = emu.inventory("lab");
+        if done(&inv) {
+            return inv;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} never happened: {inv}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn names(inv: &Value) -> Vec<String> {
+    let mut n: Vec<String> = inv["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+fn status_json(env: &crate::harness::Env) -> Value {
+    serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap()
+}
+
+#[test]
+fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
+    let emu = Emulator::start(0.2);
+    emu.lab();
+    emu.config(r#"{"scheduler_realtime": false}"#);
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+
+    // The plan shows the deadline; a dry run makes nothing.
+    let dry = env.ok(&lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16", "--dry-run"]));
+    assert!(
+        dry.contains("create or update the IAM role")
+            && dry.contains("arm the endpoint deadline for"),
+        "{dry}"
+    );
+    assert!(emu.inventory("lab")["roles"].as_array().unwrap().is_empty());
+
+    let out = env.ok(&lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16"]));
+    assert!(out.contains("deadline") && out.contains("the endpoint sleeps"), "{out}");
+    let inv = emu.inventory("lab");
+    let endpoint = inv["endpoints"][0].clone();
+    let dns = endpoint["dns_name"].clone();
+    let subnet = endpoint["associations"][0]["subnet"].as_str().unwrap().to_string();
+    let routes_before = endpoint["routes"].as_array().unwrap().len();
+    // One disassociation per association and the sleep record, run as the deployment's role,
+    // which only EventBridge Scheduler may assume.
+    let n = names(&inv);
+    assert!(n.contains(&"sleep-record".to_string()), "{n:?}");
+    assert_eq!(
+        n.iter().filter(|s| s.starts_with("sleep-cvpn-assoc-")).count(),
+        1,
+        "{n:?}"
+    );
+    let roles = inv["roles"].as_array().unwrap();
+    assert_eq!(roles.len(), 1, "{inv}");
+    let trust = roles[0]["trust"].to_string();
+    assert!(trust.contains("scheduler.amazonaws.com"), "{trust}");
+    for s in inv["schedules"].as_array().unwrap() {
+        assert_eq!(s["role"], roles[0]["arn"], "{s}");
+        assert_eq!(s["after"], "DELETE", "{s}");
+        assert!(s["retry"]["MaximumRetryAttempts"].as_u64() > Some(0), "{s}");
+    }
+    assert_eq!(endpoint["tags"]["vpnctl:ttl"], "2h", "{endpoint}");
+
+    // Status shows the deadline; extend moves it by exactly what was asked.
+    let text = env.ok(&["--name", "lab", "status"]);
+    assert!(
+        text.contains("deadline") && (text.contains("(in 2h00m)") || text.contains("(in 1h59m)")),
+        "{text}"
+    );
+    let at = |s: &Value| unix(s["deadlines"][0]["at"].as_str().unwrap());
+    let before = at(&status_json(&env));
+    let ext = env.ok(&["--name", "lab", "extend", "30m"]);
+    assert!(ext.contains("endpoint deadline moved to"), "{ext}");
+    assert_eq!(at(&status_json(&env)) - before, 1800);
+
+    // Past the deadline, with no vpnctl running: the scheduler alone stops the billing.
+    let made = emu.scheduler_run(&from_now(3 * 3600));
+    let actions: Vec<&str> = made
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"DisassociateClientVpnTargetNetwork") && actions.contains(&"CreateTags"),
+        "{made}"
+    );
+    assert!(
+        made.as_array().unwrap().iter().all(|i| i["ok"] == true),
+        "{made}"
+    );
+    let inv = until(&emu, "the disassociation", |inv| {
+        inv["endpoints"][0]["associations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    let e = &inv["endpoints"][0];
+    assert_eq!(e["dns_name"], dns, "the endpoint and its DNS name remain");
+    assert!(
+        e["tags"]["vpnctl:slept-by"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("deadline ")),
+        "{e}"
+    );
+    assert!(names(&inv).is_empty(), "the schedules deleted themselves: {inv}");
+    let st = status_json(&env);
+    assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0), "{st}");
+    assert!(st["slept_by"].is_string(), "{st}");
+    let text = env.ok(&["--name", "lab", "status"]);
+    assert!(text.contains("put to sleep by its deadline"), "{text}");
+
+    // Wake brings back exactly what the deadline removed, and arms the deadline again.
+    let woke = env.ok(&["--name", "lab", "wake"]);
+    assert!(woke.contains("deadline"), "{woke}");
+    let inv = emu.inventory("lab");
+    let e = &inv["endpoints"][0];
+    assert_eq!(e["associations"][0]["subnet"], subnet.as_str(), "{e}");
+    assert_eq!(e["associations"][0]["state"], "associated", "{e}");
+    assert_eq!(e["routes"].as_array().unwrap().len(), routes_before, "{e}");
+    assert_eq!(e["tags"]["vpnctl:slept-by"], "", "{e}");
+    assert!(names(&inv).contains(&"sleep-record".to_string()), "{inv}");
+
+    // A manual sleep removes the deadline (nothing left to stop); teardown leaves nothing.
+    env.ok(&["--name", "lab", "--yes", "sleep"]);
+    assert!(names(&emu.inventory("lab")).is_empty());
+    let plan = env.ok(&["--name", "lab", "teardown", "--dry-run"]);
+    assert!(
+        plan.contains("schedule group") && plan.contains("delete the IAM role"),
+        "{plan}"
+    );
+    env.ok(&["--name", "lab", "--yes", "teardown"]);
+    let inv = emu.inventory("lab");
+    for k in ["schedule_groups", "schedules", "roles", "endpoints"] {
+        assert!(inv[k].as_array().unwrap().is_empty(), "{k}: {inv}");
+    }
+}
+
+#[test]
+fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_route() {
+    let emu = Emulator::start(0.2);
+    let lab = emu.lab();
+    emu.config(r#"{"scheduler_realtime": false}"#);
+    let env = emu.env();
+    let out = env.ok(&lab_setup(&[]));
+    assert!(out.contains("no deadline") && out.contains("--ttl"), "{out}");
+    let nothing = env.fails(&["--name", "lab", "extend", "1h"]);
+    assert_eq!(nothing.code, 4, "{}", nothing.stderr);
+    assert!(nothing.stderr.contains("no pending deadline"), "{}", nothing.stderr);
+
+    let on = env.ok(&["--name", "lab", "nat", "on", "--subnet", "lab-private-subnet"]);
+    assert!(on.contains("deadline") && on.contains("(in 4h"), "{on}");
+    let inv = emu.inventory("lab");
+    let n = names(&inv);
+    assert_eq!(n, ["nat-delete", "nat-release", "nat-route"], "{inv}");
+    let st = status_json(&env);
+    let d = st["deadlines"].as_array().unwrap();
+    assert_eq!(d.len(), 1, "{st}");
+    assert_eq!(d[0]["deadline"], "nat", "{st}");
+
+    // The release is refused while the deleting NAT gateway holds the address: the
+    // Scheduler's retries carry it, run after run, until it goes through.
+    let start = Instant::now();
+    loop {
+        emu.scheduler_run(&from_now(5 * 3600));
+        let inv = emu.inventory("lab");
+        if inv["addresses"].as_array().unwrap().is_empty()
+            && inv["nat_gateways"].as_array().unwrap().is_empty()
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{inv}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let inv = emu.inventory("lab");
+    let private = lab["private"].as_str().unwrap();
+    let table = inv["route_tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["subnets"].as_array().unwrap().iter().any(|s| s == private))
+        .or_else(|| {
+            inv["route_tables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["main"] == true && t["vpc"] == lab["vpc"])
+        })
+        .unwrap()
+        .clone();
+    assert!(table["default"].is_null(), "the route nat on added is gone: {table}");
+    let st = status_json(&env);
+    assert!(st["deadlines"].as_array().unwrap().is_empty(), "{st}");
+
+    // `--ttl none` opts out, and says so.
+    let r = env.run(&[
+        "--name",
+        "lab",
+        "nat",
+        "on",
+        "--subnet",
+        "lab-private-subnet",
+        "--ttl",
+        "none",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("no deadline"), "{}", r.stderr);
+    assert!(names(&emu.inventory("lab")).is_empty());
+    env.ok(&["--name", "lab", "--yes", "teardown"]);
+    let inv = emu.inventory("lab");
+    for k in ["schedule_groups", "schedules", "roles", "nat_gateways", "addresses"] {
+        assert!(inv[k].as_array().unwrap().is_empty(), "{k}: {inv}");
+    }
+}
