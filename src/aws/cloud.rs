@@ -24,9 +24,12 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of AWS's answer `code` (EC2 models no error types: the code string is the only
-    /// handle), with its message and HTTP status.
+    /// handle), with its message and HTTP status. IAM says `NoSuchEntity` for "not found".
     pub fn of(code: &str, message: &str, status: Option<u16>) -> Kind {
-        if code.contains("NotFound") || code == "ResourceNotFoundException" {
+        if code.contains("NotFound")
+            || code == "ResourceNotFoundException"
+            || code == "NoSuchEntity"
+        {
             Kind::NotFound
         } else if code == "ResourceInUseException" || code == "DependencyViolation" {
             Kind::InUse
@@ -373,4 +376,33 @@ pub trait Nat {
     async fn nat_gateway_state(&self, id: &str) -> CloudResult<Option<NatState>>;
     /// Add or overwrite tags on a NAT gateway or Elastic IP vpnctl created.
     async fn tag_resource(&self, id: &str, tags: &Tags) -> CloudResult<()>;
+}
+
+/// Server-side deadlines: EventBridge Scheduler schedules in the deployment's schedule group,
+/// and the IAM role they run as. Schedules carry no tags of their own: the group does.
+#[allow(async_fn_in_trait)]
+pub trait Deadlines {
+    /// Every schedule of `group`, read whole; empty when there is no such group.
+    async fn schedules(&self, group: &str) -> CloudResult<Vec<Schedule>>;
+    /// Create `group` with `tags`; a group that exists already is left as it is.
+    async fn create_schedule_group(&self, group: &str, tags: &Tags) -> CloudResult<()>;
+    /// Create the schedule in `group`, or update it in place when one of its name exists.
+    async fn put_schedule(&self, group: &str, schedule: &Schedule) -> CloudResult<()>;
+    async fn delete_schedule(&self, group: &str, name: &str) -> CloudResult<()>;
+    async fn delete_schedule_group(&self, group: &str) -> CloudResult<()>;
+    /// The role's ARN, `None` when there is no role of that name.
+    async fn role(&self, name: &str) -> CloudResult<Option<String>>;
+    /// Create the role with the trust policy `trust` and `tags` (or give an existing one that
+    /// trust policy), then put its inline policy `policy_name`; the role's ARN.
+    async fn put_role(
+        &self,
+        name: &str,
+        trust: &str,
+        policy_name: &str,
+        policy: &str,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    /// Delete the role's inline policies, then the role; "not found" is an error to the
+    /// caller (the executor treats it as done).
+    async fn delete_role(&self, name: &str) -> CloudResult<()>;
 }

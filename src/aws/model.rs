@@ -413,3 +413,75 @@ pub struct Address {
 pub const TAG_ROUTE_TABLE: &str = "vpnctl:route-table";
 pub const TAG_REPLACED_ROUTE: &str = "vpnctl:replaced-route";
 pub const TAG_PRIVATE_SUBNET: &str = "vpnctl:private-subnet";
+
+/// What vpnctl writes on the endpoint when a deadline (`setup --ttl`) put it to sleep:
+/// `deadline <RFC 3339 time>`. Cleared by wake with the rest of the sleep record.
+pub const TAG_SLEPT_BY: &str = "vpnctl:slept-by";
+/// The deployment's deadline duration (`setup --ttl 8h`), on the endpoint: what `wake` arms
+/// again. Empty when the deployment has no deadline.
+pub const TAG_TTL: &str = "vpnctl:ttl";
+
+/// One EventBridge Scheduler schedule of a deployment's group, as vpnctl writes and reads it:
+/// a universal target (`arn:aws:scheduler:::aws-sdk:<action>`) whose `input` is the API's own
+/// parameters as JSON, run as the deployment's scheduler role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Schedule {
+    pub name: String,
+    /// `at(2026-12-02T20:00:00)`, `cron(0 19 ? * MON-FRI *)`, `rate(5 minutes)`.
+    pub expression: String,
+    /// The expression's IANA time zone; `None`: UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `<service>:<apiAction>`, as in the universal target's ARN: `ec2:deleteNatGateway`.
+    pub action: String,
+    /// The API's request parameters, JSON.
+    pub input: String,
+    pub role_arn: String,
+    pub enabled: bool,
+    /// `ActionAfterCompletion` DELETE: gone once it has run for the last time.
+    pub delete_after: bool,
+    /// The retry policy: at most this many retries, for at most this many seconds after the
+    /// scheduled time.
+    pub retries: u32,
+    pub max_age_secs: u32,
+}
+
+impl Schedule {
+    /// The universal target's ARN.
+    pub fn target_arn(&self) -> String {
+        format!("arn:aws:scheduler:::aws-sdk:{}", self.action)
+    }
+
+    /// The action from a universal target's ARN (`None` for any other target).
+    pub fn action_of(arn: &str) -> Option<&str> {
+        arn.strip_prefix("arn:aws:scheduler:::aws-sdk:")
+    }
+
+    /// When a one-time schedule runs (Unix seconds; its `at()` is read in its time zone, UTC
+    /// when none: vpnctl writes UTC), `None` for a recurring one.
+    pub fn at(&self) -> Option<i64> {
+        let t = self.expression.strip_prefix("at(")?.strip_suffix(')')?;
+        if self.timezone.as_deref().is_some_and(|z| z != "UTC") {
+            return None;
+        }
+        let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+        time::PrimitiveDateTime::parse(t, &f)
+            .ok()
+            .map(|p| p.assume_utc().unix_timestamp())
+    }
+
+    /// The `at()` expression for Unix time `t`, in UTC.
+    pub fn at_expression(t: i64) -> String {
+        let d = time::OffsetDateTime::from_unix_timestamp(t)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        format!(
+            "at({:04}-{:02}-{:02}T{:02}:{:02}:{:02})",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )
+    }
+}
