@@ -24,9 +24,12 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of AWS's answer `code` (EC2 models no error types: the code string is the only
-    /// handle), with its message and HTTP status.
+    /// handle), with its message and HTTP status. IAM says `NoSuchEntity` for "not found".
     pub fn of(code: &str, message: &str, status: Option<u16>) -> Kind {
-        if code.contains("NotFound") || code == "ResourceNotFoundException" {
+        if code.contains("NotFound")
+            || code == "ResourceNotFoundException"
+            || code == "NoSuchEntity"
+        {
             Kind::NotFound
         } else if code == "ResourceInUseException" || code == "DependencyViolation" {
             Kind::InUse

@@ -1,4 +1,4 @@
-//! A stateful in-memory cloud for unit tests: the four cloud traits over real state that moves
+//! A stateful in-memory cloud for unit tests: the cloud traits over real state that moves
 //! with tokio's clock, so a test under `#[tokio::test(start_paused = true)]` lives through
 //! AWS's minutes in no time and asserts on what the cloud holds afterwards, not on the calls
 //! that were made.
@@ -24,6 +24,12 @@
 //!   change nothing. An optional per-endpoint limit of operations under way refuses a further
 //!   mutating call with `ConcurrentMutationLimitExceeded`, and the highest count of operations
 //!   under way on any endpoint is recorded.
+//! - Deadlines: schedule groups, their schedules and IAM roles, stored as AWS stores them (no
+//!   schedule is ever run). A schedule needs its group; deleting a group deletes its schedules;
+//!   a missing schedule, group or role is AWS's `ResourceNotFoundException` (scheduler) or
+//!   `NoSuchEntity` (IAM). Writing a schedule or role that exists makes the calls the adapter
+//!   makes (CreateSchedule then UpdateSchedule; CreateRole then UpdateAssumeRolePolicy and
+//!   GetRole), each counted and faultable.
 
 use super::cloud::*;
 use super::model::*;
@@ -183,6 +189,15 @@ pub struct FakeAddress {
     pub holder: Option<String>,
 }
 
+/// An IAM role: its ARN, trust policy, inline policies (name → document) and tags.
+#[derive(Debug, Clone)]
+pub struct FakeRole {
+    pub arn: String,
+    pub trust: String,
+    pub policies: BTreeMap<String, String>,
+    pub tags: Tags,
+}
+
 /// A pending fault: the next `count` calls of `action` fail with `error`.
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -205,6 +220,12 @@ pub struct World {
     pub endpoints: Vec<FakeEndpoint>,
     pub nat_gateways: Vec<FakeNat>,
     pub addresses: Vec<FakeAddress>,
+    /// EventBridge Scheduler schedule groups: name → tags.
+    pub schedule_groups: BTreeMap<String, Tags>,
+    /// Schedules: group → name → schedule.
+    pub schedules: BTreeMap<String, BTreeMap<String, Schedule>>,
+    /// IAM roles by name.
+    pub roles: BTreeMap<String, FakeRole>,
     /// When resources went: (id, what it became, when), e.g. ("cvpn-assoc-…", "gone", t).
     pub history: Vec<(String, String, Instant)>,
     pub faults: VecDeque<Fault>,
@@ -1417,6 +1438,206 @@ impl Nat for FakeCloud {
     }
 }
 
+fn no_schedule_group(action: &str, group: &str) -> CloudError {
+    CloudError::answered(
+        "scheduler",
+        action,
+        "ResourceNotFoundException",
+        &format!("Schedule group {group} does not exist."),
+    )
+}
+
+fn no_role(action: &str, name: &str) -> CloudError {
+    CloudError::answered(
+        "iam",
+        action,
+        "NoSuchEntity",
+        &format!("The role with name {name} cannot be found."),
+    )
+}
+
+impl Deadlines for FakeCloud {
+    async fn schedules(&self, group: &str) -> CloudResult<Vec<Schedule>> {
+        let w = self.enter("ListSchedules")?;
+        Ok(w.schedules
+            .get(group)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn create_schedule_group(&self, group: &str, tags: &Tags) -> CloudResult<()> {
+        let mut w = self.enter("CreateScheduleGroup")?;
+        // ConflictException for a group that exists: the adapter leaves it as it is.
+        if !w.schedule_groups.contains_key(group) {
+            w.schedule_groups.insert(group.to_string(), tags.clone());
+        }
+        Ok(())
+    }
+
+    async fn put_schedule(&self, group: &str, schedule: &Schedule) -> CloudResult<()> {
+        // As the adapter: CreateSchedule, and UpdateSchedule (the whole definition) when
+        // CreateSchedule answers ConflictException.
+        let exists = {
+            let w = self.enter("CreateSchedule")?;
+            if !w.schedule_groups.contains_key(group) {
+                return Err(no_schedule_group("CreateSchedule", group));
+            }
+            w.schedules
+                .get(group)
+                .is_some_and(|all| all.contains_key(&schedule.name))
+        };
+        let action = if exists {
+            "UpdateSchedule"
+        } else {
+            "CreateSchedule"
+        };
+        let mut w = if exists {
+            self.enter(action)?
+        } else {
+            self.world()
+        };
+        if !w.schedule_groups.contains_key(group) {
+            return Err(no_schedule_group(action, group));
+        }
+        if !["at(", "cron(", "rate("]
+            .iter()
+            .any(|p| schedule.expression.starts_with(p))
+        {
+            return Err(api(
+                action,
+                "ValidationException",
+                format!("Invalid Schedule Expression {}", schedule.expression),
+            ));
+        }
+        w.schedules
+            .entry(group.to_string())
+            .or_default()
+            .insert(schedule.name.clone(), schedule.clone());
+        Ok(())
+    }
+
+    async fn delete_schedule(&self, group: &str, name: &str) -> CloudResult<()> {
+        const ACTION: &str = "DeleteSchedule";
+        let mut w = self.enter(ACTION)?;
+        if !w.schedule_groups.contains_key(group) {
+            return Err(no_schedule_group(ACTION, group));
+        }
+        let removed = w.schedules.get_mut(group).and_then(|all| all.remove(name));
+        if removed.is_none() {
+            return Err(CloudError::answered(
+                "scheduler",
+                ACTION,
+                "ResourceNotFoundException",
+                &format!("Schedule {name} does not exist."),
+            ));
+        }
+        let now = Instant::now();
+        w.record(name, "gone", now);
+        Ok(())
+    }
+
+    async fn delete_schedule_group(&self, group: &str) -> CloudResult<()> {
+        const ACTION: &str = "DeleteScheduleGroup";
+        let mut w = self.enter(ACTION)?;
+        if w.schedule_groups.remove(group).is_none() {
+            return Err(no_schedule_group(ACTION, group));
+        }
+        // Deleting a group deletes its schedules.
+        w.schedules.remove(group);
+        let now = Instant::now();
+        w.record(group, "gone", now);
+        Ok(())
+    }
+
+    async fn role(&self, name: &str) -> CloudResult<Option<String>> {
+        let w = self.enter("GetRole")?;
+        Ok(w.roles.get(name).map(|r| r.arn.clone()))
+    }
+
+    async fn put_role(
+        &self,
+        name: &str,
+        trust: &str,
+        policy_name: &str,
+        policy: &str,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        // As the adapter: CreateRole; on EntityAlreadyExists, UpdateAssumeRolePolicy and
+        // GetRole; then PutRolePolicy.
+        let exists = {
+            let mut w = self.enter("CreateRole")?;
+            let exists = w.roles.contains_key(name);
+            if !exists {
+                w.roles.insert(
+                    name.to_string(),
+                    FakeRole {
+                        arn: format!("arn:aws:iam::123456789012:role/{name}"),
+                        trust: trust.to_string(),
+                        policies: BTreeMap::new(),
+                        tags: tags.clone(),
+                    },
+                );
+            }
+            exists
+        };
+        if exists {
+            const ACTION: &str = "UpdateAssumeRolePolicy";
+            let mut w = self.enter(ACTION)?;
+            let r = w.roles.get_mut(name).ok_or_else(|| no_role(ACTION, name))?;
+            r.trust = trust.to_string();
+            drop(w);
+            let w = self.enter("GetRole")?;
+            w.roles.get(name).ok_or_else(|| no_role("GetRole", name))?;
+        }
+        const ACTION: &str = "PutRolePolicy";
+        let mut w = self.enter(ACTION)?;
+        let r = w.roles.get_mut(name).ok_or_else(|| no_role(ACTION, name))?;
+        r.policies
+            .insert(policy_name.to_string(), policy.to_string());
+        Ok(r.arn.clone())
+    }
+
+    async fn delete_role(&self, name: &str) -> CloudResult<()> {
+        // As the adapter: list and delete the inline policies, list the attached ones (the
+        // fake attaches none), then delete the role.
+        let policies: Vec<String> = {
+            let w = self.enter("ListRolePolicies")?;
+            let r = w
+                .roles
+                .get(name)
+                .ok_or_else(|| no_role("ListRolePolicies", name))?;
+            r.policies.keys().cloned().collect()
+        };
+        for p in policies {
+            const ACTION: &str = "DeleteRolePolicy";
+            let mut w = self.enter(ACTION)?;
+            let r = w.roles.get_mut(name).ok_or_else(|| no_role(ACTION, name))?;
+            r.policies.remove(&p);
+        }
+        {
+            let w = self.enter("ListAttachedRolePolicies")?;
+            if !w.roles.contains_key(name) {
+                return Err(no_role("ListAttachedRolePolicies", name));
+            }
+        }
+        const ACTION: &str = "DeleteRole";
+        let mut w = self.enter(ACTION)?;
+        let r = w.roles.get(name).ok_or_else(|| no_role(ACTION, name))?;
+        // IAM refuses to delete a role that still has policies.
+        if !r.policies.is_empty() {
+            return Err(api(
+                ACTION,
+                "DeleteConflict",
+                "Cannot delete entity, must delete policies first.",
+            ));
+        }
+        w.roles.remove(name);
+        let now = Instant::now();
+        w.record(name, "gone", now);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The fake's own rules, where no executor test reaches them.
@@ -1535,5 +1756,166 @@ mod tests {
             .release_address(&a.allocation_id)
             .await
             .expect("a failed gateway holds no address");
+    }
+
+    fn deadline(name: &str, at: i64) -> Schedule {
+        Schedule {
+            name: name.into(),
+            expression: Schedule::at_expression(at),
+            timezone: None,
+            action: "ec2:deleteNatGateway".into(),
+            input: r#"{"NatGatewayId":"nat-1"}"#.into(),
+            role_arn: "arn:aws:iam::123456789012:role/vpnctl-lab".into(),
+            enabled: true,
+            delete_after: true,
+            retries: 185,
+            max_age_secs: 86_400,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_schedule_needs_its_group_and_a_second_put_updates_it_in_place() {
+        let cloud = FakeCloud::new();
+        let s = deadline("vpnctl-lab-nat", 1_800_000_000);
+        match cloud.put_schedule("vpnctl-lab", &s).await {
+            Err(e) => {
+                assert!(e.is(Kind::NotFound), "{e:?}");
+                assert_eq!(e.code(), Some("ResourceNotFoundException"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cloud.schedules("vpnctl-lab").await.expect("list"), vec![]);
+        let tags = tags_for("lab", "lab");
+        cloud
+            .create_schedule_group("vpnctl-lab", &tags)
+            .await
+            .expect("group");
+        // A second create leaves the group as it was.
+        cloud
+            .create_schedule_group("vpnctl-lab", &Tags::new())
+            .await
+            .expect("group again");
+        assert_eq!(cloud.world().schedule_groups.get("vpnctl-lab"), Some(&tags));
+        cloud.put_schedule("vpnctl-lab", &s).await.expect("create");
+        let later = Schedule {
+            enabled: false,
+            ..deadline("vpnctl-lab-nat", 1_800_003_600)
+        };
+        cloud
+            .put_schedule("vpnctl-lab", &later)
+            .await
+            .expect("update");
+        assert_eq!(
+            cloud.schedules("vpnctl-lab").await.expect("list"),
+            vec![later]
+        );
+        let w = cloud.world();
+        assert_eq!(w.calls.get("CreateSchedule"), Some(&3));
+        assert_eq!(w.calls.get("UpdateSchedule"), Some(&1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_update_leaves_the_schedule_as_it_was() {
+        let cloud = FakeCloud::new();
+        let s = deadline("vpnctl-lab-nat", 1_800_000_000);
+        cloud
+            .create_schedule_group("vpnctl-lab", &Tags::new())
+            .await
+            .expect("group");
+        cloud.put_schedule("vpnctl-lab", &s).await.expect("create");
+        cloud.fail_next(
+            "UpdateSchedule",
+            1,
+            CloudError::answered(
+                "scheduler",
+                "UpdateSchedule",
+                "InternalServerException",
+                "x",
+            ),
+        );
+        let later = deadline("vpnctl-lab-nat", 1_800_003_600);
+        assert!(cloud.put_schedule("vpnctl-lab", &later).await.is_err());
+        assert_eq!(cloud.schedules("vpnctl-lab").await.expect("list"), vec![s]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleting_a_group_deletes_its_schedules_and_a_second_delete_is_not_found() {
+        let cloud = FakeCloud::new();
+        cloud
+            .create_schedule_group("vpnctl-lab", &Tags::new())
+            .await
+            .expect("group");
+        for n in ["a", "b"] {
+            cloud
+                .put_schedule("vpnctl-lab", &deadline(n, 1_800_000_000))
+                .await
+                .expect("put");
+        }
+        cloud
+            .delete_schedule("vpnctl-lab", "a")
+            .await
+            .expect("delete a");
+        match cloud.delete_schedule("vpnctl-lab", "a").await {
+            Err(e) => {
+                assert!(e.is(Kind::NotFound), "{e:?}");
+                assert_eq!(e.code(), Some("ResourceNotFoundException"));
+            }
+            other => panic!("{other:?}"),
+        }
+        cloud
+            .delete_schedule_group("vpnctl-lab")
+            .await
+            .expect("delete group");
+        assert_eq!(cloud.schedules("vpnctl-lab").await.expect("list"), vec![]);
+        assert!(cloud.world().schedules.is_empty());
+        assert!(matches!(
+            cloud.delete_schedule_group("vpnctl-lab").await,
+            Err(e) if e.is(Kind::NotFound)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_role_is_created_then_given_the_new_trust_and_deleted_with_its_policies() {
+        let cloud = FakeCloud::new();
+        assert_eq!(cloud.role("vpnctl-lab").await.expect("role"), None);
+        let tags = tags_for("lab", "lab");
+        let arn = cloud
+            .put_role("vpnctl-lab", "trust-1", "deadlines", "policy-1", &tags)
+            .await
+            .expect("create");
+        assert_eq!(arn, "arn:aws:iam::123456789012:role/vpnctl-lab");
+        let again = cloud
+            .put_role(
+                "vpnctl-lab",
+                "trust-2",
+                "deadlines",
+                "policy-2",
+                &Tags::new(),
+            )
+            .await
+            .expect("update");
+        assert_eq!(again, arn);
+        assert_eq!(cloud.role("vpnctl-lab").await.expect("role"), Some(arn));
+        {
+            let w = cloud.world();
+            let r = &w.roles["vpnctl-lab"];
+            assert_eq!(r.trust, "trust-2");
+            assert_eq!(
+                r.policies.get("deadlines").map(String::as_str),
+                Some("policy-2")
+            );
+            assert_eq!(r.tags, tags, "an existing role keeps its tags");
+            assert_eq!(w.calls.get("UpdateAssumeRolePolicy"), Some(&1));
+        }
+        cloud.delete_role("vpnctl-lab").await.expect("delete");
+        assert_eq!(cloud.role("vpnctl-lab").await.expect("role"), None);
+        assert_eq!(cloud.world().calls.get("DeleteRolePolicy"), Some(&1));
+        match cloud.delete_role("vpnctl-lab").await {
+            Err(e) => {
+                assert!(e.is(Kind::NotFound), "{e:?}");
+                assert_eq!(e.code(), Some("NoSuchEntity"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

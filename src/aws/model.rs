@@ -460,10 +460,7 @@ impl Schedule {
     /// When a one-time schedule runs (Unix seconds; its `at()` is read in its time zone, UTC
     /// when none: vpnctl writes UTC), `None` for a recurring one.
     pub fn at(&self) -> Option<i64> {
-        let t = self
-            .expression
-            .strip_prefix("at(")?
-            .strip_suffix(')')?;
+        let t = self.expression.strip_prefix("at(")?.strip_suffix(')')?;
         if self.timezone.as_deref().is_some_and(|z| z != "UTC") {
             return None;
         }

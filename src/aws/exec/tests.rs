@@ -723,6 +723,8 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
         "tagged_nat_gateways",
         "tagged_addresses",
         "nat_gateway_state",
+        "schedules",
+        "role",
     ];
     const MUTATES: &[&str] = &[
         "import_certificate",
@@ -746,6 +748,12 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
         "set_route",
         "delete_route",
         "tag_resource",
+        "create_schedule_group",
+        "put_schedule",
+        "delete_schedule",
+        "delete_schedule_group",
+        "put_role",
+        "delete_role",
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let traits = std::fs::read_to_string(root.join("aws/cloud.rs")).expect("cloud.rs");

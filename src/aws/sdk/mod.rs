@@ -1,17 +1,22 @@
-//! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2 and aws-sdk-acm. The only
-//! module that touches SDK types, and the only place SDK errors become `CloudError`s.
+//! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2, aws-sdk-acm,
+//! aws-sdk-scheduler (EventBridge Scheduler, for deadlines) and aws-sdk-iam (the role those
+//! schedules run as). The only module that touches SDK types, and the only place SDK errors
+//! become `CloudError`s.
 
 use super::cloud::*;
 use super::model::*;
 use aws_sdk_acm as acm;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam as iam;
+use aws_sdk_scheduler as scheduler;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 mod certificates;
 mod connect;
 mod convert;
+mod deadlines;
 mod endpoints;
 mod nat;
 mod network;
@@ -22,16 +27,20 @@ use convert::*;
 use nat::nat_of;
 
 /// The clients. Reads retry as the SDK's standard mode does (throttling, 5xx, transport; 3
-/// attempts, or what the profile says); mutations go through `ec2_once`/`acm_once`, whose SDK
-/// retries are off, because the executor retries them itself (`exec::Retry`), with the pacing
-/// of an endpoint's changes and the step's time bound: for a mutation the two layers never
-/// multiply.
+/// attempts, or what the profile says); mutations go through the `_once` clients (`ec2_once`,
+/// `acm_once`, `scheduler_once`, `iam_once`), whose SDK retries are off, because the executor
+/// retries them itself (`exec::Retry`), with the pacing of an endpoint's changes and the step's
+/// time bound: for a mutation the two layers never multiply.
 #[derive(Clone, Debug)]
 pub struct AwsCloud {
     ec2: ec2::Client,
     ec2_once: ec2::Client,
     acm: acm::Client,
     acm_once: acm::Client,
+    scheduler: scheduler::Client,
+    scheduler_once: scheduler::Client,
+    iam: iam::Client,
+    iam_once: iam::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -55,11 +64,29 @@ impl AwsCloud {
             }
             acm::Client::from_conf(b.build())
         };
+        let scheduler = |retry: Option<RetryConfig>| {
+            let mut b = scheduler::config::Builder::from(config).interceptor(CallLog);
+            if let Some(r) = retry {
+                b = b.retry_config(r);
+            }
+            scheduler::Client::from_conf(b.build())
+        };
+        let iam = |retry: Option<RetryConfig>| {
+            let mut b = iam::config::Builder::from(config).interceptor(CallLog);
+            if let Some(r) = retry {
+                b = b.retry_config(r);
+            }
+            iam::Client::from_conf(b.build())
+        };
         AwsCloud {
             ec2: ec2(None),
             ec2_once: ec2(Some(RetryConfig::disabled())),
             acm: acm(None),
             acm_once: acm(Some(RetryConfig::disabled())),
+            scheduler: scheduler(None),
+            scheduler_once: scheduler(Some(RetryConfig::disabled())),
+            iam: iam(None),
+            iam_once: iam(Some(RetryConfig::disabled())),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config)
                     .interceptor(CallLog)
@@ -180,6 +207,22 @@ fn service_of(operation: &str) -> &'static str {
         | "GetCertificate"
         | "DeleteCertificate" => "acm",
         "GetCallerIdentity" => "sts",
+        "ListSchedules"
+        | "GetSchedule"
+        | "CreateSchedule"
+        | "UpdateSchedule"
+        | "DeleteSchedule"
+        | "CreateScheduleGroup"
+        | "DeleteScheduleGroup" => "scheduler",
+        "GetRole"
+        | "CreateRole"
+        | "UpdateAssumeRolePolicy"
+        | "PutRolePolicy"
+        | "ListRolePolicies"
+        | "DeleteRolePolicy"
+        | "ListAttachedRolePolicies"
+        | "DetachRolePolicy"
+        | "DeleteRole" => "iam",
         _ => "ec2",
     }
 }
