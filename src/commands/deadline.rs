@@ -167,10 +167,12 @@ pub fn extend(ctx: &Ctx, args: &ExtendArgs) -> Result<()> {
         }
         let ran = super::interruptible(ctx, None, async {
             let inputs = exec::Inputs::default();
-            super::execute(ctx, &cloud, "extend", &region, &steps, &seen, &inputs, false)
-                .await
-                .into_result()
-                .map_err(crate::aws::step_error)
+            super::execute(
+                ctx, &cloud, "extend", &region, &steps, &seen, &inputs, false,
+            )
+            .await
+            .into_result()
+            .map_err(crate::aws::step_error)
         })
         .await?;
         let now = ctx.now.unix_timestamp();

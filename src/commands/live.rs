@@ -147,7 +147,8 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
                 // Asleep, the endpoint's deadline has nothing left to stop (`wake` arms it
                 // again from the duration recorded on the endpoint).
                 if !steps.is_empty() {
-                    let off = plan::plan_deadline(&seen, plan::Deadline::Endpoint, &plan::Want::Off);
+                    let off =
+                        plan::plan_deadline(&seen, plan::Deadline::Endpoint, &plan::Want::Off, &[]);
                     steps = plan::ordered([steps, off].concat());
                 }
                 Ok((seen, (endpoint, steps)))
@@ -293,7 +294,8 @@ pub fn wake(ctx: &Ctx, args: &WakeArgs) -> Result<()> {
             .any(|s| matches!(s.action, plan::Action::Associate { .. }));
         if waking || args.ttl.is_some() {
             let want = super::deadline::want(ttl, text.as_deref(), now);
-            steps = plan::ordered([steps, plan::plan_endpoint_deadline(&seen, &want)].concat());
+            let deadline = plan::plan_endpoint_deadline(&seen, &want, &steps);
+            steps = plan::ordered([steps, deadline].concat());
             super::deadline::check_readable(&seen, &steps)?;
         }
         let account = super::deadline::account(&cloud, &steps).await?;

@@ -116,12 +116,18 @@ pub async fn on(
         .map_err(crate::aws::to_error)?;
     // The deadline: `--ttl`, else the one the NAT gateway has, else 4 hours from now. Its
     // time is also the NAT gateway's `vpnctl:expires` tag.
-    let deadline = super::deadline::nat_want(&seen, ttl, a.ttl.as_deref(), ctx.now.unix_timestamp());
+    let deadline =
+        super::deadline::nat_want(&seen, ttl, a.ttl.as_deref(), ctx.now.unix_timestamp());
     if let plan::Want::At { at, .. } = &deadline {
         want.expires = Some(*at);
     }
     let mut steps = plan::plan_nat_on(&want, &seen)?;
-    steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &deadline));
+    steps.extend(plan::plan_deadline(
+        &seen,
+        plan::Deadline::Nat,
+        &deadline,
+        &steps,
+    ));
     let steps = plan::ordered(steps);
     super::deadline::check_readable(&seen, &steps)?;
     if deadline == plan::Want::Off {
@@ -206,7 +212,8 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
                 .map_err(crate::aws::to_error)?;
             let mut steps = plan::plan_nat_off(&seen);
             // Nothing left for the NAT gateway's deadline to stop.
-            steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &plan::Want::Off));
+            let off = plan::plan_deadline(&seen, plan::Deadline::Nat, &plan::Want::Off, &[]);
+            steps.extend(off);
             Ok((seen, plan::ordered(steps)))
         },
         |steps| steps.iter().map(ToString::to_string).collect(),
@@ -298,7 +305,17 @@ mod tests {
         assert_eq!(parse(Some("1d"), "--ttl").unwrap(), Some(Some(86400)));
         assert_eq!(parse(Some("none"), "--ttl").unwrap(), Some(None));
         assert_eq!(parse(None, "--ttl").unwrap(), None);
-        for bad in ["", "10", "h", "5x", "-1h", "0m", "30s", "99999999999999d", "366d"] {
+        for bad in [
+            "",
+            "10",
+            "h",
+            "5x",
+            "-1h",
+            "0m",
+            "30s",
+            "99999999999999d",
+            "366d",
+        ] {
             let e = parse(Some(bad), "--ttl").unwrap_err().to_string();
             assert!(e.contains("--ttl"), "{bad}: {e}");
         }

@@ -526,10 +526,12 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         }
         let now = ctx.now.unix_timestamp();
         let endpoint_deadline = super::deadline::want(ttl, ttl_text.as_deref(), now);
-        steps.extend(plan::plan_endpoint_deadline(&seen, &endpoint_deadline));
+        let deadline = plan::plan_endpoint_deadline(&seen, &endpoint_deadline, &steps);
+        steps.extend(deadline);
         if nat_want.is_some() {
             let w = super::deadline::nat_want(&seen, ttl, ttl_text.as_deref(), now);
-            steps.extend(plan::plan_deadline(&seen, plan::Deadline::Nat, &w));
+            let deadline = plan::plan_deadline(&seen, plan::Deadline::Nat, &w, &steps);
+            steps.extend(deadline);
         }
         let steps = plan::ordered(steps);
         super::deadline::check_readable(&seen, &steps)?;

@@ -47,6 +47,14 @@ fn names(inv: &Value) -> Vec<String> {
     n
 }
 
+/// Run, expect success, and give stdout and stderr together (the deadline lines are notes on
+/// stderr).
+fn both(env: &crate::harness::Env, args: &[&str]) -> String {
+    let r = env.run(args);
+    assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+    format!("{}{}", r.stdout, r.stderr)
+}
+
 fn status_json(env: &crate::harness::Env) -> Value {
     serde_json::from_str(&env.ok(&["--name", "lab", "status", "--json"])).unwrap()
 }
@@ -61,7 +69,10 @@ fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
     env.ok(&["--name", "lab", "pki", "issue", "alice"]);
 
     // The plan shows the deadline; a dry run makes nothing.
-    let dry = env.ok(&lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16", "--dry-run"]));
+    let dry = both(
+        &env,
+        &lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16", "--dry-run"]),
+    );
     assert!(
         dry.contains("create or update the IAM role")
             && dry.contains("arm the endpoint deadline for"),
@@ -69,19 +80,30 @@ fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
     );
     assert!(emu.inventory("lab")["roles"].as_array().unwrap().is_empty());
 
-    let out = env.ok(&lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16"]));
-    assert!(out.contains("deadline") && out.contains("the endpoint sleeps"), "{out}");
+    let out = both(
+        &env,
+        &lab_setup(&["--ttl", "2h", "--route", "10.50.0.0/16"]),
+    );
+    assert!(
+        out.contains("deadline") && out.contains("the endpoint sleeps"),
+        "{out}"
+    );
     let inv = emu.inventory("lab");
     let endpoint = inv["endpoints"][0].clone();
     let dns = endpoint["dns_name"].clone();
-    let subnet = endpoint["associations"][0]["subnet"].as_str().unwrap().to_string();
+    let subnet = endpoint["associations"][0]["subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let routes_before = endpoint["routes"].as_array().unwrap().len();
     // One disassociation per association and the sleep record, run as the deployment's role,
     // which only EventBridge Scheduler may assume.
     let n = names(&inv);
     assert!(n.contains(&"sleep-record".to_string()), "{n:?}");
     assert_eq!(
-        n.iter().filter(|s| s.starts_with("sleep-cvpn-assoc-")).count(),
+        n.iter()
+            .filter(|s| s.starts_with("sleep-cvpn-assoc-"))
+            .count(),
         1,
         "{n:?}"
     );
@@ -96,6 +118,10 @@ fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
     }
     assert_eq!(endpoint["tags"]["vpnctl:ttl"], "2h", "{endpoint}");
 
+    // Setup again, converged: the deadline is left as it is (nothing re-armed).
+    let again = both(&env, &lab_setup(&["--route", "10.50.0.0/16", "--dry-run"]));
+    assert!(!again.contains("deadline"), "{again}");
+
     // Status shows the deadline; extend moves it by exactly what was asked.
     let text = env.ok(&["--name", "lab", "status"]);
     assert!(
@@ -104,9 +130,10 @@ fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
     );
     let at = |s: &Value| unix(s["deadlines"][0]["at"].as_str().unwrap());
     let before = at(&status_json(&env));
-    let ext = env.ok(&["--name", "lab", "extend", "30m"]);
+    let ext = both(&env, &["--name", "lab", "extend", "30m"]);
     assert!(ext.contains("endpoint deadline moved to"), "{ext}");
-    assert_eq!(at(&status_json(&env)) - before, 1800);
+    let after = at(&status_json(&env));
+    assert_eq!(after - before, 1800);
 
     // Past the deadline, with no vpnctl running: the scheduler alone stops the billing.
     let made = emu.scheduler_run(&from_now(3 * 3600));
@@ -138,15 +165,23 @@ fn a_deadline_puts_the_endpoint_to_sleep_server_side_and_wake_restores_it() {
             .is_some_and(|t| t.starts_with("deadline ")),
         "{e}"
     );
-    assert!(names(&inv).is_empty(), "the schedules deleted themselves: {inv}");
+    assert!(
+        names(&inv).is_empty(),
+        "the schedules deleted themselves: {inv}"
+    );
     let st = status_json(&env);
     assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0), "{st}");
-    assert!(st["slept_by"].is_string(), "{st}");
+    // The mark names the deadline as extended, not as first armed.
+    let moved_to = time::OffsetDateTime::from_unix_timestamp(after)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(st["slept_by"], format!("deadline {moved_to}"), "{st}");
     let text = env.ok(&["--name", "lab", "status"]);
     assert!(text.contains("put to sleep by its deadline"), "{text}");
 
     // Wake brings back exactly what the deadline removed, and arms the deadline again.
-    let woke = env.ok(&["--name", "lab", "wake"]);
+    let woke = both(&env, &["--name", "lab", "wake"]);
     assert!(woke.contains("deadline"), "{woke}");
     let inv = emu.inventory("lab");
     let e = &inv["endpoints"][0];
@@ -177,13 +212,30 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
     let lab = emu.lab();
     emu.config(r#"{"scheduler_realtime": false}"#);
     let env = emu.env();
-    let out = env.ok(&lab_setup(&[]));
-    assert!(out.contains("no deadline") && out.contains("--ttl"), "{out}");
+    let out = both(&env, &lab_setup(&[]));
+    assert!(
+        out.contains("no deadline") && out.contains("--ttl"),
+        "{out}"
+    );
     let nothing = env.fails(&["--name", "lab", "extend", "1h"]);
     assert_eq!(nothing.code, 4, "{}", nothing.stderr);
-    assert!(nothing.stderr.contains("no pending deadline"), "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("no pending deadline"),
+        "{}",
+        nothing.stderr
+    );
 
-    let on = env.ok(&["--name", "lab", "nat", "on", "--subnet", "lab-private-subnet"]);
+    let on = both(
+        &env,
+        &[
+            "--name",
+            "lab",
+            "nat",
+            "on",
+            "--subnet",
+            "lab-private-subnet",
+        ],
+    );
     assert!(on.contains("deadline") && on.contains("(in 4h"), "{on}");
     let inv = emu.inventory("lab");
     let n = names(&inv);
@@ -213,7 +265,13 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["subnets"].as_array().unwrap().iter().any(|s| s == private))
+        .find(|t| {
+            t["subnets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == private)
+        })
         .or_else(|| {
             inv["route_tables"]
                 .as_array()
@@ -223,7 +281,10 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
         })
         .unwrap()
         .clone();
-    assert!(table["default"].is_null(), "the route nat on added is gone: {table}");
+    assert!(
+        table["default"].is_null(),
+        "the route nat on added is gone: {table}"
+    );
     let st = status_json(&env);
     assert!(st["deadlines"].as_array().unwrap().is_empty(), "{st}");
 
@@ -243,7 +304,13 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
     assert!(names(&emu.inventory("lab")).is_empty());
     env.ok(&["--name", "lab", "--yes", "teardown"]);
     let inv = emu.inventory("lab");
-    for k in ["schedule_groups", "schedules", "roles", "nat_gateways", "addresses"] {
+    for k in [
+        "schedule_groups",
+        "schedules",
+        "roles",
+        "nat_gateways",
+        "addresses",
+    ] {
         assert!(inv[k].as_array().unwrap().is_empty(), "{k}: {inv}");
     }
 }

@@ -163,7 +163,12 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         // The deadlines come last: they name what the other lanes made. When one of those
         // failed, only the deadlines' arming runs (what is left keeps a deadline); their
         // removal waits for a run that succeeds.
-        let failed = !run.bound.lock().unwrap_or_else(|p| p.into_inner()).failures.is_empty();
+        let failed = !run
+            .bound
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failures
+            .is_empty();
         let deadlines: Vec<(usize, &Step)> = steps
             .iter()
             .enumerate()

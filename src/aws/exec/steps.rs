@@ -614,8 +614,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     .await?)
             }
             Action::PutSchedulerRole => {
-                let (Some(account), Some(region)) = (run.inputs.account, run.inputs.region)
-                else {
+                let (Some(account), Some(region)) = (run.inputs.account, run.inputs.region) else {
                     return Err(missing("the account and region"));
                 };
                 let tables: Vec<String> = lock(bound)
@@ -667,11 +666,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     .call(&what, Call::Again, None, t, || c.schedules(&group))
                     .await?;
                 for s in all.iter().filter(|s| Deadline::of(s) == Some(*deadline)) {
-                    let Some(old) = s.at() else { continue };
-                    let moved = Schedule {
-                        expression: Schedule::at_expression(old + (to - from)),
-                        ..s.clone()
-                    };
+                    let moved = moved(s, to - from);
                     self.call(&what, Call::Again, None, t, || {
                         c.put_schedule(&group, &moved)
                     })
@@ -805,7 +800,9 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         let t = self.policies.endpoint.timeout;
         loop {
             match self
-                .call(what, Call::Again, None, t, || self.cloud.put_schedule(group, s))
+                .call(what, Call::Again, None, t, || {
+                    self.cloud.put_schedule(group, s)
+                })
                 .await
             {
                 Err(e)

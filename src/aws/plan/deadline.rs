@@ -163,7 +163,12 @@ pub fn slept_by(at: i64) -> String {
 /// would then: the sleep record (with `vpnctl:slept-by`) written by `CreateTags`, split over
 /// several schedules when it does not fit one `Input`, and one disassociation per live
 /// association. Empty when nothing is associated.
-pub fn sleep_schedules(e: &Endpoint, v: &EndpointView, at: i64, role: &str) -> Result<Vec<Schedule>> {
+pub fn sleep_schedules(
+    e: &Endpoint,
+    v: &EndpointView,
+    at: i64,
+    role: &str,
+) -> Result<Vec<Schedule>> {
     let Some((live, mut record)) = sleep_record(e, v)? else {
         return Ok(Vec::new());
     };
@@ -264,6 +269,31 @@ pub fn nat_schedules(nat: &NatGateway, at: i64, role: &str) -> Vec<Schedule> {
     out
 }
 
+/// `s` moved `by` seconds later (`vpnctl extend`): its time, and the deadline's own time in
+/// the sleep record's `vpnctl:slept-by` it writes. A recurring schedule is returned as it is.
+pub fn moved(s: &Schedule, by: i64) -> Schedule {
+    let Some(old) = s.at() else {
+        return s.clone();
+    };
+    let mut input = s.input.clone();
+    if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&s.input)
+        && let Some(tags) = v.get_mut("Tags").and_then(|t| t.as_array_mut())
+    {
+        for t in tags.iter_mut() {
+            if t["Key"] == TAG_SLEPT_BY {
+                // The deadline is the endpoint's time, which this schedule shares.
+                t["Value"] = json!(slept_by(old + by));
+            }
+        }
+        input = v.to_string();
+    }
+    Schedule {
+        expression: Schedule::at_expression(old + by),
+        input,
+        ..s.clone()
+    }
+}
+
 /// A deadline as it stands on AWS: when it fires (the earliest of its schedules) and how many
 /// schedules it has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -309,10 +339,17 @@ pub enum Want {
     Off,
 }
 
-/// The deadline steps of a command that changes `deadline` as `want` says, seen `seen`:
-/// the role and the group first when arming (they are the same when repeated), the schedules
-/// after the lanes that made what they stop. Arming with nothing to stop disarms.
-pub fn plan_deadline(seen: &Observed, deadline: Deadline, want: &Want) -> Vec<Step> {
+/// The deadline steps of a command that changes `deadline` as `want` says, seen `seen`, with
+/// `others` the rest of its plan: the role and the group first when arming (they are the same
+/// when repeated), the schedules after the lanes that made what they stop. `Want::Keep`
+/// re-arms a pending deadline at its own time only when `others` change what it stops or its
+/// schedules no longer match what AWS holds. Arming with nothing to stop disarms.
+pub fn plan_deadline(
+    seen: &Observed,
+    deadline: Deadline,
+    want: &Want,
+    others: &[Step],
+) -> Vec<Step> {
     let existing = pending(&seen.schedules)
         .into_iter()
         .find(|p| p.deadline == deadline);
@@ -325,11 +362,64 @@ pub fn plan_deadline(seen: &Observed, deadline: Deadline, want: &Want) -> Vec<St
     };
     match (want, existing) {
         (Want::At { at, .. }, _) => arm(*at),
-        (Want::Keep, Some(p)) => arm(p.at),
-        (Want::Keep, None) => Vec::new(),
+        (Want::Keep, Some(p)) if changes(deadline, others) || stale(seen, deadline, p.at) => {
+            arm(p.at)
+        }
+        (Want::Keep, _) => Vec::new(),
         (Want::Off, Some(_)) => vec![Step::new(Action::DisarmDeadline { deadline })],
         (Want::Off, None) => Vec::new(),
     }
+}
+
+/// Whether `steps` change what `deadline` stops (its schedules name association ids, routes,
+/// rules, the NAT gateway).
+fn changes(deadline: Deadline, steps: &[Step]) -> bool {
+    use Action::*;
+    steps.iter().any(|s| match (deadline, &s.action) {
+        (
+            Deadline::Endpoint,
+            CreateEndpoint
+            | Associate { .. }
+            | WaitAssociation { .. }
+            | Disassociate { .. }
+            | Authorize { .. }
+            | RevokeRule { .. }
+            | CreateRoute { .. }
+            | DeleteRoute { .. }
+            | RestoreForeignRoute { .. },
+        ) => true,
+        (Deadline::Nat, a) => a.lane() == Lane::Nat && !matches!(a, SetNatDeadline { .. }),
+        _ => false,
+    })
+}
+
+/// Whether `deadline`'s schedules differ from those it would have now, armed for `at` (an
+/// association, route or rule made or removed by hand since, a NAT gateway replaced).
+fn stale(seen: &Observed, deadline: Deadline, at: i64) -> bool {
+    let mine: Vec<&Schedule> = seen
+        .schedules
+        .iter()
+        .filter(|s| Deadline::of(s) == Some(deadline))
+        .collect();
+    let role = mine.first().map(|s| s.role_arn.clone()).unwrap_or_default();
+    let now = match deadline {
+        Deadline::Endpoint => match the_endpoint(seen) {
+            Ok((e, v)) => sleep_schedules(e, v, at, &role).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        },
+        Deadline::Nat => seen
+            .nat_gateways
+            .iter()
+            .find(|n| n.state.is_live())
+            .map(|n| nat_schedules(n, at, &role))
+            .unwrap_or_default(),
+    };
+    let key = |s: &Schedule| (s.name.clone(), s.action.clone(), s.input.clone(), s.at());
+    let mut a: Vec<_> = mine.into_iter().map(key).collect();
+    let mut b: Vec<_> = now.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    a != b
 }
 
 /// `extend`: every pending deadline `by` seconds later.
@@ -362,15 +452,17 @@ pub fn plan_remove_deadlines(seen: &Observed) -> Vec<Step> {
         }));
     }
     if let Some(role) = &seen.scheduler_role {
-        steps.push(Step::new(Action::DeleteSchedulerRole { role: role.clone() }));
+        steps.push(Step::new(Action::DeleteSchedulerRole {
+            role: role.clone(),
+        }));
     }
     steps
 }
 
 /// The endpoint's deadline steps for `setup` and `wake`: `plan_deadline`, and the duration
 /// recorded on the endpoint for the next `wake` (cleared by `Want::Off`).
-pub fn plan_endpoint_deadline(seen: &Observed, want: &Want) -> Vec<Step> {
-    let mut steps = plan_deadline(seen, Deadline::Endpoint, want);
+pub fn plan_endpoint_deadline(seen: &Observed, want: &Want, others: &[Step]) -> Vec<Step> {
+    let mut steps = plan_deadline(seen, Deadline::Endpoint, want, others);
     let recorded = seen
         .endpoints
         .iter()
@@ -381,9 +473,9 @@ pub fn plan_endpoint_deadline(seen: &Observed, want: &Want) -> Vec<Step> {
         Want::At { ttl, .. } if recorded != Some(ttl) => {
             steps.push(Step::new(Action::RecordTtl { ttl: ttl.clone() }))
         }
-        Want::Off if recorded.is_some() => steps.push(Step::new(Action::RecordTtl {
-            ttl: String::new(),
-        })),
+        Want::Off if recorded.is_some() => {
+            steps.push(Step::new(Action::RecordTtl { ttl: String::new() }))
+        }
         _ => {}
     }
     steps

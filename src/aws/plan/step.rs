@@ -461,10 +461,19 @@ pub fn when(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-/// Order a plan the way the executor runs it: by phase, the planner's order within a phase.
+/// Order a plan the way the executor runs it: by phase (the deadlines' lane last), the
+/// planner's order within a phase.
+/// A step planned twice (the scheduler role and group, which both deadlines need) is kept once.
 pub fn ordered(mut steps: Vec<Step>) -> Vec<Step> {
-    steps.sort_by_key(|s| s.phase);
-    steps
+    // The deadlines' lane runs after the other two: listed last, as it runs.
+    steps.sort_by_key(|s| (s.action.lane() == Lane::Deadline, s.phase));
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    for s in steps {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
 }
 
 impl std::fmt::Display for Action {

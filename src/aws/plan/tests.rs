@@ -1209,7 +1209,12 @@ fn the_endpoint_deadline_does_server_side_exactly_what_sleep_does() {
         want.sort();
         assert_eq!(gone, want);
         for s in &schedules {
-            assert!(s.input.len() <= INPUT_MAX, "{} is {} long", s.name, s.input.len());
+            assert!(
+                s.input.len() <= INPUT_MAX,
+                "{} is {} long",
+                s.name,
+                s.input.len()
+            );
             assert_eq!(s.at(), Some(at), "{s:?}");
             assert!(s.delete_after && s.enabled && s.retries > 0, "{s:?}");
             assert_eq!(Deadline::of(s), Some(Deadline::Endpoint), "{s:?}");
@@ -1250,7 +1255,10 @@ fn the_nat_deadline_puts_the_route_back_deletes_the_gateway_then_releases_its_ad
         serde_json::json!({"NatGatewayId": "nat-1"})
     );
     let release = by_name(&added, "nat-release");
-    assert_eq!(input(&release), serde_json::json!({"AllocationId": "eipalloc-1"}));
+    assert_eq!(
+        input(&release),
+        serde_json::json!({"AllocationId": "eipalloc-1"})
+    );
     assert_eq!(release.at(), Some(at + RELEASE_AFTER));
     // A route `nat on --force` replaced is put back, to its own kind of target.
     for (old, key) in [
@@ -1287,6 +1295,7 @@ fn deadline_plans_arm_keep_move_and_remove() {
             at,
             ttl: "2h".into(),
         },
+        &[],
     );
     assert_eq!(
         actions(&arm),
@@ -1301,25 +1310,54 @@ fn deadline_plans_arm_keep_move_and_remove() {
     );
     assert!(arm.iter().all(|s| s.action.lane() == Lane::Deadline));
     // Nothing pending: keep and off plan nothing; extend has nothing to move.
-    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Keep).is_empty());
-    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Off).is_empty());
-    assert!(matches!(plan_extend(&seen, 60), Err(Error::NotFound { .. })));
+    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Keep, &[]).is_empty());
+    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Off, &[]).is_empty());
+    assert!(matches!(
+        plan_extend(&seen, 60),
+        Err(Error::NotFound { .. })
+    ));
     // Pending: keep re-arms it at its own time (the associations may have changed).
     let (e, v) = the_endpoint(&seen).unwrap();
     seen.schedules = sleep_schedules(e, v, at, "arn:role").unwrap();
-    let kept = plan_deadline(&seen, Deadline::Endpoint, &Want::Keep);
-    assert!(kept.iter().any(|s| s.action
-        == Action::ArmDeadline {
-            deadline: Deadline::Endpoint,
-            at
-        }));
+    // Pending and matching what AWS holds: a converged setup leaves it alone.
+    assert!(plan_deadline(&seen, Deadline::Endpoint, &Want::Keep, &[]).is_empty());
+    // Keep re-arms it at its own time when the plan changes what it stops, or when what AWS
+    // holds changed since (here an association made by hand).
+    let rearmed = Step::new(Action::ArmDeadline {
+        deadline: Deadline::Endpoint,
+        at,
+    });
+    let associate = Step::new(Action::Associate {
+        subnet: "subnet-c".into(),
+        az: String::new(),
+    });
+    let kept = plan_deadline(&seen, Deadline::Endpoint, &Want::Keep, &[associate]);
+    assert!(kept.contains(&rearmed), "{kept:?}");
+    let mut by_hand = seen.clone();
+    by_hand.endpoints[0].associations.push(Association {
+        id: "assoc-by-hand".into(),
+        subnet_id: "subnet-c".into(),
+        state: "associated".into(),
+    });
+    let kept = plan_deadline(&by_hand, Deadline::Endpoint, &Want::Keep, &[]);
+    assert!(kept.contains(&rearmed), "{kept:?}");
     assert_eq!(
-        actions(&plan_deadline(&seen, Deadline::Endpoint, &Want::Off)),
+        actions(&plan_deadline(&seen, Deadline::Endpoint, &Want::Off, &[])),
         vec![Action::DisarmDeadline {
             deadline: Deadline::Endpoint
         }]
     );
-    assert!(plan_deadline(&seen, Deadline::Nat, &Want::Off).is_empty());
+    assert!(plan_deadline(&seen, Deadline::Nat, &Want::Off, &[]).is_empty());
+    // Moved, the deadline's schedules are what arming at the new time makes: a converged
+    // setup then finds nothing stale.
+    let mut extended = seen.clone();
+    extended.schedules = seen.schedules.iter().map(|s| moved(s, 1800)).collect();
+    let (e, v) = the_endpoint(&seen).unwrap();
+    assert_eq!(
+        extended.schedules,
+        sleep_schedules(e, v, at + 1800, "arn:role").unwrap()
+    );
+    assert!(plan_deadline(&extended, Deadline::Endpoint, &Want::Keep, &[]).is_empty());
     assert_eq!(
         actions(&plan_extend(&seen, 1800).unwrap()),
         vec![Action::MoveDeadline {
@@ -1335,6 +1373,7 @@ fn deadline_plans_arm_keep_move_and_remove() {
             at,
             ttl: "2h".into(),
         },
+        &[],
     );
     assert!(with_ttl.contains(&Step::new(Action::RecordTtl { ttl: "2h".into() })));
     seen.endpoints[0]
@@ -1344,7 +1383,7 @@ fn deadline_plans_arm_keep_move_and_remove() {
         .tags
         .insert(TAG_TTL.into(), "2h".into());
     assert_eq!(recorded_ttl(&seen), Some("2h"));
-    let off = plan_endpoint_deadline(&seen, &Want::Off);
+    let off = plan_endpoint_deadline(&seen, &Want::Off, &[]);
     assert!(off.contains(&Step::new(Action::RecordTtl { ttl: String::new() })));
     // Teardown: every schedule with its group, then the role.
     seen.scheduler_role = Some("arn:aws:iam::1:role/vpnctl-lab-scheduler".into());
@@ -1401,7 +1440,8 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
     assert_eq!(actions, called);
     for s in statements {
         let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
-        let table = s["Resource"] == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
+        let table = s["Resource"]
+            == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
         assert!(tagged || table, "{s}");
     }
 }
@@ -1427,7 +1467,11 @@ fn at_expressions_read_back() {
         timezone: Some("Europe/Berlin".into()),
         ..s.clone()
     };
-    assert_eq!(other.at(), None, "vpnctl reads only the UTC times it writes");
+    assert_eq!(
+        other.at(),
+        None,
+        "vpnctl reads only the UTC times it writes"
+    );
     let cron = Schedule {
         expression: "cron(0 19 ? * MON-FRI *)".into(),
         ..s

@@ -368,3 +368,24 @@ def test_realtime_runs_due_schedules_by_itself(emulator, ec2, make_schedule):
         time.sleep(0.1)
     assert emulator.control("/_emulator/scheduler/invocations")[1] == [invoked("now", "ReleaseAddress")]
     assert ec2.describe_addresses()["Addresses"] == []
+
+
+# ---------------------------------------------------------------- schedule groups
+def test_schedule_groups_answer_as_aws_for_missing_and_existing_groups(scheduler, role, net):
+    """CreateSchedule in a missing group and DeleteScheduleGroup of one are AWS's
+    ResourceNotFoundException (stock moto: 500); a second CreateScheduleGroup is
+    ConflictException and keeps the first group's schedules (stock moto replaces the group)."""
+    target = {"Arn": "arn:aws:scheduler:::aws-sdk:ec2:deleteNatGateway", "RoleArn": role,
+              "Input": json.dumps({"NatGatewayId": "nat-0"})}
+    expect("ResourceNotFoundException", scheduler.create_schedule, Name="x", GroupName="nope",
+           ScheduleExpression=at(soon()), Target=target, FlexibleTimeWindow={"Mode": "OFF"})
+    expect("ResourceNotFoundException", scheduler.delete_schedule_group, Name="nope")
+    scheduler.create_schedule_group(Name="vpnctl-lab", Tags=[{"Key": "vpnctl:deployment", "Value": "lab"}])
+    scheduler.create_schedule(Name="x", GroupName="vpnctl-lab", ScheduleExpression=at(soon()),
+                              Target=target, FlexibleTimeWindow={"Mode": "OFF"})
+    expect("ConflictException", scheduler.create_schedule_group, Name="vpnctl-lab")
+    assert [s["Name"] for s in scheduler.list_schedules(GroupName="vpnctl-lab")["Schedules"]] == ["x"]
+    # Deleting the group deletes its schedules.
+    scheduler.delete_schedule_group(Name="vpnctl-lab")
+    assert scheduler.list_schedules(GroupName="vpnctl-lab")["Schedules"] == []
+    expect("ResourceNotFoundException", scheduler.delete_schedule_group, Name="vpnctl-lab")

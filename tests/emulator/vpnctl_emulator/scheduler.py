@@ -625,7 +625,10 @@ def install() -> None:
     """CreateSchedule and UpdateSchedule refuse an expression or time zone the runner cannot
     read (stock moto accepts any text), with AWS's ValidationException; UpdateSchedule applies
     ActionAfterCompletion and State as AWS does (stock moto keeps the old ActionAfterCompletion
-    and leaves State empty when it is not given, where AWS means NONE and ENABLED)."""
+    and leaves State empty when it is not given, where AWS means NONE and ENABLED). A schedule
+    in a group that does not exist, and the deletion of such a group, answer AWS's
+    ResourceNotFoundException (stock moto: HTTP 500); a group created twice, ConflictException
+    (stock moto replaces it)."""
     from moto.scheduler import exceptions, models, responses
 
     ValidationException = require(exceptions, "ValidationException")
@@ -646,9 +649,37 @@ def install() -> None:
         except ValueError as exc:
             raise ValidationException(f"Invalid Schedule Expression {kwargs.get('schedule_expression')!r}: {exc}")
 
+    GroupNotFound = require(exceptions, "ScheduleGroupNotFound")
+    from moto.core.exceptions import JsonRESTError
+
+    class GroupExists(JsonRESTError):
+        code = 409
+
+        def __init__(self, name):
+            super().__init__("ConflictException", f"Schedule group {name} already exists.")
+
+    orig_create_group = require(Backend, "create_schedule_group")
+    orig_delete_group = require(Backend, "delete_schedule_group")
+    require(Backend, "get_schedule_group")
+
     def create_schedule(self, **kwargs):
         check(kwargs)
+        # AWS: ResourceNotFoundException for a group that does not exist (stock moto: 500).
+        self.get_schedule_group(kwargs.get("group_name"))
         return orig_create(self, **kwargs)
+
+    def create_schedule_group(self, name, tags):
+        # AWS: ConflictException for a name in use (stock moto replaces the group, its
+        # schedules lost, and merges the tags).
+        if name in self.schedule_groups:
+            raise GroupExists(name)
+        return orig_create_group(self, name, tags)
+
+    def delete_schedule_group(self, name):
+        # AWS: ResourceNotFoundException for a group that does not exist (stock moto: 500).
+        if (name or "default") not in self.schedule_groups:
+            raise GroupNotFound(name or "default")
+        return orig_delete_group(self, name)
 
     def update_schedule(self, **kwargs):
         check(kwargs)
@@ -663,5 +694,7 @@ def install() -> None:
         return result
 
     Backend.create_schedule = create_schedule
+    Backend.create_schedule_group = create_schedule_group
+    Backend.delete_schedule_group = delete_schedule_group
     Backend.update_schedule = update_schedule
     Response.update_schedule = update_schedule_response
