@@ -246,8 +246,8 @@ impl CertScope<'_> {
 }
 
 /// What `exec::observe` reads besides the deployment's tagged resources. `true` and `false`
-/// convert to it: with or without each endpoint's connections, every certificate, and the
-/// server certificate's body.
+/// convert to it: with or without each endpoint's connections, every certificate, the server
+/// certificate's body and the scheduler role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reads<'a> {
     /// Each endpoint's connections.
@@ -257,6 +257,8 @@ pub struct Reads<'a> {
     pub server_name: Option<&'a str>,
     /// The body ACM holds for the server certificate (what setup's plan compares with the PKI's).
     pub server_cert_body: bool,
+    /// Whether the deployment's scheduler role exists (what teardown removes).
+    pub scheduler_role: bool,
 }
 
 impl From<bool> for Reads<'_> {
@@ -265,6 +267,7 @@ impl From<bool> for Reads<'_> {
             connections,
             server_name: None,
             server_cert_body: true,
+            scheduler_role: true,
         }
     }
 }

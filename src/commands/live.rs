@@ -289,9 +289,12 @@ pub fn wake(ctx: &Ctx, args: &WakeArgs) -> Result<()> {
             Some(t) => Some(t),
             None => super::deadline::parse(text.as_deref(), "the recorded ttl")?,
         };
-        let waking = steps
-            .iter()
-            .any(|s| matches!(s.action, plan::Action::Associate { .. }));
+        let waking = steps.iter().any(|s| {
+            matches!(
+                s.action,
+                plan::Action::Associate { .. } | plan::Action::WaitAssociation { .. }
+            )
+        });
         if waking || args.ttl.is_some() {
             let want = super::deadline::want(ttl, text.as_deref(), now);
             let deadline = plan::plan_endpoint_deadline(&seen, &want, &steps);

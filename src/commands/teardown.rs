@@ -30,6 +30,13 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             |seen, steps| (!steps.is_empty()).then(|| question(ctx, args, &region, seen, steps)),
         )
         .await?;
+        if let Some(why) = &seen.deadlines_unread {
+            ctx.printer.warn(format!(
+                "the deployment's deadlines cannot be read ({why}): its schedule group \
+                 vpnctl-{name} and role vpnctl-{name}-scheduler, if any, are left",
+                name = ctx.deployment
+            ));
+        }
         if args.dry_run {
             super::show_plan(
                 ctx,

@@ -22,7 +22,15 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
         }
     };
     let (group, role) = (group_name(deployment), role_name(deployment));
-    let deadlines = async { tokio::join!(cloud.schedules(&group), cloud.role(&role)) };
+    let deadlines = async {
+        let role = async {
+            match reads.scheduler_role {
+                true => cloud.role(&role).await,
+                false => Ok(None),
+            }
+        };
+        tokio::join!(cloud.schedules(&group), role)
+    };
     let (certificates, endpoints, nats, addresses, deadlines) = tokio::join!(
         every_certificate,
         cloud.tagged_endpoints(deployment),

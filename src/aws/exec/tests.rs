@@ -4,6 +4,7 @@
 use super::*;
 use crate::aws::fake::FakeCloud;
 use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use tokio::time::Instant;
 
@@ -334,6 +335,167 @@ async fn teardown_removes_everything_in_the_order_aws_requires() {
             .expect("cert gone")
             >= endpoint_gone
     );
+}
+
+/// Observe, plan setup with a deadline at `at` (and the NAT's), and run it.
+async fn setup_with_deadline(cloud: &FakeCloud, want: &Desired, at: i64) -> Ran {
+    let r = Recorder::default();
+    let seen = observe(cloud, "lab", false).await.expect("observe");
+    let mut steps = plan_setup(want, &seen).expect("plan");
+    let ttl = Want::At {
+        at,
+        ttl: "2h".into(),
+    };
+    let deadline = plan_endpoint_deadline(&seen, &ttl, &steps);
+    steps = ordered([steps, deadline].concat());
+    let upload = upload();
+    let inputs = Inputs {
+        endpoint: Some(&want.endpoint),
+        upload: Some(&upload),
+        crl_pem: Some(&want.crl_pem),
+        account: Some("123456789012"),
+        region: Some("us-east-1"),
+    };
+    executor(cloud, &r).run(&steps, &seen, &inputs, false).await
+}
+
+/// The schedules of the deployment's group in the fake, by name.
+fn schedules(cloud: &FakeCloud) -> BTreeMap<String, Schedule> {
+    cloud
+        .world()
+        .schedules
+        .get("vpnctl-lab")
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_is_armed_after_the_lanes_naming_the_associations_they_made() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    let at = 1_900_000_000;
+    let ran = setup_with_deadline(&cloud, &want, at).await;
+    assert!(ran.failures.is_empty(), "{:?}", ran.failures);
+    assert_eq!(ran.deadlines, vec![(Deadline::Endpoint, at)]);
+    let made: Vec<String> = cloud.world().endpoints[0]
+        .associations
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    assert_eq!(made.len(), 2);
+    let all = schedules(&cloud);
+    for a in &made {
+        let s = all
+            .get(&format!("sleep-{a}"))
+            .expect("a schedule per association");
+        assert!(s.input.contains(a.as_str()), "{s:?}");
+        assert_eq!(s.at(), Some(at));
+    }
+    assert!(all.contains_key("sleep-record"), "{all:?}");
+    let role = cloud.world().roles.get("vpnctl-lab-scheduler").cloned();
+    let role = role.expect("the role");
+    assert!(
+        role.trust.contains("scheduler.amazonaws.com"),
+        "{}",
+        role.trust
+    );
+    assert!(all.values().all(|s| s.role_arn == role.arn));
+    // The endpoint records the duration for wake.
+    assert_eq!(
+        cloud.world().endpoints[0].endpoint.tags.get(TAG_TTL),
+        Some(&"2h".to_string())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_lane_still_arms_but_never_removes_a_deadline() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    let at = 1_900_000_000;
+    // A rule AWS refuses: the endpoint's lane fails, and what it made still gets a deadline.
+    cloud.fail_next(
+        "AuthorizeClientVpnIngress",
+        1,
+        CloudError::answered(
+            "ec2",
+            "AuthorizeClientVpnIngress",
+            "InvalidParameterValue",
+            "no",
+        ),
+    );
+    let ran = setup_with_deadline(&cloud, &want, at).await;
+    assert_eq!(ran.failures.len(), 1, "{:?}", ran.failures);
+    assert!(
+        schedules(&cloud).keys().any(|k| k.starts_with("sleep-")),
+        "{:?}",
+        schedules(&cloud)
+    );
+    // A teardown whose endpoint lane fails keeps the deadlines and the role.
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    let steps = ordered([plan_teardown(&seen), plan_remove_deadlines(&seen)].concat());
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s.action, Action::DeleteSchedules { .. }))
+    );
+    cloud.fail_next(
+        "DeleteClientVpnEndpoint",
+        1,
+        CloudError::answered(
+            "ec2",
+            "DeleteClientVpnEndpoint",
+            "InvalidParameterValue",
+            "no",
+        ),
+    );
+    let r = Recorder::default();
+    let ran = executor(&cloud, &r)
+        .run(&steps, &seen, &Inputs::default(), false)
+        .await;
+    assert_eq!(ran.failures.len(), 1, "{:?}", ran.failures);
+    assert!(!schedules(&cloud).is_empty());
+    assert!(cloud.world().roles.contains_key("vpnctl-lab-scheduler"));
+    // The next teardown succeeds and removes them.
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    let steps = ordered([plan_teardown(&seen), plan_remove_deadlines(&seen)].concat());
+    let failures = run(&cloud, &steps, false).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(schedules(&cloud).is_empty());
+    assert!(cloud.world().schedule_groups.is_empty());
+    assert!(cloud.world().roles.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schedule_refused_while_the_new_role_propagates_is_put_again() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    // AWS's answer to a CreateSchedule whose role IAM does not show the Scheduler yet.
+    cloud.fail_next(
+        "CreateSchedule",
+        2,
+        CloudError::answered(
+            "scheduler",
+            "CreateSchedule",
+            "ValidationException",
+            "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.",
+        ),
+    );
+    let ran = setup_with_deadline(&cloud, &want, 1_900_000_000).await;
+    assert!(ran.failures.is_empty(), "{:?}", ran.failures);
+    assert!(schedules(&cloud).contains_key("sleep-record"));
+    // Any other refusal is not retried.
+    cloud.fail_next(
+        "CreateSchedule",
+        1,
+        CloudError::answered(
+            "scheduler",
+            "CreateSchedule",
+            "ValidationException",
+            "bad input",
+        ),
+    );
+    let ran = setup_with_deadline(&cloud, &want, 1_900_000_100).await;
+    assert_eq!(ran.failures.len(), 1, "{:?}", ran.failures);
 }
 
 #[tokio::test(start_paused = true)]

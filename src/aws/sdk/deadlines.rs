@@ -100,9 +100,8 @@ impl AwsCloud {
 impl Deadlines for AwsCloud {
     async fn schedules(&self, group: &str) -> CloudResult<Vec<Schedule>> {
         // AWS answers ResourceNotFoundException for a group that does not exist; the emulator
-        // (moto 5.2.5) answers 200 with no schedules (it answers 500 only where a schedule is
-        // written to or a group deleted that does not exist). Both are "no schedules", and no
-        // 5xx is taken for one.
+        // (moto 5.2.5) answers 200 with no schedules. Both are "no schedules", and no 5xx is
+        // taken for one.
         let listed = match self
             .scheduler
             .list_schedules()
