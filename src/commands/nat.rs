@@ -160,7 +160,7 @@ pub async fn on(
             .map_err(crate::aws::step_error)
     })
     .await?;
-    report_on(ctx, region, &a.aws, &want, &ran, a.ttl.as_deref());
+    report_on(ctx, region, &a.aws, &want, &ran);
     for line in super::deadline::armed_lines(&ran, ctx.now.unix_timestamp()) {
         ctx.printer.info(line);
     }
@@ -174,7 +174,6 @@ pub fn report_on(
     aws: &crate::cli::AwsArgs,
     want: &NatWant,
     ran: &exec::Ran,
-    ttl: Option<&str>,
 ) {
     let nat = ran.nat.as_ref();
     let name = |s: &Subnet| s.name.clone().unwrap_or_else(|| s.id.clone());
@@ -186,19 +185,13 @@ pub fn report_on(
         nat.and_then(|n| n.public_ip.as_deref()).unwrap_or("-"),
         want.table.id
     ));
+    // Its deadline, when it has one, is said next (`deadline::armed_lines`).
     let prices = crate::aws::price::for_region(region, &ctx.config.prices);
     ctx.printer.info(format!(
-        "bills now: NAT gateway {}/h + public IPv4 {}/h; `{}` ends it{}",
+        "bills now: NAT gateway {}/h + public IPv4 {}/h; `{}` ends it",
         crate::aws::price::dollars(prices.nat_gateway_hour),
         crate::aws::price::dollars(prices.public_ipv4_hour),
         ctx.vpnctl_aws("nat off", aws),
-        want.expires
-            .map(|_| format!(
-                " (ttl {}; `{}` warns when it is past)",
-                ttl.unwrap_or(""),
-                ctx.vpnctl_aws("status", aws)
-            ))
-            .unwrap_or_default()
     ));
 }
 

@@ -563,7 +563,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 started.elapsed(),
             )?;
             if let Some(w) = &nat_want {
-                super::nat::report_on(ctx, &region, &args.aws, w, &ran, None);
+                super::nat::report_on(ctx, &region, &args.aws, w, &ran);
             }
             for line in super::deadline::armed_lines(&ran, now) {
                 ctx.printer.info(line);

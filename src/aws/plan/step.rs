@@ -634,6 +634,12 @@ impl std::fmt::Display for Action {
                 when(*from),
                 when(*to)
             ),
+            DeleteSchedules { schedules: 0 } => {
+                write!(
+                    f,
+                    "delete the deployment's schedule group (no schedule left in it)"
+                )
+            }
             DeleteSchedules { schedules } => write!(
                 f,
                 "delete the deployment's schedule group and its {schedules} schedule(s)"
