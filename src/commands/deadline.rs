@@ -68,20 +68,30 @@ pub async fn account(cloud: &AwsCloud, steps: &[Step]) -> Result<Option<String>>
         .map_err(crate::aws::to_error)
 }
 
-/// Refuse a plan that would change deadlines the credentials cannot read.
-pub fn check_readable(seen: &Observed, steps: &[Step]) -> Result<()> {
-    let touches = steps
+/// Refuse a plan that would change deadlines the credentials cannot read; a plan that does
+/// not touch them goes on, saying that a deadline set earlier (which this command might
+/// otherwise have removed or moved) stays on AWS and fires at its time.
+pub fn check_readable(ctx: &Ctx, seen: &Observed, steps: &[Step]) -> Result<()> {
+    let Some(why) = &seen.deadlines_unread else {
+        return Ok(());
+    };
+    if steps
         .iter()
-        .any(|s| s.action.lane() == plan::Lane::Deadline);
-    match &seen.deadlines_unread {
-        Some(why) if touches => Err(Error::invalid(
+        .any(|s| s.action.lane() == plan::Lane::Deadline)
+    {
+        return Err(Error::invalid(
             format!("the deployment's deadlines cannot be read: {why}"),
             "the credentials need EventBridge Scheduler (scheduler:*Schedule*) and IAM \
              (iam:GetRole, CreateRole, PutRolePolicy, DeleteRole…) permissions; or give \
              `--ttl none`",
-        )),
-        _ => Ok(()),
+        ));
     }
+    ctx.printer.warn(format!(
+        "the deployment's deadlines cannot be read ({why}): a deadline set earlier stays on \
+         AWS and fires at its time; with EventBridge Scheduler permissions `vpnctl status` \
+         shows it and `vpnctl teardown` removes it"
+    ));
+    Ok(())
 }
 
 /// The time left until `at`, as people say it, in whole minutes rounded up: `3h12m`, `45m`,
@@ -100,6 +110,22 @@ pub fn left(at: i64, now: i64) -> String {
     }
 }
 
+/// The deadline that put the endpoint to sleep (`vpnctl:slept-by`), while it still sleeps:
+/// associated again by hand, the mark is history.
+pub fn asleep_by(seen: &Observed) -> Option<&str> {
+    seen.endpoints
+        .iter()
+        .filter(|v| {
+            !v.associations
+                .iter()
+                .any(|a| crate::aws::model::association_bills(&a.state))
+        })
+        .filter_map(|v| v.endpoint.as_ref())
+        .filter_map(|e| e.tags.get(crate::aws::model::TAG_SLEPT_BY))
+        .map(String::as_str)
+        .find(|v| !v.is_empty())
+}
+
 /// The lines `status` shows for the deadlines: each pending one with its time left, and a
 /// sleep a deadline caused.
 pub fn status_lines(seen: &Observed, now: i64) -> Vec<String> {
@@ -114,13 +140,7 @@ pub fn status_lines(seen: &Observed, now: i64) -> Vec<String> {
             )
         })
         .collect();
-    let slept = seen
-        .endpoints
-        .iter()
-        .filter_map(|v| v.endpoint.as_ref())
-        .filter_map(|e| e.tags.get(crate::aws::model::TAG_SLEPT_BY))
-        .find(|v| !v.is_empty());
-    if let Some(by) = slept {
+    if let Some(by) = asleep_by(seen) {
         out.push(format!(
             "asleep    put to sleep by its {} (server-side)",
             by.replace('T', " ").trim_end_matches('Z')
@@ -205,20 +225,57 @@ pub fn armed_lines(ran: &exec::Ran, now: i64) -> Vec<String> {
         .collect()
 }
 
-/// What `nat on` (or `setup --nat`) wants of the NAT gateway's deadline: `--ttl` as given, else
-/// the one it has, else `DEFAULT_NAT_TTL` from now.
-pub fn nat_want(seen: &Observed, ttl: Option<Option<i64>>, text: Option<&str>, now: i64) -> Want {
-    let has = plan::pending(&seen.schedules)
+/// What a command wants of the endpoint's deadline. Its own `--ttl` (`flag`, as `parse` reads
+/// it, and its text) arms it anew from now, or removes it. Without one, a pending deadline is
+/// kept, and when none is pending the deployment's duration (`fallback`: the one `setup --ttl`
+/// recorded on the endpoint, else the config's `ttl`) arms one: so a setup after a sleep, and
+/// a wake that an interruption stopped before it armed, end with the deadline asked for.
+pub fn endpoint_want(
+    seen: &Observed,
+    flag: Option<Option<i64>>,
+    flag_text: Option<&str>,
+    fallback: Option<&str>,
+    now: i64,
+) -> Result<Want> {
+    if flag.is_some() {
+        return Ok(want(flag, flag_text, now));
+    }
+    let pending = plan::pending(&seen.schedules)
         .iter()
-        .any(|p| p.deadline == Deadline::Nat);
-    match ttl {
-        None if has => Want::Keep,
+        .any(|p| p.deadline == Deadline::Endpoint);
+    if pending {
+        return Ok(Want::Keep);
+    }
+    Ok(match parse(fallback, "the deployment's ttl")? {
+        given @ Some(Some(_)) => want(given, fallback, now),
+        _ => Want::Keep,
+    })
+}
+
+/// What `nat on` (or `setup --nat`) wants of the NAT gateway's deadline: `--ttl` as given,
+/// else the one the live NAT gateway has, else `fallback` (setup's: the deployment's ttl) from
+/// now, else `DEFAULT_NAT_TTL`. A deadline left from a NAT gateway that is gone does not count:
+/// the new one would have none.
+pub fn nat_want(
+    seen: &Observed,
+    flag: Option<Option<i64>>,
+    flag_text: Option<&str>,
+    fallback: Option<&str>,
+    now: i64,
+) -> Result<Want> {
+    if flag.is_some() {
+        return Ok(want(flag, flag_text, now));
+    }
+    if plan::nat_deadline_holds(seen) {
+        return Ok(Want::Keep);
+    }
+    Ok(match parse(fallback, "the deployment's ttl")? {
+        Some(given) => want(Some(given), fallback, now),
         None => Want::At {
             at: now + plan::DEFAULT_NAT_TTL,
             ttl: "4h".into(),
         },
-        given => want(given, text, now),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -185,6 +185,9 @@ pub fn sleep(ctx: &Ctx, args: &AwsOnly) -> Result<()> {
             },
         )
         .await?;
+        if !steps.is_empty() {
+            super::deadline::check_readable(ctx, &seen, &steps)?;
+        }
         if args.dry_run {
             let nothing = format!("{endpoint} is already asleep");
             super::show_plan(ctx, "sleep", &region, &steps, &[], &nothing);
@@ -277,29 +280,23 @@ pub fn wake(ctx: &Ctx, args: &WakeArgs) -> Result<()> {
         let (endpoint, mut steps) =
             plan::plan_wake(&seen, crl.as_ref().map(|(c, a)| (c.as_str(), a.as_str())))?;
         // The deadline again: `--ttl`, else the duration setup recorded on the endpoint, else
-        // the config's `ttl`; armed only when wake has something to wake.
+        // the config's `ttl`; armed when wake wakes something, or when the endpoint is awake
+        // without the deadline it should have (a wake interrupted before it armed).
         let now = ctx.now.unix_timestamp();
-        let config_ttl = ctx.config.deployment(&ctx.deployment).ttl;
-        let text = args
-            .ttl
-            .clone()
-            .or_else(|| plan::recorded_ttl(&seen).map(str::to_string))
-            .or(config_ttl);
-        let ttl = match ttl {
-            Some(t) => Some(t),
-            None => super::deadline::parse(text.as_deref(), "the recorded ttl")?,
-        };
-        let waking = steps.iter().any(|s| {
-            matches!(
-                s.action,
-                plan::Action::Associate { .. } | plan::Action::WaitAssociation { .. }
-            )
-        });
-        if waking || args.ttl.is_some() {
-            let want = super::deadline::want(ttl, text.as_deref(), now);
-            let deadline = plan::plan_endpoint_deadline(&seen, &want, &steps);
+        let fallback = plan::recorded_ttl(&seen)
+            .map(str::to_string)
+            .or(ctx.config.deployment(&ctx.deployment).ttl);
+        let want = super::deadline::endpoint_want(
+            &seen,
+            ttl,
+            args.ttl.as_deref(),
+            fallback.as_deref(),
+            now,
+        )?;
+        let deadline = plan::plan_endpoint_deadline(&seen, &want, &steps);
+        if !deadline.is_empty() {
             steps = plan::ordered([steps, deadline].concat());
-            super::deadline::check_readable(&seen, &steps)?;
+            super::deadline::check_readable(ctx, &seen, &steps)?;
         }
         let account = super::deadline::account(&cloud, &steps).await?;
         if args.dry_run {

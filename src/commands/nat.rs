@@ -116,8 +116,8 @@ pub async fn on(
         .map_err(crate::aws::to_error)?;
     // The deadline: `--ttl`, else the one the NAT gateway has, else 4 hours from now. Its
     // time is also the NAT gateway's `vpnctl:expires` tag.
-    let deadline =
-        super::deadline::nat_want(&seen, ttl, a.ttl.as_deref(), ctx.now.unix_timestamp());
+    let now = ctx.now.unix_timestamp();
+    let deadline = super::deadline::nat_want(&seen, ttl, a.ttl.as_deref(), None, now)?;
     if let plan::Want::At { at, .. } = &deadline {
         want.expires = Some(*at);
     }
@@ -129,7 +129,7 @@ pub async fn on(
         &steps,
     ));
     let steps = plan::ordered(steps);
-    super::deadline::check_readable(&seen, &steps)?;
+    super::deadline::check_readable(ctx, &seen, &steps)?;
     if deadline == plan::Want::Off {
         ctx.printer.warn(format!(
             "--ttl none: the NAT gateway has no deadline; it bills until `{}`",
@@ -228,6 +228,9 @@ pub async fn off(ctx: &Ctx<'_>, cloud: &AwsCloud, region: &str, a: &NatOffArgs) 
         },
     )
     .await?;
+    if !steps.is_empty() {
+        super::deadline::check_readable(ctx, &seen, &steps)?;
+    }
     if a.dry_run {
         super::show_plan(
             ctx,

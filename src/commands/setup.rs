@@ -355,8 +355,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     let config = ctx.config.deployment(&ctx.deployment);
     let settings = resolve(args, &config)?;
     // The deadline (`--ttl`, else the config's `ttl`), read before anything is made.
-    let ttl_text = args.ttl.clone().or(config.ttl.clone());
-    let ttl = super::deadline::parse(ttl_text.as_deref(), "--ttl")?;
+    let ttl = super::deadline::parse(args.ttl.as_deref(), "--ttl")?;
+    super::deadline::parse(config.ttl.as_deref(), "the config's ttl")?;
     // 1. An existing PKI is checked before anything else; a missing one is created only once
     //    the AWS lookups below found nothing wrong, so bad input leaves no PKI behind.
     let existing = if store::exists(&ctx.pki_dir) {
@@ -525,16 +525,32 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             steps.extend(plan::plan_nat_on(w, &seen)?);
         }
         let now = ctx.now.unix_timestamp();
-        let endpoint_deadline = super::deadline::want(ttl, ttl_text.as_deref(), now);
+        // The deployment's duration: the one recorded on the endpoint, else the config's.
+        let fallback = plan::recorded_ttl(&seen)
+            .map(str::to_string)
+            .or(config.ttl.clone());
+        let endpoint_deadline = super::deadline::endpoint_want(
+            &seen,
+            ttl,
+            args.ttl.as_deref(),
+            fallback.as_deref(),
+            now,
+        )?;
         let deadline = plan::plan_endpoint_deadline(&seen, &endpoint_deadline, &steps);
         steps.extend(deadline);
         if nat_want.is_some() {
-            let w = super::deadline::nat_want(&seen, ttl, ttl_text.as_deref(), now);
+            let w = super::deadline::nat_want(
+                &seen,
+                ttl,
+                args.ttl.as_deref(),
+                fallback.as_deref(),
+                now,
+            )?;
             let deadline = plan::plan_deadline(&seen, plan::Deadline::Nat, &w, &steps);
             steps.extend(deadline);
         }
         let steps = plan::ordered(steps);
-        super::deadline::check_readable(&seen, &steps)?;
+        super::deadline::check_readable(ctx, &seen, &steps)?;
         if args.dry_run {
             super::show_plan(ctx, "setup", &region, &steps, &[], "");
             return Ok(());

@@ -254,11 +254,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
                 "prices": prices,
             },
             "deadlines": crate::aws::plan::pending(&seen.schedules),
-            "slept_by": seen
-                .endpoints
-                .iter()
-                .filter_map(|v| v.endpoint.as_ref()?.tags.get(crate::aws::model::TAG_SLEPT_BY))
-                .find(|v| !v.is_empty()),
+            "slept_by": super::deadline::asleep_by(&seen),
             "warnings": warnings,
         }));
     } else {

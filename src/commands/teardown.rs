@@ -85,7 +85,7 @@ async fn remove(
     let left = exec::observe(cloud, &ctx.deployment, false)
         .await
         .map_err(crate::aws::to_error)?;
-    let remaining = teardown_plan(&left);
+    let remaining = still_there(teardown_plan(&left), steps, &ran);
     super::plan_report::outcome(ctx, "teardown", region, steps, &ran, Some(&remaining));
     if remaining.is_empty() {
         crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
@@ -131,6 +131,33 @@ async fn remove(
             },
         ))
     }
+}
+
+/// What the look after the run plans again, less the deadline removals this run did and that
+/// the look still sees only because IAM (eventually consistent) shows a role just deleted: a
+/// role and an empty group bill nothing, and a repeat would find them gone.
+fn still_there(
+    again: Vec<plan::Step>,
+    ran_steps: &[plan::Step],
+    ran: &exec::Ran,
+) -> Vec<plan::Step> {
+    use plan::Action::{DeleteSchedulerRole, DeleteSchedules};
+    let done = |is: fn(&plan::Action) -> bool| {
+        ran_steps
+            .iter()
+            .zip(&ran.status)
+            .any(|(s, st)| is(&s.action) && *st == exec::StepStatus::Done)
+    };
+    let role_done = done(|a| matches!(a, DeleteSchedulerRole { .. }));
+    let group_done = done(|a| matches!(a, DeleteSchedules { .. }));
+    again
+        .into_iter()
+        .filter(|s| match &s.action {
+            DeleteSchedulerRole { .. } => !role_done,
+            DeleteSchedules { schedules: 0 } => !(role_done && group_done),
+            _ => true,
+        })
+        .collect()
 }
 
 /// What teardown asks on a terminal: the plan, what ends, what stops billing, and what a

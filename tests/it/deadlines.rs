@@ -302,6 +302,35 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("no deadline"), "{}", r.stderr);
     assert!(names(&emu.inventory("lab")).is_empty());
+
+    // Credentials that cannot read the deadlines (no Scheduler permission): a command that
+    // would arm one is refused before it changes anything; one that would only have removed
+    // one goes on and says that a deadline set earlier stays.
+    emu.fault("ListSchedules", "AccessDeniedException", 20);
+    let r = env.run(&lab_setup(&["--ttl", "1h"]));
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("deadlines cannot be read") && r.stderr.contains("AccessDenied"),
+        "{}",
+        r.stderr
+    );
+    emu.clear_faults();
+    assert!(names(&emu.inventory("lab")).is_empty(), "nothing was armed");
+    emu.fault("ListSchedules", "AccessDeniedException", 20);
+    let r = env.run(&["--name", "lab", "--yes", "nat", "off"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("deadlines cannot be read") && r.stderr.contains("stays on AWS"),
+        "{}",
+        r.stderr
+    );
+    emu.clear_faults();
+    assert!(
+        emu.inventory("lab")["nat_gateways"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     env.ok(&["--name", "lab", "--yes", "teardown"]);
     let inv = emu.inventory("lab");
     for k in [

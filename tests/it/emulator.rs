@@ -137,6 +137,11 @@ impl Emulator {
         http(self.port(), "POST", "/_emulator/faults", &body).expect("add fault");
     }
 
+    /// Every pending fault cleared (`DELETE /_emulator/faults`).
+    pub fn clear_faults(&self) {
+        http(self.port(), "DELETE", "/_emulator/faults", "").expect("clear faults");
+    }
+
     /// AWS calls served since the emulator started or the last `reset_calls`, per action
     /// (`GET /_emulator/calls`).
     pub fn calls(&self) -> BTreeMap<String, u64> {

@@ -71,7 +71,9 @@ pub struct Ran {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
-    /// Not run: an earlier failure in its lane ended the lane first.
+    /// Not run: an earlier failure in its lane ended the lane first (a deadline's removal
+    /// also waits for every other lane to succeed: a teardown that failed half-way keeps the
+    /// deadlines of what is left).
     #[default]
     NotRun,
     Done,

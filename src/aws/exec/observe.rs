@@ -104,17 +104,15 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
         route_tables,
         ..Observed::default()
     };
-    // Deadlines the credentials cannot read (no Scheduler or IAM permission) do not stop a
-    // command that needs none: the commands that change them say so.
+    // Deadlines that cannot be read (no Scheduler or IAM permission, or no answer from those
+    // services) do not stop a command that needs none: the commands that would change them
+    // refuse, the others say that a deadline set earlier stays.
     match deadlines {
         (Ok(schedules), Ok(role)) => {
             seen.schedules = schedules;
             seen.scheduler_role = role;
         }
-        (Err(e), _) | (_, Err(e)) if !e.is_transient() => {
-            seen.deadlines_unread = Some(e.to_string());
-        }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
+        (Err(e), _) | (_, Err(e)) => seen.deadlines_unread = Some(e.to_string()),
     }
     if let Some(c) = seen.server_cert().filter(|_| reads.server_cert_body) {
         let arn = c.arn.clone();

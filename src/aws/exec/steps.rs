@@ -26,6 +26,16 @@ fn lock(bound: &Mutex<Ran>) -> MutexGuard<'_, Ran> {
     bound.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Tags a step wrote on the endpoint, kept on the run's view of it too: a later step of the
+/// same run (arming the endpoint's deadline merges the sleep record it sees) must not work
+/// from the tags the endpoint had before.
+fn retagged(bound: &Mutex<Ran>, tags: &Tags) {
+    if let Some(e) = lock(bound).endpoint.as_mut() {
+        e.tags
+            .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
 /// "Not found" on a delete means done.
 fn gone(e: CloudError) -> CloudResult<()> {
     if e.is(Kind::NotFound) { Ok(()) } else { Err(e) }
@@ -59,6 +69,19 @@ const RESTORED_DESCRIPTION: &str = "restored by vpnctl wake (added by hand)";
 /// How long a new role's trust may take to reach the Scheduler (IAM is eventually consistent;
 /// AWS gives no bound, a few seconds are usual).
 const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+
+/// How soon a deadline armed or moved may fire at the earliest: a time that passed while the
+/// run waited for AWS (a setup's associations take minutes) is moved to just after now,
+/// rather than handed to the Scheduler in the past.
+const SOONEST: i64 = 90;
+
+fn not_before_now(at: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    at.max(now + SOONEST)
+}
 
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,9 +272,10 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
             Action::RecordSleep { record } => {
                 let ep = endpoint()?;
                 let (how, f, t) = again(&ep, &p.endpoint);
-                Ok(self
-                    .call(&what, how, f, t, || c.tag_endpoint(&ep, record))
-                    .await?)
+                self.call(&what, how, f, t, || c.tag_endpoint(&ep, record))
+                    .await?;
+                retagged(bound, record);
+                Ok(())
             }
             Action::ClearSleepRecord => {
                 let ep = endpoint()?;
@@ -263,9 +287,10 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     .unwrap_or_default();
                 let cleared = cleared_sleep_record(&seen);
                 let (how, f, t) = again(&ep, &p.endpoint);
-                Ok(self
-                    .call(&what, how, f, t, || c.tag_endpoint(&ep, &cleared))
-                    .await?)
+                self.call(&what, how, f, t, || c.tag_endpoint(&ep, &cleared))
+                    .await?;
+                retagged(bound, &cleared);
+                Ok(())
             }
             Action::ImportCertificate { reimport_arn } => {
                 let upload = run
@@ -609,9 +634,10 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 let ep = endpoint()?;
                 let tags: Tags = [(TAG_TTL.to_string(), ttl.clone())].into_iter().collect();
                 let (how, f, t) = again(&ep, &p.endpoint);
-                Ok(self
-                    .call(&what, how, f, t, || c.tag_endpoint(&ep, &tags))
-                    .await?)
+                self.call(&what, how, f, t, || c.tag_endpoint(&ep, &tags))
+                    .await?;
+                retagged(bound, &tags);
+                Ok(())
             }
             Action::PutSchedulerRole => {
                 let (Some(account), Some(region)) = (run.inputs.account, run.inputs.region) else {
@@ -660,6 +686,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 Ok(())
             }
             Action::MoveDeadline { deadline, from, to } => {
+                let to = &not_before_now(*to);
                 let group = group_name(self.deployment);
                 let t = p.endpoint.timeout;
                 let all = self
@@ -735,6 +762,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
     ) -> Result<(), WaitError> {
         let c = self.cloud;
         let t = self.policies.endpoint.timeout;
+        let at = not_before_now(at);
         let group = group_name(self.deployment);
         let role = lock(run.bound)
             .scheduler_role

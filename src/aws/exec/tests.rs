@@ -408,6 +408,55 @@ async fn a_deadline_is_armed_after_the_lanes_naming_the_associations_they_made()
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_deadline_armed_after_the_sleep_record_is_cleared_never_records_it_again() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    deployed(&cloud).await;
+    // A record left by an earlier sleep, naming a subnet the settings no longer have: setup
+    // clears it, and the deadline armed in the same run must record only what is there now.
+    let id = cloud.world().endpoints[0].endpoint.id.clone();
+    let stale: Tags = [(TAG_ASLEEP_SUBNETS.to_string(), "subnet-dropped".to_string())]
+        .into_iter()
+        .collect();
+    cloud.tag_endpoint(&id, &stale).await.expect("tag");
+    let ran = setup_with_deadline(&cloud, &want, 1_900_000_000).await;
+    assert!(ran.failures.is_empty(), "{:?}", ran.failures);
+    let record = schedules(&cloud)
+        .remove("sleep-record")
+        .expect("the sleep record's schedule");
+    assert!(!record.input.contains("subnet-dropped"), "{}", record.input);
+    assert!(
+        record.input.contains(TAG_ASLEEP_SUBNETS),
+        "{}",
+        record.input
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_whose_time_passed_during_the_run_is_armed_for_just_after_now() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    // `setup --ttl 1m` whose associations took longer than a minute.
+    let ran = setup_with_deadline(&cloud, &want, 1_000).await;
+    assert!(ran.failures.is_empty(), "{:?}", ran.failures);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let armed = schedules(&cloud);
+    assert!(!armed.is_empty());
+    for s in armed.values() {
+        let at = s.at().expect("a one-time schedule");
+        assert!(at > now && at <= now + 300, "{s:?}");
+    }
+    assert!(
+        ran.deadlines.iter().all(|(_, at)| *at > now),
+        "{:?}",
+        ran.deadlines
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_lane_still_arms_but_never_removes_a_deadline() {
     let cloud = FakeCloud::lab();
     let want = desired(&cloud, false).await;

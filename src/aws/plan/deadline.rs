@@ -85,6 +85,17 @@ pub fn role_name(deployment: &str) -> String {
     format!("vpnctl-{deployment}-scheduler")
 }
 
+/// The ARN partition of `region`: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// Who may assume the role: EventBridge Scheduler, for schedules of this account's group of
 /// the deployment only (AWS's guidance against the confused deputy: `aws:SourceAccount`,
 /// `aws:SourceArn`).
@@ -98,7 +109,8 @@ pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": account},
                 "ArnLike": {"aws:SourceArn": format!(
-                    "arn:aws:scheduler:{region}:{account}:schedule-group/{}",
+                    "arn:{}:scheduler:{region}:{account}:schedule-group/{}",
+                    partition(region),
                     group_name(deployment)
                 )}
             }
@@ -110,7 +122,8 @@ pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
 /// What the role may do: the deadlines' actions, on the deployment's tagged resources (the
 /// endpoint, the NAT gateway, the Elastic IP) and on the route tables `nat on` changed.
 pub fn role_policy(deployment: &str, account: &str, region: &str, tables: &[String]) -> String {
-    let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
+    let p = partition(region);
+    let arn = |kind: &str, id: &str| format!("arn:{p}:ec2:{region}:{account}:{kind}/{id}");
     let tagged = json!({"StringEquals": {format!("aws:ResourceTag/{TAG_DEPLOYMENT}"): deployment}});
     let mut statements = vec![
         json!({
@@ -173,6 +186,24 @@ pub fn sleep_schedules(
         return Ok(Vec::new());
     };
     record.insert(TAG_SLEPT_BY.to_string(), slept_by(at));
+    // The mark is one tag more than `vpnctl sleep` writes: AWS's 50 must still hold.
+    let total = e
+        .tags
+        .keys()
+        .filter(|k| !record.contains_key(*k) && !k.to_ascii_lowercase().starts_with("aws:"))
+        .count()
+        + record.len();
+    if total > TAGS_PER_RESOURCE {
+        return Err(Error::conflict(
+            format!(
+                "the deadline's sleep record of {} needs {total} tags on the endpoint, and AWS \
+                 allows {TAGS_PER_RESOURCE}",
+                e.id
+            ),
+            "nothing was armed; remove tags of your own from the endpoint, or rules or routes \
+             it no longer needs",
+        ));
+    }
     let mut out = Vec::new();
     let mut chunk: Vec<serde_json::Value> = Vec::new();
     let input = |tags: &[serde_json::Value]| json!({"Resources": [e.id], "Tags": tags});
@@ -328,6 +359,27 @@ pub fn pending(schedules: &[Schedule]) -> Vec<Pending> {
     out
 }
 
+/// Whether a live NAT gateway of the deployment has a pending deadline: a `nat-delete`
+/// schedule that names it. (A deadline's schedules outlive the NAT gateway they stopped by
+/// `RELEASE_AFTER`, and one deleted by hand leaves all of them.)
+pub fn nat_deadline_holds(seen: &Observed) -> bool {
+    let live: Vec<&str> = seen
+        .nat_gateways
+        .iter()
+        .filter(|n| n.state.is_live())
+        .map(|n| n.id.as_str())
+        .collect();
+    seen.schedules
+        .iter()
+        .filter(|s| Deadline::of(s) == Some(Deadline::Nat) && s.name == "nat-delete")
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s.input).ok())
+        .any(|v| {
+            v["NatGatewayId"]
+                .as_str()
+                .is_some_and(|id| live.contains(&id))
+        })
+}
+
 /// What a command wants of one deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
@@ -481,12 +533,12 @@ pub fn plan_endpoint_deadline(seen: &Observed, want: &Want, others: &[Step]) -> 
     steps
 }
 
-/// The deadline duration `setup --ttl` recorded on the deployment's endpoint.
+/// The deadline duration `setup --ttl` recorded on the deployment's endpoint: `none` when
+/// `--ttl none` cleared it, `None` when nothing was ever recorded.
 pub fn recorded_ttl(seen: &Observed) -> Option<&str> {
     seen.endpoints
         .iter()
         .filter_map(|v| v.endpoint.as_ref())
-        .filter_map(|e| e.tags.get(TAG_TTL))
-        .map(String::as_str)
-        .find(|t| !t.is_empty())
+        .find_map(|e| e.tags.get(TAG_TTL))
+        .map(|t| if t.is_empty() { "none" } else { t.as_str() })
 }

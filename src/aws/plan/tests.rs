@@ -1285,6 +1285,50 @@ fn the_nat_deadline_puts_the_route_back_deletes_the_gateway_then_releases_its_ad
 }
 
 #[test]
+fn the_deadlines_mark_counts_against_the_endpoints_fifty_tags() {
+    let mut seen = converged(&desired(false));
+    fn tags(seen: &mut Observed) -> &mut Tags {
+        &mut seen.endpoints[0].endpoint.as_mut().unwrap().tags
+    }
+    let mut i = 0;
+    // Tags of the user's own until `vpnctl sleep` has exactly no room left.
+    while plan_sleep(&seen).is_ok() {
+        tags(&mut seen).insert(format!("own-{i}"), "x".into());
+        i += 1;
+    }
+    tags(&mut seen).remove(&format!("own-{}", i - 1));
+    assert!(plan_sleep(&seen).is_ok());
+    let (e, v) = the_endpoint(&seen).unwrap();
+    let err = sleep_schedules(e, v, 1_900_000_000, "arn:role").unwrap_err();
+    assert!(err.to_string().contains("AWS allows 50"), "{err}");
+    // One tag of the user's fewer, and the deadline fits.
+    tags(&mut seen).remove(&format!("own-{}", i - 2));
+    let (e, v) = the_endpoint(&seen).unwrap();
+    assert!(sleep_schedules(e, v, 1_900_000_000, "arn:role").is_ok());
+}
+
+#[test]
+fn a_nat_deadline_counts_only_while_the_gateway_it_names_is_live() {
+    let mut seen = converged(&desired(false));
+    let at = 1_900_000_000;
+    let tags = tags_for("lab", "lab-nat");
+    seen.schedules = nat_schedules(&nat("nat-1", "available", tags.clone()), at, "arn:role");
+    assert!(!nat_deadline_holds(&seen), "no NAT gateway is there");
+    seen.nat_gateways = vec![nat("nat-1", "available", tags.clone())];
+    assert!(nat_deadline_holds(&seen));
+    // The deadline fired (only the release is left) or the gateway was deleted by hand and a
+    // new one made: the new one has no deadline.
+    seen.nat_gateways = vec![
+        nat("nat-1", "deleted", tags.clone()),
+        nat("nat-2", "pending", tags.clone()),
+    ];
+    assert!(!nat_deadline_holds(&seen));
+    seen.schedules.retain(|s| s.name == "nat-release");
+    seen.nat_gateways = vec![nat("nat-1", "available", tags)];
+    assert!(!nat_deadline_holds(&seen));
+}
+
+#[test]
 fn deadline_plans_arm_keep_move_and_remove() {
     let mut seen = converged(&desired(false));
     let at = 1_900_000_000;
