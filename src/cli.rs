@@ -75,6 +75,9 @@ pub enum Command {
     Wake(WakeArgs),
     /// Push every pending deadline of the deployment later (`setup --ttl`, `nat on --ttl`).
     Extend(ExtendArgs),
+    /// Working hours: sleep and wake every day (or as cron says), server-side.
+    #[command(arg_required_else_help = true)]
+    Schedule(ScheduleArgs),
     /// Temporary internet for a private subnet through a NAT gateway.
     #[command(arg_required_else_help = true)]
     Nat {
@@ -140,6 +143,31 @@ pub struct ExtendArgs {
     /// How much later (e.g. 2h, 30m, 1d).
     #[arg(value_name = "DURATION")]
     pub by: String,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// When the deployment sleeps: an EventBridge Scheduler cron expression (minutes hours
+    /// day-of-month month day-of-week year), e.g. "0 19 ? * MON-FRI *".
+    #[arg(long, value_name = "CRON", requires = "wake", conflicts_with = "off")]
+    pub sleep: Option<String>,
+    /// When it wakes, e.g. "0 7 ? * MON-FRI *": as `vpnctl wake` leaves it.
+    #[arg(long, value_name = "CRON", requires = "sleep", conflicts_with = "off")]
+    pub wake: Option<String>,
+    /// The time zone the expressions are read in (IANA name).
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
+    /// Remove the working hours.
+    #[arg(long)]
+    pub off: bool,
     /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
@@ -254,6 +282,11 @@ pub struct SetupArgs {
     /// `vpnctl wake` brings it back. `none`: remove the deadline. Also `ttl` in the config.
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
+    /// Put the deployment to sleep, server-side, once no client has been connected for this
+    /// long (checked every 5 minutes by a Step Functions state machine). `none`: off. Also
+    /// `idle_sleep` in the config.
+    #[arg(long, value_name = "DURATION")]
+    pub idle_sleep: Option<String>,
     /// The server certificate's name when setup creates the PKI.
     #[arg(long, value_name = "FQDN")]
     pub server_name: Option<String>,

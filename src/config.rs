@@ -29,6 +29,8 @@ pub struct DeploymentConfig {
     pub pki: Option<PathBuf>,
     /// `setup`'s deadline (`--ttl`): `"8h"`, `"1d"`, `"none"`.
     pub ttl: Option<String>,
+    /// `setup`'s idle sleep (`--idle-sleep`): `"1h"`, `"none"`.
+    pub idle_sleep: Option<String>,
 }
 
 /// AWS's adjustable Client VPN quotas, as the account has them (vpnctl cannot read them:
@@ -108,6 +110,19 @@ pub fn duration_secs(s: &str) -> Option<i64> {
         total = n.checked_mul(unit).and_then(|v| total.checked_add(v))?;
     }
     (num.is_empty() && total > 0).then_some(total)
+}
+
+/// Seconds written back as `duration_secs` reads them: `1d`, `2h`, `1h30m`, `45s`.
+pub fn duration_text(secs: i64) -> String {
+    let mut out = String::new();
+    let mut left = secs.max(0);
+    for (unit, name) in [(86400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
+        if left >= unit {
+            out.push_str(&format!("{}{name}", left / unit));
+            left %= unit;
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
 }
 
 pub fn parse(text: &str) -> Result<ConfigFile> {

@@ -24,11 +24,13 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of AWS's answer `code` (EC2 models no error types: the code string is the only
-    /// handle), with its message and HTTP status. IAM says `NoSuchEntity` for "not found".
+    /// handle), with its message and HTTP status. IAM says `NoSuchEntity` for "not found",
+    /// Step Functions `StateMachineDoesNotExist`.
     pub fn of(code: &str, message: &str, status: Option<u16>) -> Kind {
         if code.contains("NotFound")
             || code == "ResourceNotFoundException"
             || code == "NoSuchEntity"
+            || code == "StateMachineDoesNotExist"
         {
             Kind::NotFound
         } else if code == "ResourceInUseException" || code == "DependencyViolation" {
@@ -408,4 +410,17 @@ pub trait Deadlines {
     /// Delete the role's inline policies, then the role; "not found" is an error to the
     /// caller (the executor treats it as done).
     async fn delete_role(&self, name: &str) -> CloudResult<()>;
+    /// The state machines whose names are among `names`: (name, ARN).
+    async fn state_machines(&self, names: &[String]) -> CloudResult<Vec<(String, String)>>;
+    /// Create the state machine (a standard workflow, run as `role`, with `tags`), or update
+    /// the definition and role of the one of that name; its ARN.
+    async fn put_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role: &str,
+        tags: &Tags,
+    ) -> CloudResult<String>;
+    /// "not found" is an error to the caller (the executor treats it as done).
+    async fn delete_state_machine(&self, arn: &str) -> CloudResult<()>;
 }

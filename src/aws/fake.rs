@@ -226,6 +226,8 @@ pub struct World {
     pub schedules: BTreeMap<String, BTreeMap<String, Schedule>>,
     /// IAM roles by name.
     pub roles: BTreeMap<String, FakeRole>,
+    /// Step Functions state machines: name → (ARN, definition).
+    pub state_machines: BTreeMap<String, (String, String)>,
     /// When resources went: (id, what it became, when), e.g. ("cvpn-assoc-…", "gone", t).
     pub history: Vec<(String, String, Instant)>,
     pub faults: VecDeque<Fault>,
@@ -1634,6 +1636,52 @@ impl Deadlines for FakeCloud {
         w.roles.remove(name);
         let now = Instant::now();
         w.record(name, "gone", now);
+        Ok(())
+    }
+
+    async fn state_machines(&self, names: &[String]) -> CloudResult<Vec<(String, String)>> {
+        let w = self.enter("ListStateMachines")?;
+        Ok(w.state_machines
+            .iter()
+            .filter(|(n, _)| names.contains(n))
+            .map(|(n, (arn, _))| (n.clone(), arn.clone()))
+            .collect())
+    }
+
+    async fn put_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        _role: &str,
+        _tags: &Tags,
+    ) -> CloudResult<String> {
+        let exists = self
+            .enter("ListStateMachines")?
+            .state_machines
+            .contains_key(name);
+        let action = if exists {
+            "UpdateStateMachine"
+        } else {
+            "CreateStateMachine"
+        };
+        let mut w = self.enter(action)?;
+        let arn = format!("arn:aws:states:us-east-1:123456789012:stateMachine:{name}");
+        w.state_machines
+            .insert(name.to_string(), (arn.clone(), definition.to_string()));
+        Ok(arn)
+    }
+
+    async fn delete_state_machine(&self, arn: &str) -> CloudResult<()> {
+        let mut w = self.enter("DeleteStateMachine")?;
+        let before = w.state_machines.len();
+        w.state_machines.retain(|_, (a, _)| a != arn);
+        if w.state_machines.len() == before {
+            return Err(api(
+                "DeleteStateMachine",
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            ));
+        }
         Ok(())
     }
 }

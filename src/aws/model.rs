@@ -170,6 +170,10 @@ pub fn owned_description(deployment: &str) -> String {
     format!("vpnctl {deployment}")
 }
 
+/// The description of a route someone added by hand that wake put back: not vpnctl's own
+/// (`owned_description`), so setup never prunes it.
+pub const RESTORED_DESCRIPTION: &str = "restored by vpnctl wake (added by hand)";
+
 /// Billing-relevant states.
 /// An AWS resource state vpnctl branches on: parsed once, at the adapter boundary, into an
 /// enum whose `Unknown` arm keeps a state AWS adds later, so it is shown, never mis-handled

@@ -5,7 +5,7 @@ use super::{Ctx, runtime};
 use crate::aws::exec;
 use crate::aws::plan::{self, Deadline, Observed, Step, Want};
 use crate::aws::sdk::AwsCloud;
-use crate::cli::ExtendArgs;
+use crate::cli::{ExtendArgs, ScheduleArgs};
 use crate::error::{Error, Result};
 
 /// A `--ttl` (or the config's `ttl`) read: `None` not given, `Some(None)` "none", else the
@@ -140,6 +140,11 @@ pub fn status_lines(seen: &Observed, now: i64) -> Vec<String> {
             )
         })
         .collect();
+    out.extend(
+        plan::recurring_of(&seen.schedules)
+            .iter()
+            .map(|r| format!("schedule  {r}")),
+    );
     if let Some(by) = asleep_by(seen) {
         out.push(format!(
             "asleep    put to sleep by its {} (server-side)",
@@ -205,6 +210,83 @@ pub fn extend(ctx: &Ctx, args: &ExtendArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// `vpnctl schedule --sleep CRON --wake CRON [--timezone TZ]`, or `--off`: working hours.
+pub fn schedule(ctx: &Ctx, args: &ScheduleArgs) -> Result<()> {
+    let want = if args.off {
+        None
+    } else {
+        let (Some(sleep), Some(wake)) = (&args.sleep, &args.wake) else {
+            return Err(Error::invalid(
+                "schedule needs --sleep and --wake (or --off)",
+                "for example: vpnctl schedule --sleep \"0 19 ? * MON-FRI *\" --wake \"0 7 ? * \
+                 MON-FRI *\" --timezone Europe/Berlin",
+            ));
+        };
+        Some(plan::Recurring::Hours {
+            sleep: plan::cron(sleep, "--sleep")?,
+            wake: plan::cron(wake, "--wake")?,
+            timezone: plan::timezone(&args.timezone)?,
+        })
+    };
+    let rt = runtime()?;
+    let (cloud, region) = rt.block_on(super::connect(ctx, &args.aws))?;
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(super::deployment_lock_blocking(ctx)?)
+    };
+    rt.block_on(async {
+        let seen = exec::observe(&cloud, &ctx.deployment, false)
+            .await
+            .map_err(crate::aws::to_error)?;
+        plan::the_endpoint(&seen)?;
+        let steps = plan::ordered(match want {
+            Some(r) => plan::plan_recurring(r),
+            None => plan::plan_recurring_off(&seen, plan::RecurringKind::Hours),
+        });
+        check_readable(ctx, &seen, &steps)?;
+        if args.dry_run {
+            super::show_plan(ctx, "schedule", &region, &steps, &[], "no working hours");
+            return Ok(());
+        }
+        if steps.is_empty() {
+            ctx.printer
+                .data("the deployment has no working hours: nothing to remove");
+            return Ok(());
+        }
+        let account = account(&cloud, &steps).await?;
+        let ran = super::interruptible(ctx, None, async {
+            let inputs = exec::Inputs {
+                account: account.as_deref(),
+                region: Some(&region),
+                ..Default::default()
+            };
+            super::execute(
+                ctx, &cloud, "schedule", &region, &steps, &seen, &inputs, false,
+            )
+            .await
+            .into_result()
+            .map_err(crate::aws::step_error)
+        })
+        .await?;
+        if ran.recurring.is_empty() {
+            ctx.printer.data("working hours removed");
+        }
+        for line in recurring_lines(&ran) {
+            ctx.printer.data(line);
+        }
+        Ok(())
+    })
+}
+
+/// The lines a command prints after arming recurring schedules.
+pub fn recurring_lines(ran: &exec::Ran) -> Vec<String> {
+    ran.recurring
+        .iter()
+        .map(|r| format!("{r}; AWS runs it with no vpnctl running"))
+        .collect()
 }
 
 /// The line a command prints after arming or keeping deadlines.

@@ -325,6 +325,7 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Sleep(args) => live::sleep(&ctx, &args),
         Command::Wake(args) => live::wake(&ctx, &args),
         Command::Extend(args) => deadline::extend(&ctx, &args),
+        Command::Schedule(args) => deadline::schedule(&ctx, &args),
     }
 }
 
@@ -337,6 +338,7 @@ fn plan_as_json(command: &Command) -> bool {
         Command::Sleep(a) => a.json,
         Command::Wake(a) => a.json,
         Command::Extend(a) => a.json,
+        Command::Schedule(a) => a.json,
         Command::Nat {
             command: crate::cli::NatCommand::On(a),
         } => a.json,
@@ -378,6 +380,7 @@ fn aws_args(command: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Sleep(a) => Some(&a.aws),
         Command::Wake(a) => Some(&a.aws),
         Command::Extend(a) => Some(&a.aws),
+        Command::Schedule(a) => Some(&a.aws),
         Command::Nat {
             command: NatCommand::On(a),
         } => Some(&a.aws),

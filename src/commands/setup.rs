@@ -357,6 +357,11 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
     // The deadline (`--ttl`, else the config's `ttl`), read before anything is made.
     let ttl = super::deadline::parse(args.ttl.as_deref(), "--ttl")?;
     super::deadline::parse(config.ttl.as_deref(), "the config's ttl")?;
+    // Idle sleep (`--idle-sleep`, else the config's `idle_sleep`), read before anything too.
+    let idle = match &args.idle_sleep {
+        Some(t) => super::deadline::parse(Some(t), "--idle-sleep")?,
+        None => super::deadline::parse(config.idle_sleep.as_deref(), "the config's idle_sleep")?,
+    };
     // 1. An existing PKI is checked before anything else; a missing one is created only once
     //    the AWS lookups below found nothing wrong, so bad input leaves no PKI behind.
     let existing = if store::exists(&ctx.pki_dir) {
@@ -549,6 +554,26 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             let deadline = plan::plan_deadline(&seen, plan::Deadline::Nat, &w, &steps);
             steps.extend(deadline);
         }
+        // Idle sleep, armed (again) when asked for and not armed as asked, or removed; working
+        // hours and idle sleep armed again when the plan changes what they record.
+        let armed = plan::recurring_of(&seen.schedules);
+        let mut asked = Vec::new();
+        match idle {
+            Some(Some(after)) => {
+                let r = plan::Recurring::Idle { after };
+                asked.push(plan::RecurringKind::Idle);
+                if !armed.contains(&r) || plan::changes_endpoint(&steps) {
+                    steps.extend(plan::plan_recurring(r));
+                }
+            }
+            Some(None) => {
+                asked.push(plan::RecurringKind::Idle);
+                steps.extend(plan::plan_recurring_off(&seen, plan::RecurringKind::Idle));
+            }
+            None => {}
+        }
+        let kept = plan::plan_recurring_keep(&seen, &steps, &asked);
+        steps.extend(kept);
         let steps = plan::ordered(steps);
         super::deadline::check_readable(ctx, &seen, &steps)?;
         if args.dry_run {
@@ -582,6 +607,9 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 super::nat::report_on(ctx, &region, &args.aws, w, &ran);
             }
             for line in super::deadline::armed_lines(&ran, now) {
+                ctx.printer.info(line);
+            }
+            for line in super::deadline::recurring_lines(&ran) {
                 ctx.printer.info(line);
             }
             let kept = plan::pending(&seen.schedules)

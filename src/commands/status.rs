@@ -254,6 +254,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
                 "prices": prices,
             },
             "deadlines": crate::aws::plan::pending(&seen.schedules),
+            "recurring": crate::aws::plan::recurring_of(&seen.schedules),
             "slept_by": super::deadline::asleep_by(&seen),
             "warnings": warnings,
         }));

@@ -77,6 +77,7 @@ def main():
     # The deployment's deadlines: its schedule group and schedules, and its scheduler role
     # with its inline policies (vpnctl names them vpnctl-<deployment>…).
     out["schedule_groups"], out["schedules"], out["roles"] = [], [], []
+    out["state_machines"] = []
     if a.deployment:
         sch = boto3.client("scheduler", **kw)
         iam = boto3.client("iam", **kw)
@@ -105,6 +106,20 @@ def main():
                     "arn": r["Arn"],
                     "trust": doc if isinstance(doc, dict) else json.loads(doc),
                     "policies": policies,
+                })
+        # Its Step Functions state machines (working hours, idle sleep): vpnctl-<deployment>-…,
+        # with their executions, newest first.
+        sfn = boto3.client("stepfunctions", **kw)
+        for m in sfn.list_state_machines()["stateMachines"]:
+            if m["name"] in (f"{prefix}-sleep", f"{prefix}-wake", f"{prefix}-idle"):
+                runs = sfn.list_executions(stateMachineArn=m["stateMachineArn"])["executions"]
+                # Each execution's status as DescribeExecution gives it (the listing's may lag).
+                out["state_machines"].append({
+                    "name": m["name"],
+                    "arn": m["stateMachineArn"],
+                    "executions": [{"status": sfn.describe_execution(executionArn=x["executionArn"])["status"],
+                                    "arn": x["executionArn"]}
+                                   for x in sorted(runs, key=lambda x: x["startDate"], reverse=True)],
                 })
     print(json.dumps(out))
 

@@ -343,3 +343,218 @@ fn the_nat_gateway_has_a_deadline_by_default_that_removes_it_its_address_and_rou
         assert!(inv[k].as_array().unwrap().is_empty(), "{k}: {inv}");
     }
 }
+
+/// The endpoint as `wake` must leave it: associated subnets, routes (CIDR, subnet), rules.
+fn shape(inv: &Value) -> (Vec<String>, Vec<(String, String)>, Vec<String>) {
+    let e = &inv["endpoints"][0];
+    let list = |k: &str, f: &dyn Fn(&Value) -> String| {
+        let mut v: Vec<String> = e[k].as_array().unwrap().iter().map(f).collect();
+        v.sort();
+        v
+    };
+    let subnets = list("associations", &|a| {
+        format!(
+            "{} {}",
+            a["subnet"].as_str().unwrap(),
+            a["state"].as_str().unwrap()
+        )
+    });
+    let mut routes: Vec<(String, String)> = e["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["cidr"].as_str().unwrap_or_default().to_string(),
+                r["subnet"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    routes.sort();
+    let rules = list("rules", &|r| {
+        r["cidr"].as_str().unwrap_or_default().to_string()
+    });
+    (subnets, routes, rules)
+}
+
+/// Run the scheduler to `until`, then wait for every execution of the deployment's state
+/// machines to end (Step Functions runs them in the background).
+fn run_and_settle(emu: &Emulator, to: time::OffsetDateTime) -> Value {
+    let made = emu.scheduler_run(
+        &to.format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    );
+    assert!(
+        made.as_array().unwrap().iter().all(|i| i["ok"] == true),
+        "{made}"
+    );
+    until(emu, "the state machines' executions", |inv| {
+        inv["state_machines"].as_array().unwrap().iter().all(|m| {
+            m["executions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["status"] != "RUNNING")
+        })
+    })
+}
+
+/// The first time after `t` at `hour`:00 UTC.
+fn next_at(t: time::OffsetDateTime, hour: u8) -> time::OffsetDateTime {
+    let day = t.replace_time(time::Time::from_hms(hour, 0, 0).unwrap());
+    if day > t {
+        day
+    } else {
+        day + time::Duration::days(1)
+    }
+}
+
+#[test]
+fn working_hours_and_idle_sleep_run_server_side_and_wake_leaves_what_wake_leaves() {
+    let emu = Emulator::start(0.2);
+    emu.lab();
+    emu.config(r#"{"scheduler_realtime": false}"#);
+    let env = emu.env();
+    both(&env, &lab_setup(&["--route", "10.50.0.0/16"]));
+    let awake = shape(&emu.inventory("lab"));
+    assert_eq!(awake.0.len(), 1, "{awake:?}");
+
+    // Expressions AWS would refuse are refused before anything is made.
+    for (sleep, wake, tz, why) in [
+        (
+            "0 19 * * MON-FRI *",
+            "0 7 ? * MON-FRI *",
+            "UTC",
+            "must be `?`",
+        ),
+        ("0 19 ? * MON-FRI", "0 7 ? * MON-FRI *", "UTC", "5 fields"),
+        ("0 19 ? * MON-FRI *", "0 7 ? * MON-FRI *", "Berlin", "IANA"),
+    ] {
+        let r = env.run(&[
+            "--name",
+            "lab",
+            "schedule",
+            "--sleep",
+            sleep,
+            "--wake",
+            wake,
+            "--timezone",
+            tz,
+        ]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(why), "{why}: {}", r.stderr);
+    }
+    assert!(
+        emu.inventory("lab")["state_machines"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Working hours: asleep from 20:00, awake from 06:00 (UTC), with no vpnctl running.
+    let out = both(
+        &env,
+        &[
+            "--name",
+            "lab",
+            "schedule",
+            "--sleep",
+            "0 20 * * ? *",
+            "--wake",
+            "0 6 * * ? *",
+        ],
+    );
+    assert!(out.contains("working hours"), "{out}");
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["state_machines"].as_array().unwrap().len(), 3, "{inv}");
+    assert_eq!(names(&inv), ["hours-sleep", "hours-wake"], "{inv}");
+    let text = env.ok(&["--name", "lab", "status"]);
+    assert!(
+        text.contains("working hours: sleep cron(0 20 * * ? *)"),
+        "{text}"
+    );
+
+    let t = time::OffsetDateTime::now_utc();
+    let sleep_at = next_at(t, 20);
+    run_and_settle(&emu, sleep_at + time::Duration::minutes(1));
+    until(&emu, "the scheduled sleep's disassociation", |inv| {
+        inv["endpoints"][0]["associations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    let st = status_json(&env);
+    assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0), "{st}");
+    assert_eq!(st["slept_by"], "working hours", "{st}");
+    // The scheduled wake: associations, then the routes that need them, then the record cleared.
+    run_and_settle(&emu, next_at(sleep_at, 6) + time::Duration::minutes(1));
+    let inv = until(&emu, "the scheduled wake", |inv| {
+        shape(inv) == awake
+            && inv["endpoints"][0]["routes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["state"] == "active")
+    });
+    assert_eq!(
+        inv["endpoints"][0]["tags"]["vpnctl:asleep-subnets"], "",
+        "{inv}"
+    );
+    assert_eq!(inv["endpoints"][0]["tags"]["vpnctl:slept-by"], "", "{inv}");
+    // After it, vpnctl sees nothing to do.
+    let again = both(&env, &lab_setup(&["--route", "10.50.0.0/16", "--dry-run"]));
+    assert!(!again.contains("→"), "{again}");
+
+    // Idle sleep: with a client connected nothing happens; once nobody has been connected for
+    // 30 minutes (six checks, five minutes apart) the deployment sleeps, and not before.
+    env.ok(&["--name", "lab", "schedule", "--off"]);
+    both(
+        &env,
+        &lab_setup(&["--route", "10.50.0.0/16", "--idle-sleep", "30m"]),
+    );
+    let inv = emu.inventory("lab");
+    assert_eq!(names(&inv), ["idle-check"], "{inv}");
+    let endpoint = inv["endpoints"][0]["id"].as_str().unwrap().to_string();
+    emu.add_connection(&endpoint, "alice");
+    let mut t = time::OffsetDateTime::now_utc();
+    for _ in 0..8 {
+        let inv = run_and_settle(&emu, t);
+        assert_eq!(
+            shape(&inv),
+            awake,
+            "a connected client keeps it awake: {inv}"
+        );
+        t += time::Duration::minutes(5);
+    }
+    env.ok(&["--name", "lab", "--yes", "kick", "alice"]);
+    for check in 1..=6 {
+        let inv = run_and_settle(&emu, t);
+        t += time::Duration::minutes(5);
+        if check < 6 {
+            assert_eq!(shape(&inv), awake, "after {check} idle check(s): {inv}");
+        }
+    }
+    until(&emu, "the idle sleep", |inv| {
+        inv["endpoints"][0]["associations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    let st = status_json(&env);
+    assert_eq!(st["slept_by"], "idle sleep after 30m", "{st}");
+    // A manual wake brings it back as before.
+    both(&env, &["--name", "lab", "wake"]);
+    until(&emu, "the manual wake", |inv| shape(inv) == awake);
+
+    env.ok(&["--name", "lab", "--yes", "teardown"]);
+    let inv = emu.inventory("lab");
+    for k in [
+        "schedule_groups",
+        "schedules",
+        "roles",
+        "state_machines",
+        "endpoints",
+    ] {
+        assert!(inv[k].as_array().unwrap().is_empty(), "{k}: {inv}");
+    }
+}

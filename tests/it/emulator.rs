@@ -88,7 +88,7 @@ impl Emulator {
         aws_env(Env::new(), &self.url)
     }
 
-    fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
+    pub fn python(&self, script: &str, args: &[&str]) -> serde_json::Value {
         let out = Command::new(venv().join("bin/python"))
             .arg(root().join("tests/emulator").join(script))
             .args(["--endpoint", &self.url])

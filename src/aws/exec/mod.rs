@@ -59,6 +59,10 @@ pub struct Ran {
     pub scheduler_role: Option<String>,
     /// The deadlines armed or moved by this run (deadline, Unix time).
     pub deadlines: Vec<(Deadline, i64)>,
+    /// The deployment's state machines by kind (ARN): seen, or put by this run.
+    pub machines: std::collections::BTreeMap<Machine, String>,
+    /// The recurring schedules armed by this run.
+    pub recurring: Vec<Recurring>,
     /// What this run created, and when: "not found" for them is AWS's eventual consistency
     /// for a while (`Retry::consistency`).
     pub(crate) created: Vec<(String, tokio::time::Instant)>,
@@ -144,6 +148,11 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 .find(|n| n.state.is_live())
                 .cloned(),
             scheduler_role: seen.scheduler_role.clone(),
+            machines: seen
+                .state_machines
+                .iter()
+                .filter_map(|(name, arn)| Some((Machine::of(self.deployment, name)?, arn.clone())))
+                .collect(),
             status: vec![StepStatus::NotRun; steps.len()],
             ..Ran::default()
         });

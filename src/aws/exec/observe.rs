@@ -22,11 +22,17 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
         }
     };
     let (group, role) = (group_name(deployment), role_name(deployment));
+    let machines: Vec<String> = Machine::ALL.iter().map(|m| m.name(deployment)).collect();
     let deadlines = async {
+        // The role and the state machines: what only changing or removing them needs.
         let role = async {
             match reads.scheduler_role {
-                true => cloud.role(&role).await,
-                false => Ok(None),
+                true => {
+                    let (role, machines) =
+                        tokio::join!(cloud.role(&role), cloud.state_machines(&machines));
+                    Ok((role?, machines?))
+                }
+                false => Ok((None, Vec::new())),
             }
         };
         tokio::join!(cloud.schedules(&group), role)
@@ -108,9 +114,10 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
     // services) do not stop a command that needs none: the commands that would change them
     // refuse, the others say that a deadline set earlier stays.
     match deadlines {
-        (Ok(schedules), Ok(role)) => {
+        (Ok(schedules), Ok((role, machines))) => {
             seen.schedules = schedules;
             seen.scheduler_role = role;
+            seen.state_machines = machines;
         }
         (Err(e), _) | (_, Err(e)) => seen.deadlines_unread = Some(e.to_string()),
     }

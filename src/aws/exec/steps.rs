@@ -62,10 +62,6 @@ fn failed(action: &str, message: String) -> CloudError {
     CloudError::api(action, "failed", message)
 }
 
-/// The description of a route someone added by hand that wake put back: not vpnctl's own
-/// (`owned_description`), so setup never prunes it.
-const RESTORED_DESCRIPTION: &str = "restored by vpnctl wake (added by hand)";
-
 /// How long a new role's trust may take to reach the Scheduler (IAM is eventually consistent;
 /// AWS gives no bound, a few seconds are usual).
 const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
@@ -736,6 +732,47 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     .await
                     .or_else(gone)?)
             }
+            Action::PutStateMachines => {
+                let role = lock(bound)
+                    .scheduler_role
+                    .clone()
+                    .ok_or_else(|| missing("the scheduler role"))?;
+                for m in Machine::ALL {
+                    let name = m.name(self.deployment);
+                    let tags = tags_for(self.deployment, &name);
+                    let definition = m.definition();
+                    let arn = self
+                        .put_machine(&what, &name, &definition, &role, &tags)
+                        .await?;
+                    lock(bound).machines.insert(m, arn);
+                }
+                Ok(())
+            }
+            Action::ArmRecurring { recurring } => self.arm_recurring(&what, run, recurring).await,
+            Action::DisarmRecurring { kind } => {
+                let group = group_name(self.deployment);
+                let t = p.endpoint.timeout;
+                let all = self
+                    .call(&what, Call::Again, None, t, || c.schedules(&group))
+                    .await?;
+                for s in all.iter().filter(|s| is_recurring(s, *kind)) {
+                    self.call(&what, Call::Again, None, t, || {
+                        c.delete_schedule(&group, &s.name)
+                    })
+                    .await
+                    .or_else(gone)?;
+                }
+                Ok(())
+            }
+            Action::DeleteStateMachines { machines } => {
+                let t = p.endpoint.timeout;
+                for arn in machines {
+                    self.call(&what, Call::Again, None, t, || c.delete_state_machine(arn))
+                        .await
+                        .or_else(gone)?;
+                }
+                Ok(())
+            }
             Action::DeleteSchedulerRole { role } => {
                 // The name, from an ARN (`arn:aws:iam::…:role/<path>/<name>`) or as it is.
                 let name = role.rsplit('/').next().unwrap_or(role);
@@ -817,6 +854,94 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         if !wanted.is_empty() {
             lock(run.bound).deadlines.push((deadline, at));
         }
+        Ok(())
+    }
+
+    /// Create or update a state machine; like a schedule, refused for a while right after its
+    /// role was made (IAM is eventually consistent: "Neither the global service principal
+    /// states.amazonaws.com, nor the regional one is authorized to assume the provided role").
+    async fn put_machine(
+        &self,
+        what: &str,
+        name: &str,
+        definition: &str,
+        role: &str,
+        tags: &Tags,
+    ) -> Result<String, WaitError> {
+        let start = Instant::now();
+        let t = self.policies.endpoint.timeout;
+        loop {
+            match self
+                .call(what, Call::Again, None, t, || {
+                    self.cloud.put_state_machine(name, definition, role, tags)
+                })
+                .await
+            {
+                Err(e)
+                    if e.code() == Some("AccessDeniedException")
+                        && e.what.contains("assume")
+                        && start.elapsed() < ROLE_PROPAGATION =>
+                {
+                    let next = jittered(self.policies.retry.cap.min(Duration::from_secs(10)));
+                    tokio::time::sleep(next).await;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// Arm `r`: its schedules as `plan::recurring_schedules` makes them from what AWS holds now
+    /// (read right here), created or updated in place. Idle sleep starts its count at zero.
+    async fn arm_recurring(
+        &self,
+        what: &str,
+        run: &Run<'_>,
+        r: &Recurring,
+    ) -> Result<(), WaitError> {
+        let c = self.cloud;
+        let t = self.policies.endpoint.timeout;
+        let group = group_name(self.deployment);
+        let (role, machines, e) = {
+            let b = lock(run.bound);
+            (
+                b.scheduler_role.clone(),
+                b.machines.clone(),
+                b.endpoint.clone(),
+            )
+        };
+        let role = role.ok_or_else(|| missing("the scheduler role"))?;
+        let e = e.ok_or_else(|| missing("the endpoint"))?;
+        let fresh = run.fresh(&e.id, self.policies.retry.consistency);
+        let id = e.id.as_str();
+        let (a, rl, o) = tokio::join!(
+            self.call(what, Call::Again, fresh, t, || c.associations(id)),
+            self.call(what, Call::Again, fresh, t, || c.rules(id)),
+            self.call(what, Call::Again, fresh, t, || c.routes(id))
+        );
+        let view = EndpointView {
+            associations: a?,
+            rules: rl?,
+            routes: o?,
+            ..EndpointView::default()
+        };
+        let arn = |m: Machine| machines.get(&m).cloned().unwrap_or_default();
+        if Machine::ALL.iter().any(|m| !machines.contains_key(m)) {
+            return Err(missing("the state machines"));
+        }
+        let wanted = recurring_schedules(self.deployment, r, &e, &view, &role, arn)
+            .map_err(|e| WaitError::Refused(e.to_string(), "nothing was armed".into()))?;
+        if let Recurring::Idle { .. } = r {
+            let zero: Tags = [(TAG_IDLE_CHECKS.to_string(), "0".to_string())]
+                .into_iter()
+                .collect();
+            self.call(what, Call::Again, fresh, t, || c.tag_endpoint(id, &zero))
+                .await?;
+            retagged(run.bound, &zero);
+        }
+        for s in &wanted {
+            self.put_schedule(what, &group, s).await?;
+        }
+        lock(run.bound).recurring.push(r.clone());
         Ok(())
     }
 

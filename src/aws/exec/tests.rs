@@ -936,6 +936,7 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
         "nat_gateway_state",
         "schedules",
         "role",
+        "state_machines",
     ];
     const MUTATES: &[&str] = &[
         "import_certificate",
@@ -965,6 +966,8 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
         "delete_schedule_group",
         "put_role",
         "delete_role",
+        "put_state_machine",
+        "delete_state_machine",
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let traits = std::fs::read_to_string(root.join("aws/cloud.rs")).expect("cloud.rs");
@@ -1010,4 +1013,55 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
     }
     assert!(scanned > 30, "scanned only {scanned} files");
     assert!(offenders.is_empty(), "{offenders:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn working_hours_arm_the_machines_and_schedules_and_teardown_removes_them() {
+    let cloud = FakeCloud::lab();
+    let want = desired(&cloud, false).await;
+    setup(&cloud, &want).await.expect("setup");
+    let hours = Recurring::Hours {
+        sleep: "cron(0 19 ? * MON-FRI *)".into(),
+        wake: "cron(0 7 ? * MON-FRI *)".into(),
+        timezone: "Europe/Berlin".into(),
+    };
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    let steps = ordered(plan_recurring(hours.clone()));
+    let inputs = Inputs {
+        account: Some("123456789012"),
+        region: Some("us-east-1"),
+        ..Inputs::default()
+    };
+    let r = Recorder::default();
+    let ran = executor(&cloud, &r)
+        .run(&steps, &seen, &inputs, false)
+        .await;
+    assert!(ran.failures.is_empty(), "{:?}", ran.failures);
+    assert_eq!(ran.recurring, vec![hours.clone()]);
+    let machines = cloud.world().state_machines.clone();
+    assert_eq!(
+        machines.keys().collect::<Vec<_>>(),
+        ["vpnctl-lab-idle", "vpnctl-lab-sleep", "vpnctl-lab-wake"]
+    );
+    let all = schedules(&cloud);
+    let wake = all.get(HOURS_WAKE).expect("the wake schedule");
+    assert!(
+        wake.input.contains(&machines["vpnctl-lab-wake"].0),
+        "{wake:?}"
+    );
+    assert_eq!(
+        recurring_of(&all.values().cloned().collect::<Vec<_>>()),
+        vec![hours]
+    );
+    // Off removes the schedules; teardown the machines and the rest.
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    let off = plan_recurring_off(&seen, RecurringKind::Hours);
+    assert!(run(&cloud, &off, false).await.is_empty());
+    assert!(schedules(&cloud).is_empty());
+    let seen = observe(&cloud, "lab", false).await.expect("observe");
+    assert_eq!(seen.state_machines.len(), 3);
+    let steps = ordered([plan_teardown(&seen), plan_remove_deadlines(&seen)].concat());
+    assert!(run(&cloud, &steps, false).await.is_empty());
+    assert!(cloud.world().state_machines.is_empty());
+    assert!(cloud.world().roles.is_empty());
 }

@@ -97,9 +97,10 @@ pub fn partition(region: &str) -> &'static str {
 }
 
 /// Who may assume the role: EventBridge Scheduler, for schedules of this account's group of
-/// the deployment only (AWS's guidance against the confused deputy: `aws:SourceAccount`,
-/// `aws:SourceArn`).
+/// the deployment only, and Step Functions, for the deployment's state machines only (AWS's
+/// guidance against the confused deputy: `aws:SourceAccount`, `aws:SourceArn`).
 pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
+    let p = partition(region);
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -109,29 +110,70 @@ pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": account},
                 "ArnLike": {"aws:SourceArn": format!(
-                    "arn:{}:scheduler:{region}:{account}:schedule-group/{}",
-                    partition(region),
+                    "arn:{p}:scheduler:{region}:{account}:schedule-group/{}",
                     group_name(deployment)
                 )}
+            }
+        }, {
+            "Effect": "Allow",
+            "Principal": {"Service": "states.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": machines_arn(deployment, account, region)}
             }
         }]
     })
     .to_string()
 }
 
-/// What the role may do: the deadlines' actions, on the deployment's tagged resources (the
-/// endpoint, the NAT gateway, the Elastic IP) and on the route tables `nat on` changed.
+/// The ARN pattern of the deployment's state machines.
+fn machines_arn(deployment: &str, account: &str, region: &str) -> String {
+    format!(
+        "arn:{}:states:{region}:{account}:stateMachine:vpnctl-{deployment}-*",
+        partition(region)
+    )
+}
+
+/// What the role may do: the deadlines' actions and the state machines' (working hours, idle
+/// sleep), on the deployment's tagged resources (the endpoint, the NAT gateway, the Elastic IP),
+/// on the route tables `nat on` changed, and on the deployment's state machines; reads, which
+/// IAM does not scope to a resource, on any.
 pub fn role_policy(deployment: &str, account: &str, region: &str, tables: &[String]) -> String {
     let p = partition(region);
     let arn = |kind: &str, id: &str| format!("arn:{p}:ec2:{region}:{account}:{kind}/{id}");
     let tagged = json!({"StringEquals": {format!("aws:ResourceTag/{TAG_DEPLOYMENT}"): deployment}});
     let mut statements = vec![
         json!({
-            "Sid": "SleepTheEndpoint",
+            "Sid": "SleepAndWakeTheEndpoint",
             "Effect": "Allow",
-            "Action": ["ec2:DisassociateClientVpnTargetNetwork", "ec2:CreateTags"],
+            "Action": [
+                "ec2:DisassociateClientVpnTargetNetwork",
+                "ec2:CreateTags",
+                "ec2:AssociateClientVpnTargetNetwork",
+                "ec2:AuthorizeClientVpnIngress",
+                "ec2:CreateClientVpnRoute"
+            ],
             "Resource": arn("client-vpn-endpoint", "*"),
             "Condition": tagged,
+        }),
+        json!({
+            "Sid": "TheSubnetsItWakesIn",
+            "Effect": "Allow",
+            "Action": ["ec2:AssociateClientVpnTargetNetwork", "ec2:CreateClientVpnRoute"],
+            "Resource": arn("subnet", "*"),
+        }),
+        json!({
+            "Sid": "SeeTheEndpoint",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeClientVpnTargetNetworks",
+                "ec2:DescribeClientVpnConnections",
+                "ec2:DescribeClientVpnAuthorizationRules",
+                "ec2:DescribeClientVpnRoutes",
+                "ec2:DescribeTags"
+            ],
+            "Resource": "*",
         }),
         json!({
             "Sid": "StopTheNatGateway",
@@ -139,6 +181,12 @@ pub fn role_policy(deployment: &str, account: &str, region: &str, tables: &[Stri
             "Action": ["ec2:DeleteNatGateway", "ec2:ReleaseAddress"],
             "Resource": [arn("natgateway", "*"), arn("elastic-ip", "*")],
             "Condition": tagged,
+        }),
+        json!({
+            "Sid": "RunTheStateMachines",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution"],
+            "Resource": machines_arn(deployment, account, region),
         }),
     ];
     if !tables.is_empty() {
@@ -423,6 +471,12 @@ pub fn plan_deadline(
     }
 }
 
+/// Whether `steps` change what the endpoint's associations, rules and routes are (what its
+/// deadline, working hours and idle sleep record and restore).
+pub fn changes_endpoint(steps: &[Step]) -> bool {
+    changes(Deadline::Endpoint, steps)
+}
+
 /// Whether `steps` change what `deadline` stops (its schedules name association ids, routes,
 /// rules, the NAT gateway).
 fn changes(deadline: Deadline, steps: &[Step]) -> bool {
@@ -501,6 +555,15 @@ pub fn plan_remove_deadlines(seen: &Observed) -> Vec<Step> {
     if seen.scheduler_role.is_some() || !seen.schedules.is_empty() {
         steps.push(Step::new(Action::DeleteSchedules {
             schedules: seen.schedules.len(),
+        }));
+    }
+    if !seen.state_machines.is_empty() {
+        steps.push(Step::new(Action::DeleteStateMachines {
+            machines: seen
+                .state_machines
+                .iter()
+                .map(|(_, arn)| arn.clone())
+                .collect(),
         }));
     }
     if let Some(role) = &seen.scheduler_role {

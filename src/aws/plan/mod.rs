@@ -13,6 +13,7 @@ use serde::Serialize;
 
 mod deadline;
 mod nat;
+mod recurring;
 mod setup;
 mod sleep;
 mod step;
@@ -20,6 +21,7 @@ mod teardown;
 
 pub use deadline::*;
 pub use nat::*;
+pub use recurring::*;
 pub use setup::*;
 pub use sleep::*;
 pub use step::*;
@@ -74,6 +76,8 @@ pub struct Observed {
     pub schedules: Vec<Schedule>,
     /// The ARN of the deployment's scheduler role, when it exists.
     pub scheduler_role: Option<String>,
+    /// The deployment's Step Functions state machines (working hours, idle sleep): (name, ARN).
+    pub state_machines: Vec<(String, String)>,
     /// Why the deadlines could not be read (the credentials may not reach Scheduler or IAM);
     /// `None` when they were.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -339,6 +339,43 @@ pub fn sleep_record(e: &Endpoint, v: &EndpointView) -> Result<Option<(Vec<Associ
     Ok(Some((live, record.tags(&e.id, &e.tags)?)))
 }
 
+/// What working hours and idle sleep record and restore (`recurring::Restore`): the endpoint's
+/// live state when something is associated (merged with an earlier record, as `sleep` does),
+/// else the record an earlier sleep left; `None` when there is neither.
+pub fn restore_of(e: &Endpoint, v: &EndpointView) -> Result<Option<Restore>> {
+    let (record, tags) = match sleep_record(e, v)? {
+        Some((_, tags)) => (Record::read(&tags), tags),
+        None => {
+            let r = Record::read(&e.tags);
+            if r.subnets.is_empty() {
+                return Ok(None);
+            }
+            let tags = r.tags(&e.id, &e.tags)?;
+            (r, tags)
+        }
+    };
+    let ours = e.tags.get(TAG_DEPLOYMENT).map(|d| owned_description(d));
+    let routes = record
+        .routes
+        .iter()
+        .map(|(cidr, subnet)| match cidr.strip_prefix(FOREIGN) {
+            Some(c) => (c.to_string(), subnet.clone(), RESTORED_DESCRIPTION.into()),
+            None => (
+                cidr.clone(),
+                subnet.clone(),
+                ours.clone().unwrap_or_default(),
+            ),
+        })
+        .collect();
+    Ok(Some(Restore {
+        subnets: record.subnets.iter().cloned().collect(),
+        rules: record.rules.iter().cloned().collect(),
+        routes,
+        clear: cleared_sleep_record(&tags),
+        record: tags,
+    }))
+}
+
 /// `sleep`: record what the endpoint has (subnets, routes added beyond the automatic VPC
 /// routes, authorization rules) as tags, then disassociate every subnet. Association billing
 /// stops; the endpoint, its DNS name and every profile survive. Refused before any step when

@@ -5,7 +5,7 @@
 //! phase concurrently and the phases in order, in two independent lanes (`Lane`): the
 //! endpoint's and the NAT gateway's, which share no resource.
 
-use super::{Deadline, short_arn};
+use super::{Deadline, Recurring, RecurringKind, short_arn};
 use crate::aws::model::Tags;
 use crate::aws::price::ChargeKind;
 use serde::Serialize;
@@ -233,6 +233,21 @@ pub enum Action {
     DeleteSchedulerRole {
         role: String,
     },
+    /// Create or update the deployment's Step Functions state machines (sleep, wake, idle).
+    PutStateMachines,
+    /// Arm a recurring schedule (working hours, idle sleep): its input computed from what AWS
+    /// holds right before.
+    ArmRecurring {
+        recurring: Recurring,
+    },
+    /// Remove a recurring schedule.
+    DisarmRecurring {
+        kind: RecurringKind,
+    },
+    /// Delete the deployment's state machines (ARNs).
+    DeleteStateMachines {
+        machines: Vec<String>,
+    },
 }
 
 impl Action {
@@ -265,7 +280,11 @@ impl Action {
             PutSchedulerRole | CreateScheduleGroup => Phase::Record,
             DisarmDeadline { .. } | DeleteSchedules { .. } => Phase::Prune,
             DeleteSchedulerRole { .. } => Phase::Release,
-            ArmDeadline { .. } | MoveDeadline { .. } => Phase::Deadline,
+            ArmDeadline { .. } | MoveDeadline { .. } | ArmRecurring { .. } => Phase::Deadline,
+            // After the role (Record), before the schedules that start them (Deadline).
+            PutStateMachines => Phase::Profiles,
+            DisarmRecurring { .. } => Phase::Prune,
+            DeleteStateMachines { .. } => Phase::Delete,
         }
     }
 
@@ -309,7 +328,11 @@ impl Action {
             | DisarmDeadline { .. }
             | MoveDeadline { .. }
             | DeleteSchedules { .. }
-            | DeleteSchedulerRole { .. } => Lane::Deadline,
+            | DeleteSchedulerRole { .. }
+            | PutStateMachines
+            | ArmRecurring { .. }
+            | DisarmRecurring { .. }
+            | DeleteStateMachines { .. } => Lane::Deadline,
         }
     }
 
@@ -353,6 +376,10 @@ impl Action {
             MoveDeadline { .. } => (Changes, "schedules"),
             DeleteSchedules { .. } => (Deletes, "schedule group"),
             DeleteSchedulerRole { .. } => (Deletes, "iam role"),
+            PutStateMachines => (Creates, "state machines"),
+            ArmRecurring { .. } => (Creates, "schedules"),
+            DisarmRecurring { .. } => (Deletes, "schedules"),
+            DeleteStateMachines { .. } => (Deletes, "state machines"),
         }
     }
 
@@ -396,7 +423,11 @@ impl Action {
             | DisarmDeadline { .. }
             | MoveDeadline { .. }
             | DeleteSchedules { .. }
-            | DeleteSchedulerRole { .. } => return None,
+            | DeleteSchedulerRole { .. }
+            | PutStateMachines
+            | ArmRecurring { .. }
+            | DisarmRecurring { .. }
+            | DeleteStateMachines { .. } => return None,
         })
     }
 }
@@ -645,6 +676,18 @@ impl std::fmt::Display for Action {
                 "delete the deployment's schedule group and its {schedules} schedule(s)"
             ),
             DeleteSchedulerRole { role } => write!(f, "delete the IAM role {role}"),
+            PutStateMachines => write!(
+                f,
+                "create or update the deployment's Step Functions state machines (sleep, wake, \
+                 idle check)"
+            ),
+            ArmRecurring { recurring } => write!(f, "arm {recurring}, server-side"),
+            DisarmRecurring { kind } => write!(f, "remove the {kind}"),
+            DeleteStateMachines { machines } => write!(
+                f,
+                "delete the deployment's {} state machine(s)",
+                machines.len()
+            ),
         }
     }
 }

@@ -1458,6 +1458,12 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
         st["Condition"]["ArnLike"]["aws:SourceArn"],
         "arn:aws:scheduler:eu-west-1:123456789012:schedule-group/vpnctl-lab"
     );
+    let st = &trust["Statement"][1];
+    assert_eq!(st["Principal"]["Service"], "states.amazonaws.com");
+    assert_eq!(
+        st["Condition"]["ArnLike"]["aws:SourceArn"],
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-*"
+    );
     let policy: serde_json::Value = serde_json::from_str(&role_policy(
         "lab",
         "123456789012",
@@ -1466,27 +1472,68 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
     ))
     .unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    let actions: BTreeSet<&str> = statements
+    let actions: BTreeSet<String> = statements
         .iter()
         .flat_map(|s| s["Action"].as_array().unwrap())
-        .map(|a| a.as_str().unwrap())
+        .map(|a| a.as_str().unwrap().to_string())
         .collect();
-    // Exactly what the schedules call, nothing more.
-    let called: BTreeSet<&str> = [
-        "ec2:DisassociateClientVpnTargetNetwork",
-        "ec2:CreateTags",
-        "ec2:DeleteNatGateway",
-        "ec2:ReleaseAddress",
-        "ec2:ReplaceRoute",
-        "ec2:DeleteRoute",
-    ]
-    .into();
+    // Exactly what the schedules and the state machines call, nothing more: read from them.
+    let iam = |service: &str, api: &str| {
+        let mut c = api.chars();
+        let first = c.next().unwrap().to_ascii_uppercase();
+        format!("{service}:{first}{}", c.as_str())
+    };
+    let mut called = BTreeSet::new();
+    let seen = converged(&desired(false));
+    let (e, v) = the_endpoint(&seen).unwrap();
+    let mut tags = tags_for("lab", "lab-nat");
+    tags.insert(TAG_ROUTE_TABLE.into(), "rtb-1".into());
+    let mut schedules = sleep_schedules(e, v, 1, "r").unwrap();
+    schedules.extend(nat_schedules(
+        &nat("nat-1", "available", tags.clone()),
+        1,
+        "r",
+    ));
+    tags.insert(TAG_REPLACED_ROUTE.into(), "igw-1".into());
+    schedules.extend(nat_schedules(&nat("nat-1", "available", tags), 1, "r"));
+    for s in &schedules {
+        let (service, api) = s.action.split_once(':').unwrap();
+        called.insert(iam(service, api));
+    }
+    called.insert("states:StartExecution".to_string());
+    fn tasks(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("Resource").and_then(|r| r.as_str())
+                    && let Some(api) = r.strip_prefix("arn:aws:states:::aws-sdk:ec2:")
+                {
+                    let mut c = api.chars();
+                    let first = c.next().unwrap().to_ascii_uppercase();
+                    out.insert(format!("ec2:{first}{}", c.as_str()));
+                }
+                m.values().for_each(|x| tasks(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| tasks(x, out)),
+            _ => {}
+        }
+    }
+    for m in Machine::ALL {
+        tasks(&serde_json::from_str(&m.definition()).unwrap(), &mut called);
+    }
     assert_eq!(actions, called);
     for s in statements {
         let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
         let table = s["Resource"]
             == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
-        assert!(tagged || table, "{s}");
+        let machines =
+            s["Resource"] == "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-*";
+        let reads = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.as_str().unwrap().starts_with("ec2:Describe"));
+        let subnets = s["Resource"] == "arn:aws:ec2:eu-west-1:123456789012:subnet/*";
+        assert!(tagged || table || machines || reads || subnets, "{s}");
     }
 }
 
@@ -1522,4 +1569,173 @@ fn at_expressions_read_back() {
     };
     assert_eq!(cron.at(), None);
     assert_eq!(Deadline::of(&cron), None);
+}
+
+#[test]
+fn working_hours_are_scheduler_cron_in_an_iana_zone() {
+    assert_eq!(
+        cron("0 19 ? * MON-FRI *", "--sleep").unwrap(),
+        "cron(0 19 ? * MON-FRI *)"
+    );
+    assert_eq!(
+        cron(" cron(0 7 1 * ? *) ", "--wake").unwrap(),
+        "cron(0 7 1 * ? *)"
+    );
+    for bad in [
+        "0 19 * * MON-FRI *",
+        "0 19 ? * ? *",
+        "0 19 ? * MON-FRI",
+        "0 19 ? * MON-FRI * *",
+        "0 19 ? * MON;FRI *",
+        "",
+    ] {
+        let e = cron(bad, "--sleep").unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{bad}");
+        assert!(e.to_string().contains("--sleep"), "{e}");
+    }
+    assert_eq!(timezone("Europe/Berlin").unwrap(), "Europe/Berlin");
+    assert_eq!(timezone("UTC").unwrap(), "UTC");
+    for bad in ["Berlin", "Europe/", "Europe/Ber lin", ""] {
+        assert!(timezone(bad).is_err(), "{bad}");
+    }
+    assert_eq!(Recurring::checks(1800), 6);
+    assert_eq!(Recurring::checks(1801), 7);
+    assert_eq!(Recurring::checks(60), 1);
+}
+
+#[test]
+fn recurring_schedules_start_the_machines_with_what_wake_restores() {
+    let seen = converged(&desired(false));
+    let (e, v) = the_endpoint(&seen).unwrap();
+    let hours = Recurring::Hours {
+        sleep: "cron(0 19 ? * MON-FRI *)".into(),
+        wake: "cron(0 7 ? * MON-FRI *)".into(),
+        timezone: "Europe/Berlin".into(),
+    };
+    let arn = |m: Machine| format!("arn:machine:{m:?}");
+    let made = recurring_schedules("lab", &hours, e, v, "arn:role", arn).unwrap();
+    assert_eq!(
+        made.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        [HOURS_SLEEP, HOURS_WAKE]
+    );
+    let input = |s: &Schedule| -> serde_json::Value {
+        let outer: serde_json::Value = serde_json::from_str(&s.input).unwrap();
+        serde_json::from_str(outer["input"].as_str().unwrap()).unwrap()
+    };
+    let wake = input(&made[1]);
+    // What wake restores is what `vpnctl sleep` would record now.
+    let (_, record) = sleep_record(e, v).unwrap().unwrap();
+    let subnets: BTreeSet<String> = record[TAG_ASLEEP_SUBNETS]
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let woken: BTreeSet<String> = wake["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(woken, subnets);
+    assert!(made.iter().all(|s| !s.delete_after
+        && s.action == "sfn:startExecution"
+        && s.timezone.as_deref() == Some("Europe/Berlin")));
+    // Read back as armed; idle sleep too.
+    let idle = Recurring::Idle { after: 3600 };
+    let mut all = made.clone();
+    all.extend(recurring_schedules("lab", &idle, e, v, "arn:role", arn).unwrap());
+    assert_eq!(recurring_of(&all), vec![hours.clone(), idle.clone()]);
+    assert_eq!(input(&all[2])["checks"], 12);
+    // Not deadlines: `pending` and `extend` leave them alone.
+    let mut with = seen.clone();
+    with.schedules = all;
+    assert!(pending(&with.schedules).is_empty());
+    // A setup that changes the endpoint arms them again, with their own times.
+    let associate = Step::new(Action::Associate {
+        subnet: "subnet-c".into(),
+        az: String::new(),
+    });
+    let again = actions(&plan_recurring_keep(
+        &with,
+        std::slice::from_ref(&associate),
+        &[],
+    ));
+    assert!(again.contains(&Action::ArmRecurring { recurring: hours }));
+    assert!(again.contains(&Action::ArmRecurring { recurring: idle }));
+    assert!(plan_recurring_keep(&with, &[], &[]).is_empty());
+    assert!(
+        !actions(&plan_recurring_keep(
+            &with,
+            &[associate],
+            &[RecurringKind::Idle]
+        ))
+        .iter()
+        .any(|a| matches!(
+            a,
+            Action::ArmRecurring {
+                recurring: Recurring::Idle { .. }
+            }
+        ))
+    );
+    // An endpoint with nothing associated and no record has nothing to restore.
+    let mut bare = seen.clone();
+    bare.endpoints[0].associations.clear();
+    let (e, v) = the_endpoint(&bare).unwrap();
+    assert!(recurring_schedules("lab", &Recurring::Idle { after: 600 }, e, v, "r", arn).is_err());
+    // Teardown removes the machines, between the schedules and the role.
+    with.state_machines = vec![("vpnctl-lab-sleep".into(), "arn:m".into())];
+    with.scheduler_role = Some("arn:role".into());
+    let steps = ordered(plan_remove_deadlines(&with));
+    let pos = |f: fn(&Action) -> bool| steps.iter().position(|s| f(&s.action)).unwrap();
+    assert!(
+        pos(|a| matches!(a, Action::DeleteSchedules { .. }))
+            < pos(|a| matches!(a, Action::DeleteStateMachines { .. }))
+    );
+    assert!(
+        pos(|a| matches!(a, Action::DeleteStateMachines { .. }))
+            < pos(|a| matches!(a, Action::DeleteSchedulerRole { .. }))
+    );
+}
+
+#[test]
+fn the_state_machines_are_valid_json_and_every_next_names_a_state() {
+    fn check(states: &serde_json::Map<String, serde_json::Value>, start: &str) {
+        assert!(states.contains_key(start), "StartAt {start}");
+        for (name, s) in states {
+            for key in ["Next", "Default"] {
+                if let Some(n) = s.get(key).and_then(|n| n.as_str()) {
+                    assert!(states.contains_key(n), "{name}: {key} {n}");
+                }
+            }
+            for c in s
+                .get("Choices")
+                .or(s.get("Catch"))
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let n = c["Next"].as_str().unwrap();
+                assert!(states.contains_key(n), "{name}: {n}");
+            }
+            assert!(
+                s.get("Next").is_some() || s.get("End").is_some() || {
+                    let t = s["Type"].as_str().unwrap();
+                    t == "Choice" || t == "Fail" || t == "Succeed"
+                },
+                "{name} neither ends nor goes on"
+            );
+            if let Some(p) = s.get("ItemProcessor") {
+                check(
+                    p["States"].as_object().unwrap(),
+                    p["StartAt"].as_str().unwrap(),
+                );
+            }
+        }
+    }
+    for m in Machine::ALL {
+        let d: serde_json::Value = serde_json::from_str(&m.definition()).unwrap();
+        check(
+            d["States"].as_object().unwrap(),
+            d["StartAt"].as_str().unwrap(),
+        );
+    }
 }

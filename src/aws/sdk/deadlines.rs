@@ -346,6 +346,24 @@ impl Deadlines for AwsCloud {
             .map(|_| ())
             .map_err(|e| classify("DeleteRole", name, e))
     }
+
+    async fn state_machines(&self, names: &[String]) -> CloudResult<Vec<(String, String)>> {
+        self.find_state_machines(names).await
+    }
+
+    async fn put_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role: &str,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        self.put_machine(name, definition, role, tags).await
+    }
+
+    async fn delete_state_machine(&self, arn: &str) -> CloudResult<()> {
+        self.delete_machine(arn).await
+    }
 }
 
 #[cfg(test)]

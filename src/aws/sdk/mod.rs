@@ -1,6 +1,6 @@
 //! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2, aws-sdk-acm,
 //! aws-sdk-scheduler (EventBridge Scheduler, for deadlines) and aws-sdk-iam (the role those
-//! schedules run as). The only module that touches SDK types, and the only place SDK errors
+//! schedules run as), aws-sdk-sfn (the state machines of working hours and idle sleep). The only module that touches SDK types, and the only place SDK errors
 //! become `CloudError`s.
 
 use super::cloud::*;
@@ -10,6 +10,7 @@ use aws_sdk_ec2 as ec2;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam as iam;
 use aws_sdk_scheduler as scheduler;
+use aws_sdk_sfn as sfn;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
@@ -18,6 +19,7 @@ mod connect;
 mod convert;
 mod deadlines;
 mod endpoints;
+mod machines;
 mod nat;
 mod network;
 
@@ -41,6 +43,8 @@ pub struct AwsCloud {
     scheduler_once: scheduler::Client,
     iam: iam::Client,
     iam_once: iam::Client,
+    sfn: sfn::Client,
+    sfn_once: sfn::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -78,6 +82,13 @@ impl AwsCloud {
             }
             iam::Client::from_conf(b.build())
         };
+        let sfn = |retry: Option<RetryConfig>| {
+            let mut b = sfn::config::Builder::from(config).interceptor(CallLog);
+            if let Some(r) = retry {
+                b = b.retry_config(r);
+            }
+            sfn::Client::from_conf(b.build())
+        };
         AwsCloud {
             ec2: ec2(None),
             ec2_once: ec2(Some(RetryConfig::disabled())),
@@ -87,6 +98,8 @@ impl AwsCloud {
             scheduler_once: scheduler(Some(RetryConfig::disabled())),
             iam: iam(None),
             iam_once: iam(Some(RetryConfig::disabled())),
+            sfn: sfn(None),
+            sfn_once: sfn(Some(RetryConfig::disabled())),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(config)
                     .interceptor(CallLog)
@@ -223,6 +236,8 @@ fn service_of(operation: &str) -> &'static str {
         | "ListAttachedRolePolicies"
         | "DetachRolePolicy"
         | "DeleteRole" => "iam",
+        "ListStateMachines" | "CreateStateMachine" | "UpdateStateMachine"
+        | "DeleteStateMachine" => "states",
         _ => "ec2",
     }
 }

@@ -53,8 +53,8 @@ def role(iam):
 
 @pytest.fixture
 def make_schedule(scheduler, role):
-    def make(name, expression, api_action, params, retry=None, **kwargs):
-        target = {"Arn": f"arn:aws:scheduler:::aws-sdk:ec2:{api_action}", "RoleArn": kwargs.pop("role", role),
+    def make(name, expression, api_action, params, retry=None, service="ec2", **kwargs):
+        target = {"Arn": f"arn:aws:scheduler:::aws-sdk:{service}:{api_action}", "RoleArn": kwargs.pop("role", role),
                   "Input": json.dumps(params)}
         if retry is not None:
             target["RetryPolicy"] = retry
@@ -389,3 +389,46 @@ def test_schedule_groups_answer_as_aws_for_missing_and_existing_groups(scheduler
     scheduler.delete_schedule_group(Name="vpnctl-lab")
     assert scheduler.list_schedules(GroupName="vpnctl-lab")["Schedules"] == []
     expect("ResourceNotFoundException", scheduler.delete_schedule_group, Name="vpnctl-lab")
+
+
+# ---------------------------------------------------------------- Step Functions
+def wait_for(sfn, execution, seconds=20):
+    end = time.time() + seconds
+    while time.time() < end:
+        d = sfn.describe_execution(executionArn=execution)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.2)
+    raise AssertionError(f"{execution} still running after {seconds} s")
+
+
+def test_a_schedule_starts_a_state_machine_whose_sdk_tasks_call_the_emulator(emulator, ec2, iam, make_schedule, association):
+    """The universal target sfn:startExecution runs a state machine (moto's ASL interpreter); its
+    AWS SDK integrations reach the emulator's own services; an execution started without a name
+    gets a unique one, as on AWS, so the schedule can start it again."""
+    ep, assoc = association
+    sfn = emulator.client("stepfunctions")
+    states_role = iam.create_role(RoleName="vpnctl-states", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    definition = {"StartAt": "Find", "States": {
+        "Find": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ec2:describeClientVpnTargetNetworks",
+                 "Parameters": {"ClientVpnEndpointId.$": "$.endpoint"},
+                 "ResultSelector": {"networks.$": "$.ClientVpnTargetNetworks"}, "ResultPath": "$.seen", "Next": "Each"},
+        "Each": {"Type": "Map", "ItemsPath": "$.seen.networks",
+                 "ItemSelector": {"endpoint.$": "$.endpoint", "id.$": "$$.Map.Item.Value.AssociationId"},
+                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Go", "States": {
+                     "Go": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ec2:disassociateClientVpnTargetNetwork",
+                            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint", "AssociationId.$": "$.id"}, "End": True}}},
+                 "End": True}}}
+    machine = sfn.create_state_machine(name="sleep", definition=json.dumps(definition), roleArn=states_role)["stateMachineArn"]
+    when = soon()
+    make_schedule("hours-sleep", "cron(0/10 * * * ? *)", "startExecution",
+                  {"stateMachineArn": machine, "input": json.dumps({"endpoint": ep})}, service="sfn")
+    made = run(emulator, when)
+    assert made and all(i["ok"] and i["action"] == "StartExecution" for i in made), made
+    runs = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert len(runs) == len(made) and len({r["name"] for r in runs}) == len(runs), runs
+    for r in runs:
+        assert wait_for(sfn, r["executionArn"])["status"] == "SUCCEEDED"
+    assert associations(ec2, ep) == []

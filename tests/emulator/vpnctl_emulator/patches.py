@@ -332,3 +332,20 @@ def install_tags():
         return orig_create_tags(self, resource_ids, tags)
 
     EC2Backend.create_tags = create_tags
+
+
+def install_sfn():
+    """Step Functions runs state machines (moto's ASL interpreter, enabled by the server).
+    StartExecution without a name gets a unique one, as AWS gives (moto names it `None`, so a
+    second unnamed execution of a state machine fails as `ExecutionAlreadyExists`)."""
+    import uuid
+
+    from moto.stepfunctions.parser import models as parser_models
+
+    PB = require(parser_models, "StepFunctionsParserBackend")
+    orig_start = require(PB, "start_execution")
+
+    def start_execution(self, state_machine_arn, name=None, *args, **kwargs):
+        return orig_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    PB.start_execution = start_execution

@@ -40,6 +40,9 @@ TEMPLATED = {"lambda": "Invoke", "sqs": "SendMessage", "sns": "Publish", "states
              "events": "PutEvents", "ecs": "RunTask", "kinesis": "PutRecord", "firehose": "PutRecord",
              "sagemaker": "StartPipelineExecution", "codebuild": "StartBuild",
              "codepipeline": "StartPipelineExecution", "inspector": "StartAssessmentRun"}
+# The service of a universal target's ARN is the SDK's service identifier; where boto3 names
+# the service otherwise, its name here (`aws-sdk:sfn:startExecution` is Step Functions).
+BOTO3_SERVICE = {"sfn": "stepfunctions"}
 UNIVERSAL = re.compile(r"^arn:aws(-[a-z]+)*:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$")
 ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]+$")
 # A run that would make more calls than this for one schedule is refused: a cron of every
@@ -487,7 +490,7 @@ def invoke(schedule, account, region):
         from botocore.exceptions import ClientError, ParamValidationError, UnknownServiceError
 
         try:
-            api = client(service, region, account)
+            api = client(BOTO3_SERVICE.get(service, service), region, account)
         except UnknownServiceError:
             raise Refused(f"unknown service {service!r} in {schedule.target['Arn']}") from None
         names = {n.lower(): n for n in api.meta.service_model.operation_names}

@@ -19,6 +19,7 @@ def install_all():
     patches.install_acm()
     patches.install_nat()
     patches.install_tags()
+    patches.install_sfn()
 
 
 def make_app():
@@ -125,6 +126,12 @@ def main(argv=None):
         fail(exc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # Step Functions runs its state machines (moto's ASL interpreter), and their AWS SDK tasks
+    # call this emulator's own services.
+    os.environ["MOTO_PORT"] = str(server.server_port)
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     from . import scheduler
 
     scheduler.start(f"http://{args.host}:{server.server_port}")
