@@ -412,13 +412,15 @@ pub trait Deadlines {
     async fn delete_role(&self, name: &str) -> CloudResult<()>;
     /// The state machines whose names are among `names`: (name, ARN).
     async fn state_machines(&self, names: &[String]) -> CloudResult<Vec<(String, String)>>;
-    /// Create the state machine (a standard workflow, run as `role`, with `tags`), or update
-    /// the definition and role of the one of that name; its ARN.
+    /// Create the state machine (an express workflow when `express`, else a standard one, run
+    /// as `role`, with `tags`), or update the definition and role of the one of that name; its
+    /// ARN.
     async fn put_state_machine(
         &self,
         name: &str,
         definition: &str,
         role: &str,
+        express: bool,
         tags: &Tags,
     ) -> CloudResult<String>;
     /// "not found" is an error to the caller (the executor treats it as done).

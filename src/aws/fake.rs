@@ -1653,6 +1653,7 @@ impl Deadlines for FakeCloud {
         name: &str,
         definition: &str,
         _role: &str,
+        _express: bool,
         _tags: &Tags,
     ) -> CloudResult<String> {
         let exists = self

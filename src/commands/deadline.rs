@@ -72,6 +72,18 @@ pub async fn account(cloud: &AwsCloud, steps: &[Step]) -> Result<Option<String>>
 /// not touch them goes on, saying that a deadline set earlier (which this command might
 /// otherwise have removed or moved) stays on AWS and fires at its time.
 pub fn check_readable(ctx: &Ctx, seen: &Observed, steps: &[Step]) -> Result<()> {
+    if let Some(why) = &seen.machines_unread
+        && steps
+            .iter()
+            .any(|s| s.action == plan::Action::PutStateMachines)
+    {
+        return Err(Error::invalid(
+            format!("the deployment's Step Functions state machines cannot be read: {why}"),
+            "working hours and idle sleep need Step Functions permissions (states:\
+             ListStateMachines, CreateStateMachine, UpdateStateMachine, DeleteStateMachine, \
+             TagResource) besides the Scheduler's",
+        ));
+    }
     let Some(why) = &seen.deadlines_unread else {
         return Ok(());
     };
@@ -145,6 +157,20 @@ pub fn status_lines(seen: &Observed, now: i64) -> Vec<String> {
             .iter()
             .map(|r| format!("schedule  {r}")),
     );
+    // One of the two: a `schedule` cut short (it puts the wake first).
+    let hours: Vec<&str> = seen
+        .schedules
+        .iter()
+        .filter(|s| plan::is_recurring(s, plan::RecurringKind::Hours))
+        .map(|s| s.name.as_str())
+        .collect();
+    if hours.len() == 1 {
+        out.push(format!(
+            "schedule  working hours half-armed (only {}): run `vpnctl schedule` again, or \
+             `vpnctl schedule --off`",
+            hours[0]
+        ));
+    }
     if let Some(by) = asleep_by(seen) {
         out.push(format!(
             "asleep    put to sleep by its {} (server-side)",
@@ -241,7 +267,17 @@ pub fn schedule(ctx: &Ctx, args: &ScheduleArgs) -> Result<()> {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
-        plan::the_endpoint(&seen)?;
+        let (e, v) = plan::the_endpoint(&seen)?;
+        if want.is_some() && plan::restore_of(e, v)?.is_none() {
+            return Err(Error::not_found(
+                format!(
+                    "the endpoint {} has no association and no sleep record: working hours \
+                     would have nothing to wake",
+                    e.id
+                ),
+                format!("run `{}` first", ctx.vpnctl_aws("setup", &args.aws)),
+            ));
+        }
         let steps = plan::ordered(match want {
             Some(r) => plan::plan_recurring(r),
             None => plan::plan_recurring_off(&seen, plan::RecurringKind::Hours),

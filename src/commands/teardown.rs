@@ -30,6 +30,13 @@ pub fn run(ctx: &Ctx, args: &TeardownArgs) -> Result<()> {
             |seen, steps| (!steps.is_empty()).then(|| question(ctx, args, &region, seen, steps)),
         )
         .await?;
+        if let Some(why) = &seen.machines_unread {
+            ctx.printer.warn(format!(
+                "the deployment's state machines cannot be read ({why}): vpnctl-{name}-sleep, \
+                 -wake and -idle, if any, are left (they bill nothing unless started)",
+                name = ctx.deployment
+            ));
+        }
         if let Some(why) = &seen.deadlines_unread {
             ctx.printer.warn(format!(
                 "the deployment's deadlines cannot be read ({why}): its schedule group \

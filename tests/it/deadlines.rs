@@ -504,6 +504,18 @@ fn working_hours_and_idle_sleep_run_server_side_and_wake_leaves_what_wake_leaves
     // After it, vpnctl sees nothing to do.
     let again = both(&env, &lab_setup(&["--route", "10.50.0.0/16", "--dry-run"]));
     assert!(!again.contains("→"), "{again}");
+    // A scheduled sleep of an endpoint asleep already (by hand) leaves the record as it is.
+    env.ok(&["--name", "lab", "--yes", "sleep"]);
+    let by_hand = emu.inventory("lab")["endpoints"][0]["tags"].clone();
+    run_and_settle(
+        &emu,
+        next_at(next_at(sleep_at, 6), 20) + time::Duration::minutes(1),
+    );
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["endpoints"][0]["tags"], by_hand, "{inv}");
+    assert!(status_json(&env)["slept_by"].is_null());
+    both(&env, &["--name", "lab", "wake"]);
+    until(&emu, "the manual wake", |inv| shape(inv) == awake);
 
     // Idle sleep: with a client connected nothing happens; once nobody has been connected for
     // 30 minutes (six checks, five minutes apart) the deployment sleeps, and not before.

@@ -24,15 +24,16 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
     let (group, role) = (group_name(deployment), role_name(deployment));
     let machines: Vec<String> = Machine::ALL.iter().map(|m| m.name(deployment)).collect();
     let deadlines = async {
-        // The role and the state machines: what only changing or removing them needs.
+        // The role and the state machines: what only changing or removing them needs. The
+        // machines apart: credentials without Step Functions still have deadlines.
         let role = async {
             match reads.scheduler_role {
                 true => {
                     let (role, machines) =
                         tokio::join!(cloud.role(&role), cloud.state_machines(&machines));
-                    Ok((role?, machines?))
+                    Ok((role?, machines))
                 }
-                false => Ok((None, Vec::new())),
+                false => Ok((None, Ok(Vec::new()))),
             }
         };
         tokio::join!(cloud.schedules(&group), role)
@@ -117,7 +118,10 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
         (Ok(schedules), Ok((role, machines))) => {
             seen.schedules = schedules;
             seen.scheduler_role = role;
-            seen.state_machines = machines;
+            match machines {
+                Ok(m) => seen.state_machines = m,
+                Err(e) => seen.machines_unread = Some(e.to_string()),
+            }
         }
         (Err(e), _) | (_, Err(e)) => seen.deadlines_unread = Some(e.to_string()),
     }

@@ -742,7 +742,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     let tags = tags_for(self.deployment, &name);
                     let definition = m.definition();
                     let arn = self
-                        .put_machine(&what, &name, &definition, &role, &tags)
+                        .put_machine(&what, &name, &definition, &role, m.express(), &tags)
                         .await?;
                     lock(bound).machines.insert(m, arn);
                 }
@@ -866,6 +866,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         name: &str,
         definition: &str,
         role: &str,
+        express: bool,
         tags: &Tags,
     ) -> Result<String, WaitError> {
         let start = Instant::now();
@@ -873,7 +874,8 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         loop {
             match self
                 .call(what, Call::Again, None, t, || {
-                    self.cloud.put_state_machine(name, definition, role, tags)
+                    self.cloud
+                        .put_state_machine(name, definition, role, express, tags)
                 })
                 .await
             {

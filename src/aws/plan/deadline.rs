@@ -127,12 +127,19 @@ pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
     .to_string()
 }
 
-/// The ARN pattern of the deployment's state machines.
-fn machines_arn(deployment: &str, account: &str, region: &str) -> String {
-    format!(
-        "arn:{}:states:{region}:{account}:stateMachine:vpnctl-{deployment}-*",
-        partition(region)
-    )
+/// The ARNs of the deployment's state machines, exactly (a pattern `vpnctl-lab-*` would
+/// also cover deployment `lab-2`'s).
+fn machines_arn(deployment: &str, account: &str, region: &str) -> Vec<String> {
+    Machine::ALL
+        .iter()
+        .map(|m| {
+            format!(
+                "arn:{}:states:{region}:{account}:stateMachine:{}",
+                partition(region),
+                m.name(deployment)
+            )
+        })
+        .collect()
 }
 
 /// What the role may do: the deadlines' actions and the state machines' (working hours, idle

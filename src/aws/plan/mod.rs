@@ -78,6 +78,10 @@ pub struct Observed {
     pub scheduler_role: Option<String>,
     /// The deployment's Step Functions state machines (working hours, idle sleep): (name, ARN).
     pub state_machines: Vec<(String, String)>,
+    /// Why the state machines could not be read (no Step Functions permission); `None` when
+    /// they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machines_unread: Option<String>,
     /// Why the deadlines could not be read (the credentials may not reach Scheduler or IAM);
     /// `None` when they were.
     #[serde(skip_serializing_if = "Option::is_none")]

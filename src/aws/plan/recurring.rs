@@ -63,10 +63,18 @@ impl Machine {
             .find(|m| m.name(deployment) == name)
     }
 
+    /// Whether it is an express workflow: sleep and the idle check take seconds and run often
+    /// (express bills per request and duration, a fraction of standard's per-transition
+    /// price); wake waits minutes for its associations, longer than express's five-minute
+    /// limit, and runs twice a day at most, within standard's free transitions.
+    pub fn express(self) -> bool {
+        self != Machine::Wake
+    }
+
     /// The machine's definition (Amazon States Language, JSONPath).
     pub fn definition(self) -> String {
         match self {
-            Machine::Sleep => machine(sleep_states("Record", None)),
+            Machine::Sleep => machine(sleep_states("", None)),
             Machine::Wake => wake_definition(),
             Machine::Idle => idle_definition(),
         }
@@ -199,11 +207,54 @@ fn retry() -> Value {
 
 fn machine(states: Value) -> Value {
     let start = states["start"].clone();
+    let mut all = states["states"].clone();
+    if let Some(m) = all.as_object_mut() {
+        unique_names(m);
+    }
     json!({
-        "Comment": "vpnctl (https://github.com/): see docs/ARCHITECTURE.md, working hours and idle sleep",
+        "Comment": "vpnctl: see docs/ARCHITECTURE.md, working hours and idle sleep",
         "StartAt": start,
-        "States": states["states"].clone(),
+        "States": all,
     })
+}
+
+/// State names are unique in a whole state machine, the states of a Map's item processor
+/// included (AWS refuses a definition otherwise): the helpers name inner states simply
+/// (`One`, `Taken`), and each is renamed here `<map>/<state>`, with every reference to it in
+/// its scope (`StartAt`, `Next`, `Default`, a choice's or catcher's `Next`).
+fn unique_names(states: &mut serde_json::Map<String, Value>) {
+    for (map, state) in states.iter_mut() {
+        let Some(processor) = state.get_mut("ItemProcessor") else {
+            continue;
+        };
+        let renamed = |n: &str| format!("{map}/{n}");
+        if let Some(start) = processor["StartAt"].as_str().map(renamed) {
+            processor["StartAt"] = json!(start);
+        }
+        let Some(inner) = processor["States"].as_object_mut() else {
+            continue;
+        };
+        let mut out = serde_json::Map::new();
+        for (name, mut s) in std::mem::take(inner) {
+            for key in ["Next", "Default"] {
+                if let Some(n) = s.get(key).and_then(Value::as_str).map(renamed) {
+                    s[key] = json!(n);
+                }
+            }
+            for list in ["Choices", "Catch"] {
+                if let Some(items) = s.get_mut(list).and_then(Value::as_array_mut) {
+                    for c in items {
+                        if let Some(n) = c.get("Next").and_then(Value::as_str).map(renamed) {
+                            c["Next"] = json!(n);
+                        }
+                    }
+                }
+            }
+            out.insert(renamed(&name), s);
+        }
+        unique_names(&mut out);
+        *inner = out;
+    }
 }
 
 /// A Map state running `states` (starting at `start`) on each item of `items`, one at a time
@@ -269,7 +320,7 @@ fn have(what: &str, describe: &str, list: &str, key: Value, next: &str) -> Vec<(
         (
             read,
             json!({"Type": "Task", "Resource": ec2(describe),
-                "Parameters": {"ClientVpnEndpointId.$": "$.endpoint"},
+                "Parameters": {"ClientVpnEndpointId.$": "$.endpoint", "MaxResults": 1000},
                 "ResultSelector": {"items.$": format!("$.{list}")},
                 "ResultPath": format!("$.have.{what}"), "Retry": retry(), "Next": keys.clone()}),
         ),
@@ -291,7 +342,7 @@ fn association_codes(prefix: &str, at: &str, next: &str) -> Vec<(String, Value)>
             format!("{prefix}Associations"),
             json!({
                 "Type": "Task", "Resource": ec2("describeClientVpnTargetNetworks"),
-                "Parameters": {"ClientVpnEndpointId.$": "$.endpoint"},
+                "Parameters": {"ClientVpnEndpointId.$": "$.endpoint", "MaxResults": 1000},
                 "ResultSelector": {"networks.$": "$.ClientVpnTargetNetworks"},
                 "ResultPath": format!("$.{at}"), "Retry": retry(),
                 "Next": format!("{prefix}Codes"),
@@ -311,28 +362,44 @@ fn association_codes(prefix: &str, at: &str, next: &str) -> Vec<(String, Value)>
     ]
 }
 
-/// What sleep does, as states named `<prefix>…` starting at `<prefix>Record`: the record
-/// (`$.record`, tags) written, then every live association removed; `then` after, else end.
+/// What sleep does, as states named `<prefix>…` starting at `<prefix>FindAssociations`: when
+/// something bills, the record (`$.record`, tags) written, then every live association
+/// removed; nothing billing (asleep already, perhaps by `vpnctl sleep` with a newer record),
+/// nothing done. `then` after, else the end.
 fn sleep_states(prefix: &str, then: Option<&str>) -> Value {
     let record = format!("{prefix}Record");
     let find = format!("{prefix}Find");
+    let any = format!("{prefix}Anything billing");
+    let billing = format!("{prefix}Billing?");
     let remove = format!("{prefix}Disassociate");
+    let done = format!("{prefix}Nothing bills");
     let mut states = serde_json::Map::new();
+    for (name, state) in association_codes(&find, "seen", &any) {
+        states.insert(name, state);
+    }
     states.insert(
-        record.clone(),
+        any,
+        json!({"Type": "Pass", "Parameters": {
+            "associated.$": "States.ArrayContains($.seen.codes, 'associated')",
+            "associating.$": "States.ArrayContains($.seen.codes, 'associating')"},
+            "ResultPath": "$.bills", "Next": billing}),
+    );
+    states.insert(
+        billing,
+        json!({"Type": "Choice", "Choices": [{"Or": [
+            {"Variable": "$.bills.associated", "BooleanEquals": true},
+            {"Variable": "$.bills.associating", "BooleanEquals": true}], "Next": record}],
+            "Default": done}),
+    );
+    let mut nothing = json!({"Type": "Pass"});
+    end_or_next(&mut nothing, then);
+    states.insert(done, nothing);
+    states.insert(
+        record,
         json!({
             "Type": "Task", "Resource": ec2("createTags"),
             "Parameters": {"Resources.$": "States.Array($.endpoint)", "Tags.$": "$.record"},
-            "ResultPath": null, "Retry": retry(), "Next": find,
-        }),
-    );
-    states.insert(
-        find,
-        json!({
-            "Type": "Task", "Resource": ec2("describeClientVpnTargetNetworks"),
-            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint"},
-            "ResultSelector": {"networks.$": "$.ClientVpnTargetNetworks"},
-            "ResultPath": "$.seen", "Retry": retry(), "Next": remove,
+            "ResultPath": null, "Retry": retry(), "Next": remove,
         }),
     );
     let one = json!({
@@ -355,7 +422,7 @@ fn sleep_states(prefix: &str, then: Option<&str>) -> Value {
             then,
         ),
     );
-    json!({"start": record, "states": states})
+    json!({"start": format!("{find}Associations"), "states": states})
 }
 
 fn wake_definition() -> Value {
@@ -386,7 +453,50 @@ fn wake_definition() -> Value {
     states.insert(
         "Associated?".into(),
         json!({"Type": "Choice", "Choices": [{"Variable": "$.tries.waiting", "BooleanEquals": true, "Next": "Too long?"}],
+            "Default": "Up"}),
+    );
+    // Every recorded subnet associated, or the wake stops here, the record kept (a subnet
+    // that failed to associate, or a sleep in between: `vpnctl wake` restores the rest).
+    states.insert(
+        "Up".into(),
+        json!({"Type": "Map", "ItemsPath": "$.check.networks",
+            "ItemSelector": {"code.$": "$$.Map.Item.Value.Status.Code", "subnet.$": "$$.Map.Item.Value.TargetNetworkId"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Associated?",
+                "States": {
+                    "Associated?": {"Type": "Choice", "Choices": [{"Variable": "$.code", "StringEquals": "associated", "Next": "Yes"}],
+                        "Default": "No"},
+                    "Yes": {"Type": "Pass", "OutputPath": "$.subnet", "End": true},
+                    "No": {"Type": "Pass", "Result": "-", "End": true}}},
+            "ResultPath": "$.check.up", "Next": "Wanted"}),
+    );
+    states.insert(
+        "Wanted".into(),
+        json!({"Type": "Map", "ItemsPath": "$.subnets",
+            "ItemSelector": {"subnet.$": "$$.Map.Item.Value", "up.$": "$.check.up"},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Is it up?",
+                "States": {
+                    "Is it up?": {"Type": "Pass", "Parameters": {"yes.$": "States.ArrayContains($.up, $.subnet)"},
+                        "Next": "Up?"},
+                    "Up?": {"Type": "Choice", "Choices": [{"Variable": "$.yes", "BooleanEquals": true, "Next": "Up"}],
+                        "Default": "Missing"},
+                    "Up": {"Type": "Pass", "Result": "up", "End": true},
+                    "Missing": {"Type": "Pass", "Result": "missing", "End": true}}},
+            "ResultPath": "$.check.wanted", "Next": "All up"}),
+    );
+    states.insert(
+        "All up".into(),
+        json!({"Type": "Pass", "Parameters": {"missing.$": "States.ArrayContains($.check.wanted, 'missing')"},
+            "ResultPath": "$.all", "Next": "All up?"}),
+    );
+    states.insert(
+        "All up?".into(),
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.all.missing", "BooleanEquals": true, "Next": "Incomplete"}],
             "Default": "Read rules"}),
+    );
+    states.insert(
+        "Incomplete".into(),
+        json!({"Type": "Fail", "Error": "vpnctl.WakeIncomplete",
+            "Cause": "a recorded subnet is not associated; the sleep record is kept for `vpnctl wake`"}),
     );
     states.insert(
         "Too long?".into(),
@@ -475,7 +585,7 @@ fn idle_definition() -> Value {
     states.insert(
         "Connections".into(),
         json!({"Type": "Task", "Resource": ec2("describeClientVpnConnections"),
-            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint"},
+            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint", "MaxResults": 1000},
             "ResultSelector": {"all.$": "$.Connections"},
             "ResultPath": "$.conns", "Retry": retry(), "Next": "ConnectionCodes"}),
     );
@@ -503,13 +613,18 @@ fn idle_definition() -> Value {
     }
     states.insert(
         "Associated?".into(),
-        json!({"Type": "Pass", "Parameters": {"yes.$": "States.ArrayContains($.awake.codes, 'associated')"},
+        json!({"Type": "Pass", "Parameters": {
+            "yes.$": "States.ArrayContains($.awake.codes, 'associated')",
+            "waking.$": "States.ArrayContains($.awake.codes, 'associating')"},
             "ResultPath": "$.associated", "Next": "Awake?"}),
     );
-    // Asleep: nothing bills, and the count starts again at the next wake.
+    // Asleep (nothing bills), or waking (a wake is under way, which idle sleep must not cut
+    // short): the count starts again.
     states.insert(
         "Awake?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.associated.yes", "BooleanEquals": false, "Next": "Reset"}],
+        json!({"Type": "Choice", "Choices": [{"Or": [
+            {"Variable": "$.associated.yes", "BooleanEquals": false},
+            {"Variable": "$.associated.waking", "BooleanEquals": true}], "Next": "Reset"}],
             "Default": "Count"}),
     );
     states.insert(
@@ -559,9 +674,9 @@ fn idle_definition() -> Value {
     states.insert("Save".into(), set_checks(Some("$.count.text"), None));
     states.insert(
         "Done counting".into(),
-        set_checks(None, Some("SleepRecord")),
+        set_checks(None, Some("Sleep FindAssociations")),
     );
-    let sleep = sleep_states("Sleep", None);
+    let sleep = sleep_states("Sleep ", None);
     if let Some(s) = sleep["states"].as_object() {
         for (k, v) in s {
             states.insert(k.clone(), v.clone());
@@ -660,21 +775,23 @@ pub fn recurring_schedules(
                 "clear": tag_list(&clear),
                 "tries": {"n": 0},
             });
+            // The wake first: a run cut short between the two leaves a wake without a sleep,
+            // never a sleep nothing wakes from.
             vec![
-                start(
-                    HOURS_SLEEP,
-                    sleep.clone(),
-                    Some(timezone),
-                    &arn(Machine::Sleep),
-                    sleep_input,
-                    role,
-                ),
                 start(
                     HOURS_WAKE,
                     wake.clone(),
                     Some(timezone),
                     &arn(Machine::Wake),
                     wake_input,
+                    role,
+                ),
+                start(
+                    HOURS_SLEEP,
+                    sleep.clone(),
+                    Some(timezone),
+                    &arn(Machine::Sleep),
+                    sleep_input,
                     role,
                 ),
             ]

@@ -1460,10 +1460,12 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
     );
     let st = &trust["Statement"][1];
     assert_eq!(st["Principal"]["Service"], "states.amazonaws.com");
-    assert_eq!(
-        st["Condition"]["ArnLike"]["aws:SourceArn"],
-        "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-*"
-    );
+    let machines = serde_json::json!([
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-sleep",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-wake",
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-idle"
+    ]);
+    assert_eq!(st["Condition"]["ArnLike"]["aws:SourceArn"], machines);
     let policy: serde_json::Value = serde_json::from_str(&role_policy(
         "lab",
         "123456789012",
@@ -1525,8 +1527,7 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
         let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
         let table = s["Resource"]
             == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
-        let machines =
-            s["Resource"] == "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-*";
+        let machines = s["Resource"] == machines;
         let reads = s["Action"]
             .as_array()
             .unwrap()
@@ -1616,13 +1617,13 @@ fn recurring_schedules_start_the_machines_with_what_wake_restores() {
     let made = recurring_schedules("lab", &hours, e, v, "arn:role", arn).unwrap();
     assert_eq!(
         made.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        [HOURS_SLEEP, HOURS_WAKE]
+        [HOURS_WAKE, HOURS_SLEEP]
     );
     let input = |s: &Schedule| -> serde_json::Value {
         let outer: serde_json::Value = serde_json::from_str(&s.input).unwrap();
         serde_json::from_str(outer["input"].as_str().unwrap()).unwrap()
     };
-    let wake = input(&made[1]);
+    let wake = input(&made[0]);
     // What wake restores is what `vpnctl sleep` would record now.
     let (_, record) = sleep_record(e, v).unwrap().unwrap();
     let subnets: BTreeSet<String> = record[TAG_ASLEEP_SUBNETS]
@@ -1731,11 +1732,26 @@ fn the_state_machines_are_valid_json_and_every_next_names_a_state() {
             }
         }
     }
+    // State names are unique in the whole machine, item processors included (AWS refuses a
+    // definition otherwise), and at most 80 characters.
+    fn names(states: &serde_json::Map<String, serde_json::Value>, out: &mut Vec<String>) {
+        for (name, s) in states {
+            out.push(name.clone());
+            if let Some(p) = s.get("ItemProcessor") {
+                names(p["States"].as_object().unwrap(), out);
+            }
+        }
+    }
     for m in Machine::ALL {
         let d: serde_json::Value = serde_json::from_str(&m.definition()).unwrap();
         check(
             d["States"].as_object().unwrap(),
             d["StartAt"].as_str().unwrap(),
         );
+        let mut all = Vec::new();
+        names(d["States"].as_object().unwrap(), &mut all);
+        let unique: BTreeSet<&String> = all.iter().collect();
+        assert_eq!(unique.len(), all.len(), "{m:?}: {all:?}");
+        assert!(all.iter().all(|n| n.len() <= 80), "{all:?}");
     }
 }

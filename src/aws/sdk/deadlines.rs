@@ -356,9 +356,11 @@ impl Deadlines for AwsCloud {
         name: &str,
         definition: &str,
         role: &str,
+        express: bool,
         tags: &Tags,
     ) -> CloudResult<String> {
-        self.put_machine(name, definition, role, tags).await
+        self.put_machine(name, definition, role, express, tags)
+            .await
     }
 
     async fn delete_state_machine(&self, arn: &str) -> CloudResult<()> {

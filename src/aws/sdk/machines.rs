@@ -35,6 +35,7 @@ impl AwsCloud {
         name: &str,
         definition: &str,
         role: &str,
+        express: bool,
         tags: &Tags,
     ) -> CloudResult<String> {
         if let Some((_, arn)) = self
@@ -59,7 +60,11 @@ impl AwsCloud {
             .name(name)
             .definition(definition)
             .role_arn(role)
-            .r#type(sfn::types::StateMachineType::Standard)
+            .r#type(if express {
+                sfn::types::StateMachineType::Express
+            } else {
+                sfn::types::StateMachineType::Standard
+            })
             .set_tags(Some(sfn_tags(tags)))
             .send()
             .await
