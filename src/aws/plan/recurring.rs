@@ -202,7 +202,8 @@ fn ec2(action: &str) -> String {
 /// Retried for what AWS answers as passing (throttling, busy endpoint): every error, a few
 /// times, with backoff (the SDK integrations name EC2's errors alike, `Ec2.Ec2Exception`).
 fn retry() -> Value {
-    json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 4, "BackoffRate": 2.0}])
+    json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 5, "MaxAttempts": 4,
+        "BackoffRate": 2.0}])
 }
 
 fn machine(states: Value) -> Value {
@@ -265,7 +266,8 @@ fn each(items: &str, selector: Value, start: &str, states: Value, next: Option<&
         "ItemsPath": items,
         "ItemSelector": selector,
         "MaxConcurrency": 1,
-        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": start, "States": states},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": start,
+            "States": states},
         "ResultPath": null,
     });
     end_or_next(&mut m, next);
@@ -285,7 +287,8 @@ fn tolerant(action: &str, parameters: Value) -> Value {
     json!({
         "One": {
             "Type": "Task", "Resource": ec2(action), "Parameters": parameters,
-            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 2, "BackoffRate": 2.0}],
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3, "MaxAttempts": 2,
+                "BackoffRate": 2.0}],
             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Taken", "ResultPath": "$.error"}],
             "End": true
         },
@@ -298,9 +301,11 @@ fn tolerant(action: &str, parameters: Value) -> Value {
 /// recorded in the item's output and the wake goes on with the rest.
 fn unless_there(key: &str, action: &str, parameters: Value) -> Value {
     json!({
-        "There?": {"Type": "Pass", "Parameters": {"yes.$": format!("States.ArrayContains($.have, {key})")},
+        "There?": {"Type": "Pass",
+            "Parameters": {"yes.$": format!("States.ArrayContains($.have, {key})")},
             "ResultPath": "$.there", "Next": "Is it?"},
-        "Is it?": {"Type": "Choice", "Choices": [{"Variable": "$.there.yes", "BooleanEquals": true, "Next": "Taken"}],
+        "Is it?": {"Type": "Choice", "Choices": [{"Variable": "$.there.yes", "BooleanEquals": true,
+            "Next": "Taken"}],
             "Default": "One"},
         "One": {
             "Type": "Task", "Resource": ec2(action), "Parameters": parameters, "Retry": retry(),
@@ -329,7 +334,8 @@ fn have(what: &str, describe: &str, list: &str, key: Value, next: &str) -> Vec<(
             json!({"Type": "Map", "ItemsPath": format!("$.have.{what}.items"),
                 "ItemSelector": {"item.$": "$$.Map.Item.Value"},
                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Key",
-                    "States": {"Key": {"Type": "Pass", "Parameters": key, "OutputPath": "$.key", "End": true}}},
+                    "States": {"Key": {"Type": "Pass", "Parameters": key, "OutputPath": "$.key",
+                        "End": true}}},
                 "ResultPath": format!("$.have.{what}"), "Next": next}),
         ),
     ]
@@ -409,7 +415,8 @@ fn sleep_states(prefix: &str, then: Option<&str>) -> Value {
             "Default": "Skip"},
         "Skip": {"Type": "Pass", "End": true},
         "One": {"Type": "Task", "Resource": ec2("disassociateClientVpnTargetNetwork"),
-            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint", "AssociationId.$": "$.network.AssociationId"},
+            "Parameters": {"ClientVpnEndpointId.$": "$.endpoint",
+                "AssociationId.$": "$.network.AssociationId"},
             "Retry": retry(), "End": true}
     });
     states.insert(
@@ -452,7 +459,8 @@ fn wake_definition() -> Value {
     );
     states.insert(
         "Associated?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.tries.waiting", "BooleanEquals": true, "Next": "Too long?"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.tries.waiting", "BooleanEquals": true,
+            "Next": "Too long?"}],
             "Default": "Up"}),
     );
     // Every recorded subnet associated, or the wake stops here, the record kept (a subnet
@@ -460,10 +468,12 @@ fn wake_definition() -> Value {
     states.insert(
         "Up".into(),
         json!({"Type": "Map", "ItemsPath": "$.check.networks",
-            "ItemSelector": {"code.$": "$$.Map.Item.Value.Status.Code", "subnet.$": "$$.Map.Item.Value.TargetNetworkId"},
+            "ItemSelector": {"code.$": "$$.Map.Item.Value.Status.Code",
+                "subnet.$": "$$.Map.Item.Value.TargetNetworkId"},
             "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Associated?",
                 "States": {
-                    "Associated?": {"Type": "Choice", "Choices": [{"Variable": "$.code", "StringEquals": "associated", "Next": "Yes"}],
+                    "Associated?": {"Type": "Choice", "Choices": [{"Variable": "$.code",
+                        "StringEquals": "associated", "Next": "Yes"}],
                         "Default": "No"},
                     "Yes": {"Type": "Pass", "OutputPath": "$.subnet", "End": true},
                     "No": {"Type": "Pass", "Result": "-", "End": true}}},
@@ -475,9 +485,11 @@ fn wake_definition() -> Value {
             "ItemSelector": {"subnet.$": "$$.Map.Item.Value", "up.$": "$.check.up"},
             "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Is it up?",
                 "States": {
-                    "Is it up?": {"Type": "Pass", "Parameters": {"yes.$": "States.ArrayContains($.up, $.subnet)"},
+                    "Is it up?": {"Type": "Pass",
+                        "Parameters": {"yes.$": "States.ArrayContains($.up, $.subnet)"},
                         "Next": "Up?"},
-                    "Up?": {"Type": "Choice", "Choices": [{"Variable": "$.yes", "BooleanEquals": true, "Next": "Up"}],
+                    "Up?": {"Type": "Choice", "Choices": [{"Variable": "$.yes",
+                        "BooleanEquals": true, "Next": "Up"}],
                         "Default": "Missing"},
                     "Up": {"Type": "Pass", "Result": "up", "End": true},
                     "Missing": {"Type": "Pass", "Result": "missing", "End": true}}},
@@ -485,28 +497,32 @@ fn wake_definition() -> Value {
     );
     states.insert(
         "All up".into(),
-        json!({"Type": "Pass", "Parameters": {"missing.$": "States.ArrayContains($.check.wanted, 'missing')"},
+        json!({"Type": "Pass",
+            "Parameters": {"missing.$": "States.ArrayContains($.check.wanted, 'missing')"},
             "ResultPath": "$.all", "Next": "All up?"}),
     );
     states.insert(
         "All up?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.all.missing", "BooleanEquals": true, "Next": "Incomplete"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.all.missing", "BooleanEquals": true,
+            "Next": "Incomplete"}],
             "Default": "Read rules"}),
     );
     states.insert(
         "Incomplete".into(),
         json!({"Type": "Fail", "Error": "vpnctl.WakeIncomplete",
-            "Cause": "a recorded subnet is not associated; the sleep record is kept for `vpnctl wake`"}),
+            "Cause": "a recorded subnet is not associated: the record stays for `vpnctl wake`"}),
     );
     states.insert(
         "Too long?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.tries.n", "NumericGreaterThanEquals": WAKE_POLLS, "Next": "Gave up"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.tries.n",
+            "NumericGreaterThanEquals": WAKE_POLLS, "Next": "Gave up"}],
             "Default": "Wait"}),
     );
     states.insert(
         "Gave up".into(),
         json!({"Type": "Fail", "Error": "vpnctl.AssociationTimeout",
-            "Cause": format!("associations still associating after {} minutes", WAKE_POLLS * WAKE_POLL_SECS / 60)}),
+            "Cause": format!("associations still associating after {} minutes",
+                WAKE_POLLS * WAKE_POLL_SECS / 60)}),
     );
     states.insert(
         "Wait".into(),
@@ -525,12 +541,14 @@ fn wake_definition() -> Value {
         "Rules".into(),
         each(
             "$.rules",
-            json!({"endpoint.$": "$.endpoint", "rule.$": "$$.Map.Item.Value", "have.$": "$.have.rules"}),
+            json!({"endpoint.$": "$.endpoint", "rule.$": "$$.Map.Item.Value",
+                "have.$": "$.have.rules"}),
             "There?",
             unless_there(
                 "$.rule",
                 "authorizeClientVpnIngress",
-                json!({"ClientVpnEndpointId.$": "$.endpoint", "TargetNetworkCidr.$": "$.rule", "AuthorizeAllGroups": true}),
+                json!({"ClientVpnEndpointId.$": "$.endpoint", "TargetNetworkCidr.$": "$.rule",
+                    "AuthorizeAllGroups": true}),
             ),
             Some("Read routes"),
         ),
@@ -548,13 +566,16 @@ fn wake_definition() -> Value {
         "Routes".into(),
         each(
             "$.routes",
-            json!({"endpoint.$": "$.endpoint", "route.$": "$$.Map.Item.Value", "have.$": "$.have.routes"}),
+            json!({"endpoint.$": "$.endpoint", "route.$": "$$.Map.Item.Value",
+                "have.$": "$.have.routes"}),
             "There?",
             unless_there(
                 "$.route.key",
                 "createClientVpnRoute",
-                json!({"ClientVpnEndpointId.$": "$.endpoint", "DestinationCidrBlock.$": "$.route.cidr",
-                    "TargetVpcSubnetId.$": "$.route.subnet", "Description.$": "$.route.description"}),
+                json!({"ClientVpnEndpointId.$": "$.endpoint",
+                    "DestinationCidrBlock.$": "$.route.cidr",
+                    "TargetVpcSubnetId.$": "$.route.subnet",
+                        "Description.$": "$.route.description"}),
             ),
             Some("Clear"),
         ),
@@ -599,12 +620,14 @@ fn idle_definition() -> Value {
     );
     states.insert(
         "Connected?".into(),
-        json!({"Type": "Pass", "Parameters": {"active.$": "States.ArrayContains($.conns.codes, 'active')"},
+        json!({"Type": "Pass",
+            "Parameters": {"active.$": "States.ArrayContains($.conns.codes, 'active')"},
             "ResultPath": "$.now", "Next": "Someone?"}),
     );
     states.insert(
         "Someone?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.now.active", "BooleanEquals": true, "Next": "Reset"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.now.active", "BooleanEquals": true,
+            "Next": "Reset"}],
             "Default": "AwakeAssociations"}),
     );
     states.insert("Reset".into(), set_checks(None, None));
@@ -647,12 +670,14 @@ fn idle_definition() -> Value {
     );
     states.insert(
         "Any?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.count.values[0]", "IsPresent": true, "Next": "Read"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.count.values[0]", "IsPresent": true,
+            "Next": "Read"}],
             "Default": "First"}),
     );
     states.insert(
         "Read".into(),
-        json!({"Type": "Pass", "Parameters": {"n.$": "States.StringToJson(States.ArrayGetItem($.count.values, 0))"},
+        json!({"Type": "Pass",
+            "Parameters": {"n.$": "States.StringToJson(States.ArrayGetItem($.count.values, 0))"},
             "ResultPath": "$.count", "Next": "Add"}),
     );
     states.insert(
@@ -668,7 +693,8 @@ fn idle_definition() -> Value {
     );
     states.insert(
         "Idle long enough?".into(),
-        json!({"Type": "Choice", "Choices": [{"Variable": "$.count.n", "NumericGreaterThanEqualsPath": "$.checks", "Next": "Done counting"}],
+        json!({"Type": "Choice", "Choices": [{"Variable": "$.count.n",
+            "NumericGreaterThanEqualsPath": "$.checks", "Next": "Done counting"}],
             "Default": "Save"}),
     );
     states.insert("Save".into(), set_checks(Some("$.count.text"), None));
@@ -771,7 +797,8 @@ pub fn recurring_schedules(
                 "endpoint": e.id,
                 "subnets": rs.subnets,
                 "rules": rs.rules,
-                "routes": rs.routes.iter().map(|(c, s, d)| json!({"cidr": c, "subnet": s, "description": d, "key": format!("{c}>{s}")})).collect::<Vec<_>>(),
+                "routes": rs.routes.iter().map(|(c, s, d)| json!({"cidr": c, "subnet": s,
+                    "description": d, "key": format!("{c}>{s}")})).collect::<Vec<_>>(),
                 "clear": tag_list(&clear),
                 "tries": {"n": 0},
             });

@@ -1,7 +1,7 @@
 //! The AWS SDK adapter: implements the cloud traits with aws-sdk-ec2, aws-sdk-acm,
-//! aws-sdk-scheduler (EventBridge Scheduler, for deadlines) and aws-sdk-iam (the role those
-//! schedules run as), aws-sdk-sfn (the state machines of working hours and idle sleep). The only module that touches SDK types, and the only place SDK errors
-//! become `CloudError`s.
+//! aws-sdk-scheduler (EventBridge Scheduler, for deadlines), aws-sdk-iam (the role those
+//! schedules run as) and aws-sdk-sfn (the state machines of working hours and idle sleep). The
+//! only module that touches SDK types, and the only place SDK errors become `CloudError`s.
 
 use super::cloud::*;
 use super::model::*;
