@@ -486,8 +486,36 @@ fn working_hours_and_idle_sleep_run_server_side_and_wake_leaves_what_wake_leaves
     let st = status_json(&env);
     assert_eq!(st["billing"]["per_hour"].as_f64(), Some(0.0), "{st}");
     assert_eq!(st["slept_by"], "working hours", "{st}");
-    // The scheduled wake: associations, then the routes that need them, then the record cleared.
-    run_and_settle(&emu, next_at(sleep_at, 6) + time::Duration::minutes(1));
+    // A scheduled wake whose association AWS refuses stops, the record kept for the next one.
+    emu.fault(
+        "AssociateClientVpnTargetNetwork",
+        "InvalidParameterValue",
+        10,
+    );
+    let failed_wake = next_at(sleep_at, 6);
+    let inv = run_and_settle(&emu, failed_wake + time::Duration::minutes(1));
+    emu.clear_faults();
+    let wake_runs = inv["state_machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "vpnctl-lab-wake")
+        .unwrap()["executions"]
+        .clone();
+    assert_eq!(wake_runs[0]["status"], "FAILED", "{inv}");
+    let e = &inv["endpoints"][0];
+    assert!(e["associations"].as_array().unwrap().is_empty(), "{inv}");
+    assert_ne!(
+        e["tags"]["vpnctl:asleep-subnets"], "",
+        "the record stays: {inv}"
+    );
+    assert_eq!(status_json(&env)["slept_by"], "working hours");
+    // The evening's sleep finds it asleep and changes nothing; the next morning's wake works:
+    // associations, then the routes that need them, then the record cleared.
+    let next_sleep = next_at(failed_wake, 20);
+    run_and_settle(&emu, next_sleep + time::Duration::minutes(1));
+    let woke_at = next_at(next_sleep, 6);
+    run_and_settle(&emu, woke_at + time::Duration::minutes(1));
     let inv = until(&emu, "the scheduled wake", |inv| {
         shape(inv) == awake
             && inv["endpoints"][0]["routes"]
@@ -507,10 +535,7 @@ fn working_hours_and_idle_sleep_run_server_side_and_wake_leaves_what_wake_leaves
     // A scheduled sleep of an endpoint asleep already (by hand) leaves the record as it is.
     env.ok(&["--name", "lab", "--yes", "sleep"]);
     let by_hand = emu.inventory("lab")["endpoints"][0]["tags"].clone();
-    run_and_settle(
-        &emu,
-        next_at(next_at(sleep_at, 6), 20) + time::Duration::minutes(1),
-    );
+    run_and_settle(&emu, next_at(woke_at, 20) + time::Duration::minutes(1));
     let inv = emu.inventory("lab");
     assert_eq!(inv["endpoints"][0]["tags"], by_hand, "{inv}");
     assert!(status_json(&env)["slept_by"].is_null());
