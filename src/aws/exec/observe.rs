@@ -21,7 +21,11 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
             Some(_) => None,
         }
     };
-    let (group, role) = (group_name(deployment), role_name(deployment));
+    let (group, role, states_role) = (
+        group_name(deployment),
+        role_name(deployment),
+        states_role_name(deployment),
+    );
     let machines: Vec<String> = Machine::ALL.iter().map(|m| m.name(deployment)).collect();
     let deadlines = async {
         // The role and the state machines: what only changing or removing them needs. The
@@ -29,11 +33,14 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
         let role = async {
             match reads.scheduler_role {
                 true => {
-                    let (role, machines) =
-                        tokio::join!(cloud.role(&role), cloud.state_machines(&machines));
-                    Ok((role?, machines))
+                    let (role, states_role, machines) = tokio::join!(
+                        cloud.role(&role),
+                        cloud.role(&states_role),
+                        cloud.state_machines(&machines)
+                    );
+                    Ok((role?, states_role?, machines))
                 }
-                false => Ok((None, Ok(Vec::new()))),
+                false => Ok((None, None, Ok(Vec::new()))),
             }
         };
         tokio::join!(cloud.schedules(&group), role)
@@ -115,9 +122,10 @@ pub async fn observe<'a, C: Certificates + Endpoints + Nat + Deadlines>(
     // services) do not stop a command that needs none: the commands that would change them
     // refuse, the others say that a deadline set earlier stays.
     match deadlines {
-        (Ok(schedules), Ok((role, machines))) => {
+        (Ok(schedules), Ok((role, states_role, machines))) => {
             seen.schedules = schedules;
             seen.scheduler_role = role;
+            seen.states_role = states_role;
             match machines {
                 Ok(m) => seen.state_machines = m,
                 Err(e) => seen.machines_unread = Some(e.to_string()),

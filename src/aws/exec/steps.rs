@@ -733,10 +733,20 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     .or_else(gone)?)
             }
             Action::PutStateMachines => {
-                let role = lock(bound)
-                    .scheduler_role
-                    .clone()
-                    .ok_or_else(|| missing("the scheduler role"))?;
+                // Their own role, trusted by Step Functions for these machines only, allowed
+                // only what they call.
+                let (Some(account), Some(region)) = (run.inputs.account, run.inputs.region) else {
+                    return Err(missing("the account and region"));
+                };
+                let name = states_role_name(self.deployment);
+                let trust = states_trust_policy(self.deployment, account, region);
+                let policy = states_role_policy(self.deployment, account, region);
+                let tags = tags_for(self.deployment, &name);
+                let role = self
+                    .call(&what, Call::Again, None, p.endpoint.timeout, || {
+                        c.put_role(&name, &trust, POLICY_NAME, &policy, &tags)
+                    })
+                    .await?;
                 for m in Machine::ALL {
                     let name = m.name(self.deployment);
                     let tags = tags_for(self.deployment, &name);

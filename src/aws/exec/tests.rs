@@ -1043,6 +1043,22 @@ async fn working_hours_arm_the_machines_and_schedules_and_teardown_removes_them(
         machines.keys().collect::<Vec<_>>(),
         ["vpnctl-lab-idle", "vpnctl-lab-sleep", "vpnctl-lab-wake"]
     );
+    // The machines run as a role of their own, which only Step Functions may assume.
+    let roles = cloud.world().roles.clone();
+    assert_eq!(
+        roles.keys().collect::<Vec<_>>(),
+        ["vpnctl-lab-scheduler", "vpnctl-lab-states"]
+    );
+    assert!(
+        roles["vpnctl-lab-states"]
+            .trust
+            .contains("states.amazonaws.com")
+    );
+    assert!(
+        !roles["vpnctl-lab-states"]
+            .trust
+            .contains("scheduler.amazonaws.com")
+    );
     let all = schedules(&cloud);
     let wake = all.get(HOURS_WAKE).expect("the wake schedule");
     assert!(

@@ -85,6 +85,11 @@ pub fn role_name(deployment: &str) -> String {
     format!("vpnctl-{deployment}-scheduler")
 }
 
+/// The role the state machines run as: `vpnctl-<deployment>-states`.
+pub fn states_role_name(deployment: &str) -> String {
+    format!("vpnctl-{deployment}-states")
+}
+
 /// The ARN partition of `region`: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -96,35 +101,42 @@ pub fn partition(region: &str) -> &'static str {
     }
 }
 
-/// Who may assume the role: EventBridge Scheduler, for schedules of this account's group of
-/// the deployment only, and Step Functions, for the deployment's state machines only (AWS's
-/// guidance against the confused deputy: `aws:SourceAccount`, `aws:SourceArn`).
-pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
-    let p = partition(region);
+/// A trust policy: `service` may assume the role for `source` (ARNs or patterns) in `account`
+/// only (AWS's guidance against the confused deputy: `aws:SourceAccount`, `aws:SourceArn`).
+fn trust(service: &str, account: &str, source: serde_json::Value) -> String {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
-            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Principal": {"Service": service},
             "Action": "sts:AssumeRole",
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": account},
-                "ArnLike": {"aws:SourceArn": format!(
-                    "arn:{p}:scheduler:{region}:{account}:schedule-group/{}",
-                    group_name(deployment)
-                )}
-            }
-        }, {
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account},
-                "ArnLike": {"aws:SourceArn": machines_arn(deployment, account, region)}
+                "ArnLike": {"aws:SourceArn": source}
             }
         }]
     })
     .to_string()
+}
+
+/// Who may assume the scheduler role: EventBridge Scheduler, for schedules of this account's
+/// group of the deployment only.
+pub fn trust_policy(deployment: &str, account: &str, region: &str) -> String {
+    let group = format!(
+        "arn:{}:scheduler:{region}:{account}:schedule-group/{}",
+        partition(region),
+        group_name(deployment)
+    );
+    trust("scheduler.amazonaws.com", account, json!(group))
+}
+
+/// Who may assume the states role: Step Functions, for the deployment's state machines only.
+pub fn states_trust_policy(deployment: &str, account: &str, region: &str) -> String {
+    trust(
+        "states.amazonaws.com",
+        account,
+        json!(machines_arn(deployment, account, region)),
+    )
 }
 
 /// The ARNs of the deployment's state machines, exactly (a pattern `vpnctl-lab-*` would
@@ -142,55 +154,33 @@ fn machines_arn(deployment: &str, account: &str, region: &str) -> Vec<String> {
         .collect()
 }
 
-/// What the role may do: the deadlines' actions and the state machines' (working hours, idle
-/// sleep), on the deployment's tagged resources (the endpoint, the NAT gateway, the Elastic IP),
-/// on the route tables `nat on` changed, and on the deployment's state machines; reads, which
-/// IAM does not scope to a resource, on any.
+fn tagged(deployment: &str) -> serde_json::Value {
+    json!({"StringEquals": {format!("aws:ResourceTag/{TAG_DEPLOYMENT}"): deployment}})
+}
+
+/// What the scheduler role may do: the deadlines' actions, on the deployment's tagged
+/// resources (the endpoint, the NAT gateway, the Elastic IP) and on the route tables `nat on`
+/// changed, and start the deployment's state machines.
 pub fn role_policy(deployment: &str, account: &str, region: &str, tables: &[String]) -> String {
     let p = partition(region);
     let arn = |kind: &str, id: &str| format!("arn:{p}:ec2:{region}:{account}:{kind}/{id}");
-    let tagged = json!({"StringEquals": {format!("aws:ResourceTag/{TAG_DEPLOYMENT}"): deployment}});
     let mut statements = vec![
         json!({
-            "Sid": "SleepAndWakeTheEndpoint",
+            "Sid": "SleepTheEndpoint",
             "Effect": "Allow",
-            "Action": [
-                "ec2:DisassociateClientVpnTargetNetwork",
-                "ec2:CreateTags",
-                "ec2:AssociateClientVpnTargetNetwork",
-                "ec2:AuthorizeClientVpnIngress",
-                "ec2:CreateClientVpnRoute"
-            ],
+            "Action": ["ec2:DisassociateClientVpnTargetNetwork", "ec2:CreateTags"],
             "Resource": arn("client-vpn-endpoint", "*"),
-            "Condition": tagged,
-        }),
-        json!({
-            "Sid": "TheSubnetsItWakesIn",
-            "Effect": "Allow",
-            "Action": ["ec2:AssociateClientVpnTargetNetwork", "ec2:CreateClientVpnRoute"],
-            "Resource": arn("subnet", "*"),
-        }),
-        json!({
-            "Sid": "SeeTheEndpoint",
-            "Effect": "Allow",
-            "Action": [
-                "ec2:DescribeClientVpnTargetNetworks",
-                "ec2:DescribeClientVpnConnections",
-                "ec2:DescribeClientVpnAuthorizationRules",
-                "ec2:DescribeClientVpnRoutes",
-                "ec2:DescribeTags"
-            ],
-            "Resource": "*",
+            "Condition": tagged(deployment),
         }),
         json!({
             "Sid": "StopTheNatGateway",
             "Effect": "Allow",
             "Action": ["ec2:DeleteNatGateway", "ec2:ReleaseAddress"],
             "Resource": [arn("natgateway", "*"), arn("elastic-ip", "*")],
-            "Condition": tagged,
+            "Condition": tagged(deployment),
         }),
         json!({
-            "Sid": "RunTheStateMachines",
+            "Sid": "StartTheStateMachines",
             "Effect": "Allow",
             "Action": ["states:StartExecution"],
             "Resource": machines_arn(deployment, account, region),
@@ -205,6 +195,48 @@ pub fn role_policy(deployment: &str, account: &str, region: &str, tables: &[Stri
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// What the states role may do: the state machines' calls, on the deployment's tagged endpoint
+/// and on subnets (where the wake associates and routes); reads, which IAM does not scope to a
+/// resource, on any.
+pub fn states_role_policy(deployment: &str, account: &str, region: &str) -> String {
+    let p = partition(region);
+    let arn = |kind: &str, id: &str| format!("arn:{p}:ec2:{region}:{account}:{kind}/{id}");
+    json!({"Version": "2012-10-17", "Statement": [
+        {
+            "Sid": "SleepAndWakeTheEndpoint",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DisassociateClientVpnTargetNetwork",
+                "ec2:CreateTags",
+                "ec2:AssociateClientVpnTargetNetwork",
+                "ec2:AuthorizeClientVpnIngress",
+                "ec2:CreateClientVpnRoute"
+            ],
+            "Resource": arn("client-vpn-endpoint", "*"),
+            "Condition": tagged(deployment),
+        },
+        {
+            "Sid": "TheSubnetsItWakesIn",
+            "Effect": "Allow",
+            "Action": ["ec2:AssociateClientVpnTargetNetwork", "ec2:CreateClientVpnRoute"],
+            "Resource": arn("subnet", "*"),
+        },
+        {
+            "Sid": "SeeTheEndpoint",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeClientVpnTargetNetworks",
+                "ec2:DescribeClientVpnConnections",
+                "ec2:DescribeClientVpnAuthorizationRules",
+                "ec2:DescribeClientVpnRoutes",
+                "ec2:DescribeTags"
+            ],
+            "Resource": "*",
+        }
+    ]})
+    .to_string()
 }
 
 fn one_time(name: String, at: i64, action: &str, input: serde_json::Value, role: &str) -> Schedule {
@@ -559,7 +591,7 @@ pub fn plan_extend(seen: &Observed, by: i64) -> Result<Vec<Step>> {
 /// `teardown`: every schedule and the group, then the role.
 pub fn plan_remove_deadlines(seen: &Observed) -> Vec<Step> {
     let mut steps = Vec::new();
-    if seen.scheduler_role.is_some() || !seen.schedules.is_empty() {
+    if seen.scheduler_role.is_some() || seen.states_role.is_some() || !seen.schedules.is_empty() {
         steps.push(Step::new(Action::DeleteSchedules {
             schedules: seen.schedules.len(),
         }));
@@ -571,6 +603,11 @@ pub fn plan_remove_deadlines(seen: &Observed) -> Vec<Step> {
                 .iter()
                 .map(|(_, arn)| arn.clone())
                 .collect(),
+        }));
+    }
+    if let Some(role) = &seen.states_role {
+        steps.push(Step::new(Action::DeleteSchedulerRole {
+            role: role.clone(),
         }));
     }
     if let Some(role) = &seen.scheduler_role {

@@ -76,6 +76,8 @@ pub struct Observed {
     pub schedules: Vec<Schedule>,
     /// The ARN of the deployment's scheduler role, when it exists.
     pub scheduler_role: Option<String>,
+    /// The ARN of the role the deployment's state machines run as, when it exists.
+    pub states_role: Option<String>,
     /// The deployment's Step Functions state machines (working hours, idle sleep): (name, ARN).
     pub state_machines: Vec<(String, String)>,
     /// Why the state machines could not be read (no Step Functions permission); `None` when

@@ -1444,9 +1444,10 @@ fn deadline_plans_arm_keep_move_and_remove() {
 }
 
 #[test]
-fn the_role_is_for_the_scheduler_of_this_deployment_only() {
+fn the_roles_are_for_the_scheduler_and_the_machines_of_this_deployment_only() {
     let trust: serde_json::Value =
         serde_json::from_str(&trust_policy("lab", "123456789012", "eu-west-1")).unwrap();
+    assert_eq!(trust["Statement"].as_array().unwrap().len(), 1);
     let st = &trust["Statement"][0];
     assert_eq!(st["Principal"]["Service"], "scheduler.amazonaws.com");
     assert_eq!(st["Action"], "sts:AssumeRole");
@@ -1458,7 +1459,10 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
         st["Condition"]["ArnLike"]["aws:SourceArn"],
         "arn:aws:scheduler:eu-west-1:123456789012:schedule-group/vpnctl-lab"
     );
-    let st = &trust["Statement"][1];
+    let trust: serde_json::Value =
+        serde_json::from_str(&states_trust_policy("lab", "123456789012", "eu-west-1")).unwrap();
+    assert_eq!(trust["Statement"].as_array().unwrap().len(), 1);
+    let st = &trust["Statement"][0];
     assert_eq!(st["Principal"]["Service"], "states.amazonaws.com");
     let machines = serde_json::json!([
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-sleep",
@@ -1466,26 +1470,27 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
         "arn:aws:states:eu-west-1:123456789012:stateMachine:vpnctl-lab-idle"
     ]);
     assert_eq!(st["Condition"]["ArnLike"]["aws:SourceArn"], machines);
-    let policy: serde_json::Value = serde_json::from_str(&role_policy(
-        "lab",
-        "123456789012",
-        "eu-west-1",
-        &["rtb-1".into()],
-    ))
-    .unwrap();
-    let statements = policy["Statement"].as_array().unwrap();
-    let actions: BTreeSet<String> = statements
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    // Exactly what the schedules and the state machines call, nothing more: read from them.
+    assert_eq!(
+        st["Condition"]["StringEquals"]["aws:SourceAccount"],
+        "123456789012"
+    );
+    let actions = |policy: &str| -> (BTreeSet<String>, Vec<serde_json::Value>) {
+        let p: serde_json::Value = serde_json::from_str(policy).unwrap();
+        let statements = p["Statement"].as_array().unwrap().clone();
+        let actions = statements
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().clone())
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        (actions, statements)
+    };
+    // Each role allows exactly what its callers call, nothing more: read from them.
     let iam = |service: &str, api: &str| {
         let mut c = api.chars();
         let first = c.next().unwrap().to_ascii_uppercase();
         format!("{service}:{first}{}", c.as_str())
     };
-    let mut called = BTreeSet::new();
+    let mut scheduled = BTreeSet::new();
     let seen = converged(&desired(false));
     let (e, v) = the_endpoint(&seen).unwrap();
     let mut tags = tags_for("lab", "lab-nat");
@@ -1498,11 +1503,36 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
     ));
     tags.insert(TAG_REPLACED_ROUTE.into(), "igw-1".into());
     schedules.extend(nat_schedules(&nat("nat-1", "available", tags), 1, "r"));
+    let arn = |m: Machine| format!("arn:m:{m:?}");
+    for r in [
+        Recurring::Idle { after: 600 },
+        Recurring::Hours {
+            sleep: "cron(0 19 ? * MON-FRI *)".into(),
+            wake: "cron(0 7 ? * MON-FRI *)".into(),
+            timezone: "UTC".into(),
+        },
+    ] {
+        schedules.extend(recurring_schedules("lab", &r, e, v, "r", arn).unwrap());
+    }
     for s in &schedules {
         let (service, api) = s.action.split_once(':').unwrap();
-        called.insert(iam(service, api));
+        let service = if service == "sfn" { "states" } else { service };
+        scheduled.insert(iam(service, api));
     }
-    called.insert("states:StartExecution".to_string());
+    let (allowed, statements) = actions(&role_policy(
+        "lab",
+        "123456789012",
+        "eu-west-1",
+        &["rtb-1".into()],
+    ));
+    assert_eq!(allowed, scheduled);
+    for s in &statements {
+        let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
+        let table = s["Resource"]
+            == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
+        let ours = s["Resource"] == machines;
+        assert!(tagged || table || ours, "{s}");
+    }
     fn tasks(v: &serde_json::Value, out: &mut BTreeSet<String>) {
         match v {
             serde_json::Value::Object(m) => {
@@ -1519,22 +1549,21 @@ fn the_role_is_for_the_scheduler_of_this_deployment_only() {
             _ => {}
         }
     }
+    let mut called = BTreeSet::new();
     for m in Machine::ALL {
         tasks(&serde_json::from_str(&m.definition()).unwrap(), &mut called);
     }
-    assert_eq!(actions, called);
-    for s in statements {
+    let (allowed, statements) = actions(&states_role_policy("lab", "123456789012", "eu-west-1"));
+    assert_eq!(allowed, called);
+    for s in &statements {
         let tagged = s["Condition"]["StringEquals"]["aws:ResourceTag/vpnctl:deployment"] == "lab";
-        let table = s["Resource"]
-            == serde_json::json!(["arn:aws:ec2:eu-west-1:123456789012:route-table/rtb-1"]);
-        let machines = s["Resource"] == machines;
         let reads = s["Action"]
             .as_array()
             .unwrap()
             .iter()
             .all(|a| a.as_str().unwrap().starts_with("ec2:Describe"));
         let subnets = s["Resource"] == "arn:aws:ec2:eu-west-1:123456789012:subnet/*";
-        assert!(tagged || table || machines || reads || subnets, "{s}");
+        assert!(tagged || reads || subnets, "{s}");
     }
 }
 
