@@ -194,9 +194,39 @@ pub fn extend(ctx: &Ctx, args: &ExtendArgs) -> Result<()> {
             ));
         }
     };
+    let ran = run_plan(ctx, &args.aws, args.dry_run, "extend", |seen| {
+        if let Some(why) = &seen.deadlines_unread {
+            return Err(Error::invalid(
+                format!("the deployment's deadlines cannot be read: {why}"),
+                "the credentials need EventBridge Scheduler permissions",
+            ));
+        }
+        plan::plan_extend(seen, by)
+    })?;
+    let now = ctx.now.unix_timestamp();
+    for (d, at) in ran.iter().flat_map(|r| &r.deadlines) {
+        ctx.printer.data(format!(
+            "{d} deadline moved to {} (in {})",
+            plan::when(*at),
+            left(*at, now)
+        ));
+    }
+    Ok(())
+}
+
+/// What the deadline commands (`extend`, `schedule`) share: connect, take the deployment's
+/// lock (not for a dry run), observe, plan with `plan`, then show the plan (`--dry-run`) or
+/// run it. `None`: nothing was run (a dry run, or nothing to do).
+fn run_plan(
+    ctx: &Ctx,
+    aws: &crate::cli::AwsArgs,
+    dry_run: bool,
+    command: &str,
+    plan: impl FnOnce(&Observed) -> Result<Vec<Step>>,
+) -> Result<Option<exec::Ran>> {
     let rt = runtime()?;
-    let (cloud, region) = rt.block_on(super::connect(ctx, &args.aws))?;
-    let _lock = if args.dry_run {
+    let (cloud, region) = rt.block_on(super::connect(ctx, aws))?;
+    let _lock = if dry_run {
         None
     } else {
         Some(super::deployment_lock_blocking(ctx)?)
@@ -205,36 +235,29 @@ pub fn extend(ctx: &Ctx, args: &ExtendArgs) -> Result<()> {
         let seen = exec::observe(&cloud, &ctx.deployment, false)
             .await
             .map_err(crate::aws::to_error)?;
-        if let Some(why) = &seen.deadlines_unread {
-            return Err(Error::invalid(
-                format!("the deployment's deadlines cannot be read: {why}"),
-                "the credentials need EventBridge Scheduler permissions",
-            ));
+        let steps = plan::ordered(plan(&seen)?);
+        check_readable(ctx, &seen, &steps)?;
+        if dry_run {
+            super::show_plan(ctx, command, &region, &steps, &[], "nothing to change");
+            return Ok(None);
         }
-        let steps = plan::plan_extend(&seen, by)?;
-        if args.dry_run {
-            super::show_plan(ctx, "extend", &region, &steps, &[], "");
-            return Ok(());
+        if steps.is_empty() {
+            return Ok(None);
         }
+        let account = account(&cloud, &steps).await?;
         let ran = super::interruptible(ctx, None, async {
-            let inputs = exec::Inputs::default();
-            super::execute(
-                ctx, &cloud, "extend", &region, &steps, &seen, &inputs, false,
-            )
-            .await
-            .into_result()
-            .map_err(crate::aws::step_error)
+            let inputs = exec::Inputs {
+                account: account.as_deref(),
+                region: Some(&region),
+                ..Default::default()
+            };
+            super::execute(ctx, &cloud, command, &region, &steps, &seen, &inputs, false)
+                .await
+                .into_result()
+                .map_err(crate::aws::step_error)
         })
         .await?;
-        let now = ctx.now.unix_timestamp();
-        for (d, at) in &ran.deadlines {
-            ctx.printer.data(format!(
-                "{d} deadline moved to {} (in {})",
-                plan::when(*at),
-                left(*at, now)
-            ));
-        }
-        Ok(())
+        Ok(Some(ran))
     })
 }
 
@@ -256,18 +279,8 @@ pub fn schedule(ctx: &Ctx, args: &ScheduleArgs) -> Result<()> {
             timezone: plan::timezone(&args.timezone)?,
         })
     };
-    let rt = runtime()?;
-    let (cloud, region) = rt.block_on(super::connect(ctx, &args.aws))?;
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(super::deployment_lock_blocking(ctx)?)
-    };
-    rt.block_on(async {
-        let seen = exec::observe(&cloud, &ctx.deployment, false)
-            .await
-            .map_err(crate::aws::to_error)?;
-        let (e, v) = plan::the_endpoint(&seen)?;
+    let ran = run_plan(ctx, &args.aws, args.dry_run, "schedule", |seen| {
+        let (e, v) = plan::the_endpoint(seen)?;
         if want.is_some() && plan::restore_of(e, v)?.is_none() {
             return Err(Error::not_found(
                 format!(
@@ -278,43 +291,24 @@ pub fn schedule(ctx: &Ctx, args: &ScheduleArgs) -> Result<()> {
                 format!("run `{}` first", ctx.vpnctl_aws("setup", &args.aws)),
             ));
         }
-        let steps = plan::ordered(match want {
+        Ok(match want {
             Some(r) => plan::plan_recurring(r),
-            None => plan::plan_recurring_off(&seen, plan::RecurringKind::Hours),
-        });
-        check_readable(ctx, &seen, &steps)?;
-        if args.dry_run {
-            super::show_plan(ctx, "schedule", &region, &steps, &[], "no working hours");
-            return Ok(());
-        }
-        if steps.is_empty() {
-            ctx.printer
-                .data("the deployment has no working hours: nothing to remove");
-            return Ok(());
-        }
-        let account = account(&cloud, &steps).await?;
-        let ran = super::interruptible(ctx, None, async {
-            let inputs = exec::Inputs {
-                account: account.as_deref(),
-                region: Some(&region),
-                ..Default::default()
-            };
-            super::execute(
-                ctx, &cloud, "schedule", &region, &steps, &seen, &inputs, false,
-            )
-            .await
-            .into_result()
-            .map_err(crate::aws::step_error)
+            None => plan::plan_recurring_off(seen, plan::RecurringKind::Hours),
         })
-        .await?;
-        if ran.recurring.is_empty() {
-            ctx.printer.data("working hours removed");
+    })?;
+    match ran {
+        None if args.dry_run => {}
+        None => ctx
+            .printer
+            .data("the deployment has no working hours: nothing to remove"),
+        Some(ran) if ran.recurring.is_empty() => ctx.printer.data("working hours removed"),
+        Some(ran) => {
+            for line in recurring_lines(&ran) {
+                ctx.printer.data(line);
+            }
         }
-        for line in recurring_lines(&ran) {
-            ctx.printer.data(line);
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// The lines a command prints after arming recurring schedules.
@@ -341,6 +335,14 @@ pub fn armed_lines(ran: &exec::Ran, now: i64) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The deployment's deadline duration when a command is given none: the one `setup --ttl`
+/// recorded on the endpoint, else the config file's `ttl`.
+pub fn deployment_ttl(ctx: &Ctx, seen: &Observed) -> Option<String> {
+    plan::recorded_ttl(seen)
+        .map(str::to_string)
+        .or(ctx.config.deployment(&ctx.deployment).ttl)
 }
 
 /// What a command wants of the endpoint's deadline. Its own `--ttl` (`flag`, as `parse` reads

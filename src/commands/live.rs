@@ -283,9 +283,7 @@ pub fn wake(ctx: &Ctx, args: &WakeArgs) -> Result<()> {
         // the config's `ttl`; armed when wake wakes something, or when the endpoint is awake
         // without the deadline it should have (a wake interrupted before it armed).
         let now = ctx.now.unix_timestamp();
-        let fallback = plan::recorded_ttl(&seen)
-            .map(str::to_string)
-            .or(ctx.config.deployment(&ctx.deployment).ttl);
+        let fallback = super::deadline::deployment_ttl(ctx, &seen);
         let want = super::deadline::endpoint_want(
             &seen,
             ttl,

@@ -531,9 +531,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         }
         let now = ctx.now.unix_timestamp();
         // The deployment's duration: the one recorded on the endpoint, else the config's.
-        let fallback = plan::recorded_ttl(&seen)
-            .map(str::to_string)
-            .or(config.ttl.clone());
+        let fallback = super::deadline::deployment_ttl(ctx, &seen);
         let endpoint_deadline = super::deadline::endpoint_want(
             &seen,
             ttl,
