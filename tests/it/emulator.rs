@@ -3,7 +3,7 @@
 //! fails fast), observed independently with boto3 (`tests/emulator/inventory.py`), stopped
 //! on drop.
 
-use crate::harness::{Env, free_port};
+use crate::harness::Env;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -41,38 +41,55 @@ pub struct Emulator {
 impl Emulator {
     pub fn start(delay_seconds: f64) -> Emulator {
         venv();
-        // A port picked free can be taken before the emulator binds it: try a few.
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let log = std::env::temp_dir().join(format!("vpnctl-emulator-{port}.log"));
-            let child = Command::new(root().join("tests/emulator/run"))
-                .args(["--port", &port.to_string()])
-                .env("EMULATOR_DELAY_SECONDS", delay_seconds.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("log file"))
-                .spawn()
-                .expect("start the emulator");
-            let mut emu = Emulator {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-            };
-            let start = Instant::now();
-            // Generous: several tests start emulators at once on two cores.
-            while start.elapsed() < Duration::from_secs(90) {
-                if http(port, "GET", "/_emulator/health", "").is_some_and(|r| r.contains("ok")) {
-                    return emu;
+        // The emulator binds a port the kernel picks (`--port 0`) and says which: a port picked
+        // free here and handed over could be taken in between (by another test's connection).
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log =
+            std::env::temp_dir().join(format!("vpnctl-emulator-{}-{n}.log", std::process::id()));
+        let mut child = Command::new(root().join("tests/emulator/run"))
+            .args(["--port", "0"])
+            .env("EMULATOR_DELAY_SECONDS", delay_seconds.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(url) = line.strip_prefix("emulator ready on ") {
+                    let _ = tx.send(url.trim().to_string());
                 }
-                if let Ok(Some(_)) = emu.child.try_wait() {
-                    break;
+            }
+        });
+        // Generous: several tests start emulators at once on two cores.
+        let url = rx.recv_timeout(Duration::from_secs(90));
+        let mut emu = Emulator {
+            child,
+            url: url.clone().unwrap_or_default(),
+        };
+        if url.is_ok() {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if http(emu.port(), "GET", "/_emulator/health", "")
+                    .is_some_and(|r| r.contains("ok"))
+                {
+                    return emu;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            last_log = std::fs::read_to_string(&log).unwrap_or_default();
-            let _ = emu.child.kill();
         }
-        panic!("the emulator did not become healthy:\n{last_log}");
+        let _ = emu.child.kill();
+        panic!(
+            "the emulator did not become healthy:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     fn port(&self) -> u16 {
