@@ -7,6 +7,7 @@ pub mod exec;
 #[cfg(test)]
 pub mod fake;
 pub mod model;
+pub mod permissions;
 pub mod plan;
 pub mod price;
 pub mod sdk;

@@ -166,6 +166,12 @@ impl Emulator {
         serde_json::from_str(&body).expect("calls json")
     }
 
+    /// The same calls by IAM action name, e.g. `ec2:DescribeVpcs` (`GET /_emulator/actions`).
+    pub fn actions(&self) -> BTreeMap<String, u64> {
+        let body = http(self.port(), "GET", "/_emulator/actions", "").expect("get actions");
+        serde_json::from_str(&body).expect("actions json")
+    }
+
     /// Count the calls from zero again (`DELETE /_emulator/calls`).
     pub fn reset_calls(&self) {
         http(self.port(), "DELETE", "/_emulator/calls", "").expect("reset calls");

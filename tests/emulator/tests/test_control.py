@@ -238,5 +238,12 @@ def test_calls_are_counted_per_action_across_services(emulator, ec2, acm, make_e
         ec2.describe_subnets()  # a failed call is a call
     assert emulator.calls() == {"DescribeVpcs": 2, "ListCertificates": 1, "DescribeClientVpnEndpoints": 1,
                                 "AssociateClientVpnTargetNetwork": 1, "DescribeSubnets": 1}
+    # The same calls as IAM names them: the service's prefix, Step Functions' as "states".
+    assert emulator.control("/_emulator/actions")[1] == {
+        "ec2:DescribeVpcs": 2, "acm:ListCertificates": 1, "ec2:DescribeClientVpnEndpoints": 1,
+        "ec2:AssociateClientVpnTargetNetwork": 1, "ec2:DescribeSubnets": 1}
+    emulator.client("stepfunctions").list_state_machines()
+    assert emulator.control("/_emulator/actions")[1]["states:ListStateMachines"] == 1
     emulator.control("/_emulator/reset", {})
     assert emulator.calls() == {}
+    assert emulator.control("/_emulator/actions")[1] == {}

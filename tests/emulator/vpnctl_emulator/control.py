@@ -68,6 +68,10 @@ _STARTUP = {"delay_seconds": 0.0, "scheduler_realtime": True}
 CONFIG: dict = {}
 FAULTS: list = []  # pending faults, oldest first: {"action", "code", "count"[, "async_state"]}
 CALLS: dict = {}  # action name -> calls served since the last reset
+# The same calls as IAM names them ("ec2:DescribeVpcs"): what a policy must allow. IAM's
+# service prefix is moto's service name except for Step Functions ("states").
+ACTIONS: dict = {}
+IAM_PREFIX = {"stepfunctions": "states"}
 
 
 def _defaults() -> dict:
@@ -108,6 +112,7 @@ def reset() -> None:
         CONFIG.update(_defaults())
         FAULTS.clear()
         CALLS.clear()
+        ACTIONS.clear()
 
 
 reset()
@@ -265,10 +270,14 @@ def take_async_fault(action: str):
     return fault["code"] if fault else None
 
 
-def on_call(action: str):
-    """Count one call of `action`; return the fault it must answer with, if any."""
+def on_call(action: str, service: str | None = None):
+    """Count one call of `action` (of moto's `service`); return the fault it must answer with,
+    if any."""
     with LOCK:
         CALLS[action] = CALLS.get(action, 0) + 1
+        if service:
+            name = f"{IAM_PREFIX.get(service, service)}:{action}"
+            ACTIONS[name] = ACTIONS.get(name, 0) + 1
         return _take(action, asynchronous=False)
 
 
@@ -277,9 +286,16 @@ def calls() -> dict:
         return dict(CALLS)
 
 
+def actions() -> dict:
+    """The calls since the last reset by IAM action name, e.g. {"acm:ImportCertificate": 1}."""
+    with LOCK:
+        return dict(ACTIONS)
+
+
 def clear_calls() -> None:
     with LOCK:
         CALLS.clear()
+        ACTIONS.clear()
 
 
 # ---------------------------------------------------------------- the dispatch hook
@@ -303,7 +319,7 @@ def install() -> None:
             action = self._get_action()
         except Exception:
             action = None
-        fault = on_call(action) if action else None
+        fault = on_call(action, getattr(self, "service_name", None)) if action else None
         if fault is None:
             return original(self)
         code = fault["code"]

@@ -63,6 +63,8 @@ def make_app():
                 return reply(200, control.faults())
             if route == ("GET", "/_emulator/calls"):
                 return reply(200, control.calls())
+            if route == ("GET", "/_emulator/actions"):
+                return reply(200, control.actions())
             if route == ("DELETE", "/_emulator/calls"):
                 control.clear_calls()
                 return reply(200, control.calls())
