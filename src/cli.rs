@@ -5,6 +5,9 @@ use crate::profile::Proto;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The heading of the flags every command takes, apart from each command's own.
+pub const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "vpnctl",
@@ -15,30 +18,30 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The PKI directory.
-    #[arg(long, global = true, env = "VPNCTL_PKI", value_name = "DIR")]
+    #[arg(long, global = true, env = "VPNCTL_PKI", value_name = "DIR", help_heading = GLOBAL)]
     pub pki: Option<PathBuf>,
     /// The deployment name (tags, default server name, state).
-    #[arg(long, global = true, env = "VPNCTL_NAME", value_name = "NAME")]
+    #[arg(long, global = true, env = "VPNCTL_NAME", value_name = "NAME", help_heading = GLOBAL)]
     pub name: Option<String>,
     /// File holding the CA key's passphrase (else VPNCTL_CA_PASSPHRASE, else a prompt when
     /// stdin is a terminal).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     pub ca_passphrase_file: Option<PathBuf>,
     /// The config file (default ./vpnctl.toml when present).
-    #[arg(long, global = true, env = "VPNCTL_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "VPNCTL_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// Only errors and warnings on stderr.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     /// Answer yes to the question `teardown`, `sleep`, `nat off` and `pki revoke` ask on a
     /// terminal (without a terminal they never ask).
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub yes: bool,
     /// Log each AWS call (service, operation, duration, request id, error code) to stderr.
-    #[arg(long, short, global = true, conflicts_with = "debug")]
+    #[arg(long, short, global = true, conflicts_with = "debug", help_heading = GLOBAL)]
     pub verbose: bool,
     /// `--verbose`, plus the AWS SDK's own debug log (credentials and retries).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub debug: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -55,35 +58,139 @@ pub enum Command {
         command: PkiCommand,
     },
     /// Render ready `.ovpn` profiles with the user's certificate and key embedded.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl profile alice",
+        "\n  vpnctl profile --all",
+        "\n  vpnctl profile bob --remote vpn.example.com -o bob.ovpn",
+    ))]
     Profile(ProfileArgs),
     /// Create (or converge) the Client VPN endpoint, its associations, rules and routes, and
     /// write a ready profile per user.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl setup --vpc lab-vpc --subnet lab-private-subnet --client-cidr 10.83.0.0/16",
+        "\n  vpnctl setup --ttl 8h --idle-sleep 1h",
+        "\n  vpnctl setup --dry-run",
+    ))]
     Setup(SetupArgs),
     /// Every resource of the deployment, its state, and what bills now.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl status",
+        "\n  vpnctl status --json",
+    ))]
     Status(StatusArgs),
     /// The deployments this directory knows and those tagged in the region: state, bill.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl list",
+        "\n  vpnctl list --local",
+    ))]
     List(ListDeploymentsArgs),
     /// Remove everything of the deployment that bills, in the order AWS requires.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl teardown --dry-run",
+        "\n  vpnctl teardown --yes",
+        "\n  vpnctl teardown --keep-going",
+    ))]
     Teardown(TeardownArgs),
     /// Who is connected, since when, from where, bytes in/out.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl connections",
+        "\n  vpnctl connections --all --json",
+    ))]
     Connections(ConnectionsArgs),
     /// End a user's live connections.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl kick alice",
+        "\n  vpnctl kick alice --dry-run",
+    ))]
     Kick(KickArgs),
     /// Disassociate every subnet: association billing stops, the endpoint and profiles stay.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl sleep",
+        "\n  vpnctl sleep --yes --json",
+    ))]
     Sleep(AwsOnly),
     /// Associate the subnets again and restore the routes and rules the deployment had.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl wake",
+        "\n  vpnctl wake --ttl 8h",
+    ))]
     Wake(WakeArgs),
     /// Push every pending deadline of the deployment later (`setup --ttl`, `nat on --ttl`).
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl extend 2h",
+        "\n  vpnctl extend 1d --dry-run",
+    ))]
     Extend(ExtendArgs),
     /// Working hours: sleep and wake every day (or as cron says), server-side.
     #[command(arg_required_else_help = true)]
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl schedule --sleep \"0 19 ? * MON-FRI *\" --wake \"0 7 ? * MON-FRI *\"",
+        "\n  vpnctl schedule --sleep \"0 18 ? * * *\" --wake \"0 8 ? * * *\" \\",
+        "\n      --timezone Europe/Oslo",
+        "\n  vpnctl schedule --off",
+    ))]
     Schedule(ScheduleArgs),
+    /// The least-privilege IAM policy (JSON) for the commands named; all of them by default.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl iam-policy",
+        "\n  vpnctl iam-policy setup status sleep wake teardown",
+        "\n  vpnctl iam-policy nat pki revoke > vpnctl-nat-and-revoke.json",
+    ))]
+    IamPolicy(IamPolicyArgs),
+    /// Shell completions, on stdout.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl completions bash > ~/.local/share/bash-completion/completions/vpnctl",
+        "\n  vpnctl completions zsh > ~/.zfunc/_vpnctl",
+        "\n  vpnctl completions fish > ~/.config/fish/completions/vpnctl.fish",
+    ))]
+    Completions(CompletionsArgs),
+    /// Write the manual pages: vpnctl.1 and one page per command (vpnctl-setup.1, …).
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl man --out ~/.local/share/man/man1",
+        "\n  vpnctl man --out /tmp/man && man -l /tmp/man/vpnctl-setup.1",
+    ))]
+    Man(ManArgs),
     /// Temporary internet for a private subnet through a NAT gateway.
     #[command(arg_required_else_help = true)]
     Nat {
         #[command(subcommand)]
         command: NatCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// Commands as typed after `vpnctl` (`setup`, `nat on`, `pki revoke`), or a group (`nat`,
+    /// `pki`) for all of its commands that reach AWS.
+    #[arg(value_name = "COMMAND")]
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if missing; pages there are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -181,8 +288,18 @@ pub struct ScheduleArgs {
 #[derive(Debug, Subcommand)]
 pub enum NatCommand {
     /// Elastic IP + NAT gateway in a public subnet + 0.0.0.0/0 of the private subnet's route table.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl nat on --subnet lab-private-subnet",
+        "\n  vpnctl nat on --subnet lab-private-subnet --ttl 1h",
+    ))]
     On(NatOnArgs),
     /// Remove the route (restoring a replaced one), delete the NAT gateway, release the Elastic IP.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl nat off",
+        "\n  vpnctl nat off --dry-run",
+    ))]
     Off(NatOffArgs),
 }
 
@@ -227,6 +344,7 @@ pub struct NatOffArgs {
 
 /// How to reach AWS, as in the AWS CLI.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "AWS options")]
 pub struct AwsArgs {
     /// A named profile of the AWS config (else AWS_PROFILE, else the default chain).
     #[arg(long, value_name = "NAME")]
@@ -337,23 +455,69 @@ pub struct TeardownArgs {
 #[derive(Debug, Subcommand)]
 pub enum PkiCommand {
     /// Create the CA, the server certificate and an empty CRL.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki init",
+        "\n  vpnctl pki init --server-name vpn.example.com --encrypt-ca-key",
+    ))]
     Init(InitArgs),
     /// Issue one client certificate per user (in parallel).
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki issue alice bob",
+        "\n  vpnctl pki issue carol --days 90",
+    ))]
     Issue(IssueArgs),
     /// Users, server, CA and CRL with their status and expiry.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki list",
+        "\n  vpnctl pki list --all --json",
+    ))]
     List(ListArgs),
     /// One certificate in detail: a user, `server` or `ca`.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki show alice",
+        "\n  vpnctl pki show ca --pem",
+    ))]
     Show(ShowArgs),
     /// Revoke a user and regenerate the CRL.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki revoke alice",
+        "\n  vpnctl pki revoke alice --local-only",
+        "\n  vpnctl pki revoke alice --dry-run",
+    ))]
     Revoke(RevokeArgs),
     /// A new certificate with the same name for a user or `server`.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki renew server",
+        "\n  vpnctl pki renew alice --days 30",
+    ))]
     Renew(RenewArgs),
     /// Regenerate the CRL (e.g. to move its next-update further out).
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki crl",
+        "\n  vpnctl pki crl --days 365",
+    ))]
     Crl(CrlArgs),
     /// Adopt an existing easy-rsa PKI, keeping serials and revocations.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki import-easyrsa ~/easy-rsa/pki",
+        "\n  vpnctl pki import-easyrsa ./pki-old --server server --crl-days 180",
+    ))]
     ImportEasyrsa(ImportArgs),
     /// Catch up with revocations another copy of this PKI made: from its crl.pem, or (without
     /// FILE) from the deployment's endpoint, whose CRL then gets the merged one.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki merge-crl",
+        "\n  vpnctl pki merge-crl ../laptop-copy/pki/crl.pem --dry-run",
+    ))]
     MergeCrl(MergeCrlArgs),
 }
 
@@ -500,4 +664,85 @@ pub struct ProfileArgs {
     /// Replace an existing profile file that holds other key material.
     #[arg(long)]
     pub force: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Words of an example as a shell splits them (double quotes only; no expansion).
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut cur, mut quoted, mut any) = (String::new(), false, false);
+        for c in line.chars() {
+            match c {
+                '"' => (quoted, any) = (!quoted, true),
+                c if c.is_whitespace() && !quoted => {
+                    if any {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                    any = false;
+                }
+                c => (cur, any) = (cur + &c.to_string(), true),
+            }
+        }
+        if any {
+            out.push(cur);
+        }
+        out
+    }
+
+    /// Every command people run has examples, and every example parses as written.
+    #[test]
+    fn every_command_shows_examples_that_parse() {
+        fn visit(cmd: &clap::Command, path: String, checked: &mut usize) {
+            let leaf = !cmd.has_subcommands();
+            let help = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if leaf {
+                assert!(help.starts_with("Examples:"), "`{path}` has no examples");
+            }
+            let text = help.replace("\\\n", " ");
+            for example in text.lines().skip(1).map(str::trim) {
+                assert!(
+                    example.starts_with(&path),
+                    "`{example}` is not an example of {path}"
+                );
+                // The vpnctl part of a shell line: before a redirection or a next command.
+                let command = example.split(['>', '&', '|']).next().unwrap_or_default();
+                let args = words(command);
+                if let Err(e) = Cli::try_parse_from(&args) {
+                    panic!("the example `{example}` does not parse: {e}");
+                }
+                *checked += 1;
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                visit(sub, format!("{path} {}", sub.get_name()), checked);
+            }
+        }
+        let mut checked = 0;
+        visit(&Cli::command(), "vpnctl".into(), &mut checked);
+        assert!(checked > 40, "{checked} examples");
+    }
+
+    /// The flags every command takes are under their own heading, apart from the command's.
+    #[test]
+    fn global_flags_have_their_own_heading() {
+        let mut root = Cli::command();
+        root.build();
+        let setup = root.find_subcommand("setup").unwrap();
+        for arg in setup.get_arguments() {
+            let global = arg.is_global_set();
+            let heading = arg.get_help_heading();
+            match arg.get_id().as_str() {
+                "help" | "version" => {}
+                _ if global => assert_eq!(heading, Some(GLOBAL), "{}", arg.get_id()),
+                "profile" | "region" => assert_eq!(heading, Some("AWS options")),
+                id => assert_eq!(heading, None, "setup's own --{id}"),
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub use plan_report::{execute, show_plan};
 pub mod setup;
 pub mod status;
 pub mod teardown;
+pub mod tools;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -246,6 +247,13 @@ fn passphrase(file: Option<&PathBuf>, env: &Environment) -> Result<Option<Passph
 }
 
 pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
+    // The commands about vpnctl itself need no PKI, deployment or config.
+    match &cli.command {
+        Command::IamPolicy(args) => return tools::iam_policy(printer, args),
+        Command::Completions(args) => return tools::completions(printer, args),
+        Command::Man(args) => return tools::man(printer, args),
+        _ => {}
+    }
     if let Some(name) = &cli.name {
         names::validate_deployment(name)?;
     }
@@ -326,6 +334,9 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Wake(args) => live::wake(&ctx, &args),
         Command::Extend(args) => deadline::extend(&ctx, &args),
         Command::Schedule(args) => deadline::schedule(&ctx, &args),
+        Command::IamPolicy(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("answered before the deployment is settled")
+        }
     }
 }
 
