@@ -141,6 +141,15 @@ pub enum Command {
         "\n  vpnctl schedule --off",
     ))]
     Schedule(ScheduleArgs),
+    /// Bring a Client VPN endpoint made elsewhere (e.g. by hand from AWS's guide) under the
+    /// deployment: only tags change.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki import-easyrsa ~/easy-rsa/pki --server server",
+        "\n  vpnctl adopt --endpoint cvpn-endpoint-0123456789abcdef0 --dry-run",
+        "\n  vpnctl adopt --endpoint cvpn-endpoint-0123456789abcdef0",
+    ))]
+    Adopt(AdoptArgs),
     /// The least-privilege IAM policy (JSON) for the commands named; all of them by default.
     #[command(after_help = concat!(
         "Examples:",
@@ -170,6 +179,21 @@ pub enum Command {
         #[command(subcommand)]
         command: NatCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The endpoint's id (cvpn-endpoint-…).
+    #[arg(long, value_name = "ID")]
+    pub endpoint: String,
+    /// Print the tags it would add and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, Args)]

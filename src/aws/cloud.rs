@@ -293,6 +293,8 @@ pub trait Certificates {
     /// The certificate body as ACM holds it.
     async fn certificate_body(&self, arn: &str) -> CloudResult<String>;
     async fn delete_certificate(&self, arn: &str) -> CloudResult<()>;
+    /// Add `tags` to a certificate (others it has stay): `adopt` marks one made elsewhere.
+    async fn tag_certificate(&self, arn: &str, tags: &Tags) -> CloudResult<()>;
 }
 
 #[allow(async_fn_in_trait)]

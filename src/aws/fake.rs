@@ -708,6 +708,18 @@ impl Certificates for FakeCloud {
         w.record(arn, "gone", now);
         Ok(())
     }
+
+    async fn tag_certificate(&self, arn: &str, tags: &Tags) -> CloudResult<()> {
+        let mut w = self.enter("AddTagsToCertificate")?;
+        let c = w
+            .certificates
+            .iter_mut()
+            .find(|c| c.arn == arn)
+            .ok_or_else(|| CloudError::not_found(arn.to_string()))?;
+        c.tags
+            .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(())
+    }
 }
 
 impl Endpoints for FakeCloud {

@@ -27,7 +27,11 @@ pub const TABLE: &[(&str, &[&[&str]])] = &[
     ("teardown", &[OBSERVE, TEARDOWN, SLEEP, NAT_OFF, DISARM]),
     ("pki revoke", &[OBSERVE, PUSH_CRL, END_SESSIONS]),
     ("pki merge-crl", &[OBSERVE, PUSH_CRL]),
+    ("adopt", &[OBSERVE, ADOPT]),
 ];
+
+/// Tagging an endpoint and the ACM certificates it uses (reads as observe's).
+const ADOPT: &[&str] = &["ec2:CreateTags", "acm:AddTagsToCertificate"];
 
 /// What every command reads to find the deployment by its tags (`aws::exec::observe`).
 const OBSERVE: &[&str] = &[

@@ -1,6 +1,7 @@
 //! The command layer: turns parsed arguments into calls on the library and reports results
 //! through the one `Printer`. The only layer that prints.
 
+pub mod adopt;
 pub mod deadline;
 pub mod deployment;
 pub mod list;
@@ -334,6 +335,7 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Wake(args) => live::wake(&ctx, &args),
         Command::Extend(args) => deadline::extend(&ctx, &args),
         Command::Schedule(args) => deadline::schedule(&ctx, &args),
+        Command::Adopt(args) => adopt::run(&ctx, &args),
         Command::IamPolicy(_) | Command::Completions(_) | Command::Man(_) => {
             unreachable!("answered before the deployment is settled")
         }
@@ -350,6 +352,7 @@ fn plan_as_json(command: &Command) -> bool {
         Command::Wake(a) => a.json,
         Command::Extend(a) => a.json,
         Command::Schedule(a) => a.json,
+        Command::Adopt(a) => a.json,
         Command::Nat {
             command: crate::cli::NatCommand::On(a),
         } => a.json,
@@ -392,6 +395,7 @@ fn aws_args(command: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Wake(a) => Some(&a.aws),
         Command::Extend(a) => Some(&a.aws),
         Command::Schedule(a) => Some(&a.aws),
+        Command::Adopt(a) => Some(&a.aws),
         Command::Nat {
             command: NatCommand::On(a),
         } => Some(&a.aws),

@@ -8,6 +8,7 @@ mod emulator;
 mod harness;
 mod live;
 
+mod adopt;
 mod aws;
 mod bad_input;
 mod calls;

@@ -121,6 +121,25 @@ fn every_command_s_policy_allows_exactly_what_its_runs_call() {
     record(&emu, &env, s, "wake", &lab(&["wake"]));
     env.ok(&lab(&["nat", "on", "--subnet", "lab-private-subnet"]));
     record(&emu, &env, s, "teardown", &lab(&["teardown", "--yes"]));
+    // An endpoint made by hand from this PKI (its layout is easy-rsa's), adopted.
+    let pki = env.pki();
+    let args = [
+        "--pki",
+        pki.to_str().unwrap(),
+        "--server",
+        "server",
+        "--client",
+        "alice",
+    ];
+    let made = emu.python("by_hand.py", &args);
+    let id = made["endpoint"].as_str().expect("endpoint id");
+    record(
+        &emu,
+        &env,
+        s,
+        "adopt",
+        &["--name", "lab", "adopt", "--endpoint", id],
+    );
 
     // Each command's policy allows every call its runs made.
     let mut wrong = Vec::new();

@@ -774,6 +774,20 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 }
                 Ok(())
             }
+            Action::AdoptEndpoint { tags } => {
+                let ep = endpoint()?;
+                let (how, f, t) = again(&ep, &p.endpoint);
+                self.call(&what, how, f, t, || c.tag_endpoint(&ep, tags))
+                    .await?;
+                retagged(bound, tags);
+                Ok(())
+            }
+            Action::AdoptCertificate { arn, tags } => {
+                let (how, f, t) = again(arn, &p.certificate_in_use);
+                self.call(&what, how, f, t, || c.tag_certificate(arn, tags))
+                    .await?;
+                Ok(())
+            }
             Action::DeleteStateMachines { machines } => {
                 let t = p.endpoint.timeout;
                 for arn in machines {

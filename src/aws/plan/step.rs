@@ -248,6 +248,17 @@ pub enum Action {
     DeleteStateMachines {
         machines: Vec<String>,
     },
+
+    // `adopt`: tags only, on what someone else made.
+    /// Mark the endpoint (named by the step) as the deployment's: these tags added.
+    AdoptEndpoint {
+        tags: crate::aws::model::Tags,
+    },
+    /// Mark an ACM certificate the endpoint uses as the deployment's: these tags added.
+    AdoptCertificate {
+        arn: String,
+        tags: crate::aws::model::Tags,
+    },
 }
 
 impl Action {
@@ -256,6 +267,7 @@ impl Action {
         use Action::*;
         match self {
             RecordSleep { .. } | SetNatDeadline { .. } => Phase::Record,
+            AdoptEndpoint { .. } | AdoptCertificate { .. } => Phase::Record,
             ImportCertificate { .. } => Phase::Certificate,
             AllocateAddress => Phase::Address,
             CreateEndpoint | ModifyEndpoint { .. } => Phase::Endpoint,
@@ -321,7 +333,9 @@ impl Action {
             | EndSessions { .. }
             | ClearSleepRecord
             | WriteProfiles
-            | RecordTtl { .. } => Lane::Endpoint,
+            | RecordTtl { .. }
+            | AdoptEndpoint { .. }
+            | AdoptCertificate { .. } => Lane::Endpoint,
             PutSchedulerRole
             | CreateScheduleGroup
             | ArmDeadline { .. }
@@ -380,6 +394,8 @@ impl Action {
             ArmRecurring { .. } => (Creates, "schedules"),
             DisarmRecurring { .. } => (Deletes, "schedules"),
             DeleteStateMachines { .. } => (Deletes, "state machines"),
+            AdoptEndpoint { .. } => (Changes, "endpoint tags"),
+            AdoptCertificate { .. } => (Changes, "acm certificate tags"),
         }
     }
 
@@ -427,7 +443,9 @@ impl Action {
             | PutStateMachines
             | ArmRecurring { .. }
             | DisarmRecurring { .. }
-            | DeleteStateMachines { .. } => return None,
+            | DeleteStateMachines { .. }
+            | AdoptEndpoint { .. }
+            | AdoptCertificate { .. } => return None,
         })
     }
 }
@@ -476,6 +494,9 @@ impl std::fmt::Display for Step {
                 f,
                 "disassociate subnet {subnet} ({association}) from {e} and wait until gone"
             ),
+            (Action::AdoptEndpoint { tags }, Some(e)) => {
+                write!(f, "tag the endpoint {e} {}", tag_list(tags))
+            }
             (Action::RecordSleep { .. }, Some(e)) => write!(
                 f,
                 "record the associations, routes and rules on {e} as tags (what wake restores)"
@@ -483,6 +504,14 @@ impl std::fmt::Display for Step {
             _ => self.action.fmt(f),
         }
     }
+}
+
+/// `k=v, k=v` for a plan line.
+fn tag_list(tags: &crate::aws::model::Tags) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A time in a plan line: `2026-12-02 20:00 UTC`.
@@ -688,6 +717,10 @@ impl std::fmt::Display for Action {
                 "delete the deployment's {} state machine(s)",
                 machines.len()
             ),
+            AdoptEndpoint { tags } => write!(f, "tag the endpoint {}", tag_list(tags)),
+            AdoptCertificate { arn, tags } => {
+                write!(f, "tag the ACM certificate {arn} {}", tag_list(tags))
+            }
         }
     }
 }

@@ -158,4 +158,19 @@ impl Certificates for AwsCloud {
             .map(|_| ())
             .map_err(|e| classify("DeleteCertificate", arn, e))
     }
+
+    async fn tag_certificate(&self, arn: &str, tags: &Tags) -> CloudResult<()> {
+        let tags: Vec<acm::types::Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| acm::types::Tag::builder().key(k).value(v).build().ok())
+            .collect();
+        self.acm
+            .add_tags_to_certificate()
+            .certificate_arn(arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("AddTagsToCertificate", arn, e))
+    }
 }

@@ -14,6 +14,7 @@ use aws_sdk_sfn as sfn;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+mod adopt;
 mod certificates;
 mod connect;
 mod convert;
@@ -23,6 +24,7 @@ mod machines;
 mod nat;
 mod network;
 
+pub use adopt::Described;
 pub use connect::{connect, default_region, endpoint_url};
 pub use convert::parse_aws_time;
 use convert::*;
