@@ -142,14 +142,21 @@ pub enum Command {
     ))]
     Schedule(ScheduleArgs),
     /// Bring a Client VPN endpoint made elsewhere (e.g. by hand from AWS's guide) under the
-    /// deployment: only tags change.
+    /// deployment: only tags change. Adopt its PKI first (`pki import-easyrsa`).
     #[command(after_help = concat!(
         "Examples:",
-        "\n  vpnctl pki import-easyrsa ~/easy-rsa/pki --server server",
         "\n  vpnctl adopt --endpoint cvpn-endpoint-0123456789abcdef0 --dry-run",
         "\n  vpnctl adopt --endpoint cvpn-endpoint-0123456789abcdef0",
     ))]
     Adopt(AdoptArgs),
+    /// Check what would break before it does: credentials, clock, permissions, quota,
+    /// certificate and CRL expiry, and the endpoint against the local PKI and profiles.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl doctor",
+        "\n  vpnctl doctor --json",
+    ))]
+    Doctor(DoctorArgs),
     /// The least-privilege IAM policy (JSON) for the commands named; all of them by default.
     #[command(after_help = concat!(
         "Examples:",
@@ -190,6 +197,15 @@ pub struct AdoptArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Print the plan (with --dry-run) or the outcome as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Every check as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

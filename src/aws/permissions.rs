@@ -28,6 +28,9 @@ pub const TABLE: &[(&str, &[&[&str]])] = &[
     ("pki revoke", &[OBSERVE, PUSH_CRL, END_SESSIONS]),
     ("pki merge-crl", &[OBSERVE, PUSH_CRL]),
     ("adopt", &[OBSERVE, ADOPT]),
+    // Its DryRuns of the Client VPN changes ask whether the identity may make them: the
+    // answer it wants, not a permission it needs.
+    ("doctor", &[OBSERVE]),
 ];
 
 /// Tagging an endpoint and the ACM certificates it uses (reads as observe's).

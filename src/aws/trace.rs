@@ -1,6 +1,7 @@
 //! `-v` / `--debug`: one log line per AWS call attempt (service, operation, HTTP status,
 //! duration, request id, AWS error code), through `tracing`, from an SDK interceptor that every
-//! client of the adapter carries. Nothing here changes a call.
+//! client of the adapter carries. Nothing here changes a call. The same interceptor notes
+//! AWS's clock (every answer's `Date` header) for `vpnctl doctor`'s skew check.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -12,6 +13,29 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::time::Instant;
+
+/// AWS's time from the last answer's `Date` header, and the local clock when it came.
+static AWS_CLOCK: std::sync::Mutex<Option<(i64, std::time::SystemTime)>> =
+    std::sync::Mutex::new(None);
+
+/// How far the local clock is ahead of AWS's (negative: behind), in seconds, from the last
+/// answer seen; `None` before any answer with a `Date` header. The header has whole seconds,
+/// so the figure is good to about a second.
+pub fn clock_skew() -> Option<i64> {
+    let (aws, local) = (*AWS_CLOCK.lock().ok()?)?;
+    let local = local.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(i64::try_from(local).ok()? - aws)
+}
+
+/// An HTTP date (`Thu, 03 Dec 2026 10:12:00 GMT`) as unix seconds.
+pub fn http_date(text: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(text.trim(), fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
 
 /// The `tracing` target of the call log (`-v` turns it on).
 pub const TARGET: &str = "vpnctl::aws";
@@ -57,6 +81,11 @@ impl Intercept for CallLog {
         _: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if let Some(aws) = ctx.response().headers().get("date").and_then(http_date)
+            && let Ok(mut clock) = AWS_CLOCK.lock()
+        {
+            *clock = Some((aws, std::time::SystemTime::now()));
+        }
         if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
             return Ok(());
         }
@@ -206,5 +235,17 @@ mod tests {
             Some("ThrottlingException")
         );
         assert_eq!(error_code(None, "plain text"), None);
+    }
+
+    #[test]
+    fn http_dates_as_aws_sends_them() {
+        assert_eq!(
+            http_date("Thu, 03 Dec 2026 10:12:00 GMT"),
+            Some(1_796_292_720)
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        for bad in ["", "2026-12-03T10:12:00Z", "Thu, 03 Dec 2026 10:12:00 PST"] {
+            assert_eq!(http_date(bad), None, "{bad}");
+        }
     }
 }

@@ -101,11 +101,27 @@ pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<()> {
         if let Some(server) = &ep.server_cert_arn {
             let body = cloud.certificate_body(server).await.map_err(to_error)?;
             if server_pem.as_deref().map(same_cert) != Some(same_cert(&body)) {
-                ctx.printer.warn(format!(
-                    "ACM's server certificate {server} is not this PKI's server certificate; \
-                     `{}` would import this PKI's to the same ARN",
-                    ctx.vpnctl("setup")
-                ));
+                // Setup replaces a server certificate of this CA in place, and refuses one of
+                // another CA (another PKI's deployment).
+                if crate::pki::cert::signed_by(&body, &ca_pem) {
+                    ctx.printer.warn(format!(
+                        "ACM's server certificate {server} is not this PKI's current one; `{}` \
+                         would import this PKI's to the same ARN",
+                        ctx.vpnctl("setup")
+                    ));
+                } else {
+                    return Err(Error::conflict(
+                        format!(
+                            "the endpoint's server certificate {server} was not issued by this \
+                             PKI's CA"
+                        ),
+                        format!(
+                            "adopt the PKI that issued it (`{}`), so that setup and renewals \
+                             can replace it",
+                            ctx.vpnctl("pki import-easyrsa PATH/TO/easy-rsa/pki")
+                        ),
+                    ));
+                }
             }
             certs.insert(0, server.clone());
         }
@@ -282,7 +298,7 @@ fn report(
 
 /// Whether a client root certificate (with the chain ACM holds for it) is `ca_pem` or chains
 /// to it.
-fn chains_to(body: &str, chain: Option<&str>, ca_pem: &str) -> bool {
+pub(crate) fn chains_to(body: &str, chain: Option<&str>, ca_pem: &str) -> bool {
     let ca = same_cert(ca_pem);
     same_cert(body) == ca
         || crate::pki::cert::signed_by(body, ca_pem)
@@ -290,7 +306,7 @@ fn chains_to(body: &str, chain: Option<&str>, ca_pem: &str) -> bool {
 }
 
 /// A certificate PEM's base64 body, whitespace removed: equal for the same certificate.
-fn same_cert(pem: &str) -> String {
+pub(crate) fn same_cert(pem: &str) -> String {
     pem_blocks(pem)
         .first()
         .map(|b| {

@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod deadline;
 pub mod deployment;
+pub mod doctor;
 pub mod list;
 pub mod live;
 pub mod nat;
@@ -336,6 +337,7 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         Command::Extend(args) => deadline::extend(&ctx, &args),
         Command::Schedule(args) => deadline::schedule(&ctx, &args),
         Command::Adopt(args) => adopt::run(&ctx, &args),
+        Command::Doctor(args) => doctor::run(&ctx, &args),
         Command::IamPolicy(_) | Command::Completions(_) | Command::Man(_) => {
             unreachable!("answered before the deployment is settled")
         }
@@ -396,6 +398,7 @@ fn aws_args(command: &Command) -> Option<&crate::cli::AwsArgs> {
         Command::Extend(a) => Some(&a.aws),
         Command::Schedule(a) => Some(&a.aws),
         Command::Adopt(a) => Some(&a.aws),
+        Command::Doctor(a) => Some(&a.aws),
         Command::Nat {
             command: NatCommand::On(a),
         } => Some(&a.aws),

@@ -17,7 +17,7 @@ fn root() -> &'static Path {
 
 /// The emulator's virtualenv, created once per test process (creating it concurrently from
 /// several tests would race).
-fn venv() -> &'static PathBuf {
+pub fn venv() -> &'static PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let out = Command::new(root().join("tests/emulator/run"))

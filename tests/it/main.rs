@@ -20,6 +20,7 @@ mod crash;
 mod deadlines;
 mod deployments;
 mod docs;
+mod doctor;
 mod easyrsa;
 mod interrupt;
 mod nat;

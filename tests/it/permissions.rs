@@ -71,6 +71,7 @@ fn every_command_s_policy_allows_exactly_what_its_runs_call() {
         &lab_setup(&[&second[..], &["--idle-sleep", "none"]].concat()),
     );
     record(&emu, &env, s, "status", &lab(&["status"]));
+    record(&emu, &env, s, "doctor", &lab(&["doctor"]));
     record(&emu, &env, s, "list", &lab(&["list"]));
     let endpoint = emu.inventory("lab")["endpoints"][0]["id"]
         .as_str()
@@ -146,7 +147,15 @@ fn every_command_s_policy_allows_exactly_what_its_runs_call() {
     for (key, called) in &seen {
         let words: Vec<&str> = key.split(' ').collect();
         let policy = allowed(&env, &words);
-        for a in called.difference(&policy) {
+        // doctor's DryRuns ask whether the identity may make those changes: a refusal is an
+        // answer it reports, not a permission it needs.
+        let asked = |a: &&String| {
+            key == "doctor"
+                && a.starts_with("ec2:")
+                && !a.contains(":Describe")
+                && !a.contains(":Export")
+        };
+        for a in called.difference(&policy).filter(|a| !asked(a)) {
             wrong.push(format!("{key}: calls {a}, which its policy does not allow"));
         }
     }

@@ -953,6 +953,7 @@ fn only_the_executor_calls_a_mutating_cloud_method() {
         "terminate_user",
         "import_crl",
         "tag_endpoint",
+        "tag_certificate",
         "allocate_address",
         "create_nat_gateway",
         "delete_nat_gateway",

@@ -19,6 +19,7 @@ mod certificates;
 mod connect;
 mod convert;
 mod deadlines;
+mod doctor;
 mod endpoints;
 mod machines;
 mod nat;
@@ -28,6 +29,7 @@ pub use adopt::Described;
 pub use connect::{connect, default_region, endpoint_url};
 pub use convert::parse_aws_time;
 use convert::*;
+pub use doctor::DryRun;
 use nat::nat_of;
 
 /// The clients. Reads retry as the SDK's standard mode does (throttling, 5xx, transport; 3

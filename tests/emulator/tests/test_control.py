@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 from conftest import code_of, expect
 
 DEFAULTS = {"delay_seconds": 0.0, "delays": {}, "concurrent_mutation_limit": 0,
-            "consistency_seconds": 0.0, "quotas": False, "scheduler_realtime": False}
+            "consistency_seconds": 0.0, "quotas": False, "clock_offset_seconds": 0.0,
+            "scheduler_realtime": False}
 
 
 # ---------------------------------------------------------------- configuration
@@ -17,7 +18,7 @@ def test_config_round_trip_and_reset(emulator):
     assert emulator.control("/_emulator/config") == (200, DEFAULTS)
     settings = {"delay_seconds": 0.5, "delays": {"association": 2, "nat_deletion": 0},
                 "concurrent_mutation_limit": 3, "consistency_seconds": 1.5, "quotas": True,
-                "scheduler_realtime": True}
+                "clock_offset_seconds": -90.0, "scheduler_realtime": True}
     assert emulator.configure(**settings) == dict(settings, delays={"association": 2.0, "nat_deletion": 0.0})
     assert emulator.control("/_emulator/config")[1]["delays"] == {"association": 2.0, "nat_deletion": 0.0}
     # Settings not given keep their value; "delays" replaces the whole map.
@@ -221,6 +222,24 @@ def test_a_synchronous_fault_leaves_the_async_one_pending(emulator, ec2, net):
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     expect("InternalError", emulator.client("ec2", attempts=1).create_nat_gateway, SubnetId=net["a"], AllocationId=eip)
     assert [f.get("async_state") for f in emulator.control("/_emulator/faults")[1]] == ["failed"]
+
+
+def test_the_date_header_moves_by_the_clock_offset(emulator, ec2):
+    import email.utils
+    import time
+
+    def skew():
+        response = ec2.describe_vpcs()
+        date = response["ResponseMetadata"]["HTTPHeaders"]["date"]
+        return email.utils.parsedate_to_datetime(date).timestamp() - time.time()
+
+    assert abs(skew()) < 3
+    emulator.configure(clock_offset_seconds=-600)
+    assert -603 < skew() < -597
+    for bad in ("soon", True, 10 ** 9):
+        assert emulator.control("/_emulator/config", {"clock_offset_seconds": bad})[0] == 400
+    emulator.control("/_emulator/reset", {})
+    assert abs(skew()) < 3
 
 
 # ---------------------------------------------------------------- call counts

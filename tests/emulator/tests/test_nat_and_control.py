@@ -51,7 +51,8 @@ def test_health_config_and_startup(emulator):
     assert emulator.control("/_emulator/health") == (200, {"status": "ok"})
     assert emulator.control("/_emulator/config") == (200, {
         "delay_seconds": 0.0, "delays": {}, "concurrent_mutation_limit": 0,
-        "consistency_seconds": 0.0, "quotas": False, "scheduler_realtime": False})
+        "consistency_seconds": 0.0, "quotas": False, "clock_offset_seconds": 0.0,
+        "scheduler_realtime": False})
     assert emulator.control("/_emulator/config", {"delay_seconds": -1})[0] == 400
     assert emulator.control("/_emulator/nope")[0] == 404
 

@@ -81,6 +81,7 @@ def _defaults() -> dict:
         "concurrent_mutation_limit": 0,
         "consistency_seconds": 0.0,
         "quotas": False,
+        "clock_offset_seconds": 0.0,
         "scheduler_realtime": _STARTUP["scheduler_realtime"],
     }
 
@@ -166,6 +167,11 @@ def update_config(body) -> dict:
         new["concurrent_mutation_limit"] = _count("concurrent_mutation_limit", body["concurrent_mutation_limit"], 0)
     if "consistency_seconds" in body:
         new["consistency_seconds"] = seconds("consistency_seconds", body["consistency_seconds"])
+    if "clock_offset_seconds" in body:
+        offset = body["clock_offset_seconds"]
+        if isinstance(offset, bool) or not isinstance(offset, (int, float)) or abs(offset) > 86400 * 366:
+            raise ValueError("clock_offset_seconds must be a number of seconds (within a year)")
+        new["clock_offset_seconds"] = float(offset)
     for name in ("quotas", "scheduler_realtime"):
         if name in body:
             if not isinstance(body[name], bool):
@@ -192,6 +198,11 @@ def hidden(born) -> bool:
     consistency): describes leave it out and calls that name it answer NotFound."""
     window = CONFIG["consistency_seconds"]
     return window > 0 and born is not None and time.monotonic() - born < window
+
+
+def clock_offset() -> float:
+    """How far the emulator's `Date` header is from the real time, in seconds."""
+    return CONFIG["clock_offset_seconds"]
 
 
 def quotas() -> bool:

@@ -92,6 +92,22 @@ def make_app():
     return app
 
 
+def clocked(handler):
+    """The request handler with its `Date` header moved by the config's clock_offset_seconds
+    (AWS's clock as a client whose own clock is off sees it; `vpnctl doctor` checks the skew)."""
+    import email.utils
+    import time as _time
+
+    require(handler, "date_time_string")
+
+    class Clocked(handler):
+        def date_time_string(self, timestamp=None):
+            now = _time.time() if timestamp is None else timestamp
+            return email.utils.formatdate(now + control.clock_offset(), usegmt=True)
+
+    return Clocked
+
+
 def reset_moto():
     from moto.moto_api import _internal
 
@@ -127,7 +143,7 @@ def main(argv=None):
     except (HookMissing, ImportError, AttributeError) as exc:
         fail(exc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=clocked(MotoRequestHandler))
     # Step Functions runs its state machines (moto's ASL interpreter), and their AWS SDK tasks
     # call this emulator's own services.
     os.environ["MOTO_PORT"] = str(server.server_port)
