@@ -408,8 +408,9 @@ pub struct SetupArgs {
     /// Send all client traffic through the VPN (split tunnel off, 0.0.0.0/0 routed and authorized).
     #[arg(long)]
     pub full_tunnel: bool,
-    /// More destination CIDRs to authorize, besides the VPC's (repeatable).
-    #[arg(long, value_name = "CIDR")]
+    /// More destination CIDRs to authorize, besides the VPC's (repeatable); `CIDR=GROUP`
+    /// authorizes only the members of a SAML or Active Directory group.
+    #[arg(long, value_name = "CIDR[=GROUP]")]
     pub authorize: Vec<String>,
     /// A destination beyond the VPC to route through the VPN (a peered VPC, a transit
     /// gateway, on-premises): a route via each subnet plus its authorization (repeatable).
@@ -445,6 +446,34 @@ pub struct SetupArgs {
     /// `idle_sleep` in the config.
     #[arg(long, value_name = "DURATION")]
     pub idle_sleep: Option<String>,
+    /// How long a session lasts before the client must reconnect: 8h, 10h, 12h or 24h
+    /// (AWS's default).
+    #[arg(long, value_name = "HOURS")]
+    pub session_timeout: Option<String>,
+    /// At the session timeout, ask the user to reconnect (true, AWS's default) or reconnect
+    /// by itself (false).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub disconnect_on_session_timeout: Option<bool>,
+    /// A text the AWS-provided client shows when a session starts (at most 1400 characters);
+    /// `none`: no banner.
+    #[arg(long, value_name = "TEXT")]
+    pub banner: Option<String>,
+    /// The AWS-provided client (5.2.0 or later) keeps the endpoint's routes on the device,
+    /// undoing local changes to them.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub client_route_enforcement: Option<bool>,
+    /// Also sign in through SAML (Okta, Entra ID, IAM Identity Center…): the ARN of the IAM
+    /// SAML provider. Set when the endpoint is created.
+    #[arg(long, value_name = "ARN", conflicts_with = "directory_id")]
+    pub saml_provider: Option<String>,
+    /// With --saml-provider: the self-service portal, where users sign in and download the
+    /// AWS-provided client and their profile.
+    #[arg(long)]
+    pub self_service_portal: bool,
+    /// Also sign in with an Active Directory user and password (AWS Directory Service id,
+    /// d-…). Set when the endpoint is created.
+    #[arg(long, value_name = "ID")]
+    pub directory_id: Option<String>,
     /// The server certificate's name when setup creates the PKI.
     #[arg(long, value_name = "FQDN")]
     pub server_name: Option<String>,

@@ -31,6 +31,15 @@ pub struct DeploymentConfig {
     pub ttl: Option<String>,
     /// `setup`'s idle sleep (`--idle-sleep`): `"1h"`, `"none"`.
     pub idle_sleep: Option<String>,
+    /// `--session-timeout`: `"8h"`, `"10h"`, `"12h"`, `"24h"`.
+    pub session_timeout: Option<String>,
+    pub disconnect_on_session_timeout: Option<bool>,
+    /// `--banner`; `"none"` for none.
+    pub banner: Option<String>,
+    pub client_route_enforcement: Option<bool>,
+    pub saml_provider: Option<String>,
+    pub self_service_portal: Option<bool>,
+    pub directory_id: Option<String>,
 }
 
 /// AWS's adjustable Client VPN quotas, as the account has them (vpnctl cannot read them:

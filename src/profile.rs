@@ -37,6 +37,8 @@ pub struct ProfileContext {
     pub ca: String,
     pub cert: String,
     pub key: String,
+    /// `saml` or `directory` when users sign in that way too.
+    pub sign_in: Option<String>,
 }
 
 /// A template source and where it came from (for error messages).
@@ -219,6 +221,7 @@ mod tests {
             cert: "-----BEGIN CERTIFICATE-----\nC<&>\n-----END CERTIFICATE-----\n".into(),
             // A stand-in, labelled so that no scanner takes it for key material.
             key: "-----BEGIN TEST KEY-----\nK\n-----END TEST KEY-----\n".into(),
+            sign_in: None,
         }
     }
 

@@ -23,6 +23,10 @@ pub struct State {
     /// push); `pki list` compares it with the PKI's, offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl_number: Option<u64>,
+    /// How users sign in besides the certificate: `saml` or `directory` (profiles carry what
+    /// the AWS-provided client needs for it); none for certificates only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<String>,
     /// Subnet id → unix time it was first seen associating.
     #[serde(default)]
     pub associated_at: BTreeMap<String, i64>,

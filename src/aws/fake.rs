@@ -795,6 +795,8 @@ impl Endpoints for FakeCloud {
             description: Some(spec.description.clone()),
             server_cert_arn: Some(server_cert_arn.to_string()),
             log_group: spec.log_group.clone(),
+            options: spec.options.observed(),
+            user_auth: spec.user_auth.clone(),
             created: Some(0),
             tags: tags.clone(),
         };
@@ -829,6 +831,20 @@ impl Endpoints for FakeCloud {
         ep.port = Some(spec.port);
         ep.description = Some(spec.description.clone());
         ep.log_group = spec.log_group.clone();
+        ep.options = spec.options.observed();
+        if let (
+            Some(UserAuth::Saml {
+                self_service_portal,
+                ..
+            }),
+            Some(UserAuth::Saml {
+                self_service_portal: want,
+                ..
+            }),
+        ) = (ep.user_auth.as_mut(), spec.user_auth.as_ref())
+        {
+            *self_service_portal = *want;
+        }
         if !spec.security_groups.is_empty() {
             ep.security_groups = spec.security_groups.clone();
         }
@@ -1716,6 +1732,8 @@ mod tests {
             security_groups: vec![],
             description: "vpnctl lab".into(),
             log_group: None,
+            options: Default::default(),
+            user_auth: None,
         }
     }
 

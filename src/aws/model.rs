@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 pub const TAG_DEPLOYMENT: &str = "vpnctl:deployment";
 pub const TAG_MANAGED_BY: &str = "vpnctl:managed-by";
 pub const MANAGED_BY: &str = "vpnctl";
+/// What an adopted ACM certificate is to the endpoint, when it is not its server certificate:
+/// `client-root` (the CA clients chain to). Such a one is never taken for the server's.
+pub const TAG_CERT_ROLE: &str = "vpnctl:certificate-role";
 /// Set on NAT gateways and Elastic IPs created by `nat on --ttl`.
 pub const TAG_EXPIRES: &str = "vpnctl:expires";
 
@@ -98,6 +101,100 @@ pub struct EndpointSpec {
     pub description: String,
     /// CloudWatch log group for connection logging; None = logging off.
     pub log_group: Option<String>,
+    pub options: EndpointOptions,
+    /// Sign-in by SAML or Active Directory as well as the certificate (fixed at creation).
+    pub user_auth: Option<UserAuth>,
+}
+
+/// The endpoint's session and client options, as setup wants them (AWS's defaults unless
+/// given; `ModifyClientVpnEndpoint` changes each in place).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointOptions {
+    /// 8, 10, 12 or 24 (AWS's default).
+    pub session_timeout_hours: u8,
+    /// At the session timeout the client asks to reconnect (true, AWS's default) or
+    /// reconnects by itself (false).
+    pub disconnect_on_session_timeout: bool,
+    /// A text the AWS-provided client shows when a session starts; None = no banner.
+    pub banner: Option<String>,
+    /// The AWS-provided client (5.2.0+) keeps the endpoint's routes on the device.
+    pub client_route_enforcement: bool,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            session_timeout_hours: 24,
+            disconnect_on_session_timeout: true,
+            banner: None,
+            client_route_enforcement: false,
+        }
+    }
+}
+
+impl EndpointOptions {
+    /// As a describe would show them.
+    pub fn observed(&self) -> ObservedOptions {
+        ObservedOptions {
+            session_timeout_hours: Some(self.session_timeout_hours),
+            disconnect_on_session_timeout: Some(self.disconnect_on_session_timeout),
+            banner: self.banner.clone(),
+            client_route_enforcement: Some(self.client_route_enforcement),
+        }
+    }
+}
+
+/// The options as AWS describes them: `None` for what the answer leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObservedOptions {
+    pub session_timeout_hours: Option<u8>,
+    pub disconnect_on_session_timeout: Option<bool>,
+    /// The banner's text while the banner is on.
+    pub banner: Option<String>,
+    pub client_route_enforcement: Option<bool>,
+}
+
+/// A user-based sign-in AWS combines with certificate (mutual) authentication: both must
+/// pass. AWS allows either, not both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum UserAuth {
+    /// SAML 2.0 federation through an IAM SAML provider (Okta, Entra ID, IAM Identity
+    /// Center…), with the self-service portal on or off.
+    Saml {
+        provider_arn: String,
+        self_service_portal: bool,
+    },
+    /// AWS Directory Service (Active Directory) user name and password.
+    Directory { directory_id: String },
+}
+
+impl UserAuth {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UserAuth::Saml { .. } => "saml",
+            UserAuth::Directory { .. } => "directory",
+        }
+    }
+
+    /// The provider's ARN or the directory's id.
+    pub fn id(&self) -> &str {
+        match self {
+            UserAuth::Saml { provider_arn, .. } => provider_arn,
+            UserAuth::Directory { directory_id } => directory_id,
+        }
+    }
+}
+
+impl std::fmt::Display for UserAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserAuth::Saml { provider_arn, .. } => write!(f, "certificate + SAML ({provider_arn})"),
+            UserAuth::Directory { directory_id } => {
+                write!(f, "certificate + Active Directory ({directory_id})")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,6 +214,8 @@ pub struct Endpoint {
     pub server_cert_arn: Option<String>,
     /// The CloudWatch Logs group when connection logging is on.
     pub log_group: Option<String>,
+    pub options: ObservedOptions,
+    pub user_auth: Option<UserAuth>,
     #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub tags: Tags,

@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 /// Each command that reaches AWS (as typed after `vpnctl`) and the blocks of IAM actions it
 /// may call on any of its paths. The blocks also hold the permissions AWS checks for a call's
 /// side effect without a call of their own: `iam:PassRole` when a schedule or state machine is
-/// given a role, and each service's tagging permission (`ec2:CreateTags`,
-/// `acm:AddTagsToCertificate`, `iam:TagRole`, `scheduler:TagResource`, `states:TagResource`)
-/// for tags given at creation.
+/// given a role, `iam:CreateServiceLinkedRole` for an account's first endpoint, and each
+/// service's tagging permission (`ec2:CreateTags`, `acm:AddTagsToCertificate`,
+/// `iam:TagRole`, `scheduler:TagResource`, `states:TagResource`) for tags given at creation.
 pub const TABLE: &[(&str, &[&[&str]])] = &[
     ("setup", &[OBSERVE, SETUP, DEADLINES, MACHINES, NAT_ON]),
     ("status", &[OBSERVE]),
@@ -57,8 +57,12 @@ const OBSERVE: &[&str] = &[
     "states:ListStateMachines",
 ];
 
-/// Creating and converging the endpoint.
+/// Creating and converging the endpoint. The first endpoint of an account makes AWS create the
+/// service-linked role AWSServiceRoleForClientVPN, which the caller must be allowed to; a SAML
+/// sign-in's provider is looked up before anything is made.
 const SETUP: &[&str] = &[
+    "iam:CreateServiceLinkedRole",
+    "iam:GetSAMLProvider",
     "ec2:DescribeVpcs",
     "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
@@ -213,12 +217,23 @@ pub fn actions(commands: &[&str]) -> BTreeSet<&'static str> {
 }
 
 /// The least-privilege policy for `commands`: IAM actions only on vpnctl's own roles (and a
-/// role passed only to the services vpnctl hands it to); everything else on any resource,
-/// since vpnctl finds its resources by tag and creates them with names AWS picks.
+/// role passed only to the services vpnctl hands it to), the SAML providers a sign-in names,
+/// and Client VPN's service-linked role; everything else on any resource, since vpnctl finds
+/// its resources by tag and creates them with names AWS picks.
 pub fn policy(commands: &[&str]) -> serde_json::Value {
     let all = actions(commands);
     let (iam, other): (Vec<&str>, Vec<&str>) = all.iter().partition(|a| a.starts_with("iam:"));
-    let (pass, roles): (Vec<&str>, Vec<&str>) = iam.iter().partition(|a| **a == "iam:PassRole");
+    let special = [
+        "iam:PassRole",
+        "iam:GetSAMLProvider",
+        "iam:CreateServiceLinkedRole",
+    ];
+    let roles: Vec<&str> = iam
+        .iter()
+        .copied()
+        .filter(|a| !special.contains(a))
+        .collect();
+    let has = |a: &str| iam.contains(&a);
     let mut statements = Vec::new();
     if !other.is_empty() {
         statements.push(json!({
@@ -236,13 +251,30 @@ pub fn policy(commands: &[&str]) -> serde_json::Value {
             "Resource": ROLES,
         }));
     }
-    if !pass.is_empty() {
+    if has("iam:PassRole") {
         statements.push(json!({
             "Sid": "VpnctlPassRoles",
             "Effect": "Allow",
-            "Action": pass,
+            "Action": ["iam:PassRole"],
             "Resource": ROLES,
             "Condition": {"StringEquals": {"iam:PassedToService": PASSED_TO}},
+        }));
+    }
+    if has("iam:GetSAMLProvider") {
+        statements.push(json!({
+            "Sid": "VpnctlSamlProviders",
+            "Effect": "Allow",
+            "Action": ["iam:GetSAMLProvider"],
+            "Resource": "arn:aws:iam::*:saml-provider/*",
+        }));
+    }
+    if has("iam:CreateServiceLinkedRole") {
+        statements.push(json!({
+            "Sid": "VpnctlClientVpnServiceRole",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": "arn:aws:iam::*:role/aws-service-role/clientvpn.amazonaws.com/*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "clientvpn.amazonaws.com"}},
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})

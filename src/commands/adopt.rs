@@ -1,15 +1,23 @@
 //! `vpnctl adopt --endpoint ID`: bring a Client VPN endpoint made elsewhere (by hand from
 //! AWS's guide, by a script) under the deployment. Only tags change: the endpoint and the ACM
 //! certificates it uses get the deployment's tags, which is all any other command needs to
-//! find them, and the state file records the endpoint as `setup` would.
+//! find them, and the state file records the endpoint.
 
 use super::{Ctx, runtime};
-use crate::aws::cloud::{Certificates, Endpoints};
+use crate::aws::cloud::Endpoints;
 use crate::aws::exec;
-use crate::aws::model::{self, AssociationState, Tags};
+use crate::aws::model::{self, Tags};
 use crate::aws::plan::{Action, Step};
 use crate::cli::AdoptArgs;
 use crate::error::{Error, Result};
+
+/// A certificate adopt would tag: its ARN, what it is to the endpoint, the tags it has.
+struct Found {
+    arn: String,
+    /// `server`, or `client-root` (the CA clients chain to, when it is another certificate).
+    role: &'static str,
+    tags: Tags,
+}
 
 pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<()> {
     let id = args.endpoint.trim();
@@ -45,28 +53,27 @@ pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<()> {
             ));
         };
         let ep = &found.endpoint;
-        // One deployment, one endpoint; one endpoint, one deployment.
-        let ours: Vec<&str> = seen
-            .endpoints
-            .iter()
-            .filter_map(|v| v.endpoint.as_ref())
-            .map(|e| e.id.as_str())
-            .collect();
-        if let Some(other) = ours.iter().find(|e| **e != id) {
-            return Err(Error::conflict(
-                format!(
-                    "deployment '{}' already has the endpoint {other}",
-                    ctx.deployment
-                ),
-                "adopt into another deployment (--name NEW), or tear this one down first",
-            ));
-        }
+        // One endpoint, one deployment; one deployment, one endpoint.
         if let Some(owner) = ep.tags.get(model::TAG_DEPLOYMENT)
             && owner != &ctx.deployment
         {
             return Err(Error::conflict(
                 format!("the endpoint {id} belongs to deployment '{owner}'"),
                 format!("work on it with `vpnctl --name {owner} …`"),
+            ));
+        }
+        let ours = seen
+            .endpoints
+            .iter()
+            .filter_map(|v| v.endpoint.as_ref())
+            .find(|e| e.id != id);
+        if let Some(other) = ours {
+            return Err(Error::conflict(
+                format!(
+                    "deployment '{}' already has the endpoint {}",
+                    ctx.deployment, other.id
+                ),
+                "adopt into another deployment (--name NEW), or tear this one down first",
             ));
         }
         // The endpoint must trust this PKI's CA, or no certificate issued here connects.
@@ -80,54 +87,100 @@ pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<()> {
                  mutual authentication",
             ));
         }
-        let mut certs: Vec<String> = Vec::new();
+        let import_hint = |why: &str| {
+            format!(
+                "adopt the easy-rsa PKI the endpoint was made with first: `{}` ({why}), then \
+                 adopt the endpoint",
+                ctx.vpnctl("pki import-easyrsa PATH/TO/easy-rsa/pki")
+            )
+        };
+        let mut certs: Vec<Found> = Vec::new();
         for arn in &found.client_roots {
             let (body, chain) = cloud.certificate_and_chain(arn).await.map_err(to_error)?;
             if !chains_to(&body, chain.as_deref(), &ca_pem) {
                 return Err(Error::conflict(
                     format!(
                         "the endpoint {id} trusts clients of another CA (its client root \
-                         certificate {arn} is not this PKI's CA nor issued by it)"
+                         certificate {arn} is neither this PKI's CA nor carries it in its chain)"
                     ),
-                    format!(
-                        "adopt the easy-rsa PKI the endpoint was made with first: `{}` (its \
-                         ca.crt is the CA the endpoint trusts), then adopt the endpoint",
-                        ctx.vpnctl("pki import-easyrsa PATH/TO/easy-rsa/pki")
-                    ),
+                    import_hint("its ca.crt is the CA the endpoint trusts"),
                 ));
             }
-            certs.push(arn.clone());
+            if !certs.iter().any(|c| &c.arn == arn) {
+                certs.push(Found {
+                    arn: arn.clone(),
+                    role: "client-root",
+                    tags: Tags::new(),
+                });
+            }
         }
         if let Some(server) = &ep.server_cert_arn {
-            let body = cloud.certificate_body(server).await.map_err(to_error)?;
+            let (body, _) = cloud
+                .certificate_and_chain(server)
+                .await
+                .map_err(to_error)?;
             if server_pem.as_deref().map(same_cert) != Some(same_cert(&body)) {
                 // Setup replaces a server certificate of this CA in place, and refuses one of
                 // another CA (another PKI's deployment).
-                if crate::pki::cert::signed_by(&body, &ca_pem) {
-                    ctx.printer.warn(format!(
-                        "ACM's server certificate {server} is not this PKI's current one; `{}` \
-                         would import this PKI's to the same ARN",
-                        ctx.vpnctl("setup")
-                    ));
-                } else {
+                if !crate::pki::cert::signed_by(&body, &ca_pem) {
                     return Err(Error::conflict(
                         format!(
                             "the endpoint's server certificate {server} was not issued by this \
                              PKI's CA"
                         ),
-                        format!(
-                            "adopt the PKI that issued it (`{}`), so that setup and renewals \
-                             can replace it",
-                            ctx.vpnctl("pki import-easyrsa PATH/TO/easy-rsa/pki")
-                        ),
+                        import_hint("the PKI that issued it"),
                     ));
                 }
+                ctx.printer.warn(format!(
+                    "ACM's server certificate {server} is not this PKI's current one; `{}` \
+                     would import this PKI's to the same ARN",
+                    ctx.vpnctl("setup")
+                ));
             }
-            certs.insert(0, server.clone());
+            // The server's first: an ARN used for both is the server's.
+            certs.retain(|c| &c.arn != server);
+            certs.insert(
+                0,
+                Found {
+                    arn: server.clone(),
+                    role: "server",
+                    tags: Tags::new(),
+                },
+            );
         }
-        certs.dedup();
+        // Each certificate's own tags: another deployment's is refused, a Name stays, and one
+        // another endpoint also uses is left alone (teardown could never delete it).
+        let mut shared = Vec::new();
+        for c in &mut certs {
+            let (tags, users) = cloud
+                .certificate_tags_and_users(&c.arn)
+                .await
+                .map_err(to_error)?;
+            if let Some(owner) = tags.get(model::TAG_DEPLOYMENT)
+                && owner != &ctx.deployment
+            {
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint's certificate {} belongs to deployment '{owner}'",
+                        c.arn
+                    ),
+                    "adopt an endpoint whose certificates no other deployment holds",
+                ));
+            }
+            if users.iter().any(|u| !u.ends_with(id)) {
+                shared.push(c.arn.clone());
+            }
+            c.tags = tags;
+        }
+        certs.retain(|c| !shared.contains(&c.arn));
+        for arn in &shared {
+            ctx.printer.warn(format!(
+                "the certificate {arn} is also used by another endpoint: left untagged, so \
+                 teardown leaves it"
+            ));
+        }
 
-        let steps = plan(ctx, ep, &certs, &seen);
+        let steps = plan(ctx, ep, &certs);
         if args.dry_run {
             super::show_plan(
                 ctx,
@@ -139,21 +192,18 @@ pub fn run(ctx: &Ctx, args: &AdoptArgs) -> Result<()> {
             );
             return Ok(());
         }
-        if !steps.is_empty() {
+        if steps.is_empty() {
+            super::plan_report::nothing_to_do(ctx, "adopt", &region);
+        } else {
             super::interruptible(ctx, None, async {
-                super::execute(
-                    ctx,
-                    &cloud,
-                    "adopt",
-                    &region,
-                    &steps,
-                    &seen,
-                    &exec::Inputs::default(),
-                    false,
-                )
-                .await
-                .into_result()
-                .map_err(crate::aws::step_error)
+                let mut ran = super::executor(ctx, &cloud)
+                    .run(&steps, &seen, &exec::Inputs::default(), false)
+                    .await;
+                // The run began with nothing of the deployment's: say what it now holds.
+                ran.endpoint = Some(ep.clone());
+                ran.certificate_arn = ep.server_cert_arn.clone();
+                super::plan_report::outcome(ctx, "adopt", &region, &steps, &ran, None);
+                ran.into_result().map_err(crate::aws::step_error)
             })
             .await?;
         }
@@ -176,46 +226,32 @@ fn check_endpoint_id(id: &str) -> Result<()> {
     ))
 }
 
-/// The tags that make the endpoint and its certificates the deployment's: only those missing.
-fn plan(
-    ctx: &Ctx,
-    ep: &model::Endpoint,
-    certs: &[String],
-    seen: &crate::aws::plan::Observed,
-) -> Vec<Step> {
-    let ours = model::tags_for(&ctx.deployment, &ctx.deployment);
-    let missing = |have: &Tags, name: &str| -> Tags {
-        ours.iter()
-            // A Name someone gave it stays.
-            .filter(|(k, _)| k.as_str() != "Name" || !have.contains_key("Name"))
-            .filter(|(k, v)| have.get(*k) != Some(v))
-            .map(|(k, v)| {
-                let v = if k == "Name" {
-                    name.to_string()
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
+/// The tags that make the endpoint and its certificates the deployment's: only those missing,
+/// a `Name` already there kept. A client root certificate is marked as such, so that it is
+/// never taken for the server certificate.
+fn plan(ctx: &Ctx, ep: &model::Endpoint, certs: &[Found]) -> Vec<Step> {
+    let missing = |have: &Tags, name: &str, role: Option<&str>| -> Tags {
+        let mut want = model::tags_for(&ctx.deployment, name);
+        if let Some(role) = role {
+            want.insert(model::TAG_CERT_ROLE.to_string(), role.to_string());
+        }
+        want.into_iter()
+            .filter(|(k, _)| k != "Name" || !have.contains_key("Name"))
+            .filter(|(k, v)| have.get(k) != Some(v))
             .collect()
     };
     let mut steps = Vec::new();
-    let tags = missing(&ep.tags, &ctx.deployment);
+    let tags = missing(&ep.tags, &ctx.deployment, None);
     if !tags.is_empty() {
         steps.push(Step::on(&ep.id, Action::AdoptEndpoint { tags }));
     }
-    for arn in certs {
-        // Tagged already when the deployment's certificate listing finds it.
-        let have = seen
-            .certificates
-            .iter()
-            .find(|c| &c.arn == arn)
-            .map(|c| c.tags.clone())
-            .unwrap_or_default();
-        let tags = missing(&have, &format!("{}-adopted", ctx.deployment));
+    for c in certs {
+        let role = (c.role != "server").then_some(c.role);
+        let name = format!("{}-{}", ctx.deployment, c.role);
+        let tags = missing(&c.tags, &name, role);
         if !tags.is_empty() {
             steps.push(Step::new(Action::AdoptCertificate {
-                arn: arn.clone(),
+                arn: c.arn.clone(),
                 tags,
             }));
         }
@@ -223,7 +259,9 @@ fn plan(
     steps
 }
 
-/// The state file, as setup leaves it: region, endpoint, its address, associated subnets.
+/// The state file: region, endpoint, its address and sign-in. When billing began is not
+/// known here (status then counts from the endpoint's creation); the CRL the endpoint holds
+/// is unknown until a push.
 fn record(
     ctx: &Ctx,
     region: &str,
@@ -232,9 +270,17 @@ fn record(
 ) -> Result<()> {
     let now = ctx.now.unix_timestamp();
     let mut st = crate::state::load(&ctx.pki_dir, &ctx.deployment).unwrap_or_default();
+    if let Some(was) = st.region.as_deref().filter(|r| *r != region) {
+        ctx.printer.warn(format!(
+            "the state file recorded deployment '{}' in {was}; it now records {region} (an \
+             endpoint of it left in {was} is not found from here)",
+            ctx.deployment
+        ));
+    }
     st.deployment = ctx.deployment.clone();
     st.region = Some(region.to_string());
     st.endpoint_id = Some(ep.id.clone());
+    st.sign_in = ep.user_auth.as_ref().map(|a| a.kind().to_string());
     // AWS gives the name as `*.cvpn-endpoint-…`: clients connect to any label under it.
     st.dns_name = ep
         .dns_name
@@ -245,15 +291,11 @@ fn record(
         model::Transport::Tcp => crate::profile::Proto::Tcp,
         model::Transport::Udp => crate::profile::Proto::Udp,
     });
-    for a in associations.iter().filter(|a| billing(&a.state)) {
-        st.associated_at.entry(a.subnet_id.clone()).or_insert(now);
-    }
+    st.crl_number = None;
+    st.associated_at
+        .retain(|subnet, _| associations.iter().any(|a| &a.subnet_id == subnet));
     st.record(now, format!("adopt: endpoint {}", ep.id));
     crate::state::save(&ctx.pki_dir, &st)
-}
-
-fn billing(state: &AssociationState) -> bool {
-    model::association_bills(state)
 }
 
 fn report(
@@ -263,49 +305,104 @@ fn report(
     associations: &[model::Association],
     already: bool,
 ) {
-    let subnets: Vec<&str> = associations
-        .iter()
-        .filter(|a| billing(&a.state))
-        .map(|a| a.subnet_id.as_str())
-        .collect();
     ctx.printer.data(format!(
         "endpoint {} is {} deployment {} in {region}",
         ep.id,
         if already { "already" } else { "now" },
         ctx.deployment
     ));
-    // The setup line that converges on what the endpoint is now (setup needs these inputs).
-    let mut setup = String::from("setup");
-    if let Some(vpc) = &ep.vpc_id {
-        setup.push_str(&format!(" --vpc {vpc}"));
-    }
-    for s in &subnets {
-        setup.push_str(&format!(" --subnet {s}"));
-    }
-    if let Some(cidr) = ep.client_cidr {
-        setup.push_str(&format!(" --client-cidr {cidr}"));
-    }
-    if !ep.split_tunnel {
-        setup.push_str(" --full-tunnel");
-    }
     ctx.printer.info(format!(
-        "next: `{}` shows it; `{}` issues a user with a profile for it; `{}` keeps it as it is",
+        "next: `{}` shows it; `{}` issues a user with a profile for it",
         ctx.vpnctl("status"),
         ctx.vpnctl("pki issue USER"),
-        ctx.vpnctl(&setup)
+    ));
+    ctx.printer.info(format!(
+        "setup with the endpoint's settings as they are (it also gives the endpoint this \
+         PKI's CRL, which resets live connections): `{}`",
+        ctx.vpnctl(&setup_line(ep, associations))
     ));
 }
 
-/// Whether a client root certificate (with the chain ACM holds for it) is `ca_pem` or chains
-/// to it.
-pub(crate) fn chains_to(body: &str, chain: Option<&str>, ca_pem: &str) -> bool {
-    let ca = same_cert(ca_pem);
-    same_cert(body) == ca
-        || crate::pki::cert::signed_by(body, ca_pem)
-        || chain.is_some_and(|c| pem_blocks(c).iter().any(|b| same_cert(b) == ca))
+/// The `setup` command line that converges on the endpoint as it is.
+fn setup_line(ep: &model::Endpoint, associations: &[model::Association]) -> String {
+    use super::shell_word;
+    let mut line = String::from("setup");
+    let mut flag = |name: &str, value: &str| {
+        line.push_str(&format!(" --{name} {}", shell_word(value)));
+    };
+    if let Some(vpc) = &ep.vpc_id {
+        flag("vpc", vpc);
+    }
+    for a in associations
+        .iter()
+        .filter(|a| model::association_bills(&a.state))
+    {
+        flag("subnet", &a.subnet_id);
+    }
+    if let Some(cidr) = ep.client_cidr {
+        flag("client-cidr", &cidr.to_string());
+    }
+    if ep.transport == Some(model::Transport::Tcp) {
+        flag("transport", "tcp");
+    }
+    if let Some(port) = ep.port.filter(|p| *p != 443) {
+        flag("port", &port.to_string());
+    }
+    for d in &ep.dns_servers {
+        flag("dns-server", d);
+    }
+    for sg in &ep.security_groups {
+        flag("security-group", sg);
+    }
+    if let Some(d) = ep.description.as_deref().filter(|d| !d.is_empty()) {
+        flag("description", d);
+    }
+    if let Some(g) = &ep.log_group {
+        flag("log-group", g);
+    }
+    let o = &ep.options;
+    if let Some(h) = o.session_timeout_hours.filter(|h| *h != 24) {
+        flag("session-timeout", &format!("{h}h"));
+    }
+    if o.disconnect_on_session_timeout == Some(false) {
+        flag("disconnect-on-session-timeout", "false");
+    }
+    if let Some(b) = &o.banner {
+        flag("banner", b);
+    }
+    if o.client_route_enforcement == Some(true) {
+        line.push_str(" --client-route-enforcement");
+    }
+    match &ep.user_auth {
+        Some(model::UserAuth::Saml {
+            provider_arn,
+            self_service_portal,
+        }) => {
+            line.push_str(&format!(" --saml-provider {}", shell_word(provider_arn)));
+            if *self_service_portal {
+                line.push_str(" --self-service-portal");
+            }
+        }
+        Some(model::UserAuth::Directory { directory_id }) => {
+            line.push_str(&format!(" --directory-id {}", shell_word(directory_id)));
+        }
+        None => {}
+    }
+    if !ep.split_tunnel {
+        line.push_str(" --full-tunnel");
+    }
+    line
 }
 
-/// A certificate PEM's base64 body, whitespace removed: equal for the same certificate.
+/// Whether a client root certificate (with the chain ACM holds for it) is `ca_pem` or carries
+/// it in its chain: what AWS trusts for clients is the chain's CA.
+pub(crate) fn chains_to(body: &str, chain: Option<&str>, ca_pem: &str) -> bool {
+    let ca = same_cert(ca_pem);
+    same_cert(body) == ca || chain.is_some_and(|c| pem_blocks(c).iter().any(|b| same_cert(b) == ca))
+}
+
+/// A certificate PEM's base64 body, whitespace removed: equal for the same certificate,
+/// whatever comes before its BEGIN line (easy-rsa writes openssl's text dump there).
 pub(crate) fn same_cert(pem: &str) -> String {
     pem_blocks(pem)
         .first()
@@ -319,12 +416,14 @@ pub(crate) fn same_cert(pem: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The `-----BEGIN CERTIFICATE-----` blocks of a PEM text.
+/// The `-----BEGIN CERTIFICATE-----` … `-----END CERTIFICATE-----` blocks of a PEM text,
+/// each without what precedes its BEGIN line.
 fn pem_blocks(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     text.split_inclusive(END)
-        .filter(|b| b.contains("-----BEGIN CERTIFICATE-----"))
-        .map(|b| b.trim().to_string())
+        .filter_map(|b| b.find(BEGIN).map(|i| b[i..].trim().to_string()))
+        .filter(|b| b.ends_with(END))
         .collect()
 }
 
@@ -352,18 +451,24 @@ mod tests {
     }
 
     #[test]
-    fn a_certificate_is_the_same_whatever_its_line_breaks() {
+    fn a_certificate_is_the_same_whatever_its_line_breaks_and_text_before_it() {
         let a = "-----BEGIN CERTIFICATE-----\nQUJD\nREVG\n-----END CERTIFICATE-----\n";
         let b = "-----BEGIN CERTIFICATE-----\r\nQUJDREVG\r\n-----END CERTIFICATE-----";
+        // easy-rsa's issued certificates: openssl's text dump, then the PEM.
+        let easyrsa = "Certificate:\n    Data:\n        Version: 3 (0x2)\n-----BEGIN \
+                       CERTIFICATE-----\nQUJDREVG\n-----END CERTIFICATE-----\n";
         assert_eq!(same_cert(a), same_cert(b));
         assert_eq!(same_cert(a), "QUJDREVG");
+        assert_eq!(same_cert(easyrsa), "QUJDREVG");
+        let other = "-----BEGIN CERTIFICATE-----\nT1RIRVI=\n-----END CERTIFICATE-----";
         let chain = format!("{b}\n-----BEGIN CERTIFICATE-----\nWFla\n-----END CERTIFICATE-----\n");
         assert_eq!(pem_blocks(&chain).len(), 2);
-        assert!(chains_to("garbage", Some(&chain), a));
-        assert!(!chains_to(
-            "garbage",
-            Some(&chain),
-            "-----BEGIN CERTIFICATE-----\nT1RIRVI=\n-----END CERTIFICATE-----"
-        ));
+        assert!(chains_to(other, Some(&chain), a));
+        assert!(chains_to(a, None, easyrsa), "the CA itself");
+        assert!(!chains_to(b, None, other), "another CA");
+        assert!(
+            !chains_to(other, None, a),
+            "no chain: only the CA itself counts"
+        );
     }
 }

@@ -16,6 +16,8 @@ pub struct Target {
     pub port: u16,
     pub proto: Proto,
     pub templates: Option<PathBuf>,
+    /// `saml` or `directory`: the sign-in besides the certificate.
+    pub sign_in: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
@@ -30,6 +32,7 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
             port: args.port.unwrap_or(443),
             proto: args.proto.unwrap_or(Proto::Udp),
             templates: args.templates.clone(),
+            sign_in: None,
         },
         // After `vpnctl setup`, the deployment's endpoint is the default.
         (None, Some(t)) => Target {
@@ -139,6 +142,7 @@ pub fn render_for(pki: &Pki, template: &Template, t: &Target, m: &UserMaterial) 
         ca: m.ca_pem.clone(),
         cert: m.cert_pem.clone(),
         key: m.key_pem.clone(),
+        sign_in: t.sign_in.clone(),
     };
     template.render(&c)
 }
@@ -238,5 +242,6 @@ pub fn target_of(ctx: &Ctx, st: &crate::state::State) -> Option<Target> {
         port: st.port.unwrap_or(443),
         proto: st.proto.unwrap_or(crate::profile::Proto::Udp),
         templates: ctx.env.templates.clone(),
+        sign_in: st.sign_in.clone(),
     })
 }

@@ -34,6 +34,8 @@ pub struct Settings {
     pub security_groups: Vec<String>,
     pub description: Option<String>,
     pub log_group: Option<String>,
+    pub options: crate::aws::model::EndpointOptions,
+    pub user_auth: Option<crate::aws::model::UserAuth>,
 }
 
 pub fn parse_cidr(s: &str, flag: &str) -> Result<Ipv4Net> {
@@ -218,11 +220,149 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         security_groups,
         description: args.description.clone().or(dc.description.clone()),
         log_group: args.log_group.clone().or(dc.log_group.clone()),
+        options: endpoint_options(args, dc)?,
+        user_auth: user_auth(args, dc)?,
     })
+}
+
+/// AWS's banner limit: "UTF-8 encoded characters only. Maximum of 1400 characters."
+/// (CreateClientVpnEndpoint, ClientLoginBannerOptions.BannerText).
+pub const BANNER_MAX_CHARS: usize = 1400;
+
+/// Session timeout, disconnect, banner and client route enforcement: flags over the config,
+/// else AWS's defaults; checked as AWS would before any call.
+fn endpoint_options(
+    args: &SetupArgs,
+    dc: &crate::config::DeploymentConfig,
+) -> Result<crate::aws::model::EndpointOptions> {
+    let mut o = crate::aws::model::EndpointOptions::default();
+    if let Some(t) = args
+        .session_timeout
+        .as_ref()
+        .or(dc.session_timeout.as_ref())
+    {
+        let hours = t.trim().trim_end_matches('h').parse::<u8>().ok();
+        o.session_timeout_hours = match hours {
+            Some(h @ (8 | 10 | 12 | 24)) => h,
+            _ => {
+                return Err(Error::invalid(
+                    format!("--session-timeout {t:?}: AWS offers 8, 10, 12 or 24 hours"),
+                    "use --session-timeout 8h, 10h, 12h or 24h",
+                ));
+            }
+        };
+    }
+    if let Some(d) = args
+        .disconnect_on_session_timeout
+        .or(dc.disconnect_on_session_timeout)
+    {
+        o.disconnect_on_session_timeout = d;
+    }
+    if let Some(b) = args.banner.as_ref().or(dc.banner.as_ref()) {
+        let chars = b.chars().count();
+        if b.trim().is_empty() {
+            return Err(Error::invalid(
+                "--banner is empty",
+                "give the text, or --banner none for no banner",
+            ));
+        }
+        if chars > BANNER_MAX_CHARS {
+            return Err(Error::invalid(
+                format!(
+                    "--banner is {chars} characters long; AWS takes at most {BANNER_MAX_CHARS}"
+                ),
+                "shorten the text",
+            ));
+        }
+        o.banner = (b.trim() != "none").then(|| b.clone());
+    }
+    if let Some(e) = args
+        .client_route_enforcement
+        .or(dc.client_route_enforcement)
+    {
+        o.client_route_enforcement = e;
+    }
+    Ok(o)
+}
+
+/// SAML or Active Directory sign-in besides the certificate, checked for form before any call.
+fn user_auth(
+    args: &SetupArgs,
+    dc: &crate::config::DeploymentConfig,
+) -> Result<Option<crate::aws::model::UserAuth>> {
+    use crate::aws::model::UserAuth;
+    let saml = args.saml_provider.as_ref().or(dc.saml_provider.as_ref());
+    let directory = args.directory_id.as_ref().or(dc.directory_id.as_ref());
+    let portal = args.self_service_portal || dc.self_service_portal.unwrap_or(false);
+    match (saml, directory) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "--saml-provider and --directory-id together: AWS combines the certificate with \
+             one of them, not both",
+            "choose SAML or Active Directory",
+        )),
+        (Some(arn), None) => {
+            let (head, name) = arn.split_once(":saml-provider/").unwrap_or_default();
+            let parts: Vec<&str> = head.split(':').collect();
+            let account_ok = parts.len() == 5
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit());
+            if !(parts.first() == Some(&"arn")
+                && parts.get(1).is_some_and(|p| p.starts_with("aws"))
+                && parts.get(2) == Some(&"iam")
+                && account_ok
+                && !name.is_empty())
+            {
+                return Err(Error::invalid(
+                    format!("--saml-provider {arn:?} is not an IAM SAML provider ARN"),
+                    "give it as IAM shows it: arn:aws:iam::123456789012:saml-provider/NAME",
+                ));
+            }
+            Ok(Some(UserAuth::Saml {
+                provider_arn: arn.clone(),
+                self_service_portal: portal,
+            }))
+        }
+        (None, Some(id)) => {
+            let hex = id.strip_prefix("d-").unwrap_or_default();
+            if hex.len() != 10 || !hex.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(Error::invalid(
+                    format!("--directory-id {id:?} is not a Directory Service id"),
+                    "give it as AWS shows it: d-1234567890",
+                ));
+            }
+            if portal {
+                return Err(Error::invalid(
+                    "--self-service-portal needs --saml-provider",
+                    "drop --self-service-portal, or sign in through SAML",
+                ));
+            }
+            Ok(Some(UserAuth::Directory {
+                directory_id: id.clone(),
+            }))
+        }
+        (None, None) if portal => Err(Error::invalid(
+            "--self-service-portal needs --saml-provider: AWS offers no portal for \
+             certificates alone",
+            "add --saml-provider ARN, or drop --self-service-portal",
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Look up the VPC and subnets (read-only) and check them against each other.
 async fn lookup(cloud: &AwsCloud, s: &Settings) -> Result<(Vpc, Vec<Subnet>)> {
+    if let Some(crate::aws::model::UserAuth::Saml { provider_arn, .. }) = &s.user_auth
+        && !cloud
+            .saml_provider_exists(provider_arn)
+            .await
+            .map_err(awsmod::to_error)?
+    {
+        return Err(Error::not_found(
+            format!("no IAM SAML provider {provider_arn} in this account"),
+            "create it in IAM (Identity providers → SAML, from your IdP's metadata), or check \
+             the ARN; nothing was created",
+        ));
+    }
     let vpc = cloud.find_vpc(&s.vpc).await.map_err(awsmod::to_error)?;
     check_overlap(s.client_cidr, &vpc)?;
     let mut subnets: Vec<Subnet> = Vec::new();
@@ -495,6 +635,8 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| format!("vpnctl {}", ctx.deployment)),
             log_group: settings.log_group.clone(),
+            options: settings.options.clone(),
+            user_auth: settings.user_auth.clone(),
         },
         vpc,
         subnets,
@@ -674,6 +816,11 @@ fn finish(
     st.deployment = ctx.deployment.clone();
     st.region = Some(region.to_string());
     st.endpoint_id = Some(endpoint.id.clone());
+    st.sign_in = want
+        .endpoint
+        .user_auth
+        .as_ref()
+        .map(|a| a.kind().to_string());
     // Setup gave the endpoint this PKI's CRL (or found it there).
     st.crl_number = Some(pki.meta.crl_number);
     for s in &want.subnets {

@@ -310,6 +310,50 @@ pub struct Head<'a> {
 }
 
 /// `status` for people: every line within 100 columns (long names get their own line).
+/// How users sign in: the certificate, and SAML or Active Directory when set.
+fn sign_in(e: &crate::aws::model::Endpoint) -> String {
+    use crate::aws::model::UserAuth;
+    match &e.user_auth {
+        None => "certificate".to_string(),
+        Some(
+            a @ UserAuth::Saml {
+                self_service_portal,
+                ..
+            },
+        ) => format!(
+            "{a}, self-service portal {}",
+            if *self_service_portal { "on" } else { "off" }
+        ),
+        Some(a) => a.to_string(),
+    }
+}
+
+/// The session options and connection logging, as AWS describes them.
+fn sessions(e: &crate::aws::model::Endpoint) -> String {
+    let o = &e.options;
+    let onoff = |b: Option<bool>| match b {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "?",
+    };
+    format!(
+        "{}, then {}; banner {}; client route enforcement {}; connection logging {}",
+        o.session_timeout_hours
+            .map(|h| format!("{h}h"))
+            .unwrap_or_else(|| "?".into()),
+        match o.disconnect_on_session_timeout {
+            Some(false) => "reconnect by itself",
+            Some(true) => "ask to reconnect",
+            None => "?",
+        },
+        if o.banner.is_some() { "on" } else { "off" },
+        onoff(o.client_route_enforcement),
+        e.log_group
+            .as_deref()
+            .map_or("off".to_string(), |g| format!("to {g}")),
+    )
+}
+
 pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<String> {
     let mut out = vec![format!(
         "deployment {} in {}: {}",
@@ -337,6 +381,8 @@ pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<St
         if let Some(dns) = &e.dns_name {
             out.push(format!("    {dns}"));
         }
+        out.push(format!("    sign-in    {}", sign_in(e)));
+        out.push(format!("    sessions   {}", sessions(e)));
         for a in &v.associations {
             out.push(format!(
                 "    subnet     {}  {}  ({})",
@@ -438,6 +484,8 @@ mod tests {
             description: None,
             server_cert_arn: None,
             log_group: None,
+            options: Default::default(),
+            user_auth: None,
             created: Some(0),
             tags: Tags::new(),
         };
@@ -518,6 +566,8 @@ mod tests {
                     description: None,
                     server_cert_arn: None,
                     log_group: None,
+                    options: Default::default(),
+                    user_auth: None,
                     created: Some(0),
                     tags: Tags::new(),
                 }),

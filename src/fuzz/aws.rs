@@ -95,6 +95,8 @@ pub fn endpoint(tags: Tags) -> Endpoint {
         description: None,
         server_cert_arn: None,
         log_group: None,
+        options: Default::default(),
+        user_auth: None,
         created: None,
         tags,
     }

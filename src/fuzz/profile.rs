@@ -16,6 +16,7 @@ fn context() -> ProfileContext {
         ca: p.ca_cert.clone(),
         cert: p.client_cert.clone(),
         key: p.client_key.clone(),
+        sign_in: None,
     }
 }
 

@@ -39,20 +39,27 @@ def main():
     p.add_argument("--vpc-name", default="lab-vpc")
     p.add_argument("--subnet-name", default="lab-public-subnet")
     p.add_argument("--client-cidr", default="10.77.0.0/22")
+    p.add_argument("--cert-name", help="a Name tag for the imported certificates")
+    p.add_argument("--server-pki", help="take the server certificate from this PKI instead")
+    p.add_argument("--client-arn", help="use this ACM certificate as the client root (shared)")
+    p.add_argument("--directory-only", action="store_true",
+                   help="Active Directory sign-in only, no certificate authentication")
+    p.add_argument("--no-associate", action="store_true")
     a = p.parse_args()
     kw = dict(endpoint_url=a.endpoint, region_name=a.region,
               aws_access_key_id="testing", aws_secret_access_key="testing")
     acm = boto3.client("acm", **kw)
     ec2 = boto3.client("ec2", **kw)
-    ca = read(os.path.join(a.pki, "ca.crt"))
 
-    def upload(entity):
+    def upload(entity, pki=a.pki):
+        extra = {"Tags": [{"Key": "Name", "Value": a.cert_name}]} if a.cert_name else {}
         return acm.import_certificate(
-            Certificate=read(os.path.join(a.pki, "issued", f"{entity}.crt")),
-            PrivateKey=read(os.path.join(a.pki, "private", f"{entity}.key")),
-            CertificateChain=ca)["CertificateArn"]
+            Certificate=read(os.path.join(pki, "issued", f"{entity}.crt")),
+            PrivateKey=read(os.path.join(pki, "private", f"{entity}.key")),
+            CertificateChain=read(os.path.join(pki, "ca.crt")), **extra)["CertificateArn"]
 
-    server, client = upload(a.server), upload(a.client)
+    server = upload(a.server, a.server_pki or a.pki)
+    client = a.client_arn or upload(a.client)
     vpcs = ec2.describe_vpcs()["Vpcs"]
     vpc = by_name(vpcs, "VpcId", a.vpc_name)
     subnet = by_name(ec2.describe_subnets()["Subnets"], "SubnetId", a.subnet_name)
@@ -60,8 +67,11 @@ def main():
     ep = ec2.create_client_vpn_endpoint(
         ClientCidrBlock=a.client_cidr,
         ServerCertificateArn=server,
-        AuthenticationOptions=[{"Type": "certificate-authentication",
-                                "MutualAuthentication": {"ClientRootCertificateChainArn": client}}],
+        AuthenticationOptions=[{"Type": "directory-service-authentication",
+                                "ActiveDirectory": {"DirectoryId": "d-1234567890"}}]
+        if a.directory_only else
+        [{"Type": "certificate-authentication",
+          "MutualAuthentication": {"ClientRootCertificateChainArn": client}}],
         ConnectionLogOptions={"Enabled": False},
         VpcId=vpc,
         SplitTunnel=True,
@@ -69,7 +79,8 @@ def main():
         TagSpecifications=[{"ResourceType": "client-vpn-endpoint",
                             "Tags": [{"Key": "Name", "Value": "by-hand"}]}],
     )["ClientVpnEndpointId"]
-    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=ep, SubnetId=subnet)
+    if not a.no_associate:
+        ec2.associate_client_vpn_target_network(ClientVpnEndpointId=ep, SubnetId=subnet)
     ec2.authorize_client_vpn_ingress(ClientVpnEndpointId=ep, TargetNetworkCidr=cidr,
                                      AuthorizeAllGroups=True)
     print(json.dumps({"endpoint": ep, "server": server, "client": client, "subnet": subnet,

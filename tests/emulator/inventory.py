@@ -2,7 +2,8 @@
 every Client VPN endpoint and ACM certificate), observed with boto3: an observer for vpnctl's
 tests that shares no code with vpnctl.
 
-Usage: python inventory.py --endpoint http://127.0.0.1:PORT [--deployment NAME | --all]
+Usage: python inventory.py --endpoint http://127.0.0.1:PORT [--deployment NAME | --all |
+       --tags CERTIFICATE_ARN]
 """
 
 import argparse
@@ -17,10 +18,15 @@ def main():
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--deployment")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--tags", metavar="CERTIFICATE_ARN", help="only that certificate's tags")
     a = p.parse_args()
     kw = dict(endpoint_url=a.endpoint, region_name=a.region, aws_access_key_id="testing", aws_secret_access_key="testing")
     ec2 = boto3.client("ec2", **kw)
     acm = boto3.client("acm", **kw)
+    if a.tags:
+        tags = acm.list_tags_for_certificate(CertificateArn=a.tags).get("Tags", [])
+        print(json.dumps({t["Key"]: t.get("Value", "") for t in tags}))
+        return
 
     def ours(tags):
         t = {x["Key"]: x["Value"] for x in tags or []}
@@ -49,6 +55,15 @@ def main():
             "connections": [{"username": c.get("CommonName") or c.get("Username"), "state": c["Status"]["Code"]} for c in conns],
             "crl": crl,
             "tags": {t["Key"]: t["Value"] for t in e.get("Tags", [])},
+            "options": {
+                "session_timeout_hours": e.get("SessionTimeoutHours"),
+                "disconnect_on_session_timeout": e.get("DisconnectOnSessionTimeout"),
+                "banner": (e.get("ClientLoginBannerOptions") or {}).get("BannerText")
+                if (e.get("ClientLoginBannerOptions") or {}).get("Enabled") else None,
+                "client_route_enforcement": (e.get("ClientRouteEnforcementOptions") or {}).get("Enforced"),
+                "self_service_portal_url": e.get("SelfServicePortalUrl"),
+                "authentication": sorted(a["Type"] for a in e.get("AuthenticationOptions", [])),
+            },
         })
     for c in acm.list_certificates(Includes={"keyTypes": ["RSA_1024", "RSA_2048", "EC_prime256v1"]})["CertificateSummaryList"]:
         tags = acm.list_tags_for_certificate(CertificateArn=c["CertificateArn"]).get("Tags", [])

@@ -49,6 +49,8 @@ fn an_endpoint_made_from_aws_s_guide_is_adopted_with_tags_only_then_managed_like
             "vpn.example.com",
             "--client",
             "client1.domain.tld",
+            "--cert-name",
+            "from-the-guide",
         ],
     );
     let id = made["endpoint"].as_str().unwrap().to_string();
@@ -78,15 +80,6 @@ fn an_endpoint_made_from_aws_s_guide_is_adopted_with_tags_only_then_managed_like
     // A bad id: exit 2 before any call.
     let r = env.fails(&["--name", "lab", "adopt", "--endpoint", "vpn-123"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    // An endpoint that is not there: exit 4.
-    let r = env.fails(&[
-        "--name",
-        "lab",
-        "adopt",
-        "--endpoint",
-        "cvpn-endpoint-0123456789abcdef0",
-    ]);
-    assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(
         emu.everything(),
         before,
@@ -118,6 +111,18 @@ fn an_endpoint_made_from_aws_s_guide_is_adopted_with_tags_only_then_managed_like
     assert_eq!(ep["id"], id.as_str(), "{inv}");
     assert_eq!(ep["tags"]["Name"], "by-hand");
     assert_eq!(ep["tags"]["vpnctl:managed-by"], "vpnctl");
+    // The certificates keep their Name; the client root is marked as such.
+    let tags_of = |arn: &str| emu.python("inventory.py", &["--tags", arn]);
+    let client_tags = tags_of(made["client"].as_str().unwrap());
+    assert_eq!(client_tags["Name"], "from-the-guide", "{client_tags}");
+    assert_eq!(
+        client_tags["vpnctl:certificate-role"], "client-root",
+        "{client_tags}"
+    );
+    assert_eq!(
+        tags_of(made["server"].as_str().unwrap())["Name"],
+        "from-the-guide"
+    );
     let mut certs: Vec<&str> = inv["certificates"]
         .as_array()
         .unwrap()
@@ -141,6 +146,9 @@ fn an_endpoint_made_from_aws_s_guide_is_adopted_with_tags_only_then_managed_like
     assert_eq!(after, was, "adopt changed more than tags");
     let again = env.ok(&words(&adopt(&[])));
     assert!(again.contains("is already deployment lab"), "{again}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&words(&adopt(&["--json"])))).expect("one JSON document");
+    assert_eq!(json["ok"], true, "{json}");
 
     // From here on it is the deployment's: status, a new user's profile, revoke, sleep, wake.
     let status = env.ok(&["--name", "lab", "status"]);
@@ -208,4 +216,135 @@ fn adopt_refuses_an_endpoint_of_another_deployment_and_a_second_endpoint() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn adopt_refuses_what_it_could_not_manage_and_leaves_a_shared_ca_alone() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env: Env = emu.env();
+    let easy = env.path().join("easy");
+    std::fs::create_dir_all(&easy).unwrap();
+    aws_guide_pki(&easy);
+    let pki = easy.join("pki");
+    let pki_s = pki.to_str().unwrap();
+    env.ok(&["--name", "lab", "pki", "import-easyrsa", pki_s]);
+    let guide = [
+        "--pki",
+        pki_s,
+        "--server",
+        "vpn.example.com",
+        "--client",
+        "bob",
+    ];
+
+    // Active Directory only: no certificate to trust this PKI with.
+    let ad = emu.python(
+        "by_hand.py",
+        &[&guide[..], &["--directory-only", "--no-associate"]].concat(),
+    );
+    let before = emu.everything();
+    let r = env.fails(&[
+        "--name",
+        "lab",
+        "adopt",
+        "--endpoint",
+        ad["endpoint"].as_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no certificate (mutual) authentication"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        emu.everything(),
+        before,
+        "a refused adopt changed something"
+    );
+
+    // A server certificate of another CA (this PKI's CA trusts the clients, but setup could
+    // never replace the server's): refused.
+    let other = env.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    aws_guide_pki(&other);
+    let other_pki = other.join("pki");
+    let mixed = emu.python(
+        "by_hand.py",
+        &[
+            &guide[..],
+            &[
+                "--server-pki",
+                other_pki.to_str().unwrap(),
+                "--no-associate",
+            ],
+            &["--client-cidr", "10.78.0.0/22"],
+        ]
+        .concat(),
+    );
+    let before = emu.everything();
+    let r = env.fails(&[
+        "--name",
+        "lab",
+        "adopt",
+        "--endpoint",
+        mixed["endpoint"].as_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("server certificate"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("was not issued by this PKI's CA"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        emu.everything(),
+        before,
+        "a refused adopt changed something"
+    );
+
+    // Two endpoints trusting one client root certificate: adopting one leaves the shared
+    // certificate untagged (teardown could never delete it while the other uses it).
+    let first = emu.python(
+        "by_hand.py",
+        &[
+            &guide[..],
+            &["--no-associate", "--client-cidr", "10.79.0.0/22"],
+        ]
+        .concat(),
+    );
+    let client = first["client"].as_str().unwrap();
+    let second = emu.python(
+        "by_hand.py",
+        &[
+            &guide[..],
+            &[
+                "--client-arn",
+                client,
+                "--no-associate",
+                "--client-cidr",
+                "10.80.0.0/22",
+            ],
+        ]
+        .concat(),
+    );
+    let r = env.run(&[
+        "--name",
+        "lab",
+        "adopt",
+        "--endpoint",
+        second["endpoint"].as_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "the certificate {client} is also used by another endpoint"
+        )),
+        "{}",
+        r.stderr
+    );
+    let inv = emu.inventory("lab");
+    let certs = inv["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "only the server certificate: {inv}");
+    assert_eq!(certs[0], second["server"], "{inv}");
 }

@@ -25,6 +25,7 @@ mod easyrsa;
 mod interrupt;
 mod nat;
 mod openvpn;
+mod options;
 mod permissions;
 mod pki_lifecycle;
 mod realism;

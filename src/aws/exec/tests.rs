@@ -54,6 +54,8 @@ async fn desired(cloud: &FakeCloud, full_tunnel: bool) -> Desired {
             security_groups: vec![],
             description: "vpnctl lab".into(),
             log_group: None,
+            options: Default::default(),
+            user_auth: None,
         },
         vpc,
         subnets,

@@ -102,6 +102,7 @@ impl Desired {
 
 impl Observed {
     /// The certificate the endpoint uses, else the newest tagged one.
+    /// (A certificate `adopt` marked as the clients' root CA is never the server's.)
     pub fn server_cert(&self) -> Option<&Certificate> {
         let used = self
             .endpoints
@@ -112,6 +113,7 @@ impl Observed {
             .or_else(|| {
                 self.certificates
                     .iter()
+                    .filter(|c| !c.tags.contains_key(crate::aws::model::TAG_CERT_ROLE))
                     .max_by_key(|c| c.created.unwrap_or(0))
             })
     }

@@ -128,7 +128,80 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     "keep the transport, or teardown and setup again",
                 ));
             }
+            if e.user_auth.as_ref().map(UserAuth::kind)
+                != spec.user_auth.as_ref().map(UserAuth::kind)
+                || e.user_auth.as_ref().map(UserAuth::id)
+                    != spec.user_auth.as_ref().map(UserAuth::id)
+            {
+                let says =
+                    |a: Option<&UserAuth>| a.map_or("certificates only".into(), |a| a.to_string());
+                return Err(Error::conflict(
+                    format!(
+                        "the endpoint {} signs in with {}, not {}; AWS cannot change the \
+                         authentication in place",
+                        e.id,
+                        says(e.user_auth.as_ref()),
+                        says(spec.user_auth.as_ref())
+                    ),
+                    "keep its sign-in (--saml-provider / --directory-id as it was), or \
+                     `vpnctl teardown` and setup again",
+                ));
+            }
             let mut changes = Vec::new();
+            if let (
+                Some(UserAuth::Saml {
+                    self_service_portal: now,
+                    ..
+                }),
+                Some(UserAuth::Saml {
+                    self_service_portal: want,
+                    ..
+                }),
+            ) = (&e.user_auth, &spec.user_auth)
+                && now != want
+            {
+                changes.push(format!(
+                    "self-service portal {}",
+                    if *want { "on" } else { "off" }
+                ));
+            }
+            let (o, want) = (&e.options, &spec.options);
+            if o.session_timeout_hours
+                .is_some_and(|h| h != want.session_timeout_hours)
+            {
+                changes.push(format!(
+                    "session timeout {}h → {}h",
+                    o.session_timeout_hours.unwrap_or_default(),
+                    want.session_timeout_hours
+                ));
+            }
+            if o.disconnect_on_session_timeout
+                .is_some_and(|d| d != want.disconnect_on_session_timeout)
+            {
+                changes.push(format!(
+                    "disconnect on session timeout → {}",
+                    want.disconnect_on_session_timeout
+                ));
+            }
+            if o.banner != want.banner {
+                changes.push(match &want.banner {
+                    Some(_) => "login banner".to_string(),
+                    None => "login banner off".to_string(),
+                });
+            }
+            if o.client_route_enforcement
+                .is_some_and(|c| c != want.client_route_enforcement)
+                || (o.client_route_enforcement.is_none() && want.client_route_enforcement)
+            {
+                changes.push(format!(
+                    "client route enforcement {}",
+                    if want.client_route_enforcement {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                ));
+            }
             if e.split_tunnel != spec.split_tunnel {
                 changes.push(format!(
                     "split tunnel {} → {}",

@@ -45,6 +45,8 @@ fn desired(full_tunnel: bool) -> Desired {
             security_groups: vec![],
             description: "vpnctl lab".into(),
             log_group: None,
+            options: Default::default(),
+            user_auth: None,
         },
         vpc,
         subnets,
@@ -72,6 +74,8 @@ fn endpoint(want: &Desired) -> Endpoint {
         description: Some("vpnctl lab".into()),
         server_cert_arn: Some("arn:cert".into()),
         log_group: None,
+        options: Default::default(),
+        user_auth: None,
         created: Some(0),
         tags: tags_for("lab", "lab"),
     }

@@ -1,5 +1,6 @@
 //! Reads about an endpoint by its id, whoever made it: what `adopt` checks before it tags one
-//! made elsewhere (which CA its clients must chain to, which certificates it uses).
+//! made elsewhere (which CA its clients must chain to, which certificates it uses); and the
+//! SAML provider `setup --saml-provider` names.
 
 use super::*;
 
@@ -76,6 +77,60 @@ impl AwsCloud {
         Ok((
             out.certificate().unwrap_or_default().to_string(),
             out.certificate_chain().map(str::to_string),
+        ))
+    }
+
+    /// Whether the IAM SAML provider `arn` exists in this account (GetSAMLProvider).
+    pub async fn saml_provider_exists(&self, arn: &str) -> CloudResult<bool> {
+        match self
+            .iam
+            .get_saml_provider()
+            .saml_provider_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = classify("GetSAMLProvider", arn, e);
+                if e.is(Kind::NotFound) {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// A certificate's tags, and the endpoints ACM says use it (`InUseBy`).
+    pub async fn certificate_tags_and_users(&self, arn: &str) -> CloudResult<(Tags, Vec<String>)> {
+        let tags = self
+            .acm
+            .list_tags_for_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("ListTagsForCertificate", arn, e))?;
+        let described = self
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeCertificate", arn, e))?;
+        Ok((
+            tags.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+            described
+                .certificate()
+                .map(|c| c.in_use_by().to_vec())
+                .unwrap_or_default(),
         ))
     }
 }

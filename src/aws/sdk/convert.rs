@@ -91,7 +91,39 @@ pub(super) fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
             .filter(|o| o.enabled() == Some(true))
             .and_then(|o| o.cloudwatch_log_group())
             .map(str::to_string),
+        options: ObservedOptions {
+            session_timeout_hours: e.session_timeout_hours().and_then(|h| u8::try_from(h).ok()),
+            disconnect_on_session_timeout: e.disconnect_on_session_timeout(),
+            banner: e
+                .client_login_banner_options()
+                .filter(|b| b.enabled() == Some(true))
+                .map(|b| b.banner_text().unwrap_or_default().to_string()),
+            client_route_enforcement: e
+                .client_route_enforcement_options()
+                .map(|o| o.enforced().unwrap_or(false)),
+        },
+        user_auth: user_auth_of(e.authentication_options(), e.self_service_portal_url()),
         created: e.creation_time().and_then(parse_aws_time),
         tags: from_ec2_tags(e.tags()),
     }
+}
+
+/// The user-based sign-in of an endpoint's authentication options, if any.
+fn user_auth_of(
+    auth: &[ec2::types::ClientVpnAuthentication],
+    portal_url: Option<&str>,
+) -> Option<UserAuth> {
+    auth.iter().find_map(|a| {
+        if let Some(f) = a.federated_authentication() {
+            return Some(UserAuth::Saml {
+                provider_arn: f.saml_provider_arn().unwrap_or_default().to_string(),
+                self_service_portal: portal_url.is_some_and(|u| !u.is_empty()),
+            });
+        }
+        a.active_directory()
+            .and_then(|d| d.directory_id())
+            .map(|id| UserAuth::Directory {
+                directory_id: id.to_string(),
+            })
+    })
 }

@@ -25,24 +25,39 @@ impl Endpoints for AwsCloud {
         token: &str,
     ) -> CloudResult<Endpoint> {
         use ec2::types::*;
-        let auth = ClientVpnAuthenticationRequest::builder()
-            .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
-            .mutual_authentication(
-                CertificateAuthenticationRequest::builder()
-                    .client_root_certificate_chain_arn(server_cert_arn)
-                    .build(),
-            )
-            .build();
         let logs = ConnectionLogOptions::builder()
             .enabled(spec.log_group.is_some())
             .set_cloudwatch_log_group(spec.log_group.clone())
             .build();
+        let o = &spec.options;
         let mut req = self
             .ec2_once
             .create_client_vpn_endpoint()
             .client_cidr_block(spec.client_cidr.to_string())
             .server_certificate_arn(server_cert_arn)
-            .authentication_options(auth)
+            .set_authentication_options(Some(
+                std::iter::once(
+                    ClientVpnAuthenticationRequest::builder()
+                        .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
+                        .mutual_authentication(
+                            CertificateAuthenticationRequest::builder()
+                                .client_root_certificate_chain_arn(server_cert_arn)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .chain(user_auth_request(spec.user_auth.as_ref()))
+                .collect(),
+            ))
+            .session_timeout_hours(i32::from(o.session_timeout_hours))
+            .disconnect_on_session_timeout(o.disconnect_on_session_timeout)
+            .client_login_banner_options(banner_options(o.banner.as_deref()))
+            .client_route_enforcement_options(
+                ClientRouteEnforcementOptions::builder()
+                    .enforced(o.client_route_enforcement)
+                    .build(),
+            )
+            .set_self_service_portal(portal(spec.user_auth.as_ref()))
             .connection_log_options(logs)
             .transport_protocol(if spec.transport == Transport::Tcp {
                 TransportProtocol::Tcp
@@ -93,6 +108,8 @@ impl Endpoints for AwsCloud {
             description: Some(spec.description.clone()),
             server_cert_arn: Some(server_cert_arn.to_string()),
             log_group: spec.log_group.clone(),
+            options: spec.options.observed(),
+            user_auth: spec.user_auth.clone(),
             created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             tags: tags.clone(),
         })
@@ -124,7 +141,17 @@ impl Endpoints for AwsCloud {
                 .vpc_id(&spec.vpc_id)
                 .set_security_group_ids(Some(spec.security_groups.clone()));
         }
-        req.send()
+        let o = &spec.options;
+        req.session_timeout_hours(i32::from(o.session_timeout_hours))
+            .disconnect_on_session_timeout(o.disconnect_on_session_timeout)
+            .client_login_banner_options(banner_options(o.banner.as_deref()))
+            .client_route_enforcement_options(
+                ec2::types::ClientRouteEnforcementOptions::builder()
+                    .enforced(o.client_route_enforcement)
+                    .build(),
+            )
+            .set_self_service_portal(portal(spec.user_auth.as_ref()))
+            .send()
             .await
             .map(|_| ())
             .map_err(|e| classify("ModifyClientVpnEndpoint", id, e))
@@ -443,6 +470,52 @@ impl Endpoints for AwsCloud {
     async fn tag_endpoint(&self, endpoint: &str, tags: &Tags) -> CloudResult<()> {
         self.create_tags(endpoint, tags).await
     }
+}
+
+/// The user-based sign-in AWS combines with the certificate, as a request option.
+fn user_auth_request(
+    auth: Option<&UserAuth>,
+) -> Option<ec2::types::ClientVpnAuthenticationRequest> {
+    use ec2::types::*;
+    let b = ClientVpnAuthenticationRequest::builder();
+    Some(match auth? {
+        UserAuth::Saml { provider_arn, .. } => b
+            .r#type(ClientVpnAuthenticationType::FederatedAuthentication)
+            .federated_authentication(
+                FederatedAuthenticationRequest::builder()
+                    .saml_provider_arn(provider_arn)
+                    .build(),
+            )
+            .build(),
+        UserAuth::Directory { directory_id } => b
+            .r#type(ClientVpnAuthenticationType::DirectoryServiceAuthentication)
+            .active_directory(
+                DirectoryServiceAuthenticationRequest::builder()
+                    .directory_id(directory_id)
+                    .build(),
+            )
+            .build(),
+    })
+}
+
+/// The self-service portal: only with a user-based sign-in (AWS offers none without one, and
+/// is not asked then).
+fn portal(auth: Option<&UserAuth>) -> Option<ec2::types::SelfServicePortal> {
+    use ec2::types::SelfServicePortal;
+    match auth? {
+        UserAuth::Saml {
+            self_service_portal: true,
+            ..
+        } => Some(SelfServicePortal::Enabled),
+        _ => Some(SelfServicePortal::Disabled),
+    }
+}
+
+fn banner_options(banner: Option<&str>) -> ec2::types::ClientLoginBannerOptions {
+    ec2::types::ClientLoginBannerOptions::builder()
+        .enabled(banner.is_some())
+        .set_banner_text(banner.map(str::to_string))
+        .build()
 }
 
 impl AwsCloud {

@@ -186,3 +186,72 @@ def test_reimport_to_the_same_arn_keeps_arn_and_tags(acm, pki):
     assert acm.get_certificate(CertificateArn=arn)["Certificate"].strip() == cert2.decode().strip()
     tags = acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]
     assert {"Key": "vpnctl:deployment", "Value": "lab"} in tags
+
+
+# ---------------------------------------------------------------- options and sign-in
+def test_session_timeout_and_banner_are_checked_on_create_and_modify(ec2, make_endpoint):
+    expect("InvalidParameterValue", make_endpoint, SessionTimeoutHours=9)
+    expect("InvalidParameterValue", make_endpoint,
+           ClientLoginBannerOptions={"Enabled": True, "BannerText": "x" * 1401})
+    expect("InvalidParameterValue", make_endpoint, ClientLoginBannerOptions={"Enabled": True})
+    # 1400 characters, whatever their bytes.
+    ep = make_endpoint(ClientLoginBannerOptions={"Enabled": True, "BannerText": "é" * 1400},
+                       SessionTimeoutHours=12, ClientRouteEnforcementOptions={"Enforced": True},
+                       DisconnectOnSessionTimeout=False)
+    got = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[ep])["ClientVpnEndpoints"][0]
+    assert got["ClientLoginBannerOptions"] == {"Enabled": True, "BannerText": "é" * 1400}
+    assert got["SessionTimeoutHours"] == 12
+    assert got["ClientRouteEnforcementOptions"] == {"Enforced": True}
+    assert got["DisconnectOnSessionTimeout"] is False
+    assert "SelfServicePortalUrl" not in got or not got["SelfServicePortalUrl"]
+    expect("InvalidParameterValue", ec2.modify_client_vpn_endpoint, ClientVpnEndpointId=ep,
+           SessionTimeoutHours=7)
+    expect("InvalidParameterValue", ec2.modify_client_vpn_endpoint, ClientVpnEndpointId=ep,
+           ClientLoginBannerOptions={"Enabled": True, "BannerText": "y" * 1401})
+    # A refused modify changes nothing.
+    again = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[ep])["ClientVpnEndpoints"][0]
+    assert again["SessionTimeoutHours"] == 12 and again["ClientLoginBannerOptions"]["BannerText"] == "é" * 1400
+    ec2.modify_client_vpn_endpoint(ClientVpnEndpointId=ep, SessionTimeoutHours=8,
+                                   ClientLoginBannerOptions={"Enabled": False},
+                                   ClientRouteEnforcementOptions={"Enforced": False})
+    got = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[ep])["ClientVpnEndpoints"][0]
+    assert got["SessionTimeoutHours"] == 8
+    assert got["ClientLoginBannerOptions"]["Enabled"] is False
+    assert got["ClientRouteEnforcementOptions"] == {"Enforced": False}
+
+
+def saml_provider(emulator, name="idp"):
+    import importlib.util, pathlib
+    spec = importlib.util.spec_from_file_location(
+        "saml_provider", pathlib.Path(__file__).resolve().parents[1] / "saml_provider.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    iam = emulator.client("iam")
+    return iam.create_saml_provider(SAMLMetadataDocument=module.METADATA, Name=name)["SAMLProviderArn"]
+
+
+def test_sign_in_combinations_and_the_saml_provider_are_checked(emulator, ec2, certs, make_endpoint):
+    mutual = {"Type": "certificate-authentication",
+              "MutualAuthentication": {"ClientRootCertificateChainArn": certs["client"]}}
+    directory = {"Type": "directory-service-authentication", "ActiveDirectory": {"DirectoryId": "d-1234567890"}}
+    missing = "arn:aws:iam::123456789012:saml-provider/nobody"
+    federated = lambda arn: {"Type": "federated-authentication", "FederatedAuthentication": {"SAMLProviderArn": arn}}
+    expect("InvalidParameterValue", make_endpoint, AuthenticationOptions=[mutual, federated(missing)])
+    arn = saml_provider(emulator)
+    expect("InvalidParameterValue", make_endpoint, AuthenticationOptions=[directory, federated(arn)])
+    expect("InvalidParameterValue", make_endpoint, AuthenticationOptions=[mutual, mutual])
+    # No portal for certificates alone.
+    expect("InvalidParameterValue", make_endpoint, SelfServicePortal="enabled")
+    ep = make_endpoint(AuthenticationOptions=[mutual, federated(arn)], SelfServicePortal="enabled")
+    got = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[ep])["ClientVpnEndpoints"][0]
+    assert got["SelfServicePortalUrl"] == f"https://self-service.clientvpn.amazonaws.com/endpoints/{ep}"
+    fed = [a for a in got["AuthenticationOptions"] if a["Type"] == "federated-authentication"][0]
+    assert fed["FederatedAuthentication"]["SamlProviderArn"] == arn
+    config = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=ep)["ClientConfiguration"]
+    assert "\nauth-federate\n" in config
+    ec2.modify_client_vpn_endpoint(ClientVpnEndpointId=ep, SelfServicePortal="disabled")
+    got = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[ep])["ClientVpnEndpoints"][0]
+    assert not got.get("SelfServicePortalUrl")
+    plain = make_endpoint(ClientCidrBlock="10.84.0.0/22")
+    expect("InvalidParameterValue", ec2.modify_client_vpn_endpoint, ClientVpnEndpointId=plain,
+           SelfServicePortal="enabled")

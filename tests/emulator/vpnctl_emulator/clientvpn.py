@@ -94,6 +94,94 @@ def get_state(backend) -> CvpnState:
     return st
 
 
+# ---------------------------------------------------------------- options and sign-in
+# The API reference (CreateClientVpnEndpoint, ModifyClientVpnEndpoint): SessionTimeoutHours
+# 8 | 10 | 12 | 24; BannerText "UTF-8 encoded characters only. Maximum of 1400 characters."
+# The error codes for these refusals are not documented: InvalidParameterValue, as for the
+# other parameter checks (assumed; see README "Endpoint options and sign-in").
+SESSION_HOURS = (8, 10, 12, 24)
+BANNER_MAX_CHARS = 1400
+AUTH_TYPES = ("certificate-authentication", "directory-service-authentication", "federated-authentication")
+
+
+def check_session_timeout(value):
+    if value is None:
+        return None
+    try:
+        hours = int(value)
+    except (TypeError, ValueError):
+        hours = None
+    if hours not in SESSION_HOURS:
+        raise err("InvalidParameterValue", f"Value ({value}) for parameter SessionTimeoutHours is invalid. Valid values are 8, 10, 12 and 24")
+    return hours
+
+
+def check_banner(banner):
+    """ClientLoginBannerOptions as stored: {"Enabled": bool[, "BannerText": text]}."""
+    if banner is None:
+        return None
+    enabled = str(banner.get("Enabled", False)).lower() == "true"
+    text = banner.get("BannerText")
+    if enabled and not text:
+        raise err("InvalidParameterValue", "BannerText is required when the login banner is enabled")
+    if text is not None and len(text) > BANNER_MAX_CHARS:
+        raise err("InvalidParameterValue", f"BannerText is {len(text)} characters long; the maximum is {BANNER_MAX_CHARS}")
+    return {"Enabled": enabled, **({"BannerText": text} if text else {})}
+
+
+def flag_param(value):
+    return None if value is None else str(value).lower() == "true"
+
+
+def check_auth(acct, auth):
+    """The sign-in combinations the admin guide allows ("Client authentication"): one method
+    alone, or certificate (mutual) authentication with Active Directory or with SAML; each
+    SAML provider must exist in IAM in the endpoint's account."""
+    types = [opt.get("Type") for opt in auth]
+    for t in types:
+        if t not in AUTH_TYPES:
+            raise err("InvalidParameterValue", f"Value ({t}) for parameter AuthenticationOptions.Type is invalid")
+    if len(types) > 2 or len(set(types)) != len(types):
+        raise err("InvalidParameterValue", "At most one authentication option of each type, and at most two, can be specified")
+    if set(types) == {"directory-service-authentication", "federated-authentication"}:
+        raise err("InvalidParameterValue", "Active Directory and federated authentication cannot be combined")
+    for opt in auth:
+        if opt.get("Type") == "directory-service-authentication":
+            if not (opt.get("ActiveDirectory") or {}).get("DirectoryId"):
+                raise err("MissingParameter", "The request must contain the parameter ActiveDirectory.DirectoryId")
+        if opt.get("Type") == "federated-authentication":
+            fed = opt.get("FederatedAuthentication") or {}
+            for key in ("SAMLProviderArn", "SelfServiceSAMLProviderArn"):
+                arn = fed.get(key)
+                if key == "SAMLProviderArn" and not arn:
+                    raise err("MissingParameter", "The request must contain the parameter FederatedAuthentication.SAMLProviderArn")
+                if arn and not saml_provider_exists(acct, arn):
+                    raise err("InvalidParameterValue", f"The SAML provider {arn} does not exist")
+    return types
+
+
+def saml_provider_exists(acct, arn):
+    from moto.iam.models import iam_backends
+
+    try:
+        iam_backends[acct]["global"].get_saml_provider(arn)
+        return True
+    except Exception:
+        return False
+
+
+def check_portal(value, types):
+    """SelfServicePortal: enabled | disabled; not available with certificate authentication
+    alone (admin guide, "Self-service portal")."""
+    if value is None:
+        return None
+    if value not in ("enabled", "disabled"):
+        raise err("InvalidParameterValue", f"Value ({value}) for parameter SelfServicePortal is invalid")
+    if value == "enabled" and not set(types) & {"directory-service-authentication", "federated-authentication"}:
+        raise err("InvalidParameterValue", "The self-service portal requires Active Directory or federated authentication")
+    return value == "enabled"
+
+
 # ---------------------------------------------------------------- lazy settling
 def settle(backend) -> None:
     st = get_state(backend)
@@ -400,7 +488,11 @@ class ClientVpnResponse:
             "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
             "SecurityGroupIds": list(ep.sg_ids),
             "VpcId": ep.vpc_id,
-            "SelfServicePortalUrl": None,
+            "SelfServicePortalUrl": (
+                f"https://self-service.clientvpn.amazonaws.com/endpoints/{ep.id}"
+                if getattr(ep, "self_service_portal", False) else None
+            ),
+            "ClientRouteEnforcementOptions": {"Enforced": bool(getattr(ep, "route_enforcement", False))},
             "ClientConnectOptions": ep.client_connect,
             "SessionTimeoutHours": ep.session_timeout,
             "ClientLoginBannerOptions": ep.banner,
@@ -439,6 +531,14 @@ class ClientVpnResponse:
         auth = self._get_param("AuthenticationOptions", []) or []
         if not auth:
             raise err("MissingParameter", "The request must contain the parameter AuthenticationOptions")
+        types = check_auth(acct, auth)
+        portal = check_portal(self._get_param("SelfServicePortal"), types)
+        if portal is None:
+            # The API reference documents "enabled" as the default; without a user-based
+            # method there is no portal.
+            portal = bool(set(types) & {"directory-service-authentication", "federated-authentication"})
+        banner = check_banner(self._get_param("ClientLoginBannerOptions")) or {"Enabled": False}
+        enforcement = flag_param((self._get_param("ClientRouteEnforcementOptions") or {}).get("Enforced"))
         for opt in auth:
             if opt.get("Type") == "certificate-authentication":
                 root = (opt.get("MutualAuthentication") or {}).get("ClientRootCertificateChainArn")
@@ -457,9 +557,7 @@ class ClientVpnResponse:
         port = int(self._get_param("VpnPort") or 443)
         if port not in (443, 1194):
             raise err("InvalidParameterValue", f"Value ({port}) for parameter VpnPort is invalid. Valid values are 443 and 1194")
-        session = int(self._get_param("SessionTimeoutHours") or 24)
-        if session not in (8, 10, 12, 24):
-            raise err("InvalidParameterValue", f"Value ({session}) for parameter SessionTimeoutHours is invalid")
+        session = check_session_timeout(self._get_param("SessionTimeoutHours")) or 24
         vpc_id = self._get_param("VpcId")
         sg_ids = self._get_param("SecurityGroupIds", []) or []
         if vpc_id:
@@ -511,8 +609,10 @@ class ClientVpnResponse:
             vpc_id=vpc_id,
             client_connect={"Enabled": False, "Status": {"Code": "applied"}},
             session_timeout=session,
-            banner={"Enabled": False},
-            disconnect_on_timeout=bool(self._get_param("DisconnectOnSessionTimeout", True)),
+            banner=banner,
+            disconnect_on_timeout=flag_param(self._get_param("DisconnectOnSessionTimeout", True)),
+            self_service_portal=portal,
+            route_enforcement=bool(enforcement),
         )
         if tags:
             backend.create_tags([ep_id], tags)  # first: it refuses tags AWS would refuse
@@ -570,6 +670,10 @@ class ClientVpnResponse:
             port = self._get_param("VpnPort")
             if port is not None and int(port) not in (443, 1194):
                 raise err("InvalidParameterValue", f"Value ({port}) for parameter VpnPort is invalid. Valid values are 443 and 1194")
+            session = check_session_timeout(self._get_param("SessionTimeoutHours"))
+            banner = check_banner(self._get_param("ClientLoginBannerOptions"))
+            portal = check_portal(self._get_param("SelfServicePortal"), [o.get("Type") for o in ep.auth_options])
+            enforcement = flag_param((self._get_param("ClientRouteEnforcementOptions") or {}).get("Enforced"))
             # all validated: apply
             if arn:
                 ep.server_cert_arn = arn
@@ -585,16 +689,19 @@ class ClientVpnResponse:
                 ep.description = self._get_param("Description")
             if self._get_param("SplitTunnel") is not None:
                 ep.split_tunnel = bool(self._get_param("SplitTunnel"))
-            if self._get_param("SessionTimeoutHours") is not None:
-                ep.session_timeout = int(self._get_param("SessionTimeoutHours"))
+            if session is not None:
+                ep.session_timeout = session
+            if portal is not None:
+                ep.self_service_portal = portal
+            if enforcement is not None:
+                ep.route_enforcement = enforcement
             log = self._get_param("ConnectionLogOptions")
             if log is not None:
                 ep.log_options = {k: v for k, v in log.items() if k in ("Enabled", "CloudwatchLogGroup", "CloudwatchLogStream")}
-            banner = self._get_param("ClientLoginBannerOptions")
             if banner is not None:
                 ep.banner = banner
             if self._get_param("DisconnectOnSessionTimeout") is not None:
-                ep.disconnect_on_timeout = bool(self._get_param("DisconnectOnSessionTimeout"))
+                ep.disconnect_on_timeout = flag_param(self._get_param("DisconnectOnSessionTimeout"))
             return ActionResult({"Return": True})
 
     def delete_client_vpn_endpoint(self):
@@ -914,6 +1021,14 @@ class ClientVpnResponse:
             ]
             if name:
                 lines += [f"verify-x509-name {name} name", ""]
+            # What the AWS-provided client needs to sign in besides the certificate: a browser
+            # for SAML (`auth-federate`, admin guide "Troubleshooting: client does not open
+            # browser"), a user name and password for Active Directory.
+            types = {o.get("Type") for o in ep.auth_options}
+            if "federated-authentication" in types:
+                lines += ["auth-user-pass", "auth-federate", "auth-retry interact", ""]
+            elif "directory-service-authentication" in types:
+                lines += ["auth-user-pass", ""]
             return ActionResult({"ClientConfiguration": "\n".join(lines)})
 
     def import_client_vpn_client_certificate_revocation_list(self):

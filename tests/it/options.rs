@@ -1,0 +1,192 @@
+//! Endpoint options (session timeout, disconnect, login banner, client route enforcement) and
+//! sign-in besides the certificate (SAML with its self-service portal, Active Directory):
+//! set at creation, converged in place on a re-run, shown by status, checked before any call.
+
+use crate::emulator::{Emulator, SETUP};
+use std::collections::BTreeMap;
+
+/// `vpnctl --name lab setup` on the lab network, plus `extra`.
+fn lab_setup<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    ["--name", "lab"]
+        .iter()
+        .chain(SETUP)
+        .chain(extra)
+        .copied()
+        .collect()
+}
+
+fn mutating(calls: &BTreeMap<String, u64>) -> Vec<&str> {
+    calls
+        .keys()
+        .filter(|a| {
+            !["Describe", "List", "Get", "Export"]
+                .iter()
+                .any(|r| a.starts_with(r))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn options_are_set_converged_in_place_and_shown() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    let first = [
+        "--session-timeout",
+        "12h",
+        "--disconnect-on-session-timeout",
+        "false",
+        "--banner",
+        "Authorized use only. Sessions are logged.",
+        "--client-route-enforcement",
+    ];
+    env.ok(&lab_setup(&first));
+    let o = emu.inventory("lab")["endpoints"][0]["options"].clone();
+    assert_eq!(o["session_timeout_hours"], 12, "{o}");
+    assert_eq!(o["disconnect_on_session_timeout"], false, "{o}");
+    assert_eq!(
+        o["banner"], "Authorized use only. Sessions are logged.",
+        "{o}"
+    );
+    assert_eq!(o["client_route_enforcement"], true, "{o}");
+    let status = env.ok(&["--name", "lab", "status"]);
+    assert!(
+        status.contains(
+            "sessions   12h, then reconnect by itself; banner on; client route enforcement on"
+        ),
+        "{status}"
+    );
+    assert!(status.contains("sign-in    certificate\n"), "{status}");
+
+    // The same again: converged, nothing modified.
+    emu.reset_calls();
+    env.ok(&lab_setup(&first));
+    assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
+
+    // Changed in place (no new endpoint): AWS's defaults back, banner off.
+    let id = emu.inventory("lab")["endpoints"][0]["id"].clone();
+    let out = env.ok(&lab_setup(&["--session-timeout", "8h", "--banner", "none"]));
+    let _ = out;
+    let inv = emu.inventory("lab");
+    assert_eq!(inv["endpoints"][0]["id"], id, "{inv}");
+    let o = &inv["endpoints"][0]["options"];
+    assert_eq!(o["session_timeout_hours"], 8, "{o}");
+    assert_eq!(o["disconnect_on_session_timeout"], true, "{o}");
+    assert_eq!(o["banner"], serde_json::Value::Null, "{o}");
+    assert_eq!(o["client_route_enforcement"], false, "{o}");
+
+    // Refused before any call, exit 2, nothing changed.
+    let before = emu.everything();
+    let long = "x".repeat(1401);
+    for (flags, says) in [
+        (vec!["--session-timeout", "9h"], "8, 10, 12 or 24 hours"),
+        (vec!["--banner", long.as_str()], "1401 characters"),
+        (vec!["--banner", "  "], "--banner is empty"),
+        (vec!["--self-service-portal"], "needs --saml-provider"),
+        (
+            vec!["--saml-provider", "okta"],
+            "not an IAM SAML provider ARN",
+        ),
+        (
+            vec!["--directory-id", "corp.example.com"],
+            "not a Directory Service id",
+        ),
+    ] {
+        let args: Vec<&str> = lab_setup(&[])
+            .into_iter()
+            .chain(flags.iter().copied())
+            .collect();
+        let r = env.fails(&args);
+        assert_eq!(r.code, 2, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{flags:?}: {}", r.stderr);
+    }
+    // 1400 characters of UTF-8 (2 bytes each) are within AWS's limit: characters, not bytes.
+    let accented = "é".repeat(1400);
+    env.ok(&lab_setup(&["--banner", accented.as_str()]));
+    assert_eq!(
+        emu.inventory("lab")["endpoints"][0]["options"]["banner"],
+        accented.as_str()
+    );
+    let mut after = emu.everything();
+    let mut was = before;
+    for doc in [&mut after, &mut was] {
+        for e in doc["endpoints"].as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("options");
+        }
+    }
+    assert_eq!(after, was, "a refused setup changed something");
+}
+
+#[test]
+fn saml_sign_in_with_its_portal_and_profiles_and_no_change_of_method_in_place() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+
+    // A provider that does not exist: refused before anything is made.
+    let before = emu.everything();
+    let missing = "arn:aws:iam::123456789012:saml-provider/nobody";
+    let r = env.fails(&lab_setup(&["--saml-provider", missing]));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("no IAM SAML provider"), "{}", r.stderr);
+    assert_eq!(emu.everything(), before, "a refused setup made something");
+    let r = env.fails(&lab_setup(&[
+        "--saml-provider",
+        missing,
+        "--directory-id",
+        "d-1234567890",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    let arn = emu.python("saml_provider.py", &[])["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let saml = ["--saml-provider", arn.as_str(), "--self-service-portal"];
+    env.ok(&lab_setup(&saml));
+    let ep = emu.inventory("lab")["endpoints"][0].clone();
+    let o = &ep["options"];
+    assert_eq!(
+        o["authentication"],
+        serde_json::json!(["certificate-authentication", "federated-authentication"]),
+        "{o}"
+    );
+    let url = o["self_service_portal_url"].as_str().unwrap_or_default();
+    assert!(url.ends_with(ep["id"].as_str().unwrap()), "{o}");
+    let profile = std::fs::read_to_string(env.path().join("profiles/alice.ovpn")).unwrap();
+    assert!(profile.contains("\nauth-federate\n"), "{profile}");
+    assert!(profile.contains("\nauth-user-pass\n"), "{profile}");
+    let status = env.ok(&["--name", "lab", "status"]);
+    assert!(
+        status.contains(&format!(
+            "sign-in    certificate + SAML ({arn}), self-service portal on"
+        )),
+        "{status}"
+    );
+
+    // Converged on a re-run; the portal turns off in place.
+    emu.reset_calls();
+    env.ok(&lab_setup(&saml));
+    assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
+    env.ok(&lab_setup(&["--saml-provider", arn.as_str()]));
+    let o = emu.inventory("lab")["endpoints"][0]["options"].clone();
+    assert_eq!(o["self_service_portal_url"], serde_json::Value::Null, "{o}");
+
+    // Another method (or none) cannot be set in place: exit 3, nothing changed.
+    let before = emu.everything();
+    for other in [&["--directory-id", "d-1234567890"][..], &[]] {
+        let r = env.fails(&lab_setup(other));
+        assert_eq!(r.code, 3, "{other:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("cannot change the authentication in place"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(emu.everything(), before);
+}
