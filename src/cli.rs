@@ -208,6 +208,10 @@ pub struct DoctorArgs {
     /// Every check as one JSON document on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Do not count this check (repeatable), e.g. `permissions` for an identity that only
+    /// looks (its DryRuns of the changes are refused by design).
+    #[arg(long, value_name = "CHECK")]
+    pub skip: Vec<String>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -467,9 +471,9 @@ pub struct SetupArgs {
     #[arg(long, value_name = "ARN", conflicts_with = "directory_id")]
     pub saml_provider: Option<String>,
     /// With --saml-provider: the self-service portal, where users sign in and download the
-    /// AWS-provided client and their profile.
-    #[arg(long)]
-    pub self_service_portal: bool,
+    /// AWS-provided client and their profile (`false` turns it off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub self_service_portal: Option<bool>,
     /// Also sign in with an Active Directory user and password (AWS Directory Service id,
     /// d-…). Set when the endpoint is created.
     #[arg(long, value_name = "ID")]

@@ -6,6 +6,9 @@ use std::io::Write;
 #[derive(Debug, Default)]
 pub struct Printer {
     quiet: bool,
+    /// On a terminal: one live line per wait in progress (indicatif), instead of a line per
+    /// state change and heartbeat.
+    live: Option<Live>,
     /// `vpnctl` with the global flags in effect (`--pki`, `--name`, `--config`), set once the
     /// deployment is settled: every `` `vpnctl …` `` a hint quotes gets them, so that a pasted
     /// hint acts on the same PKI and deployment, wherever in the code the hint was written.
@@ -17,8 +20,10 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
         Printer {
             quiet,
+            live: (!quiet && std::io::stderr().is_terminal()).then(Live::default),
             command: std::sync::OnceLock::new(),
             json: false.into(),
         }
@@ -70,8 +75,18 @@ impl Printer {
     /// What the command did, on stderr; hidden by `--quiet`.
     pub fn info(&self, line: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{}", self.flagged(line.as_ref()));
+            self.stderr_line(&self.flagged(line.as_ref()));
         }
+    }
+
+    /// A line on stderr, above the live lines while there are any.
+    fn stderr_line(&self, line: &str) {
+        if let Some(live) = &self.live
+            && live.println(line)
+        {
+            return;
+        }
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// A line of a question to the user on stderr, shown even with `--quiet`; a line ending
@@ -88,11 +103,7 @@ impl Printer {
 
     /// Something the user should act on; never hidden.
     pub fn warn(&self, line: impl AsRef<str>) {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "warning: {}",
-            self.flagged(line.as_ref())
-        );
+        self.stderr_line(&format!("warning: {}", self.flagged(line.as_ref())));
     }
 
     /// A progress line while waiting (stderr, hidden by `--quiet`).
@@ -119,6 +130,106 @@ impl crate::aws::wait::Reporter for Printer {
     fn progress(&self, line: &str) {
         Printer::progress(self, line)
     }
+
+    fn waiting(&self, what: &str, state: &str, elapsed: std::time::Duration, changed: bool) {
+        match &self.live {
+            Some(live) => live.show(what, state),
+            None if changed => self.progress(format!(
+                "  waiting for {what}: {state} ({} elapsed)",
+                crate::aws::wait::elapsed(elapsed)
+            )),
+            None => {}
+        }
+    }
+
+    fn waited(&self, what: &str, elapsed: std::time::Duration, reported: bool) {
+        if let Some(live) = &self.live {
+            live.end(what);
+        }
+        if reported {
+            self.progress(format!(
+                "  {what}: done after {}",
+                crate::aws::wait::elapsed(elapsed)
+            ));
+        }
+    }
+
+    fn wait_ended(&self, what: &str) {
+        if let Some(live) = &self.live {
+            live.end(what);
+        }
+    }
+}
+
+/// The live lines of the waits in progress: one spinner per resource with its state, the
+/// time waited and how long that kind of change typically takes on AWS.
+#[derive(Default)]
+struct Live {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Live")
+    }
+}
+
+impl Live {
+    fn show(&self, what: &str, state: &str) {
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
+        let bar = bars.entry(what.to_string()).or_insert_with(|| {
+            let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "  {spinner} {prefix}: {msg}, {elapsed_precise}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(what.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        bar.set_message(match typical(what) {
+            Some(t) => format!("{state} (typically {t} on AWS)"),
+            None => state.to_string(),
+        });
+    }
+
+    fn end(&self, what: &str) {
+        if let Ok(mut bars) = self.bars.lock()
+            && let Some(bar) = bars.remove(what)
+        {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    /// Print `line` above the live lines; false when there are none (print it as usual).
+    fn println(&self, line: &str) -> bool {
+        let active = self.bars.lock().map(|b| !b.is_empty()).unwrap_or(false);
+        active && self.multi.println(line).is_ok()
+    }
+}
+
+/// How long a kind of change typically takes on AWS (AWS-FACTS §3: Terraform's waiters and
+/// reported timings), by the wait's name.
+fn typical(what: &str) -> Option<&'static str> {
+    let kinds: &[(&str, &str)] = &[
+        ("association of", "5–15 min"),
+        ("disassociation of", "a few min"),
+        ("authorization of", "1–10 min"),
+        ("revocation of", "1–10 min"),
+        ("route ", "about 90 s"),
+        ("deletion of the route", "about 90 s"),
+        ("NAT gateway", "1–2 min"),
+        ("deletion of cvpn-endpoint", "up to 5 min"),
+    ];
+    kinds
+        .iter()
+        .find(|(prefix, _)| what.starts_with(prefix))
+        .map(|(_, t)| *t)
 }
 
 /// The commands that reach AWS, which take `--profile`/`--region` after their name.
@@ -134,6 +245,10 @@ const AWS_COMMANDS: &[&str] = &[
     "nat",
     "pki revoke",
     "pki merge-crl",
+    "adopt",
+    "doctor",
+    "extend",
+    "schedule",
 ];
 
 /// `line` with every quoted `` `vpnctl …` `` command given `prefix` (vpnctl and its global

@@ -325,8 +325,21 @@ pub trait Endpoints {
     ) -> CloudResult<Association>;
     async fn disassociate(&self, endpoint: &str, association: &str) -> CloudResult<()>;
     async fn rules(&self, endpoint: &str) -> CloudResult<Vec<AuthRule>>;
-    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()>;
-    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()>;
+    /// Authorize `cidr` for every client, or (`group`) for the members of one SAML or Active
+    /// Directory group.
+    async fn authorize(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        group: Option<&str>,
+        description: &str,
+    ) -> CloudResult<()>;
+    async fn revoke_ingress(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        group: Option<&str>,
+    ) -> CloudResult<()>;
     async fn routes(&self, endpoint: &str) -> CloudResult<Vec<Route>>;
     async fn delete_client_route(
         &self,

@@ -114,6 +114,7 @@ pub struct FakeAssociation {
 #[derive(Debug, Clone)]
 pub struct FakeRule {
     pub cidr: String,
+    pub group: Option<String>,
     pub description: String,
     pub state: Timed<RuleState>,
 }
@@ -796,7 +797,7 @@ impl Endpoints for FakeCloud {
             server_cert_arn: Some(server_cert_arn.to_string()),
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
-            user_auth: spec.user_auth.clone(),
+            user_auth: spec.observed_auth(),
             created: Some(0),
             tags: tags.clone(),
         };
@@ -831,19 +832,28 @@ impl Endpoints for FakeCloud {
         ep.port = Some(spec.port);
         ep.description = Some(spec.description.clone());
         ep.log_group = spec.log_group.clone();
-        ep.options = spec.options.observed();
+        let (o, want) = (&mut ep.options, &spec.options);
+        if let Some(h) = want.session_timeout_hours {
+            o.session_timeout_hours = Some(h);
+        }
+        if let Some(d) = want.disconnect_on_session_timeout {
+            o.disconnect_on_session_timeout = Some(d);
+        }
+        if let Some(b) = &want.banner {
+            o.banner = b.clone();
+        }
+        if let Some(e) = want.client_route_enforcement {
+            o.client_route_enforcement = Some(e);
+        }
         if let (
             Some(UserAuth::Saml {
                 self_service_portal,
                 ..
             }),
-            Some(UserAuth::Saml {
-                self_service_portal: want,
-                ..
-            }),
-        ) = (ep.user_auth.as_mut(), spec.user_auth.as_ref())
+            Some(p),
+        ) = (ep.user_auth.as_mut(), want.self_service_portal)
         {
-            *self_service_portal = *want;
+            *self_service_portal = p;
         }
         if !spec.security_groups.is_empty() {
             ep.security_groups = spec.security_groups.clone();
@@ -1000,23 +1010,34 @@ impl Endpoints for FakeCloud {
             .iter()
             .map(|r| AuthRule {
                 cidr: r.cidr.clone(),
+                group: r.group.clone(),
                 description: Some(r.description.clone()),
                 state: r.state.state.clone(),
             })
             .collect())
     }
 
-    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()> {
+    async fn authorize(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        group: Option<&str>,
+        description: &str,
+    ) -> CloudResult<()> {
         const ACTION: &str = "AuthorizeClientVpnIngress";
         let up = self.delays.authorization;
         let mut w = self.enter(ACTION)?;
         let e = w.mutable_endpoint(endpoint, ACTION)?;
         // InvalidClientVpnDuplicateAuthorizationRule: the adapter makes it success.
-        if e.rules.iter().any(|r| r.cidr == cidr.to_string()) {
+        if e.rules
+            .iter()
+            .any(|r| r.cidr == cidr.to_string() && r.group.as_deref() == group)
+        {
             return Ok(());
         }
         e.rules.push(FakeRule {
             cidr: cidr.to_string(),
+            group: group.map(str::to_string),
             description: description.to_string(),
             state: Timed::for_(RuleState::Authorizing, up),
         });
@@ -1024,7 +1045,12 @@ impl Endpoints for FakeCloud {
         Ok(())
     }
 
-    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
+    async fn revoke_ingress(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        group: Option<&str>,
+    ) -> CloudResult<()> {
         const ACTION: &str = "RevokeClientVpnIngress";
         let down = self.delays.revocation;
         let mut w = self.enter(ACTION)?;
@@ -1032,7 +1058,7 @@ impl Endpoints for FakeCloud {
         let r = e
             .rules
             .iter_mut()
-            .find(|r| r.cidr == cidr)
+            .find(|r| r.cidr == cidr && r.group.as_deref() == group)
             .ok_or_else(|| CloudError::not_found(cidr.to_string()))?;
         if r.state.state != RuleState::Revoking {
             r.state = Timed::for_(RuleState::Revoking, down);
@@ -1765,7 +1791,7 @@ mod tests {
             .associate(&e, "subnet-a", "t-2")
             .await
             .expect("associate");
-        match cloud.authorize(&e, net("10.0.0.0/16"), "x").await {
+        match cloud.authorize(&e, net("10.0.0.0/16"), None, "x").await {
             Err(e) => {
                 assert_eq!(e.code(), Some("ConcurrentMutationLimitExceeded"));
                 assert!(e.is(Kind::Busy), "{e:?}");
@@ -1774,7 +1800,7 @@ mod tests {
         }
         tokio::time::sleep(cloud.delays.association).await;
         cloud
-            .authorize(&e, net("10.0.0.0/16"), "x")
+            .authorize(&e, net("10.0.0.0/16"), None, "x")
             .await
             .expect("allowed once the association is done");
         assert_eq!(cloud.world().peak_in_flight, 2);

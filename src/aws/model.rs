@@ -106,40 +106,46 @@ pub struct EndpointSpec {
     pub user_auth: Option<UserAuth>,
 }
 
-/// The endpoint's session and client options, as setup wants them (AWS's defaults unless
-/// given; `ModifyClientVpnEndpoint` changes each in place).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EndpointOptions {
-    /// 8, 10, 12 or 24 (AWS's default).
-    pub session_timeout_hours: u8,
-    /// At the session timeout the client asks to reconnect (true, AWS's default) or
-    /// reconnects by itself (false).
-    pub disconnect_on_session_timeout: bool,
-    /// A text the AWS-provided client shows when a session starts; None = no banner.
-    pub banner: Option<String>,
-    /// The AWS-provided client (5.2.0+) keeps the endpoint's routes on the device.
-    pub client_route_enforcement: bool,
-}
-
-impl Default for EndpointOptions {
-    fn default() -> Self {
-        EndpointOptions {
-            session_timeout_hours: 24,
-            disconnect_on_session_timeout: true,
-            banner: None,
-            client_route_enforcement: false,
-        }
+impl EndpointSpec {
+    /// The sign-in as a describe of a new endpoint made from this spec shows it.
+    pub fn observed_auth(&self) -> Option<UserAuth> {
+        self.user_auth.clone().map(|a| match a {
+            UserAuth::Saml { provider_arn, .. } => UserAuth::Saml {
+                provider_arn,
+                self_service_portal: self.options.self_service_portal == Some(true),
+            },
+            other => other,
+        })
     }
 }
 
+/// The endpoint's session and client options as setup wants them: each one given (flag or
+/// config) is set, at creation or in place (`ModifyClientVpnEndpoint`); one not given is left
+/// as the endpoint has it (AWS's default on a new endpoint).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointOptions {
+    /// 8, 10, 12 or 24 (AWS's default).
+    pub session_timeout_hours: Option<u8>,
+    /// At the session timeout the client asks to reconnect (true, AWS's default) or
+    /// reconnects by itself (false).
+    pub disconnect_on_session_timeout: Option<bool>,
+    /// A text the AWS-provided client shows when a session starts; `Some(None)`: no banner.
+    pub banner: Option<Option<String>>,
+    /// The AWS-provided client (5.2.0+) keeps the endpoint's routes on the device.
+    pub client_route_enforcement: Option<bool>,
+    /// With SAML: the self-service portal (vpnctl creates endpoints without it unless asked).
+    pub self_service_portal: Option<bool>,
+}
+
 impl EndpointOptions {
-    /// As a describe would show them.
+    /// As a describe of a new endpoint made with them would show them (AWS's defaults for
+    /// what is not given).
     pub fn observed(&self) -> ObservedOptions {
         ObservedOptions {
-            session_timeout_hours: Some(self.session_timeout_hours),
-            disconnect_on_session_timeout: Some(self.disconnect_on_session_timeout),
-            banner: self.banner.clone(),
-            client_route_enforcement: Some(self.client_route_enforcement),
+            session_timeout_hours: Some(self.session_timeout_hours.unwrap_or(24)),
+            disconnect_on_session_timeout: Some(self.disconnect_on_session_timeout.unwrap_or(true)),
+            banner: self.banner.clone().flatten(),
+            client_route_enforcement: Some(self.client_route_enforcement.unwrap_or(false)),
         }
     }
 }
@@ -232,6 +238,9 @@ pub struct Association {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthRule {
     pub cidr: String,
+    /// The SAML or Active Directory group it admits; None: every client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub description: Option<String>,
     /// authorizing, active, failed, revoking.
     pub state: RuleState,

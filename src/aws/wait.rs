@@ -10,6 +10,27 @@ use tokio::time::Instant;
 /// Receives progress lines; the command layer implements it with the printer.
 pub trait Reporter: Sync {
     fn progress(&self, line: &str);
+
+    /// A wait's state at a poll, `elapsed` since it began; `changed` when the state differs
+    /// from the one last reported or a heartbeat is due. By default a line then.
+    fn waiting(&self, what: &str, state: &str, elapsed: Duration, changed: bool) {
+        if changed {
+            self.progress(&format!(
+                "  waiting for {what}: {state} ({} elapsed)",
+                self::elapsed(elapsed)
+            ));
+        }
+    }
+
+    /// A wait that ended as wanted after `elapsed`; `reported`: whether a state was shown.
+    fn waited(&self, what: &str, elapsed: Duration, reported: bool) {
+        if reported {
+            self.progress(&format!("  {what}: done after {}", self::elapsed(elapsed)));
+        }
+    }
+
+    /// A wait that ended otherwise (an error, a timeout): what showed it goes.
+    fn wait_ended(&self, _what: &str) {}
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,30 +94,28 @@ where
     loop {
         let seen = match probe().await {
             Err(e) if e.is_transient() => Probe::Pending(format!("not seen ({e})")),
-            other => other?,
+            Err(e) => {
+                reporter.wait_ended(what);
+                return Err(e.into());
+            }
+            Ok(p) => p,
         };
         match seen {
             Probe::Done(v) => {
-                if !last_state.is_empty() {
-                    reporter.progress(&format!(
-                        "  {what}: done after {}",
-                        elapsed(start.elapsed())
-                    ));
-                }
+                reporter.waited(what, start.elapsed(), !last_state.is_empty());
                 return Ok(v);
             }
             Probe::Pending(state) => {
-                if state != last_state || last_report.elapsed() >= policy.heartbeat {
-                    reporter.progress(&format!(
-                        "  waiting for {what}: {state} ({} elapsed)",
-                        elapsed(start.elapsed())
-                    ));
+                let changed = state != last_state || last_report.elapsed() >= policy.heartbeat;
+                reporter.waiting(what, &state, start.elapsed(), changed);
+                if changed {
                     last_state = state;
                     last_report = Instant::now();
                 }
             }
         }
         if start.elapsed() >= policy.timeout {
+            reporter.wait_ended(what);
             return Err(WaitError::Timeout(
                 what.to_string(),
                 last_state,

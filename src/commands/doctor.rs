@@ -56,11 +56,47 @@ impl Check {
     }
 }
 
+/// Every check's name, in the order they run (what `--skip` takes).
+pub const CHECKS: &[&str] = &[
+    "pki",
+    "ca",
+    "server certificate",
+    "client certificates",
+    "crl",
+    "region",
+    "credentials",
+    "clock",
+    "quota",
+    "deployment",
+    "permissions",
+    "connection logging",
+    "client root",
+    "acm certificate",
+    "endpoint crl",
+    "profiles",
+];
+
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<()> {
+    for name in &args.skip {
+        if !CHECKS.contains(&name.as_str()) {
+            return Err(Error::invalid(
+                format!("--skip {name:?}: doctor has no such check"),
+                format!("name one of: {}", CHECKS.join(", ")),
+            ));
+        }
+    }
     let mut checks = Vec::new();
     let pki = local(ctx, &mut checks);
     let rt = runtime()?;
     rt.block_on(remote(ctx, args, pki.as_ref(), &mut checks));
+    // A skipped check still runs (others build on what it reads); its verdict is not counted.
+    for c in &mut checks {
+        if args.skip.iter().any(|s| s == c.name) {
+            c.verdict = Verdict::Skip;
+            c.detail = format!("skipped (--skip): {}", c.detail);
+            c.fix = None;
+        }
+    }
     report(ctx, args, &checks)
 }
 
@@ -255,8 +291,10 @@ fn crl(ctx: &Ctx, pki: &Pki, now: OffsetDateTime) -> Check {
 /// The AWS side: credentials, region, clock, permissions, quota, and the deployment's
 /// endpoint against the local PKI and profiles.
 async fn remote(ctx: &Ctx<'_>, args: &DoctorArgs, pki: Option<&Pki>, checks: &mut Vec<Check>) {
+    // A refused signature can be the clock's fault: it is checked whenever AWS answered.
     let skip_rest = |checks: &mut Vec<Check>, why: &str| {
-        for name in ["clock", "deployment", "permissions"] {
+        checks.push(clock());
+        for name in ["deployment", "permissions"] {
             checks.push(check(name, Verdict::Skip, why));
         }
     };
@@ -695,51 +733,98 @@ fn profiles(ctx: &Ctx, ep: &model::Endpoint, pki: &Pki) -> Check {
             format!("none written ({})", dir.display()),
         );
     };
-    let (mut good, mut stale) = (0, Vec::new());
+    let (mut good, mut stale, mut custom) = (0, Vec::new(), Vec::new());
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("ovpn") {
             continue;
         }
+        let user = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let points = text.lines().any(|l| {
-            let mut w = l.split_whitespace();
-            w.next() == Some("remote")
-                && w.next()
-                    .is_some_and(|h| crate::profile::unlabelled(h).trim_start_matches("*.") == dns)
-                && w.next().and_then(|p| p.parse::<u16>().ok()) == Some(ep.port.unwrap_or(443))
-        });
-        if points {
+        let remotes: Vec<(String, Option<u16>)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some("remote")).then(|| {
+                    let host = crate::profile::unlabelled(w.next().unwrap_or_default());
+                    let host = host.trim_start_matches("*.").to_string();
+                    (host, w.next().and_then(|p| p.parse::<u16>().ok()))
+                })
+            })
+            .collect();
+        let port = Some(ep.port.unwrap_or(443));
+        if remotes.iter().any(|(h, p)| h == dns && *p == port) {
             good += 1;
+        } else if remotes
+            .iter()
+            .any(|(h, _)| !crate::profile::is_aws_endpoint(h))
+        {
+            // `profile --remote HOST`: a name of the user's own, a CNAME of the endpoint's
+            // perhaps; only DNS can tell.
+            custom.push(user);
         } else {
-            stale.push(
-                path.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
+            stale.push(user);
         }
     }
     stale.sort();
-    if stale.is_empty() {
+    custom.sort();
+    if !stale.is_empty() {
         return check(
             "profiles",
-            Verdict::Ok,
-            format!("{good} profile(s) point at {dns}"),
-        );
+            Verdict::Fail,
+            format!(
+                "{} point at another endpoint or port than {dns}: {}",
+                stale.len(),
+                stale.join(", ")
+            ),
+        )
+        .fix(format!(
+            "`{}` writes them again for the live endpoint",
+            ctx.vpnctl("profile --all --force")
+        ));
+    }
+    if !custom.is_empty() {
+        return check(
+            "profiles",
+            Verdict::Warn,
+            format!(
+                "{} name a host of their own, not {dns} (fine if it is a CNAME of it): {}",
+                custom.len(),
+                custom.join(", ")
+            ),
+        )
+        .fix(format!(
+            "`{}` writes them for the endpoint's own name",
+            ctx.vpnctl("profile --all --force")
+        ));
     }
     check(
         "profiles",
-        Verdict::Fail,
-        format!(
-            "{} point elsewhere than the endpoint ({dns}): {}",
-            stale.len(),
-            stale.join(", ")
-        ),
+        Verdict::Ok,
+        format!("{good} profile(s) point at {dns}"),
     )
-    .fix(format!(
-        "`{}` writes them again for the live endpoint",
-        ctx.vpnctl("profile --all --force")
-    ))
+}
+
+/// `text` in lines of at most 100 characters, broken between words, continued after `indent`
+/// (a word longer than a line stays whole).
+fn wrap(text: &str, indent: &str) -> Vec<String> {
+    const WIDTH: usize = 100;
+    let mut lines = Vec::new();
+    let mut words = text.split(' ');
+    let mut line = words.next().unwrap_or_default().to_string();
+    for word in words {
+        if line.chars().count() + 1 + word.chars().count() <= WIDTH || line.trim().is_empty() {
+            line.push(' ');
+            line.push_str(word);
+        } else {
+            lines.push(std::mem::replace(&mut line, format!("{indent}{word}")));
+        }
+    }
+    lines.push(line);
+    lines
 }
 
 fn report(ctx: &Ctx, args: &DoctorArgs, checks: &[Check]) -> Result<()> {
@@ -760,10 +845,13 @@ fn report(ctx: &Ctx, args: &DoctorArgs, checks: &[Check]) -> Result<()> {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
             };
-            ctx.printer
-                .data(format!("{mark}  {}: {}", c.name, c.detail));
+            for line in wrap(&format!("{mark}  {}: {}", c.name, c.detail), "      ") {
+                ctx.printer.data(line);
+            }
             if let Some(fix) = &c.fix {
-                ctx.printer.data(format!("      fix: {fix}"));
+                for line in wrap(&format!("      fix: {fix}"), "           ") {
+                    ctx.printer.data(line);
+                }
             }
         }
         ctx.printer.data(format!(
@@ -779,4 +867,30 @@ fn report(ctx: &Ctx, args: &DoctorArgs, checks: &[Check]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_wrap_between_words_at_100_columns_and_keep_their_indent() {
+        let text = format!("ok    permissions: {}", "word ".repeat(40).trim_end());
+        let lines = wrap(&text, "      ");
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| l.chars().count() <= 100), "{lines:?}");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("      word")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.join(" ").split_whitespace().count(),
+            text.split_whitespace().count()
+        );
+        assert_eq!(
+            wrap("      fix: short", "           "),
+            ["      fix: short"]
+        );
+        assert_eq!(wrap("ok    pki: x", "      "), ["ok    pki: x"]);
+    }
 }

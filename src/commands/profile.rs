@@ -27,12 +27,13 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
             .as_ref()
             .and_then(|st| target_of(ctx, st)),
     ) {
-        (Some(remote), _) => Target {
+        (Some(remote), known) => Target {
             remote: remote.clone(),
             port: args.port.unwrap_or(443),
             proto: args.proto.unwrap_or(Proto::Udp),
             templates: args.templates.clone(),
-            sign_in: None,
+            // Another host name for the deployment's endpoint signs in the same way.
+            sign_in: known.and_then(|t| t.sign_in),
         },
         // After `vpnctl setup`, the deployment's endpoint is the default.
         (None, Some(t)) => Target {

@@ -26,6 +26,8 @@ pub struct Settings {
     pub client_cidr: Ipv4Net,
     pub full_tunnel: bool,
     pub authorize: Vec<Ipv4Net>,
+    /// `--authorize CIDR=GROUP`: rules for one SAML or Active Directory group each.
+    pub groups: Vec<(Ipv4Net, String)>,
     /// Destinations routed via every associated subnet (and authorized), beyond the VPC.
     pub routes: Vec<Ipv4Net>,
     pub dns_servers: Vec<Ipv4Addr>,
@@ -132,10 +134,20 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
     } else {
         args.authorize.clone()
     };
-    let authorize = extra
-        .iter()
-        .map(|c| parse_cidr(c, "--authorize"))
-        .collect::<Result<Vec<_>>>()?;
+    let mut authorize = Vec::new();
+    let mut groups = Vec::new();
+    for item in &extra {
+        match item.split_once('=') {
+            None => authorize.push(parse_cidr(item, "--authorize")?),
+            Some((cidr, group)) => {
+                let net = parse_cidr(cidr, "--authorize")?;
+                check_group(group)?;
+                if !groups.contains(&(net, group.to_string())) {
+                    groups.push((net, group.to_string()));
+                }
+            }
+        }
+    }
     let routes = if args.route.is_empty() {
         dc.routes.clone().unwrap_or_default()
     } else {
@@ -221,8 +233,40 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         description: args.description.clone().or(dc.description.clone()),
         log_group: args.log_group.clone().or(dc.log_group.clone()),
         options: endpoint_options(args, dc)?,
-        user_auth: user_auth(args, dc)?,
+        user_auth: {
+            let auth = user_auth(args, dc)?;
+            if auth.is_none() && !groups.is_empty() {
+                return Err(Error::invalid(
+                    "--authorize CIDR=GROUP needs a sign-in that knows groups: certificates \
+                     carry none",
+                    "add --saml-provider ARN or --directory-id ID, or authorize the CIDR for \
+                     every client (--authorize CIDR)",
+                ));
+            }
+            auth
+        },
+        groups,
     })
+}
+
+/// A group id as AWS takes it (at most 255 characters), and as the sleep record can list it.
+fn check_group(group: &str) -> Result<()> {
+    if group.is_empty() || group.chars().count() > 255 {
+        return Err(Error::invalid(
+            format!("--authorize …={group:?}: a group id has 1 to 255 characters"),
+            "write it as CIDR=GROUP, e.g. --authorize 10.0.0.0/16=engineers",
+        ));
+    }
+    if let Some(c) = group
+        .chars()
+        .find(|c| ",;=>".contains(*c) || c.is_control())
+    {
+        return Err(Error::invalid(
+            format!("--authorize …={group:?}: the group id holds {c:?}"),
+            "vpnctl keeps group ids in tags as lists: use a group id without , ; = >",
+        ));
+    }
+    Ok(())
 }
 
 /// AWS's banner limit: "UTF-8 encoded characters only. Maximum of 1400 characters."
@@ -243,7 +287,7 @@ fn endpoint_options(
     {
         let hours = t.trim().trim_end_matches('h').parse::<u8>().ok();
         o.session_timeout_hours = match hours {
-            Some(h @ (8 | 10 | 12 | 24)) => h,
+            Some(h @ (8 | 10 | 12 | 24)) => Some(h),
             _ => {
                 return Err(Error::invalid(
                     format!("--session-timeout {t:?}: AWS offers 8, 10, 12 or 24 hours"),
@@ -256,7 +300,7 @@ fn endpoint_options(
         .disconnect_on_session_timeout
         .or(dc.disconnect_on_session_timeout)
     {
-        o.disconnect_on_session_timeout = d;
+        o.disconnect_on_session_timeout = Some(d);
     }
     if let Some(b) = args.banner.as_ref().or(dc.banner.as_ref()) {
         let chars = b.chars().count();
@@ -274,14 +318,15 @@ fn endpoint_options(
                 "shorten the text",
             ));
         }
-        o.banner = (b.trim() != "none").then(|| b.clone());
+        o.banner = Some((b.trim() != "none").then(|| b.clone()));
     }
     if let Some(e) = args
         .client_route_enforcement
         .or(dc.client_route_enforcement)
     {
-        o.client_route_enforcement = e;
+        o.client_route_enforcement = Some(e);
     }
+    o.self_service_portal = args.self_service_portal.or(dc.self_service_portal);
     Ok(o)
 }
 
@@ -291,9 +336,16 @@ fn user_auth(
     dc: &crate::config::DeploymentConfig,
 ) -> Result<Option<crate::aws::model::UserAuth>> {
     use crate::aws::model::UserAuth;
-    let saml = args.saml_provider.as_ref().or(dc.saml_provider.as_ref());
-    let directory = args.directory_id.as_ref().or(dc.directory_id.as_ref());
-    let portal = args.self_service_portal || dc.self_service_portal.unwrap_or(false);
+    // A sign-in given by a flag wins over the config's, whichever kind.
+    let (saml, directory) = if args.saml_provider.is_some() || args.directory_id.is_some() {
+        (args.saml_provider.as_ref(), args.directory_id.as_ref())
+    } else {
+        (dc.saml_provider.as_ref(), dc.directory_id.as_ref())
+    };
+    let portal = args
+        .self_service_portal
+        .or(dc.self_service_portal)
+        .unwrap_or(false);
     match (saml, directory) {
         (Some(_), Some(_)) => Err(Error::invalid(
             "--saml-provider and --directory-id together: AWS combines the certificate with \
@@ -319,7 +371,8 @@ fn user_auth(
             }
             Ok(Some(UserAuth::Saml {
                 provider_arn: arn.clone(),
-                self_service_portal: portal,
+                // The portal wanted is in the options (`EndpointSpec::observed_auth`).
+                self_service_portal: false,
             }))
         }
         (None, Some(id)) => {
@@ -641,6 +694,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         vpc,
         subnets,
         authorize,
+        groups: settings.groups.clone(),
         full_tunnel: settings.full_tunnel,
         routes: settings.routes.clone(),
         server_cert_pem: server_pem.clone(),
@@ -816,10 +870,11 @@ fn finish(
     st.deployment = ctx.deployment.clone();
     st.region = Some(region.to_string());
     st.endpoint_id = Some(endpoint.id.clone());
-    st.sign_in = want
-        .endpoint
+    // The endpoint's own sign-in (setup without --saml-provider/--directory-id keeps it).
+    st.sign_in = endpoint
         .user_auth
         .as_ref()
+        .or(want.endpoint.user_auth.as_ref())
         .map(|a| a.kind().to_string());
     // Setup gave the endpoint this PKI's CRL (or found it there).
     st.crl_number = Some(pki.meta.crl_number);
@@ -881,9 +936,16 @@ fn finish(
             ctx.vpnctl("pki issue USER")
         ));
     } else {
-        ctx.printer.info(
-            "next: hand each user their profile; they connect with OpenVPN or the AWS VPN Client",
-        );
+        ctx.printer.info(match endpoint.user_auth {
+            Some(_) => {
+                "next: hand each user their profile; they connect with the AWS-provided \
+                        client (it asks for the sign-in, SAML in a browser)"
+            }
+            None => {
+                "next: hand each user their profile; they connect with OpenVPN or the AWS \
+                     VPN Client"
+            }
+        });
     }
     Ok(())
 }

@@ -328,7 +328,7 @@ fn sign_in(e: &crate::aws::model::Endpoint) -> String {
     }
 }
 
-/// The session options and connection logging, as AWS describes them.
+/// The session options, as AWS describes them.
 fn sessions(e: &crate::aws::model::Endpoint) -> String {
     let o = &e.options;
     let onoff = |b: Option<bool>| match b {
@@ -337,7 +337,7 @@ fn sessions(e: &crate::aws::model::Endpoint) -> String {
         None => "?",
     };
     format!(
-        "{}, then {}; banner {}; client route enforcement {}; connection logging {}",
+        "{}, then {}; banner {}; route enforcement {}",
         o.session_timeout_hours
             .map(|h| format!("{h}h"))
             .unwrap_or_else(|| "?".into()),
@@ -348,9 +348,6 @@ fn sessions(e: &crate::aws::model::Endpoint) -> String {
         },
         if o.banner.is_some() { "on" } else { "off" },
         onoff(o.client_route_enforcement),
-        e.log_group
-            .as_deref()
-            .map_or("off".to_string(), |g| format!("to {g}")),
     )
 }
 
@@ -383,6 +380,12 @@ pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<St
         }
         out.push(format!("    sign-in    {}", sign_in(e)));
         out.push(format!("    sessions   {}", sessions(e)));
+        out.push(format!(
+            "    logging    {}",
+            e.log_group
+                .as_deref()
+                .map_or("off".to_string(), |g| format!("to {g}"))
+        ));
         for a in &v.associations {
             out.push(format!(
                 "    subnet     {}  {}  ({})",

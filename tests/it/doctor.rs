@@ -4,21 +4,30 @@
 use crate::emulator::{Emulator, lab_setup, venv};
 use crate::harness::Env;
 
-/// The line of check `name` (`ok    name: …`, `FAIL  name: …`) and its fix line, if any.
+/// The line of check `name` (`ok    name: …`, `FAIL  name: …`) and its fix, if any, each
+/// with the lines it was wrapped onto joined back.
 fn line_of(out: &str, name: &str) -> (String, Option<String>) {
     let lines: Vec<&str> = out.lines().collect();
     let i = lines
         .iter()
         .position(|l| {
             l.get(6..)
-                .is_some_and(|r| r.starts_with(&format!("{name}: ")))
+                .is_some_and(|r| r.starts_with(&format!("{name}: ")) || r == format!("{name}:"))
         })
         .unwrap_or_else(|| panic!("no check {name}:\n{out}"));
-    let fix = lines
-        .get(i + 1)
-        .and_then(|l| l.trim_start().strip_prefix("fix: "))
-        .map(str::to_string);
-    (lines[i].to_string(), fix)
+    let mut rest = lines[i + 1..].iter().peekable();
+    let mut line = lines[i].to_string();
+    while let Some(l) = rest.next_if(|l| l.starts_with("      ") && !l.starts_with("      fix: ")) {
+        line = format!("{line} {}", l.trim());
+    }
+    let fix = rest.next_if(|l| l.starts_with("      fix: ")).map(|l| {
+        let mut fix = l.trim_start().trim_start_matches("fix: ").to_string();
+        while let Some(more) = rest.next_if(|l| l.starts_with("           ")) {
+            fix = format!("{fix} {}", more.trim());
+        }
+        fix
+    });
+    (line, fix)
 }
 
 fn verdict(out: &str, name: &str) -> String {
@@ -172,21 +181,22 @@ fn a_healthy_deployment_passes_and_each_breakage_is_named_with_its_fix() {
         "ok"
     );
 
-    // A profile for another endpoint.
+    // A profile for another endpoint fails; one for a host of the user's own warns.
     let profile = env.path().join("profiles/alice.ovpn");
     let text = std::fs::read_to_string(&profile).unwrap();
-    let moved = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("remote ") {
-                "remote vpn.elsewhere.example 443"
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&profile, moved).unwrap();
+    let with_remote = |remote: &str| {
+        text.lines()
+            .map(|l| if l.starts_with("remote ") { remote } else { l })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    std::fs::write(&profile, with_remote("remote vpn.example.com 443")).unwrap();
+    let out = env.ok(&["--name", "lab", "doctor"]);
+    let (line, _) = line_of(&out, "profiles");
+    assert!(line.starts_with("warn") && line.contains("CNAME"), "{out}");
+    let other = "remote 0123456789ab.cvpn-endpoint-0123456789abcdef0.prod.clientvpn.\
+                 us-east-1.amazonaws.com 443";
+    std::fs::write(&profile, with_remote(other)).unwrap();
     let r = env.fails(&["--name", "lab", "doctor"]);
     let (line, fix) = line_of(&r.stdout, "profiles");
     assert!(
@@ -262,6 +272,17 @@ fn a_region_at_its_endpoint_quota_fails_a_deployment_not_yet_set_up() {
         "{}",
         r.stdout
     );
+    // A check not counted: its verdict is skip, and the rest decides the exit.
+    let out = env.ok(&["--name", "lab", "doctor", "--skip", "quota"]);
+    let (line, fix) = line_of(&out, "quota");
+    assert!(
+        line.starts_with("skip") && line.contains("skipped (--skip)"),
+        "{out}"
+    );
+    assert!(fix.is_none(), "{out}");
+    let r = env.fails(&["--name", "lab", "doctor", "--skip", "quotas"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no such check"), "{}", r.stderr);
 }
 
 /// Re-import a self-signed certificate into ARN argv[2] at the emulator argv[1].
@@ -307,7 +328,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 pki = sys.argv[1]
 ca = x509.load_pem_x509_certificate(open(os.path.join(pki, "ca.crt"), "rb").read())
-key = serialization.load_pem_private_key(open(os.path.join(pki, "private/ca.key"), "rb").read(), None)
+key = serialization.load_pem_private_key(
+    open(os.path.join(pki, "private/ca.key"), "rb").read(), None)
 old = x509.load_pem_x509_crl(open(os.path.join(pki, "crl.pem"), "rb").read())
 number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 now = datetime.datetime.now(datetime.timezone.utc)

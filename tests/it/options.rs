@@ -53,9 +53,8 @@ fn options_are_set_converged_in_place_and_shown() {
     assert_eq!(o["client_route_enforcement"], true, "{o}");
     let status = env.ok(&["--name", "lab", "status"]);
     assert!(
-        status.contains(
-            "sessions   12h, then reconnect by itself; banner on; client route enforcement on"
-        ),
+        status
+            .contains("sessions   12h, then reconnect by itself; banner on; route enforcement on"),
         "{status}"
     );
     assert!(status.contains("sign-in    certificate\n"), "{status}");
@@ -65,7 +64,7 @@ fn options_are_set_converged_in_place_and_shown() {
     env.ok(&lab_setup(&first));
     assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
 
-    // Changed in place (no new endpoint): AWS's defaults back, banner off.
+    // Changed in place (no new endpoint): what is given changes, what is not stays.
     let id = emu.inventory("lab")["endpoints"][0]["id"].clone();
     let out = env.ok(&lab_setup(&["--session-timeout", "8h", "--banner", "none"]));
     let _ = out;
@@ -73,9 +72,18 @@ fn options_are_set_converged_in_place_and_shown() {
     assert_eq!(inv["endpoints"][0]["id"], id, "{inv}");
     let o = &inv["endpoints"][0]["options"];
     assert_eq!(o["session_timeout_hours"], 8, "{o}");
-    assert_eq!(o["disconnect_on_session_timeout"], true, "{o}");
+    assert_eq!(o["disconnect_on_session_timeout"], false, "{o}");
     assert_eq!(o["banner"], serde_json::Value::Null, "{o}");
+    assert_eq!(o["client_route_enforcement"], true, "{o}");
+    env.ok(&lab_setup(&[
+        "--disconnect-on-session-timeout",
+        "--client-route-enforcement",
+        "false",
+    ]));
+    let o = emu.inventory("lab")["endpoints"][0]["options"].clone();
+    assert_eq!(o["disconnect_on_session_timeout"], true, "{o}");
     assert_eq!(o["client_route_enforcement"], false, "{o}");
+    assert_eq!(o["session_timeout_hours"], 8, "{o}");
 
     // Refused before any call, exit 2, nothing changed.
     let before = emu.everything();
@@ -168,25 +176,94 @@ fn saml_sign_in_with_its_portal_and_profiles_and_no_change_of_method_in_place() 
         "{status}"
     );
 
+    // Rules for one group: kept apart from the rules for every client, through sleep and wake,
+    // and revoked alone when no longer asked for.
+    let grouped = [
+        &saml[..],
+        &[
+            "--authorize",
+            "172.16.0.0/16=engineers",
+            "--authorize",
+            "192.168.0.0/16",
+        ],
+    ]
+    .concat();
+    env.ok(&lab_setup(&grouped));
+    let rules = |emu: &Emulator| {
+        let mut r: Vec<String> = emu.inventory("lab")["endpoints"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}{}",
+                    r["cidr"].as_str().unwrap(),
+                    r["group"]
+                        .as_str()
+                        .map(|g| format!("={g}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(
+        rules(&emu),
+        ["10.0.0.0/16", "172.16.0.0/16=engineers", "192.168.0.0/16"]
+    );
+    let plan = env.ok(&lab_setup(&[&grouped[..], &["--dry-run"]].concat()));
+    assert!(
+        !plan.contains("authoriz") && !plan.contains("revoke"),
+        "{plan}"
+    );
+    env.ok(&["--name", "lab", "sleep", "--yes"]);
+    env.ok(&["--name", "lab", "wake"]);
+    assert_eq!(
+        rules(&emu),
+        ["10.0.0.0/16", "172.16.0.0/16=engineers", "192.168.0.0/16"]
+    );
+    let out = env.ok(&lab_setup(
+        &[&saml[..], &["--authorize", "192.168.0.0/16"]].concat(),
+    ));
+    let _ = out;
+    assert_eq!(rules(&emu), ["10.0.0.0/16", "192.168.0.0/16"]);
+    // A group's rule needs a sign-in that knows groups; a group id that the record cannot list.
+    for (bad, says) in [
+        (vec!["--authorize", "172.16.0.0/16=a,b"], "without , ; = >"),
+        (vec!["--authorize", "172.16.0.0/16="], "1 to 255 characters"),
+    ] {
+        let r = env.fails(&lab_setup(&[&saml[..], &bad[..]].concat()));
+        assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{bad:?}: {}", r.stderr);
+    }
+
     // Converged on a re-run; the portal turns off in place.
+    let last = [&saml[..], &["--authorize", "192.168.0.0/16"]].concat();
     emu.reset_calls();
-    env.ok(&lab_setup(&saml));
+    env.ok(&lab_setup(&last));
     assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
-    env.ok(&lab_setup(&["--saml-provider", arn.as_str()]));
+    env.ok(&lab_setup(&[
+        "--saml-provider",
+        arn.as_str(),
+        "--self-service-portal",
+        "false",
+    ]));
     let o = emu.inventory("lab")["endpoints"][0]["options"].clone();
     assert_eq!(o["self_service_portal_url"], serde_json::Value::Null, "{o}");
 
-    // Another method (or none) cannot be set in place: exit 3, nothing changed.
+    // Another method cannot be set in place: exit 3, nothing changed. None given keeps SAML.
     let before = emu.everything();
-    for other in [&["--directory-id", "d-1234567890"][..], &[]] {
-        let r = env.fails(&lab_setup(other));
-        assert_eq!(r.code, 3, "{other:?}: {}", r.stderr);
-        assert!(
-            r.stderr
-                .contains("cannot change the authentication in place"),
-            "{}",
-            r.stderr
-        );
-    }
+    let r = env.fails(&lab_setup(&["--directory-id", "d-1234567890"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot change the authentication in place"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(emu.everything(), before);
+    env.ok(&lab_setup(&[]));
+    let profile = std::fs::read_to_string(env.path().join("profiles/alice.ovpn")).unwrap();
+    assert!(profile.contains("\nauth-federate\n"), "{profile}");
 }

@@ -188,3 +188,38 @@ fn iam_policy_refuses_what_is_not_a_command_that_calls_aws() {
         );
     }
 }
+
+#[test]
+fn waits_show_a_live_line_per_resource_on_a_terminal_and_plain_lines_elsewhere() {
+    let emu = crate::emulator::Emulator::start(0.0);
+    emu.lab();
+    emu.config(r#"{"delays": {"association": 3, "authorization": 1}}"#);
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    let setup = crate::emulator::lab_setup(&[]);
+    let (code, shown) = crate::harness::on_a_terminal(&env, &setup, "never asked", "");
+    assert_eq!(code, 0, "{shown}");
+    // One live line per wait: the resource, its state, the time waited, AWS's typical time.
+    assert!(
+        shown.contains("association of subnet-") && shown.contains("typically 5–15 min on AWS"),
+        "{shown}"
+    );
+    assert!(shown.contains("00:00:0"), "no elapsed time: {shown}");
+    assert!(
+        !shown.contains("waiting for association of"),
+        "plain lines on a terminal: {shown}"
+    );
+    assert!(shown.contains("done after"), "{shown}");
+    env.ok(&["--name", "lab", "teardown", "--yes"]);
+
+    // Without a terminal: the plain lines, and no terminal control codes.
+    let r = env.run(&setup);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("waiting for association of"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\u{1b}'), "{}", r.stderr);
+    assert!(!r.stderr.contains("typically"), "{}", r.stderr);
+}

@@ -379,19 +379,23 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 })
                 .await
             }
-            Action::Authorize { cidr } => {
+            Action::Authorize { cidr, group } => {
                 let ep = endpoint()?;
                 let net = parse_net(cidr)?;
                 let description = owned_description(self.deployment);
+                let group = group.as_deref();
                 let (how, f, t) = again(&ep, &p.rule);
-                self.call(&what, how, f, t, || c.authorize(&ep, net, &description))
-                    .await
-                    .or_else(made)?;
-                self.wait_rule(&ep, cidr, f).await
+                self.call(&what, how, f, t, || {
+                    c.authorize(&ep, net, group, &description)
+                })
+                .await
+                .or_else(made)?;
+                self.wait_rule(&ep, cidr, group, f).await
             }
-            Action::WaitRule { cidr, .. } => {
+            Action::WaitRule { cidr, group, .. } => {
                 let ep = endpoint()?;
-                self.wait_rule(&ep, cidr, fresh(&ep)).await
+                self.wait_rule(&ep, cidr, group.as_deref(), fresh(&ep))
+                    .await
             }
             Action::CreateRoute { cidr, subnet } => {
                 let ep = endpoint()?;
@@ -420,10 +424,11 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 let ep = endpoint()?;
                 self.wait_route(&ep, cidr, subnet, fresh(&ep)).await
             }
-            Action::RevokeRule { cidr } => {
+            Action::RevokeRule { cidr, group } => {
                 let ep = endpoint()?;
+                let group = group.as_deref();
                 let (how, f, t) = again(&ep, &p.rule);
-                self.call(&what, how, f, t, || c.revoke_ingress(&ep, cidr))
+                self.call(&what, how, f, t, || c.revoke_ingress(&ep, cidr, group))
                     .await
                     .or_else(gone)?;
                 let what = format!("revocation of {cidr}");
@@ -431,7 +436,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                     let list = c.rules(&ep).await?;
                     Ok(list
                         .iter()
-                        .find(|r| &r.cidr == cidr)
+                        .find(|r| &r.cidr == cidr && r.group.as_deref() == group)
                         .map(|r| r.state.to_string()))
                 })
                 .await
@@ -1171,6 +1176,7 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
         &self,
         endpoint: &str,
         cidr: &str,
+        group: Option<&str>,
         fresh: Option<Instant>,
     ) -> Result<(), WaitError> {
         wait::until(
@@ -1181,20 +1187,25 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 let Some(list) = Self::not_yet(self.cloud.rules(endpoint).await, fresh)? else {
                     return Ok(Probe::Pending("not yet visible".into()));
                 };
-                Ok(match list.iter().find(|r| r.cidr == cidr) {
-                    Some(r) if r.state == RuleState::Active => Probe::Done(()),
-                    Some(r) if r.state == RuleState::Failed => {
-                        return Err(failed(
-                            "AuthorizeClientVpnIngress",
-                            format!(
-                                "AWS reports the authorization of {cidr} as failed; revoke it \
+                Ok(
+                    match list
+                        .iter()
+                        .find(|r| r.cidr == cidr && r.group.as_deref() == group)
+                    {
+                        Some(r) if r.state == RuleState::Active => Probe::Done(()),
+                        Some(r) if r.state == RuleState::Failed => {
+                            return Err(failed(
+                                "AuthorizeClientVpnIngress",
+                                format!(
+                                    "AWS reports the authorization of {cidr} as failed; revoke it \
                                  in the console and run setup again"
-                            ),
-                        ));
-                    }
-                    Some(r) => Probe::Pending(r.state.to_string()),
-                    None => Probe::Pending("not yet listed".into()),
-                })
+                                ),
+                            ));
+                        }
+                        Some(r) => Probe::Pending(r.state.to_string()),
+                        None => Probe::Pending("not yet listed".into()),
+                    },
+                )
             },
         )
         .await

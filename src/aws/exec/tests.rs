@@ -60,6 +60,7 @@ async fn desired(cloud: &FakeCloud, full_tunnel: bool) -> Desired {
         vpc,
         subnets,
         authorize,
+        groups: Vec::new(),
         full_tunnel,
         routes: vec![],
         server_cert_pem: CERT.into(),
@@ -279,7 +280,8 @@ async fn an_injected_failure_surfaces_as_a_step_error_naming_the_step() {
     }
     // Running again continues where it stopped and converges.
     assert!(replan(&cloud, &want).await.contains(&Action::Authorize {
-        cidr: VPC_CIDR.into()
+        cidr: VPC_CIDR.into(),
+        group: None
     }));
     setup(&cloud, &want).await.expect("second setup");
     assert_eq!(replan(&cloud, &want).await, [Action::WriteProfiles]);

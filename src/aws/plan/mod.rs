@@ -37,6 +37,8 @@ pub struct Desired {
     /// Authorization rules: the VPC CIDR, extra CIDRs, the routed ones, 0.0.0.0/0 for a full
     /// tunnel.
     pub authorize: Vec<Ipv4Net>,
+    /// Rules for one SAML or Active Directory group each (`--authorize CIDR=GROUP`).
+    pub groups: Vec<(Ipv4Net, String)>,
     pub full_tunnel: bool,
     /// Destinations beyond the VPC routed via every subnet (`--route`).
     pub routes: Vec<Ipv4Net>,
@@ -91,6 +93,26 @@ pub struct Observed {
 }
 
 impl Desired {
+    /// Every rule wanted, as (CIDR, group): the rules for every client, then the groups'.
+    pub fn grants(&self) -> Vec<(String, Option<String>)> {
+        self.authorize
+            .iter()
+            .map(|c| (c.to_string(), None))
+            .chain(
+                self.groups
+                    .iter()
+                    .map(|(c, g)| (c.to_string(), Some(g.clone()))),
+            )
+            .collect()
+    }
+
+    /// Whether the rule for `cidr` (and `group`) is one the settings ask for.
+    pub fn wants_rule(&self, cidr: &str, group: Option<&str>) -> bool {
+        self.grants()
+            .iter()
+            .any(|(c, g)| c == cidr && g.as_deref() == group)
+    }
+
     /// Every destination routed via each subnet: 0.0.0.0/0 for a full tunnel, then `routes`.
     pub fn routed(&self) -> Vec<String> {
         let all = self.full_tunnel.then(|| "0.0.0.0/0".to_string());

@@ -128,10 +128,11 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                     "keep the transport, or teardown and setup again",
                 ));
             }
-            if e.user_auth.as_ref().map(UserAuth::kind)
-                != spec.user_auth.as_ref().map(UserAuth::kind)
-                || e.user_auth.as_ref().map(UserAuth::id)
-                    != spec.user_auth.as_ref().map(UserAuth::id)
+            // A sign-in given must be the endpoint's (AWS fixes it at creation); none given
+            // keeps the endpoint's.
+            if let Some(want) = &spec.user_auth
+                && e.user_auth.as_ref().map(|a| (a.kind(), a.id()))
+                    != Some((want.kind(), want.id()))
             {
                 let says =
                     |a: Option<&UserAuth>| a.map_or("certificates only".into(), |a| a.to_string());
@@ -147,59 +148,47 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                      `vpnctl teardown` and setup again",
                 ));
             }
+            // The options given are converged; the others stay as the endpoint has them.
             let mut changes = Vec::new();
+            let (o, want) = (&e.options, &spec.options);
             if let (
                 Some(UserAuth::Saml {
                     self_service_portal: now,
                     ..
                 }),
-                Some(UserAuth::Saml {
-                    self_service_portal: want,
-                    ..
-                }),
-            ) = (&e.user_auth, &spec.user_auth)
-                && now != want
+                Some(p),
+            ) = (&e.user_auth, want.self_service_portal)
+                && *now != p
             {
                 changes.push(format!(
                     "self-service portal {}",
-                    if *want { "on" } else { "off" }
+                    if p { "on" } else { "off" }
                 ));
             }
-            let (o, want) = (&e.options, &spec.options);
-            if o.session_timeout_hours
-                .is_some_and(|h| h != want.session_timeout_hours)
+            if let Some(h) = want.session_timeout_hours
+                && o.session_timeout_hours != Some(h)
             {
-                changes.push(format!(
-                    "session timeout {}h → {}h",
-                    o.session_timeout_hours.unwrap_or_default(),
-                    want.session_timeout_hours
-                ));
+                changes.push(format!("session timeout → {h}h"));
             }
-            if o.disconnect_on_session_timeout
-                .is_some_and(|d| d != want.disconnect_on_session_timeout)
+            if let Some(d) = want.disconnect_on_session_timeout
+                && o.disconnect_on_session_timeout != Some(d)
             {
-                changes.push(format!(
-                    "disconnect on session timeout → {}",
-                    want.disconnect_on_session_timeout
-                ));
+                changes.push(format!("disconnect on session timeout → {d}"));
             }
-            if o.banner != want.banner {
-                changes.push(match &want.banner {
+            if let Some(b) = &want.banner
+                && &o.banner != b
+            {
+                changes.push(match b {
                     Some(_) => "login banner".to_string(),
                     None => "login banner off".to_string(),
                 });
             }
-            if o.client_route_enforcement
-                .is_some_and(|c| c != want.client_route_enforcement)
-                || (o.client_route_enforcement.is_none() && want.client_route_enforcement)
+            if let Some(c) = want.client_route_enforcement
+                && o.client_route_enforcement != Some(c)
             {
                 changes.push(format!(
                     "client route enforcement {}",
-                    if want.client_route_enforcement {
-                        "on"
-                    } else {
-                        "off"
-                    }
+                    if c { "on" } else { "off" }
                 ));
             }
             if e.split_tunnel != spec.split_tunnel {
@@ -282,23 +271,20 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             );
         }
     }
-    for cidr in &want.authorize {
+    for (cidr, group) in want.grants() {
         match view.rules.iter().find(|r| {
-            r.cidr == cidr.to_string()
+            r.cidr == cidr
+                && r.group == group
                 && r.state != RuleState::Failed
                 && r.state != RuleState::Revoking
         }) {
-            None => push(
-                &mut steps,
-                Action::Authorize {
-                    cidr: cidr.to_string(),
-                },
-            ),
+            None => push(&mut steps, Action::Authorize { cidr, group }),
             Some(r) if r.state == RuleState::Active => {}
             Some(r) => push(
                 &mut steps,
                 Action::WaitRule {
-                    cidr: cidr.to_string(),
+                    cidr,
+                    group,
                     state: r.state.to_string(),
                 },
             ),
@@ -339,12 +325,13 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     for r in &view.rules {
         if r.description.as_deref() == Some(ours.as_str())
             && r.state != RuleState::Revoking
-            && !want.authorize.iter().any(|c| c.to_string() == r.cidr)
+            && !want.wants_rule(&r.cidr, r.group.as_deref())
         {
             push(
                 &mut steps,
                 Action::RevokeRule {
                     cidr: r.cidr.clone(),
+                    group: r.group.clone(),
                 },
             );
         }
@@ -429,27 +416,29 @@ pub fn preflight(
         v.rules
             .iter()
             .filter(|r| r.description.as_deref() != Some(ours.as_str()))
-            .filter(|r| !want.authorize.iter().any(|c| c.to_string() == r.cidr))
+            .filter(|r| !want.wants_rule(&r.cidr, r.group.as_deref()))
             .count()
     });
     // Only a setup that adds rules can pass the quota; what AWS holds already it accepted.
     let there = view.map_or(0, |v| v.rules.len());
-    let adds = want
-        .authorize
+    let grants = want.grants();
+    let adds = grants
         .iter()
-        .filter(|c| !view.is_some_and(|v| v.rules.iter().any(|r| r.cidr == c.to_string())))
+        .filter(|(c, g)| {
+            !view.is_some_and(|v| v.rules.iter().any(|r| &r.cidr == c && &r.group == g))
+        })
         .count();
     let rules = quotas
         .rules_per_endpoint
         .unwrap_or(RULES_PER_ENDPOINT)
         .max(there);
-    if adds > 0 && want.authorize.len() + others > rules {
+    if adds > 0 && grants.len() + others > rules {
         return Err(Error::conflict(
             format!(
                 "{} authorization rules on one endpoint ({} asked for, {others} there already) \
                  pass its quota of {rules}",
-                want.authorize.len() + others,
-                want.authorize.len()
+                grants.len() + others,
+                grants.len()
             ),
             raise(
                 "Authorization rules per Client VPN endpoint",

@@ -54,11 +54,28 @@ fn parts<'a>(tags: &'a Tags, list: &str) -> impl Iterator<Item = &'a str> {
         .flatten()
 }
 
+/// A rule as `vpnctl:asleep-rules` lists it: its CIDR, or `CIDR=GROUP` for a group's rule.
+pub fn rule_item(cidr: &str, group: Option<&str>) -> String {
+    match group {
+        Some(g) => format!("{cidr}={g}"),
+        None => cidr.to_string(),
+    }
+}
+
+/// `rule_item` read back: (CIDR, group).
+pub fn parse_rule_item(item: &str) -> (String, Option<String>) {
+    match item.split_once('=') {
+        Some((cidr, group)) => (cidr.to_string(), Some(group.to_string())),
+        None => (item.to_string(), None),
+    }
+}
+
 /// What `sleep` records and `wake` restores, as sets: read from the endpoint's tags (either
 /// form), merged with what is live, and laid out over the tags again.
 ///
 /// The lists are comma-separated, as they always were: `vpnctl:asleep-subnets` holds subnet
-/// ids, `vpnctl:asleep-rules` CIDRs. `vpnctl:asleep-routes` holds `;`-separated items
+/// ids, `vpnctl:asleep-rules` CIDRs (`CIDR=GROUP` for a group's rule). `vpnctl:asleep-routes`
+/// holds `;`-separated items
 /// `CIDR,CIDR,…>SUBNET,SUBNET,…`, each meaning every CIDR listed via every subnet listed (a
 /// Client VPN route usually goes through every associated subnet, so one item says it once);
 /// the old form, `CIDR>SUBNET;…`, is the case of one of each. A list that does not fit in one
@@ -335,7 +352,11 @@ pub fn sleep_record(e: &Endpoint, v: &EndpointView) -> Result<Option<(Vec<Associ
                 (cidr, r.subnet_id.clone())
             }),
     );
-    record.rules.extend(v.rules.iter().map(|r| r.cidr.clone()));
+    record.rules.extend(
+        v.rules
+            .iter()
+            .map(|r| rule_item(&r.cidr, r.group.as_deref())),
+    );
     Ok(Some((live, record.tags(&e.id, &e.tags)?)))
 }
 
@@ -369,7 +390,15 @@ pub fn restore_of(e: &Endpoint, v: &EndpointView) -> Result<Option<Restore>> {
         .collect();
     Ok(Some(Restore {
         subnets: record.subnets.iter().cloned().collect(),
-        rules: record.rules.iter().cloned().collect(),
+        // The state machines restore the rules for every client only: a group's rule is
+        // never turned into one for every client, and rules survive disassociation anyway
+        // (`vpnctl wake` restores a missing group rule).
+        rules: record
+            .rules
+            .iter()
+            .filter(|item| parse_rule_item(item).1.is_none())
+            .cloned()
+            .collect(),
         routes,
         clear: cleared_sleep_record(&tags),
         record: tags,
@@ -447,13 +476,14 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
             })),
         }
     }
-    for cidr in &record.rules {
+    for item in &record.rules {
+        let (cidr, group) = parse_rule_item(item);
         if !v
             .rules
             .iter()
-            .any(|r| &r.cidr == cidr && r.state != RuleState::Revoking)
+            .any(|r| r.cidr == cidr && r.group == group && r.state != RuleState::Revoking)
         {
-            steps.push(Step::new(Action::Authorize { cidr: cidr.clone() }));
+            steps.push(Step::new(Action::Authorize { cidr, group }));
         }
     }
     for (recorded, subnet) in &record.routes {

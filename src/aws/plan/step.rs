@@ -100,6 +100,9 @@ pub enum Action {
     /// Remove an authorization rule the settings no longer ask for.
     RevokeRule {
         cidr: String,
+        /// The SAML or Active Directory group it is for; absent: every client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
     },
     /// Remove a route vpnctl added that the settings no longer ask for (e.g. full tunnel off).
     DeleteRoute {
@@ -116,9 +119,15 @@ pub enum Action {
     },
     Authorize {
         cidr: String,
+        /// The SAML or Active Directory group it is for; absent: every client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
     },
     WaitRule {
         cidr: String,
+        /// The SAML or Active Directory group it is for; absent: every client.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
         state: String,
     },
     /// Give the endpoint the PKI's current CRL, CRL number `number` (compared again right
@@ -506,6 +515,14 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// ` for group G` of a rule for one group; nothing for a rule for every client.
+fn for_group(group: &Option<String>) -> String {
+    group
+        .as_deref()
+        .map(|g| format!(" for group {g}"))
+        .unwrap_or_default()
+}
+
 /// `k=v, k=v` for a plan line.
 fn tag_list(tags: &crate::aws::model::Tags) -> String {
     tags.iter()
@@ -568,9 +585,11 @@ impl std::fmt::Display for Action {
                 f,
                 "disassociate subnet {subnet} ({association}) and wait until gone"
             ),
-            RevokeRule { cidr } => {
-                write!(f, "revoke the authorization of {cidr}, no longer wanted")
-            }
+            RevokeRule { cidr, group } => write!(
+                f,
+                "revoke the authorization of {cidr}{}, no longer wanted",
+                for_group(group)
+            ),
             DeleteRoute { cidr, subnet } => {
                 write!(f, "delete the route {cidr} via {subnet}, no longer wanted")
             }
@@ -585,10 +604,14 @@ impl std::fmt::Display for Action {
                 f,
                 "wait for the association of {subnet} ({state} → associated)"
             ),
-            Authorize { cidr } => write!(f, "authorize access to {cidr}"),
-            WaitRule { cidr, state } => {
-                write!(f, "wait for the authorization of {cidr} ({state} → active)")
+            Authorize { cidr, group } => {
+                write!(f, "authorize access to {cidr}{}", for_group(group))
             }
+            WaitRule { cidr, group, state } => write!(
+                f,
+                "wait for the authorization of {cidr}{} ({state} → active)",
+                for_group(group)
+            ),
             ImportCrl { number } => write!(
                 f,
                 "import CRL number {number} (AWS resets every live connection; revoked users are \

@@ -51,6 +51,7 @@ fn desired(full_tunnel: bool) -> Desired {
         vpc,
         subnets,
         authorize,
+        groups: Vec::new(),
         full_tunnel,
         routes: vec![],
         server_cert_pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
@@ -119,6 +120,7 @@ fn converged(want: &Desired) -> Observed {
                 .authorize
                 .iter()
                 .map(|c| AuthRule {
+                    group: None,
                     description: Some(owned_description("lab")),
                     cidr: c.to_string(),
                     state: "active".into(),
@@ -209,6 +211,7 @@ fn interrupted_setup_continues_with_waits() {
     }));
     assert!(a.contains(&Action::WaitRule {
         cidr: "10.0.0.0/16".into(),
+        group: None,
         state: "authorizing".into()
     }));
     assert!(!a.contains(&Action::CreateEndpoint));
@@ -590,7 +593,8 @@ fn switching_full_tunnel_off_removes_its_rule_and_routes() {
     let a = actions(&plan_setup(&split, &seen).unwrap());
     assert!(
         a.contains(&Action::RevokeRule {
-            cidr: "0.0.0.0/0".into()
+            cidr: "0.0.0.0/0".into(),
+            group: None
         }),
         "{a:?}"
     );
@@ -603,7 +607,8 @@ fn switching_full_tunnel_off_removes_its_rule_and_routes() {
         subnet: "subnet-b".into()
     }));
     assert!(!a.contains(&Action::RevokeRule {
-        cidr: "10.0.0.0/16".into()
+        cidr: "10.0.0.0/16".into(),
+        group: None
     }));
 }
 
@@ -612,6 +617,7 @@ fn rules_and_routes_vpnctl_did_not_create_are_left_alone() {
     let want = desired(false);
     let mut seen = converged(&want);
     seen.endpoints[0].rules.push(AuthRule {
+        group: None,
         cidr: "172.31.0.0/16".into(),
         description: Some("added by hand".into()),
         state: "active".into(),
@@ -671,6 +677,7 @@ fn large(n_rules: usize, extra: usize) -> Observed {
     let v = &mut seen.endpoints[0];
     v.rules = (0..n_rules)
         .map(|i| AuthRule {
+            group: None,
             description: Some(owned_description("lab")),
             cidr: format!("192.168.{}.{}/32", 100 + i / 100, 100 + i % 100),
             state: "active".into(),
@@ -739,7 +746,7 @@ fn restored(steps: &[Step]) -> Restored {
             Action::Associate { subnet, .. } => {
                 r.0.insert(subnet.clone());
             }
-            Action::Authorize { cidr } => {
+            Action::Authorize { cidr, .. } => {
                 r.1.insert(cidr.clone());
             }
             Action::CreateRoute { cidr, subnet } | Action::RestoreForeignRoute { cidr, subnet } => {
@@ -879,6 +886,7 @@ fn at_aws_default_quotas_the_record_fits_when_routes_go_via_every_subnet() {
         .collect();
     v.rules = (0..200)
         .map(|i| AuthRule {
+            group: None,
             description: None,
             cidr: format!("192.168.{}.{}/32", 100 + i / 100, 100 + i % 100),
             state: "active".into(),
@@ -1093,7 +1101,8 @@ fn a_routed_destination_gets_a_route_via_each_subnet_and_goes_when_no_longer_lis
         );
     }
     assert!(a.contains(&Action::Authorize {
-        cidr: "10.50.0.0/16".into()
+        cidr: "10.50.0.0/16".into(),
+        group: None
     }));
     // Converged with it: nothing to do. Dropped from the settings: its routes and rule go.
     let seen = converged(&want);
@@ -1103,7 +1112,8 @@ fn a_routed_destination_gets_a_route_via_each_subnet_and_goes_when_no_longer_lis
     );
     let a = actions(&plan_setup(&desired(false), &seen).unwrap());
     assert!(a.contains(&Action::RevokeRule {
-        cidr: "10.50.0.0/16".into()
+        cidr: "10.50.0.0/16".into(),
+        group: None
     }));
     assert_eq!(
         a.iter()
@@ -1787,4 +1797,63 @@ fn the_state_machines_are_valid_json_and_every_next_names_a_state() {
         assert_eq!(unique.len(), all.len(), "{m:?}: {all:?}");
         assert!(all.iter().all(|n| n.len() <= 80), "{all:?}");
     }
+}
+
+#[test]
+fn only_the_options_given_are_converged_and_a_given_sign_in_must_match() {
+    let mut want = desired(false);
+    let mut seen = converged(&want);
+    let e = seen.endpoints[0].endpoint.as_mut().unwrap();
+    e.options = ObservedOptions {
+        session_timeout_hours: Some(12),
+        disconnect_on_session_timeout: Some(false),
+        banner: Some("by hand".into()),
+        client_route_enforcement: Some(true),
+    };
+    let modify = |want: &Desired, seen: &Observed| -> Option<Vec<String>> {
+        plan_setup(want, seen)
+            .unwrap()
+            .into_iter()
+            .find_map(|s| match s.action {
+                Action::ModifyEndpoint { changes } => Some(changes),
+                _ => None,
+            })
+    };
+    // Nothing given: whatever the endpoint has stays (a banner set by hand included).
+    assert_eq!(modify(&want, &seen), None);
+    // Given and equal: nothing; given and different: exactly those.
+    want.endpoint.options.session_timeout_hours = Some(12);
+    want.endpoint.options.banner = Some(Some("by hand".into()));
+    assert_eq!(modify(&want, &seen), None);
+    want.endpoint.options.session_timeout_hours = Some(8);
+    want.endpoint.options.banner = Some(None);
+    want.endpoint.options.client_route_enforcement = Some(false);
+    assert_eq!(
+        modify(&want, &seen).unwrap(),
+        [
+            "session timeout → 8h",
+            "login banner off",
+            "client route enforcement off"
+        ]
+    );
+    // A portal asked for on an endpoint without SAML changes nothing there.
+    let mut portal = desired(false);
+    portal.endpoint.options.self_service_portal = Some(true);
+    assert_eq!(modify(&portal, &converged(&portal)), None);
+    // A sign-in given must be the endpoint's; none given keeps the endpoint's.
+    let mut saml = desired(false);
+    saml.endpoint.user_auth = Some(UserAuth::Saml {
+        provider_arn: "arn:aws:iam::1:saml-provider/idp".into(),
+        self_service_portal: false,
+    });
+    let err = plan_setup(&saml, &converged(&desired(false))).unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let mut seen_saml = converged(&desired(false));
+    seen_saml.endpoints[0].endpoint.as_mut().unwrap().user_auth = saml.endpoint.user_auth.clone();
+    assert_eq!(modify(&desired(false), &seen_saml), None);
+    saml.endpoint.options.self_service_portal = Some(true);
+    assert_eq!(
+        modify(&saml, &seen_saml).unwrap(),
+        ["self-service portal on"]
+    );
 }

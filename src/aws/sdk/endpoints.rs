@@ -49,15 +49,20 @@ impl Endpoints for AwsCloud {
                 .chain(user_auth_request(spec.user_auth.as_ref()))
                 .collect(),
             ))
-            .session_timeout_hours(i32::from(o.session_timeout_hours))
-            .disconnect_on_session_timeout(o.disconnect_on_session_timeout)
-            .client_login_banner_options(banner_options(o.banner.as_deref()))
-            .client_route_enforcement_options(
-                ClientRouteEnforcementOptions::builder()
-                    .enforced(o.client_route_enforcement)
-                    .build(),
+            .set_session_timeout_hours(o.session_timeout_hours.map(i32::from))
+            .set_disconnect_on_session_timeout(o.disconnect_on_session_timeout)
+            .set_client_login_banner_options(
+                o.banner.as_ref().map(|b| banner_options(b.as_deref())),
             )
-            .set_self_service_portal(portal(spec.user_auth.as_ref()))
+            .set_client_route_enforcement_options(
+                o.client_route_enforcement
+                    .map(|e| ClientRouteEnforcementOptions::builder().enforced(e).build()),
+            )
+            .set_self_service_portal(
+                spec.user_auth
+                    .as_ref()
+                    .map(|_| portal(o.self_service_portal == Some(true))),
+            )
             .connection_log_options(logs)
             .transport_protocol(if spec.transport == Transport::Tcp {
                 TransportProtocol::Tcp
@@ -109,7 +114,7 @@ impl Endpoints for AwsCloud {
             server_cert_arn: Some(server_cert_arn.to_string()),
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
-            user_auth: spec.user_auth.clone(),
+            user_auth: spec.observed_auth(),
             created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             tags: tags.clone(),
         })
@@ -142,15 +147,20 @@ impl Endpoints for AwsCloud {
                 .set_security_group_ids(Some(spec.security_groups.clone()));
         }
         let o = &spec.options;
-        req.session_timeout_hours(i32::from(o.session_timeout_hours))
-            .disconnect_on_session_timeout(o.disconnect_on_session_timeout)
-            .client_login_banner_options(banner_options(o.banner.as_deref()))
-            .client_route_enforcement_options(
-                ec2::types::ClientRouteEnforcementOptions::builder()
-                    .enforced(o.client_route_enforcement)
-                    .build(),
+        // Only what setup was given: the rest stays as the endpoint has it. The portal only
+        // for SAML (vpnctl offers it there alone, and never switches off one it did not set).
+        let saml = matches!(spec.user_auth, Some(UserAuth::Saml { .. }));
+        req.set_session_timeout_hours(o.session_timeout_hours.map(i32::from))
+            .set_disconnect_on_session_timeout(o.disconnect_on_session_timeout)
+            .set_client_login_banner_options(
+                o.banner.as_ref().map(|b| banner_options(b.as_deref())),
             )
-            .set_self_service_portal(portal(spec.user_auth.as_ref()))
+            .set_client_route_enforcement_options(o.client_route_enforcement.map(|e| {
+                ec2::types::ClientRouteEnforcementOptions::builder()
+                    .enforced(e)
+                    .build()
+            }))
+            .set_self_service_portal(o.self_service_portal.filter(|_| saml).map(portal))
             .send()
             .await
             .map(|_| ())
@@ -249,6 +259,10 @@ impl Endpoints for AwsCloud {
             .iter()
             .map(|r| AuthRule {
                 cidr: r.destination_cidr().unwrap_or_default().to_string(),
+                group: r
+                    .group_id()
+                    .filter(|g| !g.is_empty() && r.access_all() != Some(true))
+                    .map(str::to_string),
                 description: r.description().map(str::to_string),
                 state: r
                     .status()
@@ -259,13 +273,23 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
-    async fn authorize(&self, endpoint: &str, cidr: Ipv4Net, description: &str) -> CloudResult<()> {
-        match self
+    async fn authorize(
+        &self,
+        endpoint: &str,
+        cidr: Ipv4Net,
+        group: Option<&str>,
+        description: &str,
+    ) -> CloudResult<()> {
+        let req = self
             .ec2_once
             .authorize_client_vpn_ingress()
             .client_vpn_endpoint_id(endpoint)
-            .target_network_cidr(cidr.to_string())
-            .authorize_all_groups(true)
+            .target_network_cidr(cidr.to_string());
+        let req = match group {
+            Some(g) => req.access_group_id(g),
+            None => req.authorize_all_groups(true),
+        };
+        match req
             .description(description)
             .client_token(token())
             .send()
@@ -372,13 +396,22 @@ impl Endpoints for AwsCloud {
             .collect())
     }
 
-    async fn revoke_ingress(&self, endpoint: &str, cidr: &str) -> CloudResult<()> {
-        self.ec2_once
+    async fn revoke_ingress(
+        &self,
+        endpoint: &str,
+        cidr: &str,
+        group: Option<&str>,
+    ) -> CloudResult<()> {
+        let req = self
+            .ec2_once
             .revoke_client_vpn_ingress()
             .client_vpn_endpoint_id(endpoint)
-            .target_network_cidr(cidr)
-            .revoke_all_groups(true)
-            .send()
+            .target_network_cidr(cidr);
+        let req = match group {
+            Some(g) => req.access_group_id(g),
+            None => req.revoke_all_groups(true),
+        };
+        req.send()
             .await
             .map(|_| ())
             .map_err(|e| classify("RevokeClientVpnIngress", cidr, e))
@@ -498,16 +531,13 @@ fn user_auth_request(
     })
 }
 
-/// The self-service portal: only with a user-based sign-in (AWS offers none without one, and
-/// is not asked then).
-fn portal(auth: Option<&UserAuth>) -> Option<ec2::types::SelfServicePortal> {
-    use ec2::types::SelfServicePortal;
-    match auth? {
-        UserAuth::Saml {
-            self_service_portal: true,
-            ..
-        } => Some(SelfServicePortal::Enabled),
-        _ => Some(SelfServicePortal::Disabled),
+/// The self-service portal's setting (sent only with a user-based sign-in: AWS offers no
+/// portal without one).
+fn portal(on: bool) -> ec2::types::SelfServicePortal {
+    if on {
+        ec2::types::SelfServicePortal::Enabled
+    } else {
+        ec2::types::SelfServicePortal::Disabled
     }
 }
 
