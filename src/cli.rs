@@ -478,6 +478,10 @@ pub struct SetupArgs {
     /// d-…). Set when the endpoint is created.
     #[arg(long, value_name = "ID")]
     pub directory_id: Option<String>,
+    /// With --saml-provider or --directory-id: `false` signs users in by that alone, with no
+    /// client certificate (one profile for everyone). Set when the endpoint is created.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub client_certificates: Option<bool>,
     /// The server certificate's name when setup creates the PKI.
     #[arg(long, value_name = "FQDN")]
     pub server_name: Option<String>,

@@ -40,6 +40,8 @@ pub struct DeploymentConfig {
     pub saml_provider: Option<String>,
     pub self_service_portal: Option<bool>,
     pub directory_id: Option<String>,
+    /// `--client-certificates`: false signs users in by SAML or Active Directory alone.
+    pub client_certificates: Option<bool>,
 }
 
 /// AWS's adjustable Client VPN quotas, as the account has them (vpnctl cannot read them:

@@ -59,6 +59,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     let printer = printer::Printer::new(cli.quiet);
+    let printer = if cli.verbose || cli.debug {
+        printer.without_live()
+    } else {
+        printer
+    };
     aws::trace::init(cli.verbose, cli.debug);
     match commands::dispatch(cli, env, &printer) {
         Ok(()) => 0,

@@ -29,6 +29,13 @@ impl Printer {
         }
     }
 
+    /// No live lines (with `-v`/`--debug` the call log writes to stderr by itself, which live
+    /// lines would overdraw).
+    pub fn without_live(mut self) -> Self {
+        self.live = None;
+        self
+    }
+
     /// Reserve stdout for one JSON document (see `json`).
     pub fn set_json_mode(&self) {
         self.json.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -27,6 +27,10 @@ pub struct State {
     /// the AWS-provided client needs for it); none for certificates only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_in: Option<String>,
+    /// `false`: users sign in by `sign_in` alone, with no client certificate (one profile for
+    /// everyone); absent: with their certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<bool>,
     /// Subnet id → unix time it was first seen associating.
     #[serde(default)]
     pub associated_at: BTreeMap<String, i64>,

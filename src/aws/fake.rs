@@ -798,6 +798,7 @@ impl Endpoints for FakeCloud {
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
             user_auth: spec.observed_auth(),
+            certificates: spec.certificates,
             created: Some(0),
             tags: tags.clone(),
         };
@@ -1760,6 +1761,7 @@ mod tests {
             log_group: None,
             options: Default::default(),
             user_auth: None,
+            certificates: true,
         }
     }
 

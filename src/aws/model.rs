@@ -102,8 +102,11 @@ pub struct EndpointSpec {
     /// CloudWatch log group for connection logging; None = logging off.
     pub log_group: Option<String>,
     pub options: EndpointOptions,
-    /// Sign-in by SAML or Active Directory as well as the certificate (fixed at creation).
+    /// Sign-in by SAML or Active Directory (fixed at creation).
     pub user_auth: Option<UserAuth>,
+    /// Client certificates (mutual authentication) too: always without `user_auth`; with it,
+    /// false signs users in by SAML or Active Directory alone.
+    pub certificates: bool,
 }
 
 impl EndpointSpec {
@@ -183,6 +186,14 @@ impl UserAuth {
         }
     }
 
+    /// As people name it: `SAML` or `Active Directory`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            UserAuth::Saml { .. } => "SAML",
+            UserAuth::Directory { .. } => "Active Directory",
+        }
+    }
+
     /// The provider's ARN or the directory's id.
     pub fn id(&self) -> &str {
         match self {
@@ -222,6 +233,8 @@ pub struct Endpoint {
     pub log_group: Option<String>,
     pub options: ObservedOptions,
     pub user_auth: Option<UserAuth>,
+    /// Whether it has certificate (mutual) authentication.
+    pub certificates: bool,
     #[serde(serialize_with = "crate::json::opt_time")]
     pub created: Option<i64>,
     pub tags: Tags,

@@ -580,6 +580,13 @@ async fn client_root(
     ep: &model::Endpoint,
     pki: &Pki,
 ) -> Check {
+    if !ep.certificates {
+        return check(
+            "client root",
+            Verdict::Ok,
+            "no client certificates: users sign in by their sign-in alone",
+        );
+    }
     let ca = match pki.ca_pem() {
         Ok(ca) => ca,
         Err(e) => return check("client root", Verdict::Skip, e.to_string()),
@@ -674,6 +681,13 @@ fn endpoint_crl(ctx: &Ctx, view: &crate::aws::plan::EndpointView, pki: &Pki) -> 
         "`{}` merges the two and gives the endpoint the result",
         ctx.vpnctl("pki merge-crl")
     );
+    if view.endpoint.as_ref().is_some_and(|e| !e.certificates) {
+        return check(
+            "endpoint crl",
+            Verdict::Ok,
+            "no client certificates, so no CRL to hold",
+        );
+    }
     let Some(theirs) = &view.crl else {
         return check(
             "endpoint crl",

@@ -18,6 +18,8 @@ pub struct Target {
     pub templates: Option<PathBuf>,
     /// `saml` or `directory`: the sign-in besides the certificate.
     pub sign_in: Option<String>,
+    /// False: users sign in by `sign_in` alone; one profile, no certificate or key.
+    pub certificates: bool,
 }
 
 pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
@@ -33,7 +35,8 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
             proto: args.proto.unwrap_or(Proto::Udp),
             templates: args.templates.clone(),
             // Another host name for the deployment's endpoint signs in the same way.
-            sign_in: known.and_then(|t| t.sign_in),
+            sign_in: known.as_ref().and_then(|t| t.sign_in.clone()),
+            certificates: known.is_none_or(|t| t.certificates),
         },
         // After `vpnctl setup`, the deployment's endpoint is the default.
         (None, Some(t)) => Target {
@@ -54,6 +57,15 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
     };
     check_target(&target)?;
     let pki = ctx.open_pki()?;
+    if !target.certificates {
+        let path = write_shared(ctx, &pki, &target, args.output.as_deref(), args.force)?;
+        ctx.printer.data(path.display().to_string());
+        ctx.printer.info(
+            "users of this deployment sign in without a client certificate: one profile for \
+             everyone, holding no key",
+        );
+        return Ok(());
+    }
     let users = if args.all {
         let (here, elsewhere) = pki.live_users(ctx.now)?;
         warn_keyless(ctx, &elsewhere);
@@ -231,9 +243,60 @@ pub fn write_profiles(
     let Some(target) = target_of(ctx, st) else {
         return Ok(Vec::new());
     };
+    if !target.certificates {
+        return Ok(vec![write_shared(ctx, pki, &target, None, false)?]);
+    }
     let (here, elsewhere) = pki.live_users(ctx.now)?;
     warn_keyless(ctx, &elsewhere);
     write_for(ctx, pki, &target, &here, false)
+}
+
+/// The one profile of a deployment whose users sign in by SAML or Active Directory alone:
+/// the CA and the sign-in, no certificate and no key (`profiles/DEPLOYMENT.ovpn`, or
+/// `output`). A file there that holds a key is another's profile: replaced only with `force`.
+pub fn write_shared(
+    ctx: &Ctx,
+    pki: &Pki,
+    target: &Target,
+    output: Option<&std::path::Path>,
+    force: bool,
+) -> Result<PathBuf> {
+    check_target(target)?;
+    let template = Template::load(target.templates.as_deref())?;
+    let c = ProfileContext {
+        user: ctx.deployment.clone(),
+        proto: target.proto,
+        remote: profile::remote_host(&target.remote, &profile::random_label()?),
+        port: target.port,
+        server_name: pki.meta.server_name.clone(),
+        ca: pki.ca_pem()?,
+        cert: String::new(),
+        key: String::new(),
+        sign_in: target.sign_in.clone(),
+    };
+    let text = template.render(&c)?;
+    let path = output
+        .map(PathBuf::from)
+        .unwrap_or_else(|| pki.layout.profile(&ctx.deployment));
+    if !force && std::fs::read_to_string(&path).is_ok_and(|t| t.contains("<key>")) {
+        return Err(Error::conflict(
+            format!(
+                "{} holds a private key: it is a user's profile",
+                path.display()
+            ),
+            "write the shared profile elsewhere (-o FILE), or --force to replace it",
+        ));
+    }
+    if path.parent() == Some(pki.layout.profiles_dir().as_path()) {
+        crate::fsx::ensure_dir(&pki.layout.profiles_dir(), 0o700)?;
+    }
+    crate::fsx::write_atomic(
+        &path,
+        text.as_bytes(),
+        0o600,
+        crate::fsx::Overwrite::Replace,
+    )?;
+    Ok(path)
 }
 
 /// Where profiles point for this deployment, from the state record.
@@ -244,5 +307,6 @@ pub fn target_of(ctx: &Ctx, st: &crate::state::State) -> Option<Target> {
         proto: st.proto.unwrap_or(crate::profile::Proto::Udp),
         templates: ctx.env.templates.clone(),
         sign_in: st.sign_in.clone(),
+        certificates: st.certificates != Some(false),
     })
 }

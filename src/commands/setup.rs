@@ -38,6 +38,8 @@ pub struct Settings {
     pub log_group: Option<String>,
     pub options: crate::aws::model::EndpointOptions,
     pub user_auth: Option<crate::aws::model::UserAuth>,
+    /// Client certificates as well (false: the sign-in alone).
+    pub certificates: bool,
 }
 
 pub fn parse_cidr(s: &str, flag: &str) -> Result<Ipv4Net> {
@@ -233,37 +235,47 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         description: args.description.clone().or(dc.description.clone()),
         log_group: args.log_group.clone().or(dc.log_group.clone()),
         options: endpoint_options(args, dc)?,
-        user_auth: {
-            let auth = user_auth(args, dc)?;
-            if auth.is_none() && !groups.is_empty() {
+        user_auth: user_auth(args, dc)?,
+        certificates: {
+            let certs = args.client_certificates.or(dc.client_certificates);
+            if certs == Some(false)
+                && args.saml_provider.is_none()
+                && args.directory_id.is_none()
+                && dc.saml_provider.is_none()
+                && dc.directory_id.is_none()
+            {
                 return Err(Error::invalid(
-                    "--authorize CIDR=GROUP needs a sign-in that knows groups: certificates \
-                     carry none",
-                    "add --saml-provider ARN or --directory-id ID, or authorize the CIDR for \
-                     every client (--authorize CIDR)",
+                    "--client-certificates false leaves no way to sign in",
+                    "add --saml-provider ARN or --directory-id ID (users then sign in by that \
+                     alone)",
                 ));
             }
-            auth
+            certs.unwrap_or(true)
         },
         groups,
     })
 }
 
-/// A group id as AWS takes it (at most 255 characters), and as the sleep record can list it.
+/// The longest group id vpnctl takes: AWS takes 255 characters, but the sleep record keeps
+/// each rule, `CIDR=GROUP` with `,` and `%` encoded, within one 256-character tag value.
+pub const GROUP_MAX_CHARS: usize = 200;
+
+/// A group id as AWS takes it, and as the sleep record can keep it.
 fn check_group(group: &str) -> Result<()> {
-    if group.is_empty() || group.chars().count() > 255 {
+    let encoded = crate::aws::plan::rule_item("", Some(group)).chars().count() - 1;
+    if group.is_empty() || encoded > GROUP_MAX_CHARS {
         return Err(Error::invalid(
-            format!("--authorize …={group:?}: a group id has 1 to 255 characters"),
-            "write it as CIDR=GROUP, e.g. --authorize 10.0.0.0/16=engineers",
+            format!(
+                "--authorize …={group:?}: a group id has 1 to {GROUP_MAX_CHARS} characters \
+                 here"
+            ),
+            "write it as CIDR=GROUP, e.g. --authorize 10.20.0.0/16=engineers",
         ));
     }
-    if let Some(c) = group
-        .chars()
-        .find(|c| ",;=>".contains(*c) || c.is_control())
-    {
+    if group.chars().any(char::is_control) {
         return Err(Error::invalid(
-            format!("--authorize …={group:?}: the group id holds {c:?}"),
-            "vpnctl keeps group ids in tags as lists: use a group id without , ; = >",
+            format!("--authorize …={group:?}: the group id holds a control character"),
+            "give the group id as your identity provider sends it",
         ));
     }
     Ok(())
@@ -690,6 +702,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
             log_group: settings.log_group.clone(),
             options: settings.options.clone(),
             user_auth: settings.user_auth.clone(),
+            certificates: settings.certificates,
         },
         vpc,
         subnets,
@@ -876,6 +889,7 @@ fn finish(
         .as_ref()
         .or(want.endpoint.user_auth.as_ref())
         .map(|a| a.kind().to_string());
+    st.certificates = (!endpoint.certificates).then_some(false);
     // Setup gave the endpoint this PKI's CRL (or found it there).
     st.crl_number = Some(pki.meta.crl_number);
     for s in &want.subnets {

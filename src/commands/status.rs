@@ -315,6 +315,11 @@ fn sign_in(e: &crate::aws::model::Endpoint) -> String {
     use crate::aws::model::UserAuth;
     match &e.user_auth {
         None => "certificate".to_string(),
+        Some(a) if !e.certificates => format!(
+            "{} alone ({}), no client certificate",
+            a.kind_name(),
+            a.id()
+        ),
         Some(
             a @ UserAuth::Saml {
                 self_service_portal,
@@ -393,7 +398,12 @@ pub fn render(head: &Head, seen: &Observed, bill: &[Charge], now: i64) -> Vec<St
             ));
         }
         for r in &v.rules {
-            out.push(format!("    rule       {}  {}", r.cidr, r.state));
+            let group = r
+                .group
+                .as_deref()
+                .map(|g| format!(" for group {g}"))
+                .unwrap_or_default();
+            out.push(format!("    rule       {}{group}  {}", r.cidr, r.state));
         }
         for r in &v.routes {
             out.push(format!(
@@ -489,6 +499,7 @@ mod tests {
             log_group: None,
             options: Default::default(),
             user_auth: None,
+            certificates: true,
             created: Some(0),
             tags: Tags::new(),
         };
@@ -571,6 +582,7 @@ mod tests {
                     log_group: None,
                     options: Default::default(),
                     user_auth: None,
+                    certificates: true,
                     created: Some(0),
                     tags: Tags::new(),
                 }),

@@ -97,6 +97,7 @@ pub fn endpoint(tags: Tags) -> Endpoint {
         log_group: None,
         options: Default::default(),
         user_auth: None,
+        certificates: true,
         created: None,
         tags,
     }

@@ -230,16 +230,44 @@ fn saml_sign_in_with_its_portal_and_profiles_and_no_change_of_method_in_place() 
     assert_eq!(rules(&emu), ["10.0.0.0/16", "192.168.0.0/16"]);
     // A group's rule needs a sign-in that knows groups; a group id that the record cannot list.
     for (bad, says) in [
-        (vec!["--authorize", "172.16.0.0/16=a,b"], "without , ; = >"),
-        (vec!["--authorize", "172.16.0.0/16="], "1 to 255 characters"),
+        (
+            vec!["--authorize", "172.16.0.0/16=a\u{7}"],
+            "control character",
+        ),
+        (vec!["--authorize", "172.16.0.0/16="], "1 to 200 characters"),
+        (
+            vec!["--authorize", "10.0.0.0/16=engineers"],
+            "would keep nobody out",
+        ),
     ] {
         let r = env.fails(&lab_setup(&[&saml[..], &bad[..]].concat()));
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
         assert!(r.stderr.contains(says), "{bad:?}: {}", r.stderr);
     }
 
+    // The endpoint's SAML is kept when not given again, and its groups still work.
+    env.ok(&lab_setup(&[
+        "--authorize",
+        "172.17.0.0/16=ops",
+        "--authorize",
+        "192.168.0.0/16",
+    ]));
+    assert_eq!(
+        rules(&emu),
+        ["10.0.0.0/16", "172.17.0.0/16=ops", "192.168.0.0/16"]
+    );
+
     // Converged on a re-run; the portal turns off in place.
-    let last = [&saml[..], &["--authorize", "192.168.0.0/16"]].concat();
+    let last = [
+        &saml[..],
+        &[
+            "--authorize",
+            "172.17.0.0/16=ops",
+            "--authorize",
+            "192.168.0.0/16",
+        ],
+    ]
+    .concat();
     emu.reset_calls();
     env.ok(&lab_setup(&last));
     assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
@@ -266,4 +294,78 @@ fn saml_sign_in_with_its_portal_and_profiles_and_no_change_of_method_in_place() 
     env.ok(&lab_setup(&[]));
     let profile = std::fs::read_to_string(env.path().join("profiles/alice.ovpn")).unwrap();
     assert!(profile.contains("\nauth-federate\n"), "{profile}");
+}
+
+#[test]
+fn saml_alone_signs_in_without_certificates_with_one_profile_and_no_crl() {
+    let emu = Emulator::start(0.0);
+    emu.lab();
+    let env = emu.env();
+    env.ok(&["--name", "lab", "pki", "init"]);
+    env.ok(&["--name", "lab", "pki", "issue", "alice"]);
+    let r = env.fails(&lab_setup(&["--client-certificates", "false"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("leaves no way to sign in"),
+        "{}",
+        r.stderr
+    );
+
+    let arn = emu.python("saml_provider.py", &[])["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alone = [
+        "--saml-provider",
+        arn.as_str(),
+        "--client-certificates",
+        "false",
+    ];
+    let out = env.ok(&lab_setup(&alone));
+    let ep = emu.inventory("lab")["endpoints"][0].clone();
+    assert_eq!(
+        ep["options"]["authentication"],
+        serde_json::json!(["federated-authentication"]),
+        "{ep}"
+    );
+    // No client certificates: no CRL (an import would only reset connections).
+    assert_eq!(ep["crl"], serde_json::Value::Null, "{ep}");
+    // One profile for everyone, with no key.
+    let shared = env.path().join("profiles/lab.ovpn");
+    let text = std::fs::read_to_string(&shared).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        text.contains("\nauth-federate\n") && text.contains("<ca>"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("<key>") && !text.contains("<cert>"),
+        "{text}"
+    );
+    assert!(!env.path().join("profiles/alice.ovpn").exists(), "{out}");
+    let again = env.ok(&["--name", "lab", "profile", "--all"]);
+    assert!(again.contains("lab.ovpn"), "{again}");
+    let status = env.ok(&["--name", "lab", "status"]);
+    assert!(status.contains("sign-in    SAML alone ("), "{status}");
+    // A revoke changes the PKI only: nothing to give the endpoint.
+    emu.reset_calls();
+    env.ok(&["--name", "lab", "pki", "revoke", "alice", "--yes"]);
+    assert!(
+        !emu.calls()
+            .contains_key("ImportClientVpnClientCertificateRevocationList"),
+        "{:?}",
+        emu.calls()
+    );
+    let doctor = env.ok(&["--name", "lab", "doctor"]);
+    assert!(
+        doctor.contains("ok    client root: no client certificates"),
+        "{doctor}"
+    );
+    // Certificates cannot be added in place.
+    let r = env.fails(&lab_setup(&["--saml-provider", arn.as_str()]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("SAML alone"), "{}", r.stderr);
+    // Converged with the same settings.
+    emu.reset_calls();
+    env.ok(&lab_setup(&alone));
+    assert!(mutating(&emu.calls()).is_empty(), "{:?}", emu.calls());
 }

@@ -431,7 +431,10 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
                 self.call(&what, how, f, t, || c.revoke_ingress(&ep, cidr, group))
                     .await
                     .or_else(gone)?;
-                let what = format!("revocation of {cidr}");
+                let what = format!(
+                    "revocation of {cidr}{}",
+                    group.map(|g| format!(" for group {g}")).unwrap_or_default()
+                );
                 self.until_gone(&p.rule, &what, || async {
                     let list = c.rules(&ep).await?;
                     Ok(list
@@ -1181,7 +1184,10 @@ impl<C: Certificates + Endpoints + Nat + Deadlines> Executor<'_, C> {
     ) -> Result<(), WaitError> {
         wait::until(
             &self.policies.rule,
-            &format!("authorization of {cidr}"),
+            &format!(
+                "authorization of {cidr}{}",
+                group.map(|g| format!(" for group {g}")).unwrap_or_default()
+            ),
             self.reporter,
             || async {
                 let Some(list) = Self::not_yet(self.cloud.rules(endpoint).await, fresh)? else {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let push = |steps: &mut Vec<Step>, action| steps.push(Step::new(action));
+    check_groups(want, seen)?;
 
     match seen.server_cert() {
         None => push(&mut steps, Action::ImportCertificate { reimport_arn: None }),
@@ -131,18 +132,22 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             // A sign-in given must be the endpoint's (AWS fixes it at creation); none given
             // keeps the endpoint's.
             if let Some(want) = &spec.user_auth
-                && e.user_auth.as_ref().map(|a| (a.kind(), a.id()))
+                && (e.user_auth.as_ref().map(|a| (a.kind(), a.id()))
                     != Some((want.kind(), want.id()))
+                    || e.certificates != spec.certificates)
             {
-                let says =
-                    |a: Option<&UserAuth>| a.map_or("certificates only".into(), |a| a.to_string());
+                let says = |a: Option<&UserAuth>, certs: bool| match a {
+                    None => "certificates only".to_string(),
+                    Some(a) if certs => a.to_string(),
+                    Some(a) => format!("{} alone ({})", a.kind_name(), a.id()),
+                };
                 return Err(Error::conflict(
                     format!(
                         "the endpoint {} signs in with {}, not {}; AWS cannot change the \
                          authentication in place",
                         e.id,
-                        says(e.user_auth.as_ref()),
-                        says(spec.user_auth.as_ref())
+                        says(e.user_auth.as_ref(), e.certificates),
+                        says(spec.user_auth.as_ref(), spec.certificates)
                     ),
                     "keep its sign-in (--saml-provider / --directory-id as it was), or \
                      `vpnctl teardown` and setup again",
@@ -158,6 +163,7 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                 }),
                 Some(p),
             ) = (&e.user_auth, want.self_service_portal)
+                && matches!(spec.user_auth, Some(UserAuth::Saml { .. }))
                 && *now != p
             {
                 changes.push(format!(
@@ -355,7 +361,13 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             );
         }
     }
-    if let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
+    // A CRL is for client certificates: an endpoint that signs users in without them gets
+    // none (an import would only reset every connection).
+    let certificates = view
+        .endpoint
+        .as_ref()
+        .map_or(want.endpoint.certificates, |e| e.certificates);
+    if certificates && let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
         push(&mut steps, a);
     }
     if view.endpoint.as_ref().is_some_and(has_sleep_record) {
@@ -365,6 +377,45 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     }
     push(&mut steps, Action::WriteProfiles);
     Ok(ordered(steps))
+}
+
+/// Rules for a group need a sign-in that knows groups (the one given, or the endpoint's), and
+/// a CIDR of their own: one also authorized for every client (the VPC's, a route, full
+/// tunnel, `--authorize CIDR`) would let everyone in, since AWS applies the most specific
+/// matching rule and the two are equally specific.
+fn check_groups(want: &Desired, seen: &Observed) -> Result<()> {
+    let Some((cidr, group)) = want.groups.first() else {
+        return Ok(());
+    };
+    let endpoint_has = seen
+        .endpoints
+        .iter()
+        .filter_map(|v| v.endpoint.as_ref())
+        .any(|e| e.user_auth.is_some());
+    if want.endpoint.user_auth.is_none() && !endpoint_has {
+        return Err(Error::invalid(
+            format!(
+                "--authorize {cidr}={group} needs a sign-in that knows groups: certificates \
+                 carry none"
+            ),
+            "add --saml-provider ARN or --directory-id ID, or authorize the CIDR for every \
+             client (--authorize CIDR)",
+        ));
+    }
+    for (cidr, group) in &want.groups {
+        if want.authorize.contains(cidr) {
+            return Err(Error::invalid(
+                format!(
+                    "--authorize {cidr}={group}: {cidr} is authorized for every client too (the \
+                     VPC's CIDR, a route, full tunnel or --authorize {cidr}), so the group's rule \
+                     would keep nobody out"
+                ),
+                "authorize a narrower CIDR for the group (e.g. one subnet), or drop the rule \
+                 for every client",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// AWS's limits a setup must respect, checked before anything is made (the Client VPN

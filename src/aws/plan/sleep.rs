@@ -54,10 +54,12 @@ fn parts<'a>(tags: &'a Tags, list: &str) -> impl Iterator<Item = &'a str> {
         .flatten()
 }
 
-/// A rule as `vpnctl:asleep-rules` lists it: its CIDR, or `CIDR=GROUP` for a group's rule.
+/// A rule as `vpnctl:asleep-rules` lists it: its CIDR, or `CIDR=GROUP` for a group's rule,
+/// the group's `%` and `,` percent-encoded (the list is comma-separated; a directory group's
+/// distinguished name holds commas).
 pub fn rule_item(cidr: &str, group: Option<&str>) -> String {
     match group {
-        Some(g) => format!("{cidr}={g}"),
+        Some(g) => format!("{cidr}={}", g.replace('%', "%25").replace(',', "%2C")),
         None => cidr.to_string(),
     }
 }
@@ -65,7 +67,10 @@ pub fn rule_item(cidr: &str, group: Option<&str>) -> String {
 /// `rule_item` read back: (CIDR, group).
 pub fn parse_rule_item(item: &str) -> (String, Option<String>) {
     match item.split_once('=') {
-        Some((cidr, group)) => (cidr.to_string(), Some(group.to_string())),
+        Some((cidr, group)) => (
+            cidr.to_string(),
+            Some(group.replace("%2C", ",").replace("%25", "%")),
+        ),
         None => (item.to_string(), None),
     }
 }
@@ -441,6 +446,7 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
     // Revocations made while asleep must reach the endpoint before anyone connects.
     let mut steps = Vec::new();
     if let Some((crl, ca)) = crl
+        && e.certificates
         && let Some(action) = crl_step(v.crl.as_deref(), crl, ca)?
     {
         steps.push(Step::new(action));
@@ -478,11 +484,13 @@ pub fn plan_wake(seen: &Observed, crl: Option<(&str, &str)>) -> Result<(String, 
     }
     for item in &record.rules {
         let (cidr, group) = parse_rule_item(item);
-        if !v
-            .rules
-            .iter()
-            .any(|r| r.cidr == cidr && r.group == group && r.state != RuleState::Revoking)
-        {
+        // A bare CIDR is a rule for every client, or (in a record an older vpnctl wrote) any
+        // rule for it: a group's rule then counts, and wake never widens it to everyone.
+        if !v.rules.iter().any(|r| {
+            r.cidr == cidr
+                && r.state != RuleState::Revoking
+                && (group.is_none() || r.group == group)
+        }) {
             steps.push(Step::new(Action::Authorize { cidr, group }));
         }
     }
@@ -539,10 +547,13 @@ pub fn plan_crl_push(
     user: Option<&str>,
 ) -> Result<(String, Vec<Step>)> {
     let (e, v) = the_endpoint(seen)?;
-    let mut steps: Vec<Step> = crl_step(v.crl.as_deref(), crl, ca)?
-        .map(Step::new)
-        .into_iter()
-        .collect();
+    // Without client certificates the endpoint has no use for a CRL.
+    let crl_action = if e.certificates {
+        crl_step(v.crl.as_deref(), crl, ca)?
+    } else {
+        None
+    };
+    let mut steps: Vec<Step> = crl_action.map(Step::new).into_iter().collect();
     if let Some(u) = user {
         steps.push(Step::new(Action::EndSessions {
             user: u.to_string(),

@@ -47,6 +47,7 @@ fn desired(full_tunnel: bool) -> Desired {
             log_group: None,
             options: Default::default(),
             user_auth: None,
+            certificates: true,
         },
         vpc,
         subnets,
@@ -77,6 +78,7 @@ fn endpoint(want: &Desired) -> Endpoint {
         log_group: None,
         options: Default::default(),
         user_auth: None,
+        certificates: true,
         created: Some(0),
         tags: tags_for("lab", "lab"),
     }
@@ -1856,4 +1858,54 @@ fn only_the_options_given_are_converged_and_a_given_sign_in_must_match() {
         modify(&saml, &seen_saml).unwrap(),
         ["self-service portal on"]
     );
+}
+
+#[test]
+fn group_rules_are_recorded_encoded_and_wake_never_widens_a_rule_to_every_client() {
+    // A directory group's distinguished name holds commas: encoded in the list, read back whole.
+    let dn = "CN=VPN Users,OU=Groups,DC=example,DC=com 100%";
+    let item = rule_item("10.1.0.0/16", Some(dn));
+    assert!(!item.contains(','), "{item}");
+    assert_eq!(
+        parse_rule_item(&item),
+        ("10.1.0.0/16".to_string(), Some(dn.to_string()))
+    );
+    assert_eq!(parse_rule_item("10.1.0.0/16"), ("10.1.0.0/16".into(), None));
+
+    let want = desired(false);
+    let mut seen = converged(&want);
+    let v = &mut seen.endpoints[0];
+    v.associations.clear();
+    v.routes.clear();
+    let rule = |cidr: &str, group: Option<&str>| AuthRule {
+        group: group.map(str::to_string),
+        cidr: cidr.into(),
+        description: None,
+        state: "active".into(),
+    };
+    // The group's rule survives; a record an older vpnctl wrote lists it as a bare CIDR.
+    v.rules.push(rule("10.1.0.0/16", Some(dn)));
+    let e = v.endpoint.as_mut().unwrap();
+    e.tags.insert(TAG_ASLEEP_SUBNETS.into(), "subnet-a".into());
+    e.tags.insert(
+        TAG_ASLEEP_RULES.into(),
+        format!(
+            "10.0.0.0/16,10.1.0.0/16,{}",
+            rule_item("10.2.0.0/16", Some("ops"))
+        ),
+    );
+    let (_, steps) = plan_wake(&seen, None).unwrap();
+    let authorized: Vec<(String, Option<String>)> = actions(&steps)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Authorize { cidr, group } => Some((cidr, group)),
+            _ => None,
+        })
+        .collect();
+    // Not 10.1.0.0/16 for everyone: only the missing group rule comes back, for its group.
+    assert_eq!(
+        authorized,
+        [("10.2.0.0/16".to_string(), Some("ops".to_string()))]
+    );
+    let _ = rule("x", None);
 }

@@ -103,6 +103,10 @@ pub(super) fn endpoint_of(e: &ec2::types::ClientVpnEndpoint) -> Endpoint {
                 .map(|o| o.enforced().unwrap_or(false)),
         },
         user_auth: user_auth_of(e.authentication_options(), e.self_service_portal_url()),
+        certificates: e
+            .authentication_options()
+            .iter()
+            .any(|a| a.mutual_authentication().is_some()),
         created: e.creation_time().and_then(parse_aws_time),
         tags: from_ec2_tags(e.tags()),
     }

@@ -36,18 +36,20 @@ impl Endpoints for AwsCloud {
             .client_cidr_block(spec.client_cidr.to_string())
             .server_certificate_arn(server_cert_arn)
             .set_authentication_options(Some(
-                std::iter::once(
-                    ClientVpnAuthenticationRequest::builder()
-                        .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
-                        .mutual_authentication(
-                            CertificateAuthenticationRequest::builder()
-                                .client_root_certificate_chain_arn(server_cert_arn)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .chain(user_auth_request(spec.user_auth.as_ref()))
-                .collect(),
+                spec.certificates
+                    .then(|| {
+                        ClientVpnAuthenticationRequest::builder()
+                            .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
+                            .mutual_authentication(
+                                CertificateAuthenticationRequest::builder()
+                                    .client_root_certificate_chain_arn(server_cert_arn)
+                                    .build(),
+                            )
+                            .build()
+                    })
+                    .into_iter()
+                    .chain(user_auth_request(spec.user_auth.as_ref()))
+                    .collect(),
             ))
             .set_session_timeout_hours(o.session_timeout_hours.map(i32::from))
             .set_disconnect_on_session_timeout(o.disconnect_on_session_timeout)
@@ -115,6 +117,7 @@ impl Endpoints for AwsCloud {
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
             user_auth: spec.observed_auth(),
+            certificates: spec.certificates,
             created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             tags: tags.clone(),
         })
