@@ -118,6 +118,10 @@ pub fn write_for(
 ) -> Result<Vec<PathBuf>> {
     // The target may come from the state file, which is outside input like any other.
     check_target(target)?;
+    // Without client certificates every user has the one shared profile.
+    if !target.certificates {
+        return Ok(vec![write_shared(ctx, pki, target, None, force)?]);
+    }
     let template = Template::load(target.templates.as_deref())?;
     template.check()?;
     let mut written = Vec::new();
@@ -243,9 +247,6 @@ pub fn write_profiles(
     let Some(target) = target_of(ctx, st) else {
         return Ok(Vec::new());
     };
-    if !target.certificates {
-        return Ok(vec![write_shared(ctx, pki, &target, None, false)?]);
-    }
     let (here, elsewhere) = pki.live_users(ctx.now)?;
     warn_keyless(ctx, &elsewhere);
     write_for(ctx, pki, &target, &here, false)

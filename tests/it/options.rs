@@ -344,6 +344,10 @@ fn saml_alone_signs_in_without_certificates_with_one_profile_and_no_crl() {
     assert!(!env.path().join("profiles/alice.ovpn").exists(), "{out}");
     let again = env.ok(&["--name", "lab", "profile", "--all"]);
     assert!(again.contains("lab.ovpn"), "{again}");
+    // A new user gets no certificate profile of their own: the shared one serves everyone.
+    let issued = env.ok(&["--name", "lab", "pki", "issue", "bob"]);
+    assert!(issued.contains("profiles/lab.ovpn"), "{issued}");
+    assert!(!env.path().join("profiles/bob.ovpn").exists(), "{issued}");
     let status = env.ok(&["--name", "lab", "status"]);
     assert!(status.contains("sign-in    SAML alone ("), "{status}");
     // A revoke changes the PKI only: nothing to give the endpoint.
