@@ -798,7 +798,7 @@ impl Endpoints for FakeCloud {
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
             user_auth: spec.observed_auth(),
-            certificates: spec.certificates,
+            certificates: spec.certificates != Some(false),
             created: Some(0),
             tags: tags.clone(),
         };
@@ -1761,7 +1761,7 @@ mod tests {
             log_group: None,
             options: Default::default(),
             user_auth: None,
-            certificates: true,
+            certificates: None,
         }
     }
 

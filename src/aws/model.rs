@@ -104,9 +104,9 @@ pub struct EndpointSpec {
     pub options: EndpointOptions,
     /// Sign-in by SAML or Active Directory (fixed at creation).
     pub user_auth: Option<UserAuth>,
-    /// Client certificates (mutual authentication) too: always without `user_auth`; with it,
-    /// false signs users in by SAML or Active Directory alone.
-    pub certificates: bool,
+    /// Client certificates (mutual authentication) too: `Some(false)` signs users in by
+    /// `user_auth` alone; `None` keeps the endpoint's (with certificates on a new one).
+    pub certificates: Option<bool>,
 }
 
 impl EndpointSpec {

@@ -281,6 +281,8 @@ fn record(
     st.region = Some(region.to_string());
     st.endpoint_id = Some(ep.id.clone());
     st.sign_in = ep.user_auth.as_ref().map(|a| a.kind().to_string());
+    // Adopt takes endpoints with client certificates only.
+    st.certificates = None;
     // AWS gives the name as `*.cvpn-endpoint-…`: clients connect to any label under it.
     st.dns_name = ep
         .dns_name

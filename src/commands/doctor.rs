@@ -162,8 +162,21 @@ fn local(ctx: &Ctx, checks: &mut Vec<Check>) -> Option<Pki> {
                 .fix(format!("`{}`", ctx.vpnctl("pki renew server"))),
         ),
     }
-    checks.push(clients(ctx, &pki, now));
-    checks.push(crl(ctx, &pki, now));
+    // A deployment whose users sign in without client certificates uses neither.
+    let certless = crate::state::load(&ctx.pki_dir, &ctx.deployment)
+        .is_some_and(|st| st.certificates == Some(false));
+    if certless {
+        for name in ["client certificates", "crl"] {
+            checks.push(check(
+                name,
+                Verdict::Ok,
+                "not used: users sign in without client certificates",
+            ));
+        }
+    } else {
+        checks.push(clients(ctx, &pki, now));
+        checks.push(crl(ctx, &pki, now));
+    }
     Some(pki)
 }
 

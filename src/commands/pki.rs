@@ -564,7 +564,13 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
 
 fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
     let mut pki = ctx.open_pki()?;
-    let recorded = crate::state::load(&ctx.pki_dir, &ctx.deployment).is_some();
+    let state = crate::state::load(&ctx.pki_dir, &ctx.deployment);
+    // An endpoint that signs users in without client certificates has no CRL to push: the
+    // revocation is the PKI's alone, and access ends in the identity provider.
+    let certless = state
+        .as_ref()
+        .is_some_and(|st| st.certificates == Some(false));
+    let recorded = state.is_some() && !certless;
     if a.dry_run {
         return revoke_plan(ctx, a, &pki, recorded);
     }
@@ -616,6 +622,16 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
             "--local-only: the endpoint keeps its old CRL until `vpnctl setup` or `vpnctl wake` \
              imports the new one",
         );
+        super::plan_report::nothing_to_do(ctx, "revoke", "");
+        return Ok(());
+    }
+    if certless {
+        ctx.printer.info(format!(
+            "deployment '{}' signs users in without client certificates: the endpoint has no \
+             CRL, so this revocation changes the PKI only; remove {}'s access in the identity \
+             provider",
+            ctx.deployment, a.user
+        ));
         super::plan_report::nothing_to_do(ctx, "revoke", "");
         return Ok(());
     }

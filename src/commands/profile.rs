@@ -118,9 +118,20 @@ pub fn write_for(
 ) -> Result<Vec<PathBuf>> {
     // The target may come from the state file, which is outside input like any other.
     check_target(target)?;
-    // Without client certificates every user has the one shared profile.
+    // Without client certificates every user has the one shared profile. A refusal to write
+    // it is a warning here: what called (issue, renew, setup) has done its work.
     if !target.certificates {
-        return Ok(vec![write_shared(ctx, pki, target, None, force)?]);
+        let _ = force;
+        return match write_shared(ctx, pki, target, None, false) {
+            Ok(path) => Ok(vec![path]),
+            Err(e) => {
+                ctx.printer.warn(format!(
+                    "the shared profile was not written: {e}; {}",
+                    e.hint()
+                ));
+                Ok(Vec::new())
+            }
+        };
     }
     let template = Template::load(target.templates.as_deref())?;
     template.check()?;
@@ -276,13 +287,38 @@ pub fn write_shared(
         sign_in: target.sign_in.clone(),
     };
     let text = template.render(&c)?;
+    // A template that writes certificate blocks regardless would hand out empty ones.
+    if text.contains("<cert>") || text.contains("<key>") {
+        return Err(Error::invalid(
+            format!(
+                "the template {} writes <cert>/<key> blocks into a profile that has none",
+                template.origin
+            ),
+            "wrap them in {% if cert %} … {% endif %} as the built-in template does",
+        ));
+    }
     let path = output
         .map(PathBuf::from)
         .unwrap_or_else(|| pki.layout.profile(&ctx.deployment));
-    if !force && std::fs::read_to_string(&path).is_ok_and(|t| t.contains("<key>")) {
+    // Nothing inside the PKI is ever a profile's place, --force or not.
+    if inside(&path, &pki.layout.root) {
+        return Err(Error::invalid(
+            format!(
+                "{} is inside the PKI directory {}",
+                path.display(),
+                pki.layout.root.display()
+            ),
+            "write the profile outside the PKI: drop -o, or choose another path",
+        ));
+    }
+    // Only a shared profile of vpnctl's is replaced without --force.
+    if !force
+        && let Ok(old) = std::fs::read_to_string(&path)
+        && (old.contains("PRIVATE KEY") || !old.starts_with("# AWS Client VPN profile for"))
+    {
         return Err(Error::conflict(
             format!(
-                "{} holds a private key: it is a user's profile",
+                "{} exists and is not the deployment's shared profile",
                 path.display()
             ),
             "write the shared profile elsewhere (-o FILE), or --force to replace it",

@@ -38,8 +38,8 @@ pub struct Settings {
     pub log_group: Option<String>,
     pub options: crate::aws::model::EndpointOptions,
     pub user_auth: Option<crate::aws::model::UserAuth>,
-    /// Client certificates as well (false: the sign-in alone).
-    pub certificates: bool,
+    /// Client certificates as well (false: the sign-in alone; none given: the endpoint's).
+    pub certificates: Option<bool>,
 }
 
 pub fn parse_cidr(s: &str, flag: &str) -> Result<Ipv4Net> {
@@ -236,22 +236,7 @@ pub fn resolve(args: &SetupArgs, dc: &crate::config::DeploymentConfig) -> Result
         log_group: args.log_group.clone().or(dc.log_group.clone()),
         options: endpoint_options(args, dc)?,
         user_auth: user_auth(args, dc)?,
-        certificates: {
-            let certs = args.client_certificates.or(dc.client_certificates);
-            if certs == Some(false)
-                && args.saml_provider.is_none()
-                && args.directory_id.is_none()
-                && dc.saml_provider.is_none()
-                && dc.directory_id.is_none()
-            {
-                return Err(Error::invalid(
-                    "--client-certificates false leaves no way to sign in",
-                    "add --saml-provider ARN or --directory-id ID (users then sign in by that \
-                     alone)",
-                ));
-            }
-            certs.unwrap_or(true)
-        },
+        certificates: args.client_certificates.or(dc.client_certificates),
         groups,
     })
 }

@@ -282,7 +282,11 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<()> {
 /// not reached AWS) or is ahead of it (this copy of the PKI is behind another).
 pub fn crl_lag(pki: &crate::pki::Pki, seen: &Observed) -> Option<String> {
     use crate::pki::crl::{Verdict, check_replace};
-    let (_, v) = crate::aws::plan::the_endpoint(seen).ok()?;
+    let (e, v) = crate::aws::plan::the_endpoint(seen).ok()?;
+    // An endpoint without client certificates holds no CRL, and needs none.
+    if !e.certificates {
+        return None;
+    }
     let local = pki.crl_pem().ok()?;
     let ca = pki.ca_pem().ok()?;
     let number = |pem: &str| crate::pki::cert::crl_number(pem).unwrap_or(0);

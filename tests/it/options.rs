@@ -350,9 +350,11 @@ fn saml_alone_signs_in_without_certificates_with_one_profile_and_no_crl() {
     assert!(!env.path().join("profiles/bob.ovpn").exists(), "{issued}");
     let status = env.ok(&["--name", "lab", "status"]);
     assert!(status.contains("sign-in    SAML alone ("), "{status}");
-    // A revoke changes the PKI only: nothing to give the endpoint.
+    // A revoke changes the PKI only: nothing to give the endpoint, and it says so.
     emu.reset_calls();
-    env.ok(&["--name", "lab", "pki", "revoke", "alice", "--yes"]);
+    let r = env.run(&["--name", "lab", "pki", "revoke", "alice", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("identity provider"), "{}", r.stderr);
     assert!(
         !emu.calls()
             .contains_key("ImportClientVpnClientCertificateRevocationList"),
@@ -364,10 +366,37 @@ fn saml_alone_signs_in_without_certificates_with_one_profile_and_no_crl() {
         doctor.contains("ok    client root: no client certificates"),
         "{doctor}"
     );
-    // Certificates cannot be added in place.
-    let r = env.fails(&lab_setup(&["--saml-provider", arn.as_str()]));
+    // The sign-in and the certificates not given again are kept; adding certificates in place
+    // is refused, naming the flag.
+    env.ok(&lab_setup(&["--saml-provider", arn.as_str()]));
+    env.ok(&lab_setup(&["--client-certificates", "false"]));
+    let r = env.fails(&lab_setup(&["--client-certificates", "true"]));
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("SAML alone"), "{}", r.stderr);
+    assert!(r.stderr.contains("--client-certificates"), "{}", r.stderr);
+    // The shared profile never lands on a file of another kind without --force.
+    std::fs::write(env.path().join("notes.txt"), "mine").unwrap();
+    let r = env.fails(&["--name", "lab", "profile", "--all", "-o", "notes.txt"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let r = env.fails(&[
+        "--name",
+        "lab",
+        "profile",
+        "--all",
+        "-o",
+        "pki/private/ca.key",
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("inside the PKI directory"),
+        "{}",
+        r.stderr
+    );
     // Converged with the same settings.
     emu.reset_calls();
     env.ok(&lab_setup(&alone));

@@ -56,7 +56,7 @@ async fn desired(cloud: &FakeCloud, full_tunnel: bool) -> Desired {
             log_group: None,
             options: Default::default(),
             user_auth: None,
-            certificates: true,
+            certificates: None,
         },
         vpc,
         subnets,

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
     let push = |steps: &mut Vec<Step>, action| steps.push(Step::new(action));
-    check_groups(want, seen)?;
+    check_sign_in(want, seen)?;
 
     match seen.server_cert() {
         None => push(&mut steps, Action::ImportCertificate { reimport_arn: None }),
@@ -131,11 +131,10 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
             }
             // A sign-in given must be the endpoint's (AWS fixes it at creation); none given
             // keeps the endpoint's.
-            if let Some(want) = &spec.user_auth
-                && (e.user_auth.as_ref().map(|a| (a.kind(), a.id()))
-                    != Some((want.kind(), want.id()))
-                    || e.certificates != spec.certificates)
-            {
+            let other_sign_in = spec.user_auth.as_ref().is_some_and(|want| {
+                e.user_auth.as_ref().map(|a| (a.kind(), a.id())) != Some((want.kind(), want.id()))
+            });
+            if other_sign_in || spec.certificates.is_some_and(|c| c != e.certificates) {
                 let says = |a: Option<&UserAuth>, certs: bool| match a {
                     None => "certificates only".to_string(),
                     Some(a) if certs => a.to_string(),
@@ -147,10 +146,14 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
                          authentication in place",
                         e.id,
                         says(e.user_auth.as_ref(), e.certificates),
-                        says(spec.user_auth.as_ref(), spec.certificates)
+                        says(
+                            spec.user_auth.as_ref().or(e.user_auth.as_ref()),
+                            spec.certificates.unwrap_or(e.certificates)
+                        )
                     ),
-                    "keep its sign-in (--saml-provider / --directory-id as it was), or \
-                     `vpnctl teardown` and setup again",
+                    "keep its sign-in (--saml-provider / --directory-id and \
+                     --client-certificates as they were, or none of them), or `vpnctl teardown` \
+                     and setup again",
                 ));
             }
             // The options given are converged; the others stay as the endpoint has them.
@@ -366,7 +369,9 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     let certificates = view
         .endpoint
         .as_ref()
-        .map_or(want.endpoint.certificates, |e| e.certificates);
+        .map_or(want.endpoint.certificates != Some(false), |e| {
+            e.certificates
+        });
     if certificates && let Some(a) = crl_step(view.crl.as_deref(), &want.crl_pem, &want.ca_pem)? {
         push(&mut steps, a);
     }
@@ -379,19 +384,30 @@ pub fn plan_setup(want: &Desired, seen: &Observed) -> Result<Vec<Step>> {
     Ok(ordered(steps))
 }
 
-/// Rules for a group need a sign-in that knows groups (the one given, or the endpoint's), and
-/// a CIDR of their own: one also authorized for every client (the VPC's, a route, full
+/// Without client certificates, a sign-in must be given or the endpoint's. Rules for a group
+/// need a sign-in that knows groups (the one given, or the endpoint's), and a CIDR of their
+/// own: one also authorized for every client (the VPC's, a route, full
 /// tunnel, `--authorize CIDR`) would let everyone in, since AWS applies the most specific
 /// matching rule and the two are equally specific.
-fn check_groups(want: &Desired, seen: &Observed) -> Result<()> {
-    let Some((cidr, group)) = want.groups.first() else {
-        return Ok(());
-    };
+fn check_sign_in(want: &Desired, seen: &Observed) -> Result<()> {
     let endpoint_has = seen
         .endpoints
         .iter()
         .filter_map(|v| v.endpoint.as_ref())
         .any(|e| e.user_auth.is_some());
+    // Without client certificates the sign-in is all there is: given, or the endpoint's.
+    if want.endpoint.certificates == Some(false)
+        && want.endpoint.user_auth.is_none()
+        && !endpoint_has
+    {
+        return Err(Error::invalid(
+            "--client-certificates false leaves no way to sign in",
+            "add --saml-provider ARN or --directory-id ID (users then sign in by that alone)",
+        ));
+    }
+    let Some((cidr, group)) = want.groups.first() else {
+        return Ok(());
+    };
     if want.endpoint.user_auth.is_none() && !endpoint_has {
         return Err(Error::invalid(
             format!(

@@ -47,7 +47,7 @@ fn desired(full_tunnel: bool) -> Desired {
             log_group: None,
             options: Default::default(),
             user_auth: None,
-            certificates: true,
+            certificates: None,
         },
         vpc,
         subnets,

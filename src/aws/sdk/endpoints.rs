@@ -36,7 +36,7 @@ impl Endpoints for AwsCloud {
             .client_cidr_block(spec.client_cidr.to_string())
             .server_certificate_arn(server_cert_arn)
             .set_authentication_options(Some(
-                spec.certificates
+                (spec.certificates != Some(false))
                     .then(|| {
                         ClientVpnAuthenticationRequest::builder()
                             .r#type(ClientVpnAuthenticationType::CertificateAuthentication)
@@ -117,7 +117,7 @@ impl Endpoints for AwsCloud {
             log_group: spec.log_group.clone(),
             options: spec.options.observed(),
             user_auth: spec.observed_auth(),
-            certificates: spec.certificates,
+            certificates: spec.certificates != Some(false),
             created: Some(time::OffsetDateTime::now_utc().unix_timestamp()),
             tags: tags.clone(),
         })
