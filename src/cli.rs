@@ -20,6 +20,10 @@ pub struct Cli {
     /// The PKI directory.
     #[arg(long, global = true, env = "VPNCTL_PKI", value_name = "DIR", help_heading = GLOBAL)]
     pub pki: Option<PathBuf>,
+    /// Where the PKI lives: s3://BUCKET/PREFIX for a PKI a team shares (the --pki directory
+    /// is then this machine's working copy); default: the --pki directory itself.
+    #[arg(long, global = true, env = "VPNCTL_STORE", value_name = "s3://BUCKET/PREFIX", help_heading = GLOBAL)]
+    pub store: Option<String>,
     /// The deployment name (tags, default server name, state).
     #[arg(long, global = true, env = "VPNCTL_NAME", value_name = "NAME", help_heading = GLOBAL)]
     pub name: Option<String>,
@@ -157,6 +161,13 @@ pub enum Command {
         "\n  vpnctl doctor --json",
     ))]
     Doctor(DoctorArgs),
+    /// The PKI in S3 for a team: create the bucket, move a local PKI in or a copy out, and the
+    /// IAM policy its admins need.
+    #[command(arg_required_else_help = true)]
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// The least-privilege IAM policy (JSON) for the commands named; all of them by default.
     #[command(after_help = concat!(
         "Examples:",
@@ -596,6 +607,126 @@ pub enum PkiCommand {
         "\n  vpnctl pki merge-crl ../laptop-copy/pki/crl.pem --dry-run",
     ))]
     MergeCrl(MergeCrlArgs),
+    /// Who changed what in the PKI, oldest first: issues, revocations, renewals, CRLs,
+    /// signed requests and pushes.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki log",
+        "\n  vpnctl pki log --user alice --json",
+    ))]
+    Log(LogArgs),
+    /// On the user's machine: a new key and a certificate request (CSR) to send to an admin;
+    /// the key never leaves this machine.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki request alice",
+        "\n  vpnctl pki request alice --out ~/vpn",
+    ))]
+    Request(RequestArgs),
+    /// Sign a user's certificate request (from `pki request`): the certificate, to send back.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki sign alice.csr",
+        "\n  vpnctl pki sign requests/*.csr --days 90",
+    ))]
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the records about this user.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The user's name (the certificate's CN).
+    pub user: String,
+    /// The directory for USER.key and USER.csr.
+    #[arg(long, short, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Replace an existing USER.key / USER.csr.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Certificate requests (PEM CSR files); each certificate is written beside its request
+    /// as NAME.crt.
+    #[arg(required = true, value_name = "REQUEST")]
+    pub requests: Vec<PathBuf>,
+    #[arg(long, value_name = "DAYS", default_value_t = crate::pki::store::DEFAULT_CERT_DAYS)]
+    pub days: u32,
+}
+
+/// `vpnctl store …`: the PKI in S3 for a team.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create (or converge) the bucket: versioning, default encryption, public access blocked,
+    /// tagged.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl store init s3://acme-vpn-pki/team",
+        "\n  vpnctl store init s3://acme-vpn-pki/team --kms-key alias/vpn-pki",
+    ))]
+    Init(StoreInitArgs),
+    /// Move the local PKI (--pki) into an empty S3 store, keeping serials, history, the CRL
+    /// number and the log; the directory becomes the store's working copy (no CA key).
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl store push s3://acme-vpn-pki/team",
+    ))]
+    Push(StorePushArgs),
+    /// A complete local copy of the store (with the CA key, when the store holds it) for
+    /// offline work; its revocations go back with `pki merge-crl`.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl store pull ./pki-offline --region eu-west-1",
+    ))]
+    Pull(StorePullArgs),
+    /// The least-privilege IAM policy for an admin of the store.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl store policy s3://acme-vpn-pki/team > vpn-pki-admin.json",
+    ))]
+    Policy(StorePolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreInitArgs {
+    /// s3://BUCKET/PREFIX
+    pub uri: String,
+    /// Encrypt with this KMS key (SSE-KMS) instead of S3's own keys (SSE-S3).
+    #[arg(long, value_name = "KEY-ID|ALIAS|ARN")]
+    pub kms_key: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StorePushArgs {
+    /// s3://BUCKET/PREFIX (an empty prefix: a store is never replaced)
+    pub uri: String,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StorePullArgs {
+    /// A new (or empty) directory for the copy.
+    pub dest: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StorePolicyArgs {
+    /// s3://BUCKET/PREFIX (default: the --store in effect).
+    pub uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,8 @@ pub struct DeploymentConfig {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub pki: Option<PathBuf>,
+    /// Where the PKI lives (`--store`): `s3://BUCKET/PREFIX` for a PKI a team shares.
+    pub store: Option<String>,
     /// `setup`'s deadline (`--ttl`): `"8h"`, `"1d"`, `"none"`.
     pub ttl: Option<String>,
     /// `setup`'s idle sleep (`--idle-sleep`): `"1h"`, `"none"`.

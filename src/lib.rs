@@ -19,6 +19,7 @@ pub mod pki;
 pub mod printer;
 pub mod profile;
 pub mod state;
+pub mod store;
 
 pub use error::{Error, Result};
 

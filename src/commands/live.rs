@@ -379,6 +379,23 @@ pub struct Pushed {
 /// it differs and read back (the executor's `ImportCrl` step); then `user`'s sessions that
 /// survived the import's reset are ended.
 pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Result<Pushed> {
+    let mut attempt = 0;
+    loop {
+        match push_crl_once(ctx, aws, pki, user) {
+            // Another admin of the same S3 store pushed a newer CRL between this one's read
+            // and its push: the store has it (or a newer one) now.
+            Err(Error::Conflict { .. }) if ctx.store.is_some() && attempt < 3 => {
+                attempt += 1;
+                ctx.printer.info(
+                    "the endpoint holds a newer CRL of the team's store; reading the store again",
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+fn push_crl_once(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Result<Pushed> {
     let mut pki = pki.clone();
     let rt = runtime()?;
     let (cloud, region) = rt.block_on(cloud(ctx, aws))?;

@@ -14,6 +14,7 @@ pub mod profile;
 pub use plan_report::{execute, show_plan};
 pub mod setup;
 pub mod status;
+pub mod store;
 pub mod teardown;
 pub mod tools;
 
@@ -40,6 +41,8 @@ pub struct Environment {
     pub templates: Option<PathBuf>,
     /// `VPNCTL_CA_PASSPHRASE`.
     pub ca_passphrase: Option<String>,
+    /// `USER` (else `LOGNAME`): who a local PKI's audit log names.
+    pub user: Option<String>,
 }
 
 impl Environment {
@@ -58,6 +61,10 @@ impl Environment {
                 .filter(|t| !t.is_empty())
                 .map(Into::into),
             ca_passphrase: std::env::var("VPNCTL_CA_PASSPHRASE")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
                 .ok()
                 .filter(|s| !s.is_empty()),
         }
@@ -80,11 +87,102 @@ pub struct Ctx<'a> {
     pub yes: bool,
     pub env: Environment,
     pub now: OffsetDateTime,
+    /// The S3 store in effect (`--store`, `VPNCTL_STORE`, the config's `store`, or the one the
+    /// working copy in `pki_dir` records); None for a local PKI.
+    pub store: Option<crate::store::S3Uri>,
+    /// Its connection, made on first use.
+    remote: std::cell::OnceCell<crate::store::remote::Remote>,
+    /// Whether the working copy was brought up to date in this run.
+    refreshed: std::cell::Cell<bool>,
 }
 
 impl Ctx<'_> {
+    /// The PKI: a local one, or the working copy of the S3 store, brought up to date with the
+    /// store once per run (and after each change this run makes).
     pub fn open_pki(&self) -> Result<Pki> {
+        if let Some(remote) = self.remote()?
+            && !self.refreshed.get()
+        {
+            remote.refresh(&self.pki_dir)?;
+            self.refreshed.set(true);
+        }
         Pki::open(&self.pki_dir)
+    }
+
+    /// The S3 store's connection, if the PKI lives in one.
+    pub fn remote(&self) -> Result<Option<&crate::store::remote::Remote>> {
+        let Some(uri) = &self.store else {
+            return Ok(None);
+        };
+        if let Some(r) = self.remote.get() {
+            return Ok(Some(r));
+        }
+        let objects = self.s3_objects(uri, None)?;
+        let _ = self
+            .remote
+            .set(crate::store::remote::Remote::new(std::sync::Arc::new(
+                objects,
+            )));
+        Ok(self.remote.get())
+    }
+
+    /// A connection to the bucket of `uri`, with `aws`'s profile and region over the
+    /// deployment's config.
+    pub fn s3_objects(
+        &self,
+        uri: &crate::store::S3Uri,
+        aws: Option<&crate::cli::AwsArgs>,
+    ) -> Result<crate::aws::sdk::S3Objects> {
+        let dc = self.config.deployment(&self.deployment);
+        let profile = aws.and_then(|a| a.profile.clone()).or(dc.profile);
+        let region = aws.and_then(|a| a.region.clone()).or(dc.region);
+        let uri = uri.clone();
+        crate::aws::sdk::block_on(async move {
+            crate::aws::sdk::S3Objects::new(profile.as_deref(), region.as_deref(), uri).await
+        })
+        .map_err(crate::aws::to_error)
+    }
+
+    /// Who the audit log names: the caller's ARN for a store, else the local user.
+    pub fn who(&self) -> String {
+        match self.remote() {
+            Ok(Some(r)) => r.objects.caller().unwrap_or_else(|_| "unknown".into()),
+            _ => format!("local:{}", self.env.user.as_deref().unwrap_or("unknown")),
+        }
+    }
+
+    /// Change the PKI with `f` (given the PKI and the CA's passphrase) and log `records` of
+    /// its outcome. Locally: once, on the directory. In an S3 store: on a scratch copy of the
+    /// store, landed by conditional writes, again on the newest state after a lost race (`f`
+    /// must be repeatable); the working copy is up to date afterwards. Returns the outcome and
+    /// the PKI as it is now.
+    pub fn change_pki<T>(
+        &self,
+        mut f: impl FnMut(&mut Pki, Option<&Passphrase>) -> Result<T>,
+        records: impl FnOnce(&T, &str) -> Vec<crate::store::audit::Record>,
+    ) -> Result<(T, Pki)> {
+        let mut pki = self.open_pki()?;
+        let pass = self.ca_passphrase(&pki)?;
+        match self.remote()? {
+            None => {
+                let out = f(&mut pki, pass.as_ref());
+                self.report_repairs(&mut pki);
+                let out = out?;
+                crate::store::audit::append_local(&self.pki_dir, &records(&out, &self.who()))?;
+                Ok((out, pki))
+            }
+            Some(remote) => {
+                let out = remote.transact(
+                    &self.pki_dir,
+                    pass.as_ref(),
+                    self.now,
+                    |p| f(p, pass.as_ref()),
+                    records,
+                )?;
+                self.refreshed.set(true);
+                Ok((out, Pki::open(&self.pki_dir)?))
+            }
+        }
     }
 
     /// The passphrase for `pki`'s CA key: the file or the environment; else, when the key is
@@ -106,6 +204,18 @@ impl Ctx<'_> {
     /// passphrase only if the repair has to sign.
     pub fn repaired_pki(&self, pki: &mut Pki) -> Result<()> {
         let encrypted = pki.meta.ca_key_encrypted;
+        if let Some(remote) = self.remote()? {
+            // The store's CRL is made to agree with its index (a change killed half-way, or
+            // another admin's in flight), then mirrored here.
+            remote.refresh(&self.pki_dir)?;
+            if pki.health()?.crl_stale || Pki::open(&self.pki_dir)?.health()?.crl_stale {
+                let pass = self.passphrase_if(encrypted)?;
+                remote.sync_crl(&self.pki_dir, pass.as_ref(), self.now)?;
+                remote.refresh(&self.pki_dir)?;
+            }
+            *pki = Pki::open(&self.pki_dir)?;
+            return Ok(());
+        }
         let done = pki.ensure_consistent(|| self.passphrase_if(encrypted), self.now);
         self.report_repairs(pki);
         done
@@ -263,8 +373,29 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
     // The PKI directory can come from the deployment's config table, so it is settled with
     // the deployment: resolved once with the directory the flag (or the named or only table)
     // gives, and again if the deployment that won names another directory.
+    // `--store DIR` is a local PKI, as `--pki DIR` is; `--store s3://…` a team's.
+    let local_store = match cli.store.as_deref() {
+        Some(s) if !s.contains("://") => {
+            let dir = PathBuf::from(s);
+            if cli.pki.as_ref().is_some_and(|p| p != &dir) {
+                return Err(Error::invalid(
+                    format!(
+                        "--store {s} and --pki {} name two PKIs",
+                        cli.pki
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                    "give one of them",
+                ));
+            }
+            Some(dir)
+        }
+        _ => None,
+    };
+    let pki_flag = local_store.or(cli.pki.clone());
     let pki_for = |name: Option<&str>| {
-        cli.pki
+        pki_flag
             .clone()
             .or_else(|| name.and_then(|n| config.deployment(n).pki))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PKI_DIR))
@@ -305,6 +436,11 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
                 .join(", ")
         ));
     }
+    let store = resolve_store(
+        cli.store.as_deref().filter(|s| s.contains("://")),
+        config.deployment(&deployment).store.as_deref(),
+        &pki_dir,
+    )?;
     let ctx = Ctx {
         printer,
         config,
@@ -316,32 +452,121 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
         yes: cli.yes,
         env,
         now: OffsetDateTime::now_utc(),
+        store,
+        remote: std::cell::OnceCell::new(),
+        refreshed: std::cell::Cell::new(false),
     };
     let flags = aws_args(&cli.command).map(aws_flags).unwrap_or_default();
     printer.set_command(ctx.vpnctl("").trim_end().to_string(), flags);
     if plan_as_json(&cli.command) {
         printer.set_json_mode();
     }
-    match cli.command {
-        Command::Pki { command } => pki::run(&ctx, command),
-        Command::Profile(args) => profile::run(&ctx, &args),
-        Command::Setup(args) => setup::run(&ctx, &args),
-        Command::Status(args) => status::run(&ctx, &args),
-        Command::List(args) => list::run(&ctx, &args),
-        Command::Teardown(args) => teardown::run(&ctx, &args),
-        Command::Nat { command } => nat::run(&ctx, &command),
-        Command::Connections(args) => live::connections(&ctx, &args),
-        Command::Kick(args) => live::kick(&ctx, &args),
-        Command::Sleep(args) => live::sleep(&ctx, &args),
-        Command::Wake(args) => live::wake(&ctx, &args),
-        Command::Extend(args) => deadline::extend(&ctx, &args),
-        Command::Schedule(args) => deadline::schedule(&ctx, &args),
-        Command::Adopt(args) => adopt::run(&ctx, &args),
-        Command::Doctor(args) => doctor::run(&ctx, &args),
+    // The store's own commands and a new PKI have no deployment state to bring along.
+    let stateful = !matches!(
+        cli.command,
+        Command::Store { .. }
+            | Command::Pki {
+                command: crate::cli::PkiCommand::Init(_)
+                    | crate::cli::PkiCommand::Request(_)
+                    | crate::cli::PkiCommand::Log(_)
+            }
+    );
+    let state_before = if stateful {
+        store_state_in(&ctx)?
+    } else {
+        None
+    };
+    let done = run_command(&ctx, cli.command);
+    if stateful {
+        store_state_out(&ctx, state_before)?;
+    }
+    done
+}
+
+fn run_command(ctx: &Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Store { command } => store::run(ctx, command),
+        Command::Pki { command } => pki::run(ctx, command),
+        Command::Profile(args) => profile::run(ctx, &args),
+        Command::Setup(args) => setup::run(ctx, &args),
+        Command::Status(args) => status::run(ctx, &args),
+        Command::List(args) => list::run(ctx, &args),
+        Command::Teardown(args) => teardown::run(ctx, &args),
+        Command::Nat { command } => nat::run(ctx, &command),
+        Command::Connections(args) => live::connections(ctx, &args),
+        Command::Kick(args) => live::kick(ctx, &args),
+        Command::Sleep(args) => live::sleep(ctx, &args),
+        Command::Wake(args) => live::wake(ctx, &args),
+        Command::Extend(args) => deadline::extend(ctx, &args),
+        Command::Schedule(args) => deadline::schedule(ctx, &args),
+        Command::Adopt(args) => adopt::run(ctx, &args),
+        Command::Doctor(args) => doctor::run(ctx, &args),
         Command::IamPolicy(_) | Command::Completions(_) | Command::Man(_) => {
             unreachable!("answered before the deployment is settled")
         }
     }
+}
+
+/// The S3 store in effect: the flag (or `VPNCTL_STORE`), else the config's, else the one the
+/// working copy in `pki_dir` records. A flag that names another store than the working copy's
+/// is refused (the directory would mirror two PKIs).
+fn resolve_store(
+    flag: Option<&str>,
+    config: Option<&str>,
+    pki_dir: &std::path::Path,
+) -> Result<Option<crate::store::S3Uri>> {
+    use crate::store::S3Uri;
+    let recorded = std::fs::read_to_string(pki_dir.join("vpnctl.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<crate::pki::store::Meta>(&t).ok())
+        .and_then(|m| m.store);
+    let chosen = match flag.or(config) {
+        Some(t) => Some(S3Uri::parse(t)?),
+        None => None,
+    };
+    match (chosen, recorded) {
+        (Some(c), Some(r)) if c.to_string() != r => Err(Error::conflict(
+            format!(
+                "{} is the working copy of {r}, not of {c}",
+                pki_dir.display()
+            ),
+            "use another --pki directory for that store",
+        )),
+        (Some(c), _) => Ok(Some(c)),
+        (None, Some(r)) => Ok(Some(S3Uri::parse(&r)?)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// With an S3 store, the deployment's state (what AWS holds, cached) comes from the store, so
+/// every admin's AWS commands find the deployment; returns the text as it was brought in.
+fn store_state_in(ctx: &Ctx) -> Result<Option<String>> {
+    let Some(remote) = ctx.remote()? else {
+        return Ok(None);
+    };
+    let path = crate::state::path(&ctx.pki_dir, &ctx.deployment);
+    let theirs = remote.load_state(&ctx.deployment)?;
+    if let Some(t) = &theirs
+        && std::fs::read_to_string(&path).ok().as_ref() != Some(t)
+    {
+        if let Some(dir) = path.parent() {
+            crate::fsx::ensure_dir(dir, 0o700)?;
+        }
+        crate::fsx::write_atomic(&path, t.as_bytes(), 0o600, crate::fsx::Overwrite::Replace)?;
+    }
+    Ok(theirs)
+}
+
+/// The state back into the store when the command changed it (or removed it: teardown).
+fn store_state_out(ctx: &Ctx, before: Option<String>) -> Result<()> {
+    let Some(remote) = ctx.remote.get() else {
+        return Ok(());
+    };
+    let now = std::fs::read_to_string(crate::state::path(&ctx.pki_dir, &ctx.deployment)).ok();
+    if now != before {
+        remote.save_state(&ctx.deployment, now.as_deref())?;
+    }
+    Ok(())
 }
 
 /// `--json` of a command that changes AWS: its plan or outcome is the one document on stdout.

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::pki::cert;
 use crate::pki::easyrsa::{self, ImportOptions};
 use crate::pki::store::{InitOptions, Pki, Status, WARN_DAYS, date, days_left};
+use crate::store::audit::Record;
 use serde_json::json;
 
 pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
@@ -19,19 +20,22 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
         PkiCommand::Revoke(a) => revoke(ctx, &a),
         PkiCommand::Renew(a) => renew(ctx, &a),
         PkiCommand::Crl(a) => {
-            let mut pki = ctx.open_pki()?;
-            let pass = ctx.ca_passphrase(&pki)?;
-            let next = pki.regenerate_crl(a.days, pass.as_ref(), ctx.now);
-            ctx.report_repairs(&mut pki);
+            let (next, pki) = ctx.change_pki(
+                |pki, pass| pki.regenerate_crl(a.days, pass, ctx.now),
+                |_, who| vec![Record::new(who, "crl", "crl.pem", ctx.now)],
+            )?;
             ctx.printer.data(format!(
                 "crl.pem regenerated as CRL number {}; next update {}",
                 pki.meta.crl_number,
-                date(next?)
+                date(next)
             ));
             Ok(())
         }
         PkiCommand::ImportEasyrsa(a) => import(ctx, &a),
         PkiCommand::MergeCrl(a) => merge_crl(ctx, &a),
+        PkiCommand::Log(a) => super::store::log(ctx, &a),
+        PkiCommand::Request(a) => super::store::request(ctx, &a),
+        PkiCommand::Sign(a) => super::store::sign(ctx, &a),
     }
 }
 
@@ -57,10 +61,27 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
         force: a.force,
         passphrase,
     };
-    let pki = Pki::init(&ctx.pki_dir, &opts, ctx.now)?;
+    let (pki, place) = match ctx.remote()? {
+        None => {
+            let pki = Pki::init(&ctx.pki_dir, &opts, ctx.now)?;
+            crate::store::audit::append_local(
+                &ctx.pki_dir,
+                &[Record::new(
+                    &ctx.who(),
+                    "init",
+                    &pki.meta.server_name,
+                    ctx.now,
+                )],
+            )?;
+            (pki, ctx.pki_dir.display().to_string())
+        }
+        Some(remote) => {
+            super::store::init_remote(ctx, remote, &opts)?;
+            (ctx.open_pki()?, remote.name())
+        }
+    };
     let ca = pki.ca_info()?;
-    ctx.printer
-        .data(format!("created PKI in {}", ctx.pki_dir.display()));
+    ctx.printer.data(format!("created PKI in {place}"));
     ctx.printer.data(format!(
         "  CA      {} (until {}){}",
         ca.cn,
@@ -80,6 +101,15 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
 }
 
 fn import(ctx: &Ctx, a: &ImportArgs) -> Result<()> {
+    if let Some(uri) = &ctx.store {
+        return Err(Error::invalid(
+            format!("an easy-rsa PKI is not imported straight into {uri}"),
+            format!(
+                "import it into a local directory (`vpnctl --pki DIR pki import-easyrsa …`), \
+                 then move it in with `vpnctl --pki DIR store push {uri}`"
+            ),
+        ));
+    }
     let opts = ImportOptions {
         deployment: ctx.deployment.clone(),
         server: a.server.clone(),
@@ -524,11 +554,25 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
 }
 
 fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
-    let mut pki = ctx.open_pki()?;
-    let pass = ctx.ca_passphrase(&pki)?;
-    let issued = pki.issue(&a.users, a.days, pass.as_ref(), a.force, ctx.now);
-    ctx.report_repairs(&mut pki);
-    let issued = issued?;
+    // In a store a lost race runs the issue again: the keys (the slow part) are made once.
+    let keys = match ctx.store {
+        Some(_) => {
+            for u in &a.users {
+                crate::pki::names::validate_user(u)?;
+            }
+            Some(crate::pki::store::generate_keys(a.users.len())?)
+        }
+        None => None,
+    };
+    let (issued, pki) = ctx.change_pki(
+        |pki, pass| pki.issue_keys(&a.users, keys.as_deref(), a.days, pass, a.force, ctx.now),
+        |issued: &Vec<crate::pki::store::Issued>, who| {
+            issued
+                .iter()
+                .map(|i| Record::new(who, "issue", &i.name, ctx.now).serial(&i.serial))
+                .collect()
+        },
+    )?;
     for i in &issued {
         ctx.printer.data(format!(
             "issued {} serial {} valid until {}",
@@ -563,7 +607,7 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
 }
 
 fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
-    let mut pki = ctx.open_pki()?;
+    let pki = ctx.open_pki()?;
     let state = crate::state::load(&ctx.pki_dir, &ctx.deployment);
     // An endpoint that signs users in without client certificates has no CRL to push: the
     // revocation is the PKI's alone, and access ends in the identity provider.
@@ -607,10 +651,16 @@ fn revoke(ctx: &Ctx, a: &RevokeArgs) -> Result<()> {
             ctx.confirm(&what, &format!("revoke {}?", a.user))?;
         }
     }
-    let pass = ctx.ca_passphrase(&pki)?;
-    let serials = pki.revoke(&a.user, pass.as_ref(), ctx.now);
-    ctx.report_repairs(&mut pki);
-    let list: Vec<String> = serials?.iter().map(|s| s.hex()).collect();
+    let (serials, pki) = ctx.change_pki(
+        |pki, pass| pki.revoke(&a.user, pass, ctx.now),
+        |serials: &Vec<crate::pki::cert::Serial>, who| {
+            serials
+                .iter()
+                .map(|s| Record::new(who, "revoke", &a.user, ctx.now).serial(s))
+                .collect()
+        },
+    )?;
+    let list: Vec<String> = serials.iter().map(|s| s.hex()).collect();
     ctx.printer.data(format!(
         "revoked {} (serial {}); crl.pem regenerated as CRL number {}",
         a.user,
@@ -802,11 +852,12 @@ fn report_push(ctx: &Ctx, pushed: &super::live::Pushed) {
 }
 
 fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<()> {
-    let mut pki = ctx.open_pki()?;
-    let pass = ctx.ca_passphrase(&pki)?;
-    let renewed = pki.renew(&a.which, a.days, pass.as_ref(), ctx.now);
-    ctx.report_repairs(&mut pki);
-    let i = renewed?;
+    let (i, pki) = ctx.change_pki(
+        |pki, pass| pki.renew(&a.which, a.days, pass, ctx.now),
+        |i: &crate::pki::store::Issued, who| {
+            vec![Record::new(who, "renew", &i.name, ctx.now).serial(&i.serial)]
+        },
+    )?;
     ctx.printer.data(format!(
         "renewed {} serial {} valid until {}; the old certificate is revoked as superseded",
         i.name,
@@ -893,8 +944,7 @@ fn merge_plan(ctx: &Ctx, a: &MergeCrlArgs, pki: &Pki, other: &str, from: &str) -
 }
 
 fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
-    let mut pki = ctx.open_pki()?;
-    let pass = ctx.ca_passphrase(&pki)?;
+    let pki = ctx.open_pki()?;
     let (other, from) = match &a.file {
         Some(f) => (crate::fsx::read_to_string(f)?, f.display().to_string()),
         None => {
@@ -911,9 +961,24 @@ fn merge_crl(ctx: &Ctx, a: &MergeCrlArgs) -> Result<()> {
     if a.dry_run {
         return merge_plan(ctx, a, &pki, &other, &from);
     }
-    let merged = pki.merge_crl(&other, pass.as_ref(), ctx.now);
-    ctx.report_repairs(&mut pki);
-    let merged = merged?;
+    let (merged, pki) = ctx.change_pki(
+        |pki, pass| pki.merge_crl(&other, pass, ctx.now),
+        |m: &crate::pki::store::Merged, who| {
+            m.revoked
+                .iter()
+                .map(|(cn, s)| {
+                    Record::new(who, "merge-crl", cn, ctx.now)
+                        .serial(s)
+                        .detail(format!("from {from}"))
+                })
+                .chain(m.unknown.iter().map(|s| {
+                    Record::new(who, "merge-crl", "(unknown)", ctx.now)
+                        .serial(s)
+                        .detail(format!("from {from}"))
+                }))
+                .collect()
+        },
+    )?;
     for (cn, serial) in &merged.revoked {
         ctx.printer
             .data(format!("revoked {cn} (serial {serial}), as {from} has it"));

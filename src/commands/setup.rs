@@ -637,7 +637,19 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
         // commands then find 'lab' from the PKI instead of stopping at two candidates.
         let recorded = pki.meta.deployment.clone();
         if recorded != ctx.deployment && crate::state::load(&ctx.pki_dir, &recorded).is_none() {
-            pki.record_deployment(&ctx.deployment)?;
+            match ctx.remote()? {
+                Some(remote) => {
+                    remote.transact(
+                        &ctx.pki_dir,
+                        None,
+                        ctx.now,
+                        |p| p.record_deployment(&ctx.deployment),
+                        |_, _| Vec::new(),
+                    )?;
+                    pki = crate::pki::Pki::open(&ctx.pki_dir)?;
+                }
+                None => pki.record_deployment(&ctx.deployment)?,
+            }
             ctx.printer.info(format!(
                 "the PKI in {} now records deployment '{}' (it recorded '{recorded}', which \
                  has no deployment here)",

@@ -177,7 +177,7 @@ impl Ca {
     pub fn sign(
         &self,
         leaf: Leaf<'_>,
-        key: &KeyPair,
+        key: &impl PublicKeyData,
         serial: &Serial,
         now: OffsetDateTime,
         days: u32,
@@ -257,6 +257,59 @@ fn sign_err(what: &str, e: rcgen::Error) -> Error {
         format!("cannot sign {what}: {e}"),
         "check the CA certificate and key",
     )
+}
+
+/// A certificate request (PKCS#10) as `pki sign` takes it: self-signature checked, the
+/// subject's CN, and its public key (RSA 1024 or 2048 only: what AWS Client VPN accepts).
+pub struct Request {
+    pub cn: String,
+    pub public_key: rcgen::SubjectPublicKeyInfo,
+}
+
+pub fn parse_request(pem_text: &str, what: &str) -> Result<Request> {
+    let bad = |why: String| {
+        Error::invalid(
+            format!("{what} is not a usable certificate request: {why}"),
+            "make it with `vpnctl pki request USER` (or `openssl req -new -newkey rsa:2048 \
+             -nodes -subj /CN=USER`)",
+        )
+    };
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes())
+        .map_err(|e| bad(format!("no PEM block ({e})")))?;
+    if pem.label != "CERTIFICATE REQUEST" && pem.label != "NEW CERTIFICATE REQUEST" {
+        return Err(bad(format!("it holds a {} block", pem.label)));
+    }
+    let (_, csr) = X509CertificationRequest::from_der(&pem.contents)
+        .map_err(|e| bad(format!("not a PKCS#10 request ({e})")))?;
+    csr.verify_signature()
+        .map_err(|_| bad("its signature does not verify (altered or truncated)".into()))?;
+    let info = &csr.certification_request_info;
+    let cn = info
+        .subject
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| bad("its subject has no CN (the user name)".into()))?;
+    let spki = &info.subject_pki;
+    match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+            let bits = rsa.key_size();
+            if bits != 2048 && bits != 1024 {
+                return Err(bad(format!(
+                    "its key is RSA-{bits}; AWS Client VPN accepts RSA-1024 and RSA-2048 only"
+                )));
+            }
+        }
+        _ => {
+            return Err(bad(
+                "its key is not RSA; AWS Client VPN accepts RSA-1024 and RSA-2048 only".into(),
+            ));
+        }
+    }
+    let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki.raw)
+        .map_err(|e| bad(format!("its public key cannot be read ({e})")))?;
+    Ok(Request { cn, public_key })
 }
 
 /// What vpnctl needs to know about a certificate.

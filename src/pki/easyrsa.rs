@@ -734,6 +734,7 @@ pub fn import(
         crl_days: opts.crl_days,
         ca_key_encrypted,
         crl_number,
+        store: None,
     };
     files.push((layout.ca_cert(), ca_pem, PUBLIC));
     files.push((layout.ca_key(), ca_key_out, SECRET));

@@ -31,4 +31,5 @@ mod pki_lifecycle;
 mod realism;
 mod revocation;
 mod shell;
+mod team;
 mod usability;

@@ -36,6 +36,17 @@ pub async fn connect(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Result<(AwsCloud, String), CloudError> {
+    let config = load_config(profile, region).await?;
+    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    Ok((AwsCloud::new(&config), region))
+}
+
+/// The SDK configuration `connect` uses (also the S3 store's and the KMS signer's), with its
+/// region and credentials checked.
+pub async fn load_config(
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<aws_config::SdkConfig, CloudError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(p) = profile {
         loader = loader.profile_name(p);
@@ -103,6 +114,5 @@ pub async fn connect(
             }
         }
     }
-    let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-    Ok((AwsCloud::new(&config), region))
+    Ok(config)
 }

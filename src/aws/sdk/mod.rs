@@ -24,13 +24,15 @@ mod endpoints;
 mod machines;
 mod nat;
 mod network;
+mod objects;
 
 pub use adopt::Described;
-pub use connect::{connect, default_region, endpoint_url};
+pub use connect::{connect, default_region, endpoint_url, load_config};
 pub use convert::parse_aws_time;
 use convert::*;
 pub use doctor::DryRun;
 use nat::nat_of;
+pub use objects::{BucketSetup, S3Objects, block_on};
 
 /// The clients. Reads retry as the SDK's standard mode does (throttling, 5xx, transport; 3
 /// attempts, or what the profile says); mutations go through the `_once` clients (`ec2_once`,
@@ -224,6 +226,17 @@ fn service_of(operation: &str) -> &'static str {
         | "GetCertificate"
         | "DeleteCertificate" => "acm",
         "GetCallerIdentity" => "sts",
+        "GetObject"
+        | "PutObject"
+        | "DeleteObject"
+        | "ListObjectsV2"
+        | "HeadBucket"
+        | "CreateBucket"
+        | "PutBucketVersioning"
+        | "PutBucketEncryption"
+        | "PutPublicAccessBlock"
+        | "PutBucketTagging"
+        | "GetBucketTagging" => "s3",
         "ListSchedules"
         | "GetSchedule"
         | "CreateSchedule"

@@ -92,6 +92,7 @@ impl Pki {
             crl_days: opts.crl_days,
             ca_key_encrypted: opts.passphrase.is_some(),
             crl_number: 1,
+            store: None,
         };
         let crl_pem = ca.crl(
             &[],

@@ -11,6 +11,7 @@ use crate::pki::cert::{self, Leaf, Serial};
 use crate::pki::index::{self, Entry};
 use crate::pki::keyenc::Passphrase;
 use crate::pki::names;
+use rcgen::KeyPair;
 use std::collections::HashSet;
 use time::OffsetDateTime;
 
@@ -20,6 +21,20 @@ impl Pki {
     pub fn issue(
         &mut self,
         users: &[String],
+        days: u32,
+        pass: Option<&Passphrase>,
+        force: bool,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Issued>> {
+        self.issue_keys(users, None, days, pass, force, now)
+    }
+
+    /// `issue` with the users' keys made beforehand (one per user, in order), e.g. once for
+    /// every attempt of a change to an S3 store.
+    pub fn issue_keys(
+        &mut self,
+        users: &[String],
+        keys: Option<&[KeyPair]>,
         days: u32,
         pass: Option<&Passphrase>,
         force: bool,
@@ -57,14 +72,21 @@ impl Pki {
             self.check_issuable(users, &self.index()?, force, now)?;
         }
 
-        let keys = generate_keys(users.len())?;
+        let made;
+        let keys: &[KeyPair] = match keys {
+            Some(k) if k.len() == users.len() => k,
+            _ => {
+                made = generate_keys(users.len())?;
+                &made
+            }
+        };
 
         let _lock = self.lock(&ca)?;
         let mut entries = self.repair_locked(&ca, now)?;
         self.check_issuable(users, &entries, force, now)?;
         let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
         let mut signed = Vec::new();
-        for (user, key) in users.iter().zip(&keys) {
+        for (user, key) in users.iter().zip(keys) {
             let serial = loop {
                 let s = Serial::random()?;
                 if taken.insert(s.clone()) {
@@ -123,6 +145,76 @@ impl Pki {
                 not_after,
             })
             .collect())
+    }
+
+    /// Sign a user's certificate request (the key stays on the user's machine): the index
+    /// learns the serial before the certificate file is written, as for `issue`; a name with a
+    /// valid certificate is refused.
+    pub fn sign_request(
+        &mut self,
+        request: &cert::Request,
+        days: u32,
+        pass: Option<&Passphrase>,
+        now: OffsetDateTime,
+    ) -> Result<(Issued, String)> {
+        check_days(days, "--days")?;
+        let user = request.cn.clone();
+        names::validate_user(&user).map_err(|e| e.prefixed("the request's CN"))?;
+        if user
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(&self.meta.server_name)
+        {
+            return Err(Error::invalid(
+                format!("the request is for '{user}', the server's name"),
+                "requests are for users; the server's certificate is `vpnctl pki renew server`",
+            ));
+        }
+        let ca = self.load_ca(pass)?;
+        let _lock = self.lock(&ca)?;
+        let mut entries = self.repair_locked(&ca, now)?;
+        self.check_issuable(std::slice::from_ref(&user), &entries, false, now)?;
+        let taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
+        let serial = loop {
+            let s = Serial::random()?;
+            if !taken.contains(&s) {
+                break s;
+            }
+        };
+        let pem = ca.sign(Leaf::Client(&user), &request.public_key, &serial, now, days)?;
+        let not_after = cert::inspect(&pem, "the new certificate")?.not_after;
+        entries.push(Entry::valid(&user, serial.clone(), not_after));
+        self.begin(&Journal {
+            op: "sign".into(),
+            new: vec![(user.clone(), serial.hex())],
+            ..Journal::default()
+        })?;
+        let written = fsx::write_atomic(
+            &self.layout.index(),
+            index::render(&entries).as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )
+        .and_then(|()| {
+            fsx::write_atomic(
+                &self.layout.cert(&user),
+                pem.as_bytes(),
+                PUBLIC,
+                Overwrite::Refuse,
+            )
+        });
+        if let Err(e) = written {
+            let _ = self.repair_locked(&ca, now);
+            return Err(e);
+        }
+        self.end()?;
+        Ok((
+            Issued {
+                name: user,
+                serial,
+                not_after,
+            },
+            pem,
+        ))
     }
 
     fn check_issuable(

@@ -16,7 +16,8 @@ mod revoke;
 #[cfg(test)]
 mod tests;
 
-pub use repair::Health;
+pub use repair::{Health, retire_files};
+pub use revoke::Merged;
 
 use super::cert::{self, Ca, CertInfo, Serial};
 use super::index::{self, Entry};
@@ -39,11 +40,11 @@ pub const WARN_DAYS: i64 = 30;
 
 /// The PKI directory and `issued/`: certificates are public, but the index of who holds one is
 /// nobody else's business, and the directory also holds `private/`.
-const DIR_MODE: u32 = 0o700;
+pub const DIR_MODE: u32 = 0o700;
 /// Written into every PKI directory that has none: key material never goes into git.
 pub const GITIGNORE: &str = "# Key material never goes into git.\n*\n!README.md\n!.gitignore\n";
 const PRIVATE_DIR_MODE: u32 = 0o700;
-const SERVER: &str = "server";
+pub const SERVER: &str = "server";
 
 /// Paths inside a PKI directory.
 #[derive(Debug, Clone)]
@@ -142,6 +143,10 @@ pub struct Meta {
     /// number of `crl.pem` (which a killed process may have written without updating this),
     /// and `merge-crl` raises it above a CRL merged from elsewhere.
     pub crl_number: u64,
+    /// Set in the working copy of an S3 store (`s3://BUCKET/PREFIX`): the store is the PKI,
+    /// this directory only mirrors it (and holds the keys of users issued here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +234,7 @@ pub fn latest_per_name(entries: Vec<Entry>) -> Vec<Entry> {
     v.into_iter().map(|(_, e)| e).collect()
 }
 
-fn read_meta(layout: &Layout) -> Result<Meta> {
+pub(crate) fn read_meta(layout: &Layout) -> Result<Meta> {
     let text = fsx::read_to_string(&layout.meta())?;
     serde_json::from_str(&text).map_err(|e| {
         Error::corrupt(
@@ -239,7 +244,7 @@ fn read_meta(layout: &Layout) -> Result<Meta> {
     })
 }
 
-fn write_meta(layout: &Layout, meta: &Meta) -> Result<()> {
+pub(crate) fn write_meta(layout: &Layout, meta: &Meta) -> Result<()> {
     let text = serde_json::to_string_pretty(meta).unwrap_or_default() + "\n";
     fsx::write_atomic(&layout.meta(), text.as_bytes(), PUBLIC, Overwrite::Replace)
 }

@@ -403,7 +403,7 @@ fn files_complete(layout: &Layout, stem: &str, serial: &Serial) -> bool {
 
 /// Move `stem`'s certificate (if it holds `serial`) and then its key (if it belongs to that
 /// certificate) to the retired folders, as a finished revoke or renew would have.
-pub(super) fn retire_files(layout: &Layout, stem: &str, why: &str, serial: &Serial) -> Result<()> {
+pub fn retire_files(layout: &Layout, stem: &str, why: &str, serial: &Serial) -> Result<()> {
     let cert = layout.cert(stem);
     let retired = layout.retired_cert(why, serial);
     if serial_in(&cert).is_some_and(|(s, _)| &s == serial) {

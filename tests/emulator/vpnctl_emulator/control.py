@@ -281,14 +281,15 @@ def take_async_fault(action: str):
     return fault["code"] if fault else None
 
 
-def on_call(action: str, service: str | None = None):
-    """Count one call of `action` (of moto's `service`); return the fault it must answer with,
-    if any."""
+def on_call(action: str, service: str | None = None, iam: str | None = None):
+    """Count one call of `action` (of moto's `service`, or named `iam` in IAM when its IAM
+    action is not `service:action`); return the fault it must answer with, if any."""
     with LOCK:
         CALLS[action] = CALLS.get(action, 0) + 1
-        if service:
-            name = f"{IAM_PREFIX.get(service, service)}:{action}"
-            ACTIONS[name] = ACTIONS.get(name, 0) + 1
+        if service and not iam:
+            iam = f"{IAM_PREFIX.get(service, service)}:{action}"
+        if iam:
+            ACTIONS[iam] = ACTIONS.get(iam, 0) + 1
         return _take(action, asynchronous=False)
 
 

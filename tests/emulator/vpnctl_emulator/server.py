@@ -84,10 +84,14 @@ def make_app():
             return reply(400, {"error": str(exc)})
         return reply(404, {"error": f"unknown control path {request.method} {request.path}"})
 
+    from . import s3
+
+    s3_app = s3.wrap(moto_app)
+
     def app(environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_emulator/"):
             return control_api(Request(environ))(environ, start_response)
-        return moto_app(environ, start_response)
+        return s3_app(environ, start_response)
 
     return app
 

@@ -1,0 +1,356 @@
+//! `vpnctl store …` (the PKI in S3 for a team), and the PKI commands that exist for a team:
+//! `pki log`, `pki request` (on the user's machine) and `pki sign` (by an admin).
+
+use super::Ctx;
+use crate::cli::{LogArgs, RequestArgs, SignArgs, StoreCommand};
+use crate::error::{Error, Result};
+use crate::fsx::{self, Overwrite, PUBLIC, SECRET};
+use crate::pki::store::{InitOptions, Pki, date};
+use crate::store::S3Uri;
+use crate::store::audit::{self, Record};
+use crate::store::remote::Remote;
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn run(ctx: &Ctx, cmd: StoreCommand) -> Result<()> {
+    match cmd {
+        StoreCommand::Init(a) => {
+            let uri = S3Uri::parse(&a.uri)?;
+            let objects = ctx.s3_objects(&uri, Some(&a.aws))?;
+            let tags: Vec<(String, String)> =
+                crate::aws::model::tags_for(&ctx.deployment, &format!("{}-pki", ctx.deployment))
+                    .into_iter()
+                    .collect();
+            let done = objects.init_bucket(&tags, a.kms_key.as_deref())?;
+            for line in &done.done {
+                ctx.printer.data(format!("{uri}: {line}"));
+            }
+            let remote = Remote::new(Arc::new(objects));
+            if remote.exists()? {
+                ctx.printer.info(format!(
+                    "{uri} already holds a PKI; `vpnctl --store {uri} pki list`"
+                ));
+            } else {
+                ctx.printer.info(format!(
+                    "next: `vpnctl --store {uri} pki init` (a new PKI), or `vpnctl store push \
+                     {uri}` (this machine's PKI in --pki)"
+                ));
+            }
+            Ok(())
+        }
+        StoreCommand::Push(a) => {
+            let uri = S3Uri::parse(&a.uri)?;
+            let remote = Remote::new(Arc::new(ctx.s3_objects(&uri, Some(&a.aws))?));
+            let local_key = Pki::open(&ctx.pki_dir)
+                .ok()
+                .map(|p| p.layout.ca_key())
+                .filter(|k| k.exists())
+                .map(|k| fsx::read_to_string(&k))
+                .transpose()?;
+            let certs = remote.push_dir(&ctx.pki_dir, &remote.objects.caller()?, ctx.now, true)?;
+            // The CA key leaves this machine only once the store holds the same bytes.
+            let snap = remote.snapshot()?;
+            if local_key.is_some() && snap.ca_key != local_key {
+                return Err(Error::corrupt(
+                    format!("the CA key read back from {uri} differs from the local one"),
+                    "nothing was removed locally; check the bucket, then push to a new prefix",
+                ));
+            }
+            remote.refresh(&ctx.pki_dir)?;
+            ctx.printer.data(format!(
+                "moved the PKI in {} into {uri}: {certs} certificate(s), CRL number {}, the log",
+                ctx.pki_dir.display(),
+                crate::pki::cert::crl_number(&snap.crl_text).unwrap_or(0)
+            ));
+            ctx.printer.data(format!(
+                "{} is now the working copy of {uri}: the CA key is in the store only; user keys \
+                 issued here stay here",
+                ctx.pki_dir.display()
+            ));
+            ctx.printer.info(format!(
+                "other admins: `vpnctl --store {uri} pki list` (or `store = \"{uri}\"` in \
+                 vpnctl.toml)"
+            ));
+            Ok(())
+        }
+        StoreCommand::Pull(a) => {
+            let Some(uri) = ctx.store.clone() else {
+                return Err(Error::invalid(
+                    "no S3 store to pull from",
+                    "name it: `vpnctl --store s3://BUCKET/PREFIX store pull DIR`",
+                ));
+            };
+            let remote = Remote::new(Arc::new(ctx.s3_objects(&uri, Some(&a.aws))?));
+            let snap = remote.pull_dir(&ctx.pki_dir, &a.dest)?;
+            ctx.printer.data(format!(
+                "copied {uri} into {} ({} certificate(s), CRL number {}{})",
+                a.dest.display(),
+                snap.entries.len(),
+                crate::pki::cert::crl_number(&snap.crl_text).unwrap_or(0),
+                if snap.ca_key.is_some() {
+                    ", with the CA key"
+                } else {
+                    ""
+                }
+            ));
+            ctx.printer.info(format!(
+                "a copy for offline work: revocations made in it reach the team with `vpnctl \
+                 --store {uri} pki merge-crl {}/crl.pem`; an endpoint never takes its CRL if \
+                 the team's is newer",
+                a.dest.display()
+            ));
+            Ok(())
+        }
+        StoreCommand::Policy(a) => {
+            let uri = match a.uri.as_deref() {
+                Some(u) => S3Uri::parse(u)?,
+                None => ctx.store.clone().ok_or_else(|| {
+                    Error::invalid(
+                        "no S3 store named",
+                        "name it: `vpnctl store policy s3://BUCKET/PREFIX`",
+                    )
+                })?,
+            };
+            let text = serde_json::to_string_pretty(&policy(&uri)).unwrap_or_default();
+            ctx.printer.data(text);
+            Ok(())
+        }
+    }
+}
+
+/// The least-privilege policy of a store's admin: the store's objects, listing under its
+/// prefix, `store init`'s bucket settings, and the KMS use of an SSE-KMS bucket (through S3
+/// only).
+pub fn policy(uri: &S3Uri) -> serde_json::Value {
+    let bucket = format!("arn:aws:s3:::{}", uri.bucket);
+    let objects = format!("{bucket}/{}", uri.key("*"));
+    let prefix = uri.key("*");
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "VpnctlStoreObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": objects,
+            },
+            {
+                "Sid": "VpnctlStoreList",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": bucket,
+                "Condition": {"StringLike": {"s3:prefix": [prefix]}},
+            },
+            {
+                "Sid": "VpnctlStoreInit",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:CreateBucket",
+                    "s3:ListBucket",
+                    "s3:PutBucketVersioning",
+                    "s3:PutEncryptionConfiguration",
+                    "s3:PutBucketPublicAccessBlock",
+                    "s3:GetBucketTagging",
+                    "s3:PutBucketTagging",
+                ],
+                "Resource": bucket,
+            },
+            {
+                "Sid": "VpnctlStoreSseKms",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+            },
+        ],
+    })
+}
+
+/// `pki init` into an S3 store: made on a scratch directory exactly as a local one, then
+/// pushed (its CA certificate claims the prefix, its settings commit it).
+pub fn init_remote(ctx: &Ctx, remote: &Remote, opts: &InitOptions) -> Result<()> {
+    if remote.exists()? {
+        return Err(Error::conflict(
+            format!("{} already holds a PKI", remote.name()),
+            "a team's PKI is never replaced from one machine: use it as it is \
+             (`vpnctl --store … pki list`), or choose another prefix",
+        ));
+    }
+    let parent = ctx
+        .pki_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let scratch = tempfile_dir(parent)?;
+    let dir = scratch.join("pki");
+    let made = Pki::init(&dir, opts, ctx.now).and_then(|pki| {
+        let who = remote.objects.caller()?;
+        audit::append_local(
+            &dir,
+            &[Record::new(&who, "init", &pki.meta.server_name, ctx.now)],
+        )?;
+        remote.push_dir(&dir, &who, ctx.now, false)
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    made?;
+    Ok(())
+}
+
+fn tempfile_dir(parent: &std::path::Path) -> Result<std::path::PathBuf> {
+    let mut rand = [0u8; 8];
+    fsx::random(&mut rand)?;
+    let dir = parent.join(format!(".vpnctl-init-{}", fsx::hex(&rand)));
+    fsx::ensure_dir(&dir, 0o700)?;
+    Ok(dir)
+}
+
+/// `pki log`.
+pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
+    let records = match ctx.remote()? {
+        Some(r) => audit::read_remote(r.objects.as_ref())?,
+        None => {
+            ctx.open_pki()?;
+            audit::read_local(&ctx.pki_dir)?
+        }
+    };
+    let records: Vec<Record> = records
+        .into_iter()
+        .filter(|r| a.user.as_ref().is_none_or(|u| &r.name == u))
+        .collect();
+    if a.json {
+        ctx.printer.json(&json!({ "records": records }));
+        return Ok(());
+    }
+    if records.is_empty() {
+        ctx.printer.info("the log is empty");
+    }
+    for r in &records {
+        let mut line = format!("{}  {:<9} {:<20} {}", r.at, r.action, r.name, r.who);
+        if let Some(s) = &r.serial {
+            line.push_str(&format!("  serial {s}"));
+        }
+        if let Some(d) = &r.detail {
+            line.push_str(&format!("  ({d})"));
+        }
+        ctx.printer.data(line);
+    }
+    Ok(())
+}
+
+/// `pki request USER`: a key and a CSR, made on the user's machine; needs no PKI.
+pub fn request(ctx: &Ctx, a: &RequestArgs) -> Result<()> {
+    crate::pki::names::validate_user(&a.user)?;
+    let key = crate::pki::cert::new_key()?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, a.user.as_str());
+    let csr = params.serialize_request(&key).map_err(|e| {
+        Error::corrupt(
+            format!("cannot make the request: {e}"),
+            "retry; this is a crypto library failure",
+        )
+    })?;
+    let csr_pem = csr.pem().map_err(|e| {
+        Error::corrupt(
+            format!("cannot encode the request: {e}"),
+            "retry; this is a crypto library failure",
+        )
+    })?;
+    fsx::ensure_dir(&a.out, 0o700)?;
+    let key_path = a.out.join(format!("{}.key", a.user));
+    let csr_path = a.out.join(format!("{}.csr", a.user));
+    let overwrite = if a.force {
+        Overwrite::Replace
+    } else {
+        for p in [&key_path, &csr_path] {
+            if p.exists() {
+                return Err(Error::conflict(
+                    format!("{} exists", p.display()),
+                    "a key is never replaced silently: pass --force, or use another --out",
+                ));
+            }
+        }
+        Overwrite::Refuse
+    };
+    let staged = vec![
+        fsx::stage(&key_path, key.serialize_pem().as_bytes(), SECRET)?,
+        fsx::stage(&csr_path, csr_pem.as_bytes(), PUBLIC)?,
+    ];
+    fsx::commit_all(staged, overwrite)?;
+    ctx.printer.data(format!(
+        "key {} (stays on this machine)",
+        key_path.display()
+    ));
+    ctx.printer.data(format!("request {}", csr_path.display()));
+    ctx.printer.info(format!(
+        "send {} to an admin (`vpnctl pki sign {}`); the {}.crt that comes back goes beside \
+         the key",
+        csr_path.display(),
+        csr_path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        a.user
+    ));
+    Ok(())
+}
+
+/// `pki sign REQUEST…`: certificates for users' requests, each written beside its request.
+pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
+    // Every request is read and checked before anything is signed.
+    let mut requests = Vec::new();
+    for path in &a.requests {
+        let text = fsx::read_to_string(path)?;
+        let req = crate::pki::cert::parse_request(&text, &path.display().to_string())?;
+        let out = path.with_file_name(format!("{}.crt", req.cn));
+        if out.exists() {
+            return Err(Error::conflict(
+                format!("{} exists", out.display()),
+                "move it away (a certificate is never overwritten), then sign again",
+            ));
+        }
+        requests.push((req, out));
+    }
+    // Two requests for one name would sign one and refuse the other half-way.
+    let mut names = std::collections::HashSet::new();
+    for (req, _) in &requests {
+        if !names.insert(req.cn.to_ascii_lowercase()) {
+            return Err(Error::invalid(
+                format!("two requests are for '{}'", req.cn),
+                "sign one request per user",
+            ));
+        }
+    }
+    let requests = &requests;
+    let (signed, _) = ctx.change_pki(
+        |pki, pass| {
+            requests
+                .iter()
+                .map(|(req, _)| pki.sign_request(req, a.days, pass, ctx.now))
+                .collect::<Result<Vec<_>>>()
+        },
+        |signed: &Vec<(crate::pki::store::Issued, String)>, who| {
+            signed
+                .iter()
+                .map(|(i, _)| {
+                    Record::new(who, "sign", &i.name, ctx.now)
+                        .serial(&i.serial)
+                        .detail("from the user's request")
+                })
+                .collect()
+        },
+    )?;
+    for ((issued, pem), (_, out)) in signed.iter().zip(requests) {
+        fsx::write_atomic(out, pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
+        ctx.printer.data(format!(
+            "signed {} serial {} valid until {}: {}",
+            issued.name,
+            issued.serial,
+            date(issued.not_after),
+            out.display()
+        ));
+    }
+    Ok(())
+}
