@@ -163,7 +163,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// The PKI in S3 for a team: create the bucket, move a local PKI in or a copy out, and the
     /// IAM policy its admins need.
-    #[command(arg_required_else_help = true)]
+    #[command(arg_required_else_help = true, after_help = concat!(
+        "Examples:",
+        "\n  vpnctl store init s3://acme-vpn-pki/team",
+        "\n  vpnctl store push s3://acme-vpn-pki/team",
+    ))]
     Store {
         #[command(subcommand)]
         command: StoreCommand,

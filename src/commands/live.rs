@@ -384,7 +384,11 @@ pub fn push_crl(ctx: &Ctx, aws: &AwsArgs, pki: &Pki, user: Option<&str>) -> Resu
         match push_crl_once(ctx, aws, pki, user) {
             // Another admin of the same S3 store pushed a newer CRL between this one's read
             // and its push: the store has it (or a newer one) now.
-            Err(Error::Conflict { .. }) if ctx.store.is_some() && attempt < 3 => {
+            Err(Error::Conflict { message, .. })
+                if ctx.store.is_some()
+                    && attempt < 3
+                    && message.contains("refusing to replace the endpoint's CRL") =>
+            {
                 attempt += 1;
                 ctx.printer.info(
                     "the endpoint holds a newer CRL of the team's store; reading the store again",

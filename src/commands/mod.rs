@@ -117,6 +117,23 @@ impl Ctx<'_> {
         if let Some(r) = self.remote.get() {
             return Ok(Some(r));
         }
+        // Mirroring the store here would overwrite a PKI of its own (and remove its CA key).
+        if crate::pki::store::exists(&self.pki_dir)
+            && crate::pki::store::read_meta(&crate::pki::Layout::new(&self.pki_dir))
+                .is_ok_and(|m| m.store.is_none())
+        {
+            return Err(Error::conflict(
+                format!(
+                    "{} holds a local PKI, not a working copy of {uri}",
+                    self.pki_dir.display()
+                ),
+                format!(
+                    "move it into the store with `vpnctl --pki {dir} store push {uri}`, or give \
+                     the store's working copy another directory (--pki)",
+                    dir = shell_word(&self.pki_dir.display().to_string())
+                ),
+            ));
+        }
         let objects = self.s3_objects(uri, None)?;
         let _ = self
             .remote
@@ -471,6 +488,11 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
                     | crate::cli::PkiCommand::Log(_)
             }
     );
+    // A store's working copy exists before any command looks for a PKI in it (setup would
+    // otherwise make a local one).
+    if stateful && ctx.store.is_some() {
+        ctx.open_pki()?;
+    }
     let state_before = if stateful {
         store_state_in(&ctx)?
     } else {
@@ -478,7 +500,16 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
     };
     let done = run_command(&ctx, cli.command);
     if stateful {
-        store_state_out(&ctx, state_before)?;
+        // The command's own error comes first; a state that did not reach the store only warns.
+        if let Err(e) = store_state_out(&ctx, state_before) {
+            if done.is_err() {
+                printer.warn(format!(
+                    "the deployment's state did not reach the store: {e}"
+                ));
+            } else {
+                return Err(e);
+            }
+        }
     }
     done
 }
@@ -545,16 +576,31 @@ fn store_state_in(ctx: &Ctx) -> Result<Option<String>> {
         return Ok(None);
     };
     let path = crate::state::path(&ctx.pki_dir, &ctx.deployment);
-    let theirs = remote.load_state(&ctx.deployment)?;
-    if let Some(t) = &theirs
-        && std::fs::read_to_string(&path).ok().as_ref() != Some(t)
-    {
-        if let Some(dir) = path.parent() {
-            crate::fsx::ensure_dir(dir, 0o700)?;
+    let local = std::fs::read_to_string(&path).ok();
+    match remote.load_state(&ctx.deployment)? {
+        // Never saved to the store: this machine's copy (if any) stays, and goes up if a
+        // command changes it.
+        None => Ok(local),
+        // Torn down from another machine.
+        Some(None) => {
+            crate::state::remove(&ctx.pki_dir, &ctx.deployment)?;
+            Ok(None)
         }
-        crate::fsx::write_atomic(&path, t.as_bytes(), 0o600, crate::fsx::Overwrite::Replace)?;
+        Some(Some(t)) => {
+            if local.as_ref() != Some(&t) {
+                if let Some(dir) = path.parent() {
+                    crate::fsx::ensure_dir(dir, 0o700)?;
+                }
+                crate::fsx::write_atomic(
+                    &path,
+                    t.as_bytes(),
+                    0o600,
+                    crate::fsx::Overwrite::Replace,
+                )?;
+            }
+            Ok(Some(t))
+        }
     }
-    Ok(theirs)
 }
 
 /// The state back into the store when the command changed it (or removed it: teardown).

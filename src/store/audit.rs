@@ -102,10 +102,20 @@ fn key_of(r: &Record) -> Result<String> {
 pub fn append_remote(objects: &dyn Objects, records: &[Record]) -> Result<()> {
     for r in records {
         let body = serde_json::to_vec(r).unwrap_or_default();
-        loop {
+        // A fresh random key each time: a Lost here is a clash of random names, or a store
+        // that refuses every conditional write; never spin on the latter.
+        let mut written = false;
+        for _ in 0..5 {
             if let Put::Done(_) = objects.put(&key_of(r)?, &body, Cond::Absent)? {
+                written = true;
                 break;
             }
+        }
+        if !written {
+            return Err(Error::conflict(
+                format!("{} refused every new log record", objects.name()),
+                "check the bucket (it must accept If-None-Match writes), then run the command again",
+            ));
         }
     }
     Ok(())

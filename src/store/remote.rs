@@ -44,6 +44,9 @@ pub fn state_object(deployment: &str) -> String {
     format!("deployments/{deployment}.json")
 }
 
+/// The store's copy of a deployment's state after a teardown.
+const STATE_DELETED: &str = "{\"deleted\": true}\n";
+
 /// How often a change that lost its race is tried again before giving up.
 const ATTEMPTS: u32 = 40;
 
@@ -94,19 +97,25 @@ fn text(o: Option<Object>, what: &str, store: &str) -> Result<(String, String)> 
     Ok((o.text(what)?, o.etag))
 }
 
-/// A scratch directory for one attempt, removed when dropped.
+/// A scratch directory for one attempt (it holds the CA key while the change runs), locked
+/// while it lives and removed when dropped; one a killed process left is swept by the next
+/// `refresh`, after the keys of users it issued are saved (`recover`).
 struct Scratch {
     dir: PathBuf,
+    _lock: fsx::Lock,
 }
+
+const SCRATCH_PREFIX: &str = ".txn-";
 
 impl Scratch {
     fn new(work: &Path) -> Result<Scratch> {
         fsx::ensure_dir(work, DIR_MODE)?;
         let mut rand = [0u8; 8];
         fsx::random(&mut rand)?;
-        let dir = work.join(format!(".txn-{}", fsx::hex(&rand)));
+        let dir = work.join(format!("{SCRATCH_PREFIX}{}", fsx::hex(&rand)));
         fsx::ensure_dir(&dir, 0o700)?;
-        Ok(Scratch { dir })
+        let lock = fsx::Lock::acquire(&dir.join(".lock"))?;
+        Ok(Scratch { dir, _lock: lock })
     }
     fn pki(&self) -> PathBuf {
         self.dir.join("pki")
@@ -205,14 +214,20 @@ impl Remote {
 
     /// Write a snapshot as a local PKI in `dir` (with the CA key when the store has one and
     /// `ca_key` asks for it): what the local code changes.
-    fn materialize(&self, snap: &Snapshot, dir: &Path, ca_key: bool) -> Result<()> {
+    fn materialize(
+        &self,
+        snap: &Snapshot,
+        dir: &Path,
+        ca_key: bool,
+        meta: Option<&Meta>,
+    ) -> Result<()> {
         let layout = Layout::new(dir);
         fsx::ensure_dir(dir, DIR_MODE)?;
         fsx::ensure_dir(&layout.private_dir(), 0o700)?;
         fsx::ensure_dir(&layout.issued_dir(), DIR_MODE)?;
-        let mut meta = snap.meta.clone();
-        meta.store = None;
-        pkistore::write_meta(&layout, &meta)?;
+        let mut plain = snap.meta.clone();
+        plain.store = None;
+        pkistore::write_meta(&layout, meta.unwrap_or(&plain))?;
         for (path, body, mode) in [
             (layout.ca_cert(), &snap.ca_pem, PUBLIC),
             (layout.index(), &snap.index_text, PUBLIC),
@@ -255,7 +270,7 @@ impl Remote {
         for attempt in 0..ATTEMPTS {
             let snap = self.snapshot()?;
             let scratch = Scratch::new(work)?;
-            self.materialize(&snap, &scratch.pki(), true)?;
+            self.materialize(&snap, &scratch.pki(), true, None)?;
             let mut pki = Pki::open(&scratch.pki())?;
             let value = f(&mut pki)?;
             let layout = Layout::new(scratch.pki());
@@ -263,14 +278,18 @@ impl Remote {
             let new_crl = fsx::read_to_string(&layout.crl())?;
             let new_meta = pkistore::read_meta(&layout)?;
             if new_index == snap.index_text && new_crl == snap.crl_text {
-                self.merge_meta(&new_meta)?;
+                self.merge_meta(&snap.meta, &new_meta)?;
                 self.refresh(work)?;
                 return Ok(value);
             }
             let entries = index::parse(&new_index)?;
             let old: HashSet<&Serial> = snap.entries.iter().map(|e| &e.serial).collect();
             let mut users = Vec::new();
-            for e in entries.iter().filter(|e| !old.contains(&e.serial)) {
+            // Revoked newcomers (`merge-crl`'s serials another copy issued) have no file here.
+            for e in entries
+                .iter()
+                .filter(|e| !old.contains(&e.serial) && !e.is_revoked())
+            {
                 let stem = if e.cn == snap.meta.server_name {
                     SERVER
                 } else {
@@ -286,13 +305,16 @@ impl Remote {
                         "report this bug; nothing was changed in the store",
                     ));
                 }
-                self.create(&cert_object(&e.serial), cert_pem.as_bytes())?;
                 let key_pem = match layout.key(stem).exists() {
                     true => Some(fsx::read_to_string(&layout.key(stem))?),
                     false => None,
                 };
                 if stem == SERVER {
-                    // Every admin's `setup` imports it into ACM: it lives in the store.
+                    // Every admin's `setup` imports it into ACM: it lives in the store, and is
+                    // there before the index names it. (An attempt that then loses its race
+                    // leaves an unused server certificate and key in the store, beside the
+                    // current ones, readable by the same admins.)
+                    self.create(&cert_object(&e.serial), cert_pem.as_bytes())?;
                     let key_pem = key_pem.unwrap_or_default();
                     self.create(&key_object(&e.serial), key_pem.as_bytes())?;
                 } else {
@@ -308,12 +330,29 @@ impl Remote {
                 .put(INDEX, new_index.as_bytes(), Cond::Matches(&snap.index_etag))?
             {
                 Put::Lost => {
-                    backoff(attempt);
-                    continue;
+                    // The SDK may have retried a write that had landed: then it is ours.
+                    let landed = self
+                        .objects
+                        .get(INDEX)?
+                        .is_some_and(|o| o.body == new_index.as_bytes());
+                    if !landed {
+                        backoff(attempt);
+                        continue;
+                    }
                 }
                 Put::Done(_) => {}
             }
-            // Committed. The CRL follows the index; a lost race regenerates it from the newest.
+            // Committed. First the keys of users issued here, into the working copy (a failure
+            // of any later step must not lose them; a kill before this is recovered from the
+            // scratch directory by the next refresh). A user certificate goes to the store only
+            // now: an attempt that lost its race leaves no valid certificate behind.
+            self.install(work, &users)?;
+            for u in &users {
+                if let Ok(info) = cert::inspect(&u.cert_pem, "a new certificate") {
+                    self.create(&cert_object(&info.serial), u.cert_pem.as_bytes())?;
+                }
+            }
+            // The CRL follows the index; a lost race regenerates it from the newest.
             if new_crl != snap.crl_text {
                 match self
                     .objects
@@ -325,10 +364,10 @@ impl Remote {
                     }
                 }
             }
-            self.merge_meta(&new_meta)?;
+            self.merge_meta(&snap.meta, &new_meta)?;
             let who = self.objects.caller().unwrap_or_else(|_| "unknown".into());
             audit::append_remote(self.objects.as_ref(), &records(&value, &who))?;
-            self.install(work, &users)?;
+            drop(scratch);
             self.refresh(work)?;
             return Ok(value);
         }
@@ -367,7 +406,7 @@ impl Remote {
         for attempt in 0..ATTEMPTS {
             let snap = self.snapshot()?;
             let scratch = Scratch::new(work)?;
-            self.materialize(&snap, &scratch.pki(), true)?;
+            self.materialize(&snap, &scratch.pki(), true, None)?;
             let mut pki = Pki::open(&scratch.pki())?;
             if !pki.health()?.crl_stale {
                 return Ok(false);
@@ -379,7 +418,7 @@ impl Remote {
                 self.objects
                     .put(CRL, crl.as_bytes(), Cond::Matches(&snap.crl_etag))?
             {
-                self.merge_meta(&pkistore::read_meta(&layout)?)?;
+                self.merge_meta(&snap.meta, &pkistore::read_meta(&layout)?)?;
                 return Ok(true);
             }
             backoff(attempt);
@@ -390,9 +429,10 @@ impl Remote {
         ))
     }
 
-    /// Bring `ours` into the store's settings: the CRL number only goes up; the deployment and
-    /// the CRL's lifetime are the last change's.
-    fn merge_meta(&self, ours: &Meta) -> Result<()> {
+    /// Bring `ours` (made from `base`) into the store's settings: the CRL number only goes up;
+    /// the deployment and the CRL's lifetime change only if this change changed them (another
+    /// admin's concurrent change of them stays).
+    fn merge_meta(&self, base: &Meta, ours: &Meta) -> Result<()> {
         for attempt in 0..ATTEMPTS {
             let Some(o) = self.objects.get(META)? else {
                 return Ok(());
@@ -405,8 +445,12 @@ impl Remote {
             })?;
             let before = serde_json::to_string(&theirs).unwrap_or_default();
             theirs.crl_number = theirs.crl_number.max(ours.crl_number);
-            theirs.deployment = ours.deployment.clone();
-            theirs.crl_days = ours.crl_days;
+            if ours.deployment != base.deployment {
+                theirs.deployment = ours.deployment.clone();
+            }
+            if ours.crl_days != base.crl_days {
+                theirs.crl_days = ours.crl_days;
+            }
             if serde_json::to_string(&theirs).unwrap_or_default() == before {
                 return Ok(());
             }
@@ -429,26 +473,8 @@ impl Remote {
     /// the same name there is retired first, as a local renew does).
     fn install(&self, work: &Path, users: &[NewUser]) -> Result<()> {
         let layout = Layout::new(work);
-        fsx::ensure_dir(&layout.private_dir(), 0o700)?;
-        fsx::ensure_dir(&layout.issued_dir(), DIR_MODE)?;
-        for u in users {
-            retire_local(&layout, &u.name, "renewed")?;
-            if let Some(key) = &u.key_pem {
-                fsx::write_atomic(
-                    &layout.key(&u.name),
-                    key.as_bytes(),
-                    SECRET,
-                    Overwrite::Replace,
-                )?;
-            }
-            fsx::write_atomic(
-                &layout.cert(&u.name),
-                u.cert_pem.as_bytes(),
-                PUBLIC,
-                Overwrite::Replace,
-            )?;
-        }
-        Ok(())
+        let _lock = fsx::Lock::acquire(&layout.lock())?;
+        install_locked(&layout, users)
     }
 
     /// Mirror the store into the working copy `work`: settings (marked with the store),
@@ -456,14 +482,17 @@ impl Remote {
     /// certificate. A user revoked or renewed elsewhere has their files here retired and their
     /// profile removed. Never the CA key. Returns the snapshot it mirrored.
     pub fn refresh(&self, work: &Path) -> Result<Snapshot> {
-        let snap = self.snapshot()?;
         let layout = Layout::new(work);
         fsx::ensure_dir(work, DIR_MODE)?;
         let _lock = fsx::Lock::acquire(&layout.lock())?;
-        self.materialize(&snap, work, false)?;
+        let snap = self.snapshot()?;
+        self.recover(work, &snap)?;
+        // The settings, marked as this store's working copy, before anything else: a kill
+        // half-way leaves a copy that still knows its store (and is refreshed again).
         let mut meta = snap.meta.clone();
         meta.store = Some(self.name());
         pkistore::write_meta(&layout, &meta)?;
+        self.materialize(&snap, work, false, Some(&meta))?;
         // A CA key left by `store push` of this directory never stays beside a working copy.
         fsx::remove_file(&layout.ca_key())?;
         if !layout.root.join(".gitignore").exists() {
@@ -498,6 +527,56 @@ impl Remote {
             }
         }
         Ok(snap)
+    }
+
+    /// Sweep scratch directories that no live process holds (a kill left them; they may hold
+    /// the CA key). The key of a user whose certificate the store's index has as current is
+    /// saved into the working copy first.
+    fn recover(&self, work: &Path, snap: &Snapshot) -> Result<()> {
+        let Ok(rd) = std::fs::read_dir(work) else {
+            return Ok(());
+        };
+        let latest: BTreeMap<String, Entry> = pkistore::latest_per_name(snap.entries.clone())
+            .into_iter()
+            .map(|e| (e.cn.clone(), e))
+            .collect();
+        for f in rd.flatten() {
+            let dir = f.path();
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(SCRATCH_PREFIX) || !dir.is_dir() {
+                continue;
+            }
+            let Some(_held) = fsx::Lock::try_acquire(&dir.join(".lock"))? else {
+                continue;
+            };
+            let old = Layout::new(dir.join("pki"));
+            let mut users = Vec::new();
+            if let Ok(keys) = std::fs::read_dir(old.private_dir()) {
+                for k in keys.flatten() {
+                    let file = k.file_name().to_string_lossy().into_owned();
+                    let Some(user) = file.strip_suffix(".key") else {
+                        continue;
+                    };
+                    let current = latest
+                        .get(user)
+                        .filter(|e| !e.is_revoked() && user != SERVER && user != "ca");
+                    let cert_pem = std::fs::read_to_string(old.cert(user)).ok();
+                    if let (Some(e), Some(cert_pem)) = (current, cert_pem)
+                        && serial_in(&old.cert(user)).as_ref() == Some(&e.serial)
+                        && serial_in(&Layout::new(work).cert(user)).as_ref() != Some(&e.serial)
+                    {
+                        users.push(NewUser {
+                            name: user.to_string(),
+                            key_pem: std::fs::read_to_string(k.path()).ok(),
+                            cert_pem,
+                        });
+                    }
+                }
+            }
+            install_locked(&Layout::new(work), &users)?;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(())
     }
 
     /// `store push`: a local PKI into this (empty) store. The CA certificate is the claim (a
@@ -537,14 +616,36 @@ impl Remote {
                  --store … pki merge-crl DIR/crl.pem`",
             ));
         }
-        let layout = &pki.layout;
         let ca_pem = pki.ca_pem()?;
-        self.create(CA_CERT, ca_pem.as_bytes()).map_err(|_| {
-            Error::conflict(
-                format!("{} holds another CA's certificate", self.name()),
-                "push to another prefix",
-            )
-        })?;
+        self.create(CA_CERT, ca_pem.as_bytes())
+            .map_err(|e| match e {
+                Error::Conflict { .. } => Error::conflict(
+                    format!(
+                        "{} holds another CA's certificate (a push or init that did not finish, \
+                     or another admin's under way)",
+                        self.name()
+                    ),
+                    "push to another prefix, or remove the prefix's objects if nothing uses them",
+                ),
+                other => other,
+            })?;
+        // Until vpnctl.json commits it, a failure takes the claim back (a later push or init
+        // can then use the prefix).
+        let pushed = self.push_rest(&pki, who, now, log_push);
+        if pushed.is_err() && !self.exists().unwrap_or(true) {
+            let _ = self.objects.delete(CA_CERT);
+        }
+        pushed
+    }
+
+    fn push_rest(
+        &self,
+        pki: &Pki,
+        who: &str,
+        now: OffsetDateTime,
+        log_push: bool,
+    ) -> Result<usize> {
+        let layout = &pki.layout;
         let entries = pki.index()?;
         let mut certs = 0;
         for path in certificate_files(layout)? {
@@ -571,6 +672,13 @@ impl Remote {
         for (name, path) in [(INDEX, layout.index()), (CRL, layout.crl())] {
             let body = fsx::read_to_string(&path)?;
             self.objects.put(name, body.as_bytes(), Cond::Any)?;
+        }
+        // The deployments' state recorded beside the PKI, so other admins find them.
+        for d in crate::state::list(&layout.root) {
+            if let Ok(t) = std::fs::read_to_string(crate::state::path(&layout.root, &d)) {
+                self.objects
+                    .put(&state_object(&d), t.as_bytes(), Cond::Any)?;
+            }
         }
         let mut records = audit::read_local(&layout.root)?;
         if log_push {
@@ -611,7 +719,7 @@ impl Remote {
             ));
         }
         let snap = self.snapshot()?;
-        self.materialize(&snap, dest, true)?;
+        self.materialize(&snap, dest, true, None)?;
         let layout = Layout::new(dest);
         let mut meta = snap.meta.clone();
         meta.store = None;
@@ -666,18 +774,24 @@ impl Remote {
         Ok(snap)
     }
 
-    /// Copy a deployment's state into the store (a cache every admin's AWS commands read).
+    /// Copy a deployment's state into the store (a cache every admin's AWS commands read);
+    /// None (a teardown removed it) leaves a tombstone, so that another machine's old copy
+    /// is removed too rather than brought back.
     pub fn save_state(&self, deployment: &str, text: Option<&str>) -> Result<()> {
-        let key = state_object(deployment);
-        match text {
-            Some(t) => self.objects.put(&key, t.as_bytes(), Cond::Any).map(|_| ()),
-            None => self.objects.delete(&key),
-        }
+        let body = text.unwrap_or(STATE_DELETED);
+        self.objects
+            .put(&state_object(deployment), body.as_bytes(), Cond::Any)
+            .map(|_| ())
     }
 
-    pub fn load_state(&self, deployment: &str) -> Result<Option<String>> {
+    /// The store's copy of a deployment's state: never saved (None), removed (Some(None)), or
+    /// its text.
+    pub fn load_state(&self, deployment: &str) -> Result<Option<Option<String>>> {
         match self.objects.get(&state_object(deployment))? {
-            Some(o) => Ok(Some(o.text("a deployment's state")?)),
+            Some(o) => {
+                let t = o.text("a deployment's state")?;
+                Ok(Some((t != STATE_DELETED).then_some(t)))
+            }
             None => Ok(None),
         }
     }
@@ -721,11 +835,36 @@ fn certificate_files(layout: &Layout) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// `install`, with the working copy's lock held.
+fn install_locked(layout: &Layout, users: &[NewUser]) -> Result<()> {
+    fsx::ensure_dir(&layout.private_dir(), 0o700)?;
+    fsx::ensure_dir(&layout.issued_dir(), DIR_MODE)?;
+    for u in users {
+        retire_local(layout, &u.name, "renewed")?;
+        if let Some(key) = &u.key_pem {
+            fsx::write_atomic(
+                &layout.key(&u.name),
+                key.as_bytes(),
+                SECRET,
+                Overwrite::Replace,
+            )?;
+        }
+        fsx::write_atomic(
+            &layout.cert(&u.name),
+            u.cert_pem.as_bytes(),
+            PUBLIC,
+            Overwrite::Replace,
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pki::store::InitOptions;
     use crate::store::MemObjects;
+    use std::collections::BTreeSet;
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::now_utc()
@@ -844,7 +983,9 @@ mod tests {
         assert_eq!(runs, 2, "applied again after the lost index write");
         let snap = remote.snapshot().unwrap();
         let scratch = tempfile::tempdir().unwrap();
-        remote.materialize(&snap, scratch.path(), false).unwrap();
+        remote
+            .materialize(&snap, scratch.path(), false, None)
+            .unwrap();
         let pki = Pki::open(scratch.path()).unwrap();
         assert!(
             !pki.health().unwrap().crl_stale,
@@ -855,6 +996,70 @@ mod tests {
         remote.refresh(&b).unwrap();
         assert!(!Layout::new(&b).cert("alice").exists());
         assert!(Layout::new(&b).cert("bob").exists());
+    }
+
+    #[test]
+    fn a_scratch_left_by_a_kill_is_swept_and_the_key_it_held_saved() {
+        let (dir, remote) = store_with_pki();
+        let work = dir.path().join("work");
+        remote
+            .transact(
+                &work,
+                None,
+                now(),
+                |p| p.issue(&["zed".into()], 30, None, false, now()),
+                |_, _| vec![],
+            )
+            .unwrap();
+        // As if killed after the index landed and before the key reached the working copy:
+        // the key and certificate only in a scratch directory (with a CA key beside them).
+        let layout = Layout::new(&work);
+        let dead = Layout::new(work.join(".txn-dead").join("pki"));
+        fsx::ensure_dir(&dead.private_dir(), 0o700).unwrap();
+        fsx::ensure_dir(&dead.issued_dir(), 0o700).unwrap();
+        let key = fsx::read_to_string(&layout.key("zed")).unwrap();
+        std::fs::rename(layout.key("zed"), dead.key("zed")).unwrap();
+        std::fs::rename(layout.cert("zed"), dead.cert("zed")).unwrap();
+        std::fs::write(dead.ca_key(), "secret").unwrap();
+        remote.refresh(&work).unwrap();
+        assert_eq!(fsx::read_to_string(&layout.key("zed")).unwrap(), key);
+        assert!(
+            !work.join(".txn-dead").exists(),
+            "the scratch (and its CA key) is gone"
+        );
+        // A scratch a live process holds is left alone.
+        let live = Scratch::new(&work).unwrap();
+        remote.refresh(&work).unwrap();
+        assert!(live.dir.exists());
+    }
+
+    #[test]
+    fn an_attempt_that_lost_its_race_leaves_no_valid_certificate_behind() {
+        let (dir, remote) = store_with_pki();
+        let mem = Arc::new(MemObjects::default());
+        for k in remote.objects.list("").unwrap() {
+            let o = remote.objects.get(&k).unwrap().unwrap();
+            mem.put(&k, &o.body, Cond::Any).unwrap();
+        }
+        mem.lose.lock().unwrap().push((INDEX.to_string(), 2));
+        let remote = Remote::new(mem.clone());
+        remote
+            .transact(
+                &dir.path().join("w"),
+                None,
+                now(),
+                |p| p.issue(&["alice".into()], 30, None, false, now()),
+                |_, _| vec![],
+            )
+            .unwrap();
+        let snap = remote.snapshot().unwrap();
+        let indexed: BTreeSet<String> = snap
+            .entries
+            .iter()
+            .map(|e| cert_object(&e.serial))
+            .collect();
+        let stored: BTreeSet<String> = mem.list("certs/").unwrap().into_iter().collect();
+        assert_eq!(stored, indexed, "every stored certificate is in the index");
     }
 
     #[test]

@@ -160,6 +160,12 @@ fn concurrent_revokes_from_two_machines_both_reach_the_crl_and_the_endpoint() {
     assert!(theirs.contains(&s1) && theirs.contains(&s2), "{theirs:?}");
     assert!(!theirs.contains(&serial("u3")));
     a.ok(&["--name", "lab", "teardown", "--yes"]);
+    // The other machine learns of the teardown (its old record is not brought back).
+    assert!(b.path().join(".vpnctl/lab.json").exists());
+    b.run(&["--name", "lab", "status"]);
+    assert!(!b.path().join(".vpnctl/lab.json").exists());
+    a.run(&["--name", "lab", "status"]);
+    assert!(!a.path().join(".vpnctl/lab.json").exists());
 }
 
 #[test]
@@ -283,6 +289,14 @@ fn a_missing_bucket_or_a_refused_write_is_a_clear_error_and_changes_nothing() {
     assert!(!env.path().join("pki").exists());
     let bad = env.fails(&["--store", "s3://Bad_Name", "pki", "list"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
+    // A local PKI is never mirrored over (its CA key would go): only `store push` converts it.
+    let local = emu.env();
+    local.ok(&["pki", "init"]);
+    let before = crate::harness::snapshot(&local.path().join("pki"));
+    let r = local.fails(&["--store", STORE, "pki", "list"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("store push"), "{}", r.stderr);
+    assert_eq!(crate::harness::snapshot(&local.path().join("pki")), before);
 
     let a = admin(&emu);
     a.ok(&["store", "init", STORE]);
