@@ -67,6 +67,7 @@ pub enum Command {
         "\n  vpnctl profile alice",
         "\n  vpnctl profile --all",
         "\n  vpnctl profile bob --remote vpn.example.com -o bob.ovpn",
+        "\n  vpnctl profile carol --share --expires 2h",
     ))]
     Profile(ProfileArgs),
     /// Create (or converge) the Client VPN endpoint, its associations, rules and routes, and
@@ -551,6 +552,7 @@ pub enum PkiCommand {
         "Examples:",
         "\n  vpnctl pki init",
         "\n  vpnctl pki init --server-name vpn.example.com --encrypt-ca-key",
+        "\n  vpnctl pki init --ca-key kms --region eu-west-1",
     ))]
     Init(InitArgs),
     /// Issue one client certificate per user (in parallel).
@@ -634,6 +636,25 @@ pub enum PkiCommand {
         "\n  vpnctl pki sign requests/*.csr --days 90",
     ))]
     Sign(SignArgs),
+    /// On the user's machine: put the user's own key into the profile `pki sign` made for
+    /// them (it holds everything else), checked to belong to its certificate.
+    #[command(after_help = concat!(
+        "Examples:",
+        "\n  vpnctl pki assemble alice.ovpn --key alice.key",
+    ))]
+    Assemble(AssembleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AssembleArgs {
+    /// The profile from the admin (USER.ovpn, made by `pki sign`).
+    pub profile: PathBuf,
+    /// The key `pki request` made.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Where the complete profile goes (mode 0600); default: PROFILE itself.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -665,6 +686,10 @@ pub struct SignArgs {
     pub requests: Vec<PathBuf>,
     #[arg(long, value_name = "DAYS", default_value_t = crate::pki::store::DEFAULT_CERT_DAYS)]
     pub days: u32,
+    /// The VPN endpoint's host name for the profile written beside each certificate (default:
+    /// the deployment's endpoint; without either, no profile is written).
+    #[arg(long, value_name = "HOST")]
+    pub remote: Option<String>,
 }
 
 /// `vpnctl store …`: the PKI in S3 for a team.
@@ -769,6 +794,17 @@ pub struct InitArgs {
     /// VPNCTL_CA_PASSPHRASE.
     #[arg(long)]
     pub encrypt_ca_key: bool,
+    /// Where the CA key lives: `file` (private/ca.key), `kms` (a new AWS KMS key, created
+    /// and tagged), or `kms:KEY` (an existing RSA_2048 SIGN_VERIFY key: id, alias or ARN). A
+    /// KMS key never leaves KMS; every signature is a KMS call.
+    #[arg(long, value_name = "file|kms|kms:KEY", default_value = "file")]
+    pub ca_key: String,
+    /// The region of the KMS key (else the config's or AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// A named profile of the AWS config, for the KMS key.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -876,6 +912,18 @@ pub struct ProfileArgs {
     /// Replace an existing profile file that holds other key material.
     #[arg(long)]
     pub force: bool,
+    /// Upload the profile to the team's S3 store (encrypted at rest) and print an HTTPS link
+    /// that expires, instead of writing a file; one user.
+    #[arg(long, conflicts_with_all = ["all", "output"])]
+    pub share: bool,
+    /// How long the --share link works: 30m, 1h, 2d (at most 7d, S3's limit).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        requires = "share"
+    )]
+    pub expires: String,
 }
 
 #[cfg(test)]

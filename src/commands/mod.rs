@@ -106,7 +106,25 @@ impl Ctx<'_> {
             remote.refresh(&self.pki_dir)?;
             self.refreshed.set(true);
         }
-        Pki::open(&self.pki_dir)
+        let mut pki = Pki::open(&self.pki_dir)?;
+        if let Some(arn) = pki.meta.kms_key() {
+            pki.kms = Some(self.kms_for()(arn));
+        }
+        Ok(pki)
+    }
+
+    /// The CA key in KMS by ARN, reached (DescribeKey, GetPublicKey) only when something signs.
+    pub fn kms_for(&self) -> crate::store::remote::KmsFor {
+        let dc = self.config.deployment(&self.deployment);
+        let (profile, region) = (dc.profile, dc.region);
+        std::sync::Arc::new(move |arn: &str| {
+            std::sync::Arc::new(LazyKms {
+                profile: profile.clone(),
+                region: region.clone(),
+                id: arn.to_string(),
+                key: std::sync::OnceLock::new(),
+            }) as std::sync::Arc<dyn crate::pki::cert::RemoteKey>
+        })
     }
 
     /// The S3 store's connection, if the PKI lives in one.
@@ -135,11 +153,9 @@ impl Ctx<'_> {
             ));
         }
         let objects = self.s3_objects(uri, None)?;
-        let _ = self
-            .remote
-            .set(crate::store::remote::Remote::new(std::sync::Arc::new(
-                objects,
-            )));
+        let mut remote = crate::store::remote::Remote::new(std::sync::Arc::new(objects));
+        remote.kms_for = Some(self.kms_for());
+        let _ = self.remote.set(remote);
         Ok(self.remote.get())
     }
 
@@ -485,6 +501,7 @@ pub fn dispatch(cli: Cli, env: Environment, printer: &Printer) -> Result<()> {
             | Command::Pki {
                 command: crate::cli::PkiCommand::Init(_)
                     | crate::cli::PkiCommand::Request(_)
+                    | crate::cli::PkiCommand::Assemble(_)
                     | crate::cli::PkiCommand::Log(_)
             }
     );
@@ -566,6 +583,40 @@ fn resolve_store(
         (Some(c), _) => Ok(Some(c)),
         (None, Some(r)) => Ok(Some(S3Uri::parse(&r)?)),
         (None, None) => Ok(None),
+    }
+}
+
+/// A KMS CA key made on first use: `pki list` and `profile` never call KMS.
+struct LazyKms {
+    profile: Option<String>,
+    region: Option<String>,
+    id: String,
+    key: std::sync::OnceLock<crate::aws::sdk::KmsKey>,
+}
+
+impl LazyKms {
+    fn get(&self) -> Result<&crate::aws::sdk::KmsKey> {
+        if let Some(k) = self.key.get() {
+            return Ok(k);
+        }
+        let k = crate::aws::sdk::KmsKey::existing(
+            self.profile.clone(),
+            self.region.clone(),
+            self.id.clone(),
+        )?;
+        Ok(self.key.get_or_init(|| k))
+    }
+}
+
+impl crate::pki::cert::RemoteKey for LazyKms {
+    fn public_key(&self) -> Result<Vec<u8>> {
+        self.get()?.public_key()
+    }
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        self.get()?.sign(message)
+    }
+    fn name(&self) -> String {
+        self.id.clone()
     }
 }
 

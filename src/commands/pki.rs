@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, cmd: PkiCommand) -> Result<()> {
         PkiCommand::Log(a) => super::store::log(ctx, &a),
         PkiCommand::Request(a) => super::store::request(ctx, &a),
         PkiCommand::Sign(a) => super::store::sign(ctx, &a),
+        PkiCommand::Assemble(a) => super::store::assemble(ctx, &a),
     }
 }
 
@@ -52,6 +53,46 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
     } else {
         None
     };
+    let kms: Option<std::sync::Arc<dyn crate::pki::cert::RemoteKey>> = match a.ca_key.as_str() {
+        "file" => None,
+        other => {
+            let Some(rest) = other.strip_prefix("kms") else {
+                return Err(Error::invalid(
+                    format!("--ca-key {other} is not a place for the CA key"),
+                    "give file, kms (a new KMS key) or kms:KEY (an existing one)",
+                ));
+            };
+            if a.encrypt_ca_key {
+                return Err(Error::invalid(
+                    "--encrypt-ca-key is for a CA key in a file",
+                    "a KMS key never leaves KMS: drop --encrypt-ca-key",
+                ));
+            }
+            let dc = ctx.config.deployment(&ctx.deployment);
+            let profile = a.profile.clone().or(dc.profile);
+            let region = a.region.clone().or(dc.region);
+            let key = match rest.strip_prefix(':') {
+                Some(id) if !id.is_empty() => {
+                    crate::aws::sdk::KmsKey::existing(profile, region, id.to_string())?
+                }
+                None if rest.is_empty() => crate::aws::sdk::KmsKey::create(
+                    profile,
+                    region,
+                    crate::aws::model::tags_for(&ctx.deployment, &format!("{}-ca", ctx.deployment))
+                        .into_iter()
+                        .collect(),
+                    format!("vpnctl CA key of deployment {}", ctx.deployment),
+                )?,
+                _ => {
+                    return Err(Error::invalid(
+                        format!("--ca-key {other} names no key"),
+                        "give kms:KEY-ID, kms:alias/NAME or kms:ARN (or kms for a new key)",
+                    ));
+                }
+            };
+            Some(std::sync::Arc::new(key))
+        }
+    };
     let opts = InitOptions {
         deployment: ctx.deployment.clone(),
         server_name: a.server_name.clone(),
@@ -60,6 +101,7 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
         crl_days: a.crl_days,
         force: a.force,
         passphrase,
+        kms,
     };
     let (pki, place) = match ctx.remote()? {
         None => {
@@ -86,10 +128,10 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
         "  CA      {} (until {}){}",
         ca.cn,
         date(ca.not_after),
-        if pki.meta.ca_key_encrypted {
-            ", key encrypted"
-        } else {
-            ""
+        match (pki.meta.kms_key(), pki.meta.ca_key_encrypted) {
+            (Some(arn), _) => format!(", key in KMS ({arn}), never on disk"),
+            (None, true) => ", key encrypted".to_string(),
+            (None, false) => String::new(),
         }
     ));
     ctx.printer.data(format!(

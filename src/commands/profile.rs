@@ -66,6 +66,9 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         );
         return Ok(());
     }
+    if args.share {
+        return share(ctx, args, &pki, &target);
+    }
     let users = if args.all {
         let (here, elsewhere) = pki.live_users(ctx.now)?;
         warn_keyless(ctx, &elsewhere);
@@ -104,6 +107,70 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
         "next: hand each profile to its user (it holds their private key: send it privately); \
          they connect with OpenVPN or the AWS VPN Client",
     );
+    Ok(())
+}
+
+/// `profile USER --share`: the profile into the store (`shares/RANDOM.ovpn`, encrypted at rest
+/// by the bucket's default encryption, gone after 8 days by its lifecycle rule) and a link that
+/// expires; no file here. The link is the only way to it: 128 random bits name the object.
+fn share(ctx: &Ctx, args: &ProfileArgs, pki: &Pki, target: &Target) -> Result<()> {
+    let Some(remote) = ctx.remote()? else {
+        return Err(Error::invalid(
+            "--share needs the team's S3 store: the link is to an object in it",
+            "use --store s3://BUCKET/PREFIX (or `store` in the config); without a store, hand \
+             the profile over in person",
+        ));
+    };
+    let [user] = &args.users[..] else {
+        return Err(Error::invalid(
+            "--share takes one user",
+            "share each user's profile with its own link",
+        ));
+    };
+    let secs = crate::config::duration_secs(&args.expires)
+        .filter(|s| *s <= 7 * 86400)
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("--expires {} is not a duration up to 7 days", args.expires),
+                "give e.g. 30m, 1h or 2d (S3 signs links for 7 days at most)",
+            )
+        })?;
+    let template = Template::load(target.templates.as_deref())?;
+    template.check()?;
+    let m = pki.user_material(user, ctx.now)?;
+    let text = render_for(pki, &template, target, &m)?;
+    let mut rand = [0u8; 16];
+    fsx::random(&mut rand)?;
+    let key = format!("shares/{}.ovpn", fsx::hex(&rand));
+    if remote
+        .objects
+        .put(&key, text.as_bytes(), crate::store::Cond::Absent)?
+        == crate::store::Put::Lost
+    {
+        return Err(Error::conflict(
+            "a share with the same random name exists",
+            "run the command again",
+        ));
+    }
+    let expires = std::time::Duration::from_secs(secs.unsigned_abs());
+    let link = remote.objects.presign_get(&key, expires)?;
+    let until = ctx.now + time::Duration::seconds(secs);
+    crate::store::audit::append_remote(
+        remote.objects.as_ref(),
+        &[
+            crate::store::audit::Record::new(&ctx.who(), "share", user, ctx.now).detail(format!(
+                "link until {}",
+                crate::json::datetime(until).unwrap_or_default()
+            )),
+        ],
+    )?;
+    ctx.printer.data(link);
+    ctx.printer.info(format!(
+        "the link works until {} ({}); anyone who has it can download {user}'s private key: \
+         send it to {user} alone",
+        crate::json::datetime(until).unwrap_or_default(),
+        args.expires
+    ));
     Ok(())
 }
 

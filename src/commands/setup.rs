@@ -620,6 +620,7 @@ pub fn run(ctx: &Ctx, args: &SetupArgs) -> Result<()> {
                 crl_days: store::DEFAULT_CRL_DAYS,
                 force: false,
                 passphrase: ctx.passphrase.clone(),
+                kms: None,
             };
             Pki::init(&ctx.pki_dir, &opts, ctx.now)?
         }

@@ -2,7 +2,7 @@
 //! `pki log`, `pki request` (on the user's machine) and `pki sign` (by an admin).
 
 use super::Ctx;
-use crate::cli::{LogArgs, RequestArgs, SignArgs, StoreCommand};
+use crate::cli::{AssembleArgs, LogArgs, RequestArgs, SignArgs, StoreCommand};
 use crate::error::{Error, Result};
 use crate::fsx::{self, Overwrite, PUBLIC, SECRET};
 use crate::pki::store::{InitOptions, Pki, date};
@@ -150,10 +150,23 @@ pub fn policy(uri: &S3Uri) -> serde_json::Value {
                     "s3:PutBucketVersioning",
                     "s3:PutEncryptionConfiguration",
                     "s3:PutBucketPublicAccessBlock",
+                    "s3:PutLifecycleConfiguration",
                     "s3:GetBucketTagging",
                     "s3:PutBucketTagging",
                 ],
                 "Resource": bucket,
+            },
+            {
+                "Sid": "VpnctlCaKeyInKms",
+                "Effect": "Allow",
+                "Action": ["kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"],
+                "Resource": "arn:aws:kms:*:*:key/*",
+            },
+            {
+                "Sid": "VpnctlCaKeyCreate",
+                "Effect": "Allow",
+                "Action": ["kms:CreateKey", "kms:TagResource"],
+                "Resource": "*",
             },
             {
                 "Sid": "VpnctlStoreSseKms",
@@ -326,10 +339,9 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
     let requests = &requests;
     let (signed, _) = ctx.change_pki(
         |pki, pass| {
-            requests
-                .iter()
-                .map(|(req, _)| pki.sign_request(req, a.days, pass, ctx.now))
-                .collect::<Result<Vec<_>>>()
+            let reqs: Vec<crate::pki::cert::Request> =
+                requests.iter().map(|(r, _)| r.clone()).collect();
+            pki.sign_requests(&reqs, a.days, pass, ctx.now)
         },
         |signed: &Vec<(crate::pki::store::Issued, String)>, who| {
             signed
@@ -342,6 +354,8 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
                 .collect()
         },
     )?;
+    let pki = ctx.open_pki()?;
+    let target = keyless_target(ctx, a)?;
     for ((issued, pem), (_, out)) in signed.iter().zip(requests) {
         fsx::write_atomic(out, pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
         ctx.printer.data(format!(
@@ -351,6 +365,123 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
             date(issued.not_after),
             out.display()
         ));
+        if let Some(target) = &target {
+            let profile = out.with_extension("ovpn");
+            let text = keyless_profile(&pki, target, &issued.name, pem)?;
+            fsx::write_atomic(&profile, text.as_bytes(), PUBLIC, Overwrite::Refuse)?;
+            ctx.printer.data(format!(
+                "profile {} (no key: the user runs `vpnctl pki assemble {} --key {}.key`)",
+                profile.display(),
+                profile
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default(),
+                issued.name
+            ));
+        }
     }
+    if target.is_none() {
+        ctx.printer.info(
+            "no deployment recorded and no --remote: only the certificates were written; with \
+             --remote HOST (or after `vpnctl setup`) each gets a profile without a key too",
+        );
+    }
+    Ok(())
+}
+
+/// What a profile made by `pki sign` points at: --remote, else the deployment's endpoint.
+fn keyless_target(ctx: &Ctx, a: &SignArgs) -> Result<Option<super::profile::Target>> {
+    let known = crate::state::load(&ctx.pki_dir, &ctx.deployment)
+        .as_ref()
+        .and_then(|st| super::profile::target_of(ctx, st));
+    let target = match (&a.remote, known) {
+        (Some(remote), known) => Some(super::profile::Target {
+            remote: remote.clone(),
+            port: known.as_ref().map_or(443, |t| t.port),
+            proto: known
+                .as_ref()
+                .map_or(crate::profile::Proto::Udp, |t| t.proto),
+            templates: ctx.env.templates.clone(),
+            sign_in: known.as_ref().and_then(|t| t.sign_in.clone()),
+            certificates: true,
+        }),
+        (None, known) => known,
+    };
+    if let Some(t) = &target {
+        super::profile::check_target(t)?;
+    }
+    Ok(target)
+}
+
+/// Stands where the user's key goes in a profile `pki sign` makes.
+pub const KEY_PLACEHOLDER: &str =
+    "-----VPNCTL: THE USER'S OWN KEY GOES HERE (vpnctl pki assemble)-----";
+
+/// A profile with everything but the key, which `pki assemble` puts in on the user's machine.
+fn keyless_profile(
+    pki: &Pki,
+    target: &super::profile::Target,
+    user: &str,
+    cert_pem: &str,
+) -> Result<String> {
+    let template = crate::profile::Template::load(target.templates.as_deref())?;
+    template.check()?;
+    let m = crate::pki::store::UserMaterial {
+        user: user.to_string(),
+        ca_pem: pki.ca_pem()?,
+        cert_pem: cert_pem.to_string(),
+        key_pem: format!("{KEY_PLACEHOLDER}\n"),
+    };
+    super::profile::render_for(pki, &template, target, &m)
+}
+
+/// `pki assemble PROFILE --key KEY`: the user's key into the profile, where the placeholder is,
+/// after checking it belongs to the profile's certificate. Needs no PKI and no AWS.
+pub fn assemble(ctx: &Ctx, a: &AssembleArgs) -> Result<()> {
+    let text = fsx::read_to_string(&a.profile)?;
+    if !text.contains(KEY_PLACEHOLDER) {
+        return Err(Error::invalid(
+            format!("{} has no place for a key", a.profile.display()),
+            "assemble the profile `vpnctl pki sign` wrote for you (USER.ovpn), not a complete one",
+        ));
+    }
+    let key_pem = fsx::read_to_string(&a.key)?;
+    let key = crate::pki::cert::parse_key(&key_pem, &a.key.display().to_string())?;
+    let cert = text
+        .split_once("<cert>")
+        .and_then(|(_, rest)| rest.split_once("</cert>"))
+        .map(|(c, _)| c.trim().to_string())
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("{} holds no <cert> block", a.profile.display()),
+                "ask the admin for the profile again",
+            )
+        })?;
+    let info = crate::pki::cert::inspect(&cert, "the profile's certificate")?;
+    if !crate::pki::cert::key_matches(&key, &info) {
+        return Err(Error::conflict(
+            format!(
+                "{} does not belong to the certificate in {} (CN {})",
+                a.key.display(),
+                a.profile.display(),
+                info.cn
+            ),
+            "use the key `vpnctl pki request` made together with the request the admin signed",
+        ));
+    }
+    let full = text.replace(KEY_PLACEHOLDER, key_pem.trim_end());
+    let out = a.output.clone().unwrap_or_else(|| a.profile.clone());
+    let overwrite = if out == a.profile {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    fsx::write_atomic(&out, full.as_bytes(), SECRET, overwrite)?;
+    ctx.printer.data(out.display().to_string());
+    ctx.printer.info(format!(
+        "{} is complete (mode 0600: it holds your key); connect with OpenVPN or the AWS VPN \
+         Client",
+        out.display()
+    ));
     Ok(())
 }

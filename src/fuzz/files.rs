@@ -25,6 +25,7 @@ fn pki_files() -> &'static Vec<(PathBuf, Vec<u8>)> {
             crl_days: 180,
             force: false,
             passphrase: None,
+            kms: None,
         };
         let mut pki = Pki::init(&root, &opts, NOW).unwrap();
         pki.issue(&["alice".into(), "bob".into()], 825, None, false, NOW)

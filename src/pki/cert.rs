@@ -110,11 +110,96 @@ fn validity(
     (now - BACKDATE, not_after)
 }
 
+impl std::fmt::Debug for dyn RemoteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteKey({})", self.name())
+    }
+}
+
+/// A CA key held outside this process (AWS KMS): its public key and RSASSA-PKCS1-v1_5
+/// SHA-256 signatures, nothing else. The private key never reaches vpnctl.
+pub trait RemoteKey: Send + Sync {
+    /// The key's SubjectPublicKeyInfo, DER (what KMS GetPublicKey answers), checked to be an
+    /// RSA-2048 signing key.
+    fn public_key(&self) -> Result<Vec<u8>>;
+    /// The signature of `message` (RSASSA_PKCS1_V1_5_SHA_256).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+    /// The key, for messages (its ARN).
+    fn name(&self) -> String;
+}
+
+/// The CA's signing key: in memory, or remote.
+pub enum Signer {
+    Local(KeyPair),
+    Remote {
+        key: std::sync::Arc<dyn RemoteKey>,
+        /// The PKCS#1 RSAPublicKey inside the SPKI (what rcgen calls `der_bytes`).
+        pkcs1: Vec<u8>,
+        /// The last remote failure: rcgen reduces it to `RemoteKeyError`.
+        failure: std::sync::Mutex<Option<String>>,
+    },
+}
+
+impl Signer {
+    /// A remote key, its public key fetched once.
+    pub fn remote(key: std::sync::Arc<dyn RemoteKey>) -> Result<Signer> {
+        let spki = key.public_key()?;
+        let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| {
+            Error::corrupt(
+                format!("the public key of {} cannot be read ({e})", key.name()),
+                "check that it is an RSA_2048 SIGN_VERIFY key",
+            )
+        })?;
+        Ok(Signer::Remote {
+            pkcs1: info.subject_public_key.data.to_vec(),
+            key,
+            failure: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// What the last remote signature failed with, if it did.
+    fn failure(&self) -> Option<String> {
+        match self {
+            Signer::Remote { failure, .. } => failure.lock().ok().and_then(|f| f.clone()),
+            Signer::Local(_) => None,
+        }
+    }
+}
+
+impl PublicKeyData for Signer {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            Signer::Local(k) => k.der_bytes(),
+            Signer::Remote { pkcs1, .. } => pkcs1,
+        }
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            Signer::Local(k) => k.algorithm(),
+            Signer::Remote { .. } => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+impl rcgen::SigningKey for Signer {
+    fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        match self {
+            Signer::Local(k) => k.sign(msg),
+            Signer::Remote { key, failure, .. } => key.sign(msg).map_err(|e| {
+                if let Ok(mut f) = failure.lock() {
+                    *f = Some(e.to_string());
+                }
+                rcgen::Error::RemoteKeyError
+            }),
+        }
+    }
+}
+
 /// A self-signed CA certificate for `key`: basicConstraints CA:TRUE (critical), keyCertSign
 /// and cRLSign, subject and authority key identifiers.
 pub fn make_ca(
     cn: &str,
-    key: &KeyPair,
+    key: &impl rcgen::SigningKey,
     serial: &Serial,
     now: OffsetDateTime,
     days: u32,
@@ -137,13 +222,18 @@ pub fn make_ca(
 pub struct Ca {
     pub cert_pem: String,
     pub info: CertInfo,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, Signer>,
 }
 
 impl Ca {
     /// Load a CA from its certificate and key, refusing a key that does not belong to the
     /// certificate (rcgen would otherwise sign happily with the wrong key).
     pub fn load(cert_pem: &str, key: KeyPair) -> Result<Ca> {
+        Ca::load_signer(cert_pem, Signer::Local(key))
+    }
+
+    /// `load` for any signer (a KMS key): the same checks.
+    pub fn load_signer(cert_pem: &str, key: Signer) -> Result<Ca> {
         let info = inspect(cert_pem, "the CA certificate")?;
         if !info.is_ca {
             return Err(Error::corrupt(
@@ -155,10 +245,16 @@ impl Ca {
             ));
         }
         if key.der_bytes() != info.public_key.as_slice() {
-            return Err(Error::corrupt(
-                "the CA key does not match the CA certificate",
-                "private/ca.key belongs to another CA: restore the matching key from a backup",
-            ));
+            return Err(match &key {
+                Signer::Remote { key, .. } => Error::conflict(
+                    format!("the KMS key {} is not this CA's key", key.name()),
+                    "use the key the PKI was created with (vpnctl.json names it)",
+                ),
+                Signer::Local(_) => Error::corrupt(
+                    "the CA key does not match the CA certificate",
+                    "private/ca.key belongs to another CA: restore the matching key from a backup",
+                ),
+            });
         }
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|e| {
             Error::corrupt(
@@ -212,7 +308,7 @@ impl Ca {
         }
         let cert = p
             .signed_by(key, &self.issuer)
-            .map_err(|e| sign_err("a certificate", e))?;
+            .map_err(|e| self.sign_err("a certificate", e))?;
         Ok(cert.pem())
     }
 
@@ -247,8 +343,19 @@ impl Ca {
         };
         let crl = params
             .signed_by(&self.issuer)
-            .map_err(|e| sign_err("the CRL", e))?;
+            .map_err(|e| self.sign_err("the CRL", e))?;
         crl.pem().map_err(|e| sign_err("the CRL", e))
+    }
+
+    /// A signing failure, with the remote key's own error when that was the cause.
+    fn sign_err(&self, what: &str, e: rcgen::Error) -> Error {
+        match self.issuer.key().failure() {
+            Some(f) => Error::cloud(
+                format!("cannot sign {what} with the CA key in KMS: {f}"),
+                "check the key's state and the caller's kms:Sign permission",
+            ),
+            None => sign_err(what, e),
+        }
     }
 }
 
@@ -261,6 +368,7 @@ fn sign_err(what: &str, e: rcgen::Error) -> Error {
 
 /// A certificate request (PKCS#10) as `pki sign` takes it: self-signature checked, the
 /// subject's CN, and its public key (RSA 1024 or 2048 only: what AWS Client VPN accepts).
+#[derive(Clone)]
 pub struct Request {
     pub cn: String,
     pub public_key: rcgen::SubjectPublicKeyInfo,

@@ -735,6 +735,7 @@ pub fn import(
         ca_key_encrypted,
         crl_number,
         store: None,
+        ca_key: None,
     };
     files.push((layout.ca_cert(), ca_pem, PUBLIC));
     files.push((layout.ca_key(), ca_key_out, SECRET));

@@ -158,6 +158,8 @@ pub trait Objects: Send + Sync {
     fn name(&self) -> String;
     /// Who is making the changes (STS's ARN of the caller), for the audit log.
     fn caller(&self) -> Result<String>;
+    /// A link anyone can GET `key` with until `expires` from now.
+    fn presign_get(&self, key: &str, expires: std::time::Duration) -> Result<String>;
 }
 
 /// A stateful in-memory bucket for unit tests: ETags change with every write and the
@@ -235,6 +237,9 @@ impl Objects for MemObjects {
     }
     fn caller(&self) -> Result<String> {
         Ok("arn:aws:iam::123456789012:user/test".to_string())
+    }
+    fn presign_get(&self, key: &str, expires: std::time::Duration) -> Result<String> {
+        Ok(format!("memory://{key}?expires={}", expires.as_secs()))
     }
 }
 

@@ -76,9 +76,14 @@ struct NewUser {
     key_pem: Option<String>,
 }
 
+/// The CA's KMS key by its ARN (the command layer makes it; it reaches AWS).
+pub type KmsFor = Arc<dyn Fn(&str) -> Arc<dyn crate::pki::cert::RemoteKey> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Remote {
     pub objects: Arc<dyn Objects>,
+    /// For a store whose CA key is in KMS.
+    pub kms_for: Option<KmsFor>,
 }
 
 impl std::fmt::Debug for Remote {
@@ -140,7 +145,19 @@ fn backoff(attempt: u32) {
 
 impl Remote {
     pub fn new(objects: Arc<dyn Objects>) -> Remote {
-        Remote { objects }
+        Remote {
+            objects,
+            kms_for: None,
+        }
+    }
+
+    /// A scratch copy opened for a change, with the CA's KMS key when it has one.
+    fn open_scratch(&self, dir: &Path) -> Result<Pki> {
+        let mut pki = Pki::open(dir)?;
+        if let (Some(arn), Some(f)) = (pki.meta.kms_key(), &self.kms_for) {
+            pki.kms = Some(f(arn));
+        }
+        Ok(pki)
     }
 
     pub fn name(&self) -> String {
@@ -271,7 +288,7 @@ impl Remote {
             let snap = self.snapshot()?;
             let scratch = Scratch::new(work)?;
             self.materialize(&snap, &scratch.pki(), true, None)?;
-            let mut pki = Pki::open(&scratch.pki())?;
+            let mut pki = self.open_scratch(&scratch.pki())?;
             let value = f(&mut pki)?;
             let layout = Layout::new(scratch.pki());
             let new_index = fsx::read_to_string(&layout.index())?;
@@ -407,7 +424,7 @@ impl Remote {
             let snap = self.snapshot()?;
             let scratch = Scratch::new(work)?;
             self.materialize(&snap, &scratch.pki(), true, None)?;
-            let mut pki = Pki::open(&scratch.pki())?;
+            let mut pki = self.open_scratch(&scratch.pki())?;
             if !pki.health()?.crl_stale {
                 return Ok(false);
             }
@@ -883,6 +900,7 @@ mod tests {
                 crl_days: 180,
                 force: false,
                 passphrase: None,
+                kms: None,
             },
             now(),
         )

@@ -23,6 +23,7 @@ mod docs;
 mod doctor;
 mod easyrsa;
 mod interrupt;
+mod kms;
 mod nat;
 mod openvpn;
 mod options;

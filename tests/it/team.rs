@@ -233,8 +233,32 @@ fn a_users_request_is_signed_without_their_key_and_a_taken_name_is_refused() {
     user.ok(&["pki", "request", "alice"]);
     assert!(user.path().join("dave.key").exists() && user.path().join("dave.csr").exists());
     let csr = |name: &str| user.path().join(format!("{name}.csr"));
-    let signed = admin.ok(&["pki", "sign", csr("dave").to_str().unwrap()]);
+    let signed = admin.ok(&[
+        "pki",
+        "sign",
+        csr("dave").to_str().unwrap(),
+        "--remote",
+        "vpn.example.com",
+    ]);
     assert!(signed.contains("signed dave"), "{signed}");
+    // The user puts their own key into the profile that came back: only theirs fits.
+    let profile = user.path().join("dave.ovpn");
+    assert!(
+        !std::fs::read_to_string(&profile)
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    let wrong = user.fails(&["pki", "assemble", "dave.ovpn", "--key", "alice.key"]);
+    assert_eq!(wrong.code, 3, "{}", wrong.stderr);
+    user.ok(&["pki", "assemble", "dave.ovpn", "--key", "dave.key"]);
+    assert_eq!(crate::harness::mode(&profile), 0o600);
+    let port = crate::harness::free_port();
+    let local = crate::openvpn::loopback_copy(&user, "dave.ovpn", port, "dave-loopback.ovpn");
+    let (server_ok, client_ok, s, c) = crate::openvpn::handshake_with(&admin, &local);
+    assert!(
+        server_ok && client_ok,
+        "handshake failed\n--- server\n{s}\n--- client\n{c}"
+    );
     let crt = user.path().join("dave.crt");
     let (ok, text) = openssl(
         &[
@@ -323,4 +347,77 @@ fn a_missing_bucket_or_a_refused_write_is_a_clear_error_and_changes_nothing() {
     assert_eq!(fresh.read("pki/index.txt"), index_before);
     assert_eq!(fresh.read("pki/crl.pem"), crl_before);
     assert!(!a.path().join("pki/private/bob.key").exists());
+}
+
+/// GET a URL on the loopback emulator: (status, body).
+fn get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET /{path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, body.to_string())
+}
+
+#[test]
+fn a_shared_profile_link_works_until_it_expires_and_nothing_is_left_here() {
+    let emu = Emulator::start(0.0);
+    let a = admin(&emu);
+    a.ok(&["store", "init", STORE]);
+    a.ok(&["pki", "init"]);
+    a.ok(&["pki", "issue", "alice"]);
+    let share = |expires: &str| {
+        a.run(&[
+            "profile",
+            "alice",
+            "--remote",
+            "vpn.example.com",
+            "--share",
+            "--expires",
+            expires,
+        ])
+    };
+    let r = share("3s");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let link = r.stdout.trim().to_string();
+    assert!(
+        link.starts_with("http://") && link.contains("X-Amz-Expires=3"),
+        "{link}"
+    );
+    assert!(r.stderr.contains("alice alone"), "{}", r.stderr);
+    let (status, body) = get(&link);
+    assert_eq!(status, 200, "{body}");
+    let cert = a.read("pki/issued/alice.crt");
+    assert!(
+        body.contains("<key>") && body.contains(cert.trim()),
+        "{body}"
+    );
+    assert!(!a.path().join("profiles/alice.ovpn").exists());
+    let log = a.ok(&["pki", "log", "--user", "alice"]);
+    assert!(log.lines().any(|l| l.contains("share")), "{log}");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (status, body) = get(&link);
+    assert_eq!(status, 403, "an expired link still works: {body}");
+    assert!(body.contains("Request has expired"), "{body}");
+    // Links last 7 days at most; without a store there is nothing to link to.
+    let r = share("8d");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let local = emu.env();
+    local.ok(&["pki", "init"]);
+    local.ok(&["pki", "issue", "bob"]);
+    let r = local.run(&["profile", "bob", "--remote", "vpn.example.com", "--share"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("S3 store"), "{}", r.stderr);
 }

@@ -21,6 +21,7 @@ mod convert;
 mod deadlines;
 mod doctor;
 mod endpoints;
+mod kms;
 mod machines;
 mod nat;
 mod network;
@@ -31,6 +32,7 @@ pub use connect::{connect, default_region, endpoint_url, load_config};
 pub use convert::parse_aws_time;
 use convert::*;
 pub use doctor::DryRun;
+pub use kms::KmsKey;
 use nat::nat_of;
 pub use objects::{BucketSetup, S3Objects, block_on};
 
@@ -236,7 +238,8 @@ fn service_of(operation: &str) -> &'static str {
         | "PutBucketEncryption"
         | "PutPublicAccessBlock"
         | "PutBucketTagging"
-        | "GetBucketTagging" => "s3",
+        | "GetBucketTagging"
+        | "PutBucketLifecycleConfiguration" => "s3",
         "ListSchedules"
         | "GetSchedule"
         | "CreateSchedule"

@@ -119,28 +119,6 @@ impl S3Objects {
         &self.uri
     }
 
-    /// A link anyone can GET `key` with until it expires (SigV4 query signing, at most 7
-    /// days, as S3 allows).
-    pub fn presign_get(&self, key: &str, expires: std::time::Duration) -> crate::Result<String> {
-        let (c, uri, key) = (self.s3.clone(), self.uri.clone(), self.uri.key(key));
-        block_on(async move {
-            let cfg = s3::presigning::PresigningConfig::expires_in(expires).map_err(|e| {
-                crate::Error::invalid(
-                    format!("cannot sign a link that expires in {expires:?}: {e}"),
-                    "give --expires from 1s to 7d",
-                )
-            })?;
-            let req = c
-                .get_object()
-                .bucket(&uri.bucket)
-                .key(&key)
-                .presigned(cfg)
-                .await
-                .map_err(|e| s3_error("GetObject", &uri, e))?;
-            Ok(req.uri().to_string())
-        })
-    }
-
     /// `store init`: the bucket with versioning, default encryption (SSE-KMS with `kms_key`,
     /// else SSE-S3), every public access blocked, and the deployment's tags. Converges an
     /// existing bucket of this account.
@@ -244,6 +222,46 @@ impl S3Objects {
                 Some(k) => format!("default encryption SSE-KMS with {k}"),
                 None => "default encryption SSE-S3 (AES-256)".into(),
             });
+            // Shared profiles (`profile --share`) hold a private key: gone a day after their
+            // longest link (7 days) could still fetch them, old versions a day later.
+            let shares = uri.key("shares/");
+            let rule = s3::types::LifecycleRule::builder()
+                .id(format!("vpnctl-shares-{}", uri.prefix.replace('/', "-")))
+                .filter(
+                    s3::types::LifecycleRuleFilter::builder()
+                        .prefix(&shares)
+                        .build(),
+                )
+                .status(s3::types::ExpirationStatus::Enabled)
+                .expiration(s3::types::LifecycleExpiration::builder().days(8).build())
+                .noncurrent_version_expiration(
+                    s3::types::NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(1)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| {
+                    crate::Error::invalid(format!("bad lifecycle rule: {e}"), "report this bug")
+                })?;
+            c.put_bucket_lifecycle_configuration()
+                .bucket(&b)
+                .lifecycle_configuration(
+                    s3::types::BucketLifecycleConfiguration::builder()
+                        .rules(rule)
+                        .build()
+                        .map_err(|e| {
+                            crate::Error::invalid(
+                                format!("bad lifecycle rule: {e}"),
+                                "report this bug",
+                            )
+                        })?,
+                )
+                .send()
+                .await
+                .map_err(|e| s3_error("PutBucketLifecycleConfiguration", &uri, e))?;
+            out.done.push(format!(
+                "shared profiles under {shares} expire after 8 days"
+            ));
             // Tags: the bucket's own (if any) with the deployment's over them.
             let mut all: std::collections::BTreeMap<String, String> =
                 match c.get_bucket_tagging().bucket(&b).send().await {
@@ -381,6 +399,28 @@ impl Objects for S3Objects {
 
     fn name(&self) -> String {
         self.uri.to_string()
+    }
+
+    /// A link anyone can GET `key` with until it expires (SigV4 query signing, at most 7
+    /// days, as S3 allows).
+    fn presign_get(&self, key: &str, expires: std::time::Duration) -> crate::Result<String> {
+        let (c, uri, key) = (self.s3.clone(), self.uri.clone(), self.uri.key(key));
+        block_on(async move {
+            let cfg = s3::presigning::PresigningConfig::expires_in(expires).map_err(|e| {
+                crate::Error::invalid(
+                    format!("cannot sign a link that expires in {expires:?}: {e}"),
+                    "give --expires from 1s to 7d",
+                )
+            })?;
+            let req = c
+                .get_object()
+                .bucket(&uri.bucket)
+                .key(&key)
+                .presigned(cfg)
+                .await
+                .map_err(|e| s3_error("GetObject", &uri, e))?;
+            Ok(req.uri().to_string())
+        })
     }
 
     fn caller(&self) -> crate::Result<String> {

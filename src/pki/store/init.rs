@@ -70,12 +70,24 @@ impl Pki {
         refuse_existing(&layout)?;
 
         // Everything in memory first.
-        let ca_key = cert::new_key()?;
         let server_key = cert::new_key()?;
         let ca_cn = format!("{} vpnctl CA", opts.deployment);
-        let ca_pem = cert::make_ca(&ca_cn, &ca_key, &Serial::random()?, now, opts.ca_days)?;
-        let ca_key_pem = keyenc::key_to_pem(&ca_key, opts.passphrase.as_ref())?;
-        let ca = Ca::load(&ca_pem, ca_key)?;
+        let (ca_pem, ca_key_pem, ca) = match &opts.kms {
+            // The CA key never leaves KMS: nothing of it is written here.
+            Some(kms) => {
+                let signer = cert::Signer::remote(kms.clone())?;
+                let pem = cert::make_ca(&ca_cn, &signer, &Serial::random()?, now, opts.ca_days)?;
+                let ca = Ca::load_signer(&pem, signer)?;
+                (pem, None, ca)
+            }
+            None => {
+                let ca_key = cert::new_key()?;
+                let pem = cert::make_ca(&ca_cn, &ca_key, &Serial::random()?, now, opts.ca_days)?;
+                let key_pem = keyenc::key_to_pem(&ca_key, opts.passphrase.as_ref())?;
+                let ca = Ca::load(&pem, ca_key)?;
+                (pem, Some(key_pem), ca)
+            }
+        };
         let server_serial = Serial::random()?;
         let server_pem = ca.sign(
             Leaf::Server(&server_name),
@@ -90,9 +102,10 @@ impl Pki {
             deployment: opts.deployment.clone(),
             server_name: server_name.clone(),
             crl_days: opts.crl_days,
-            ca_key_encrypted: opts.passphrase.is_some(),
+            ca_key_encrypted: opts.passphrase.is_some() && opts.kms.is_none(),
             crl_number: 1,
             store: None,
+            ca_key: opts.kms.as_ref().map(|k| format!("kms:{}", k.name())),
         };
         let crl_pem = ca.crl(
             &[],
@@ -123,8 +136,7 @@ impl Pki {
         fsx::ensure_dir(&staged.private_dir(), PRIVATE_DIR_MODE)?;
         fsx::ensure_dir(&staged.issued_dir(), DIR_MODE)?;
         let server_key_pem = server_key.serialize_pem();
-        let files = [
-            (staged.ca_key(), &ca_key_pem, SECRET),
+        let mut files = vec![
             (staged.key(SERVER), &server_key_pem, SECRET),
             (staged.ca_cert(), &ca_pem, PUBLIC),
             (staged.cert(SERVER), &server_pem, PUBLIC),
@@ -132,6 +144,9 @@ impl Pki {
             (staged.index(), &index_text, PUBLIC),
             (staged.meta(), &meta_text, PUBLIC),
         ];
+        if let Some(k) = &ca_key_pem {
+            files.push((staged.ca_key(), k, SECRET));
+        }
         for (path, text, mode) in files {
             fsx::write_atomic(&path, text.as_bytes(), mode, Overwrite::Refuse)?;
         }
@@ -158,6 +173,7 @@ impl Pki {
             layout,
             meta,
             repaired: Vec::new(),
+            kms: opts.kms.clone(),
         })
     }
 }

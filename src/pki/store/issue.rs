@@ -147,45 +147,63 @@ impl Pki {
             .collect())
     }
 
-    /// Sign a user's certificate request (the key stays on the user's machine): the index
-    /// learns the serial before the certificate file is written, as for `issue`; a name with a
-    /// valid certificate is refused.
-    pub fn sign_request(
+    /// Sign users' certificate requests (their keys stay on their machines): under one lock,
+    /// the index learns every serial before any certificate file is written, as for `issue`;
+    /// a name with a valid certificate is refused, and then nothing is signed.
+    pub fn sign_requests(
         &mut self,
-        request: &cert::Request,
+        requests: &[cert::Request],
         days: u32,
         pass: Option<&Passphrase>,
         now: OffsetDateTime,
-    ) -> Result<(Issued, String)> {
+    ) -> Result<Vec<(Issued, String)>> {
         check_days(days, "--days")?;
-        let user = request.cn.clone();
-        names::validate_user(&user).map_err(|e| e.prefixed("the request's CN"))?;
-        if user
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(&self.meta.server_name)
-        {
-            return Err(Error::invalid(
-                format!("the request is for '{user}', the server's name"),
-                "requests are for users; the server's certificate is `vpnctl pki renew server`",
-            ));
+        let mut users = Vec::new();
+        for r in requests {
+            names::validate_user(&r.cn).map_err(|e| e.prefixed("a request's CN"))?;
+            if r.cn
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&self.meta.server_name)
+            {
+                return Err(Error::invalid(
+                    format!("a request is for '{}', the server's name", r.cn),
+                    "requests are for users; the server's certificate is `vpnctl pki renew \
+                     server`",
+                ));
+            }
+            users.push(r.cn.clone());
         }
         let ca = self.load_ca(pass)?;
         let _lock = self.lock(&ca)?;
         let mut entries = self.repair_locked(&ca, now)?;
-        self.check_issuable(std::slice::from_ref(&user), &entries, false, now)?;
-        let taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
-        let serial = loop {
-            let s = Serial::random()?;
-            if !taken.contains(&s) {
-                break s;
-            }
-        };
-        let pem = ca.sign(Leaf::Client(&user), &request.public_key, &serial, now, days)?;
-        let not_after = cert::inspect(&pem, "the new certificate")?.not_after;
-        entries.push(Entry::valid(&user, serial.clone(), not_after));
+        self.check_issuable(&users, &entries, false, now)?;
+        let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
+        let mut signed = Vec::new();
+        for r in requests {
+            let serial = loop {
+                let s = Serial::random()?;
+                if taken.insert(s.clone()) {
+                    break s;
+                }
+            };
+            let pem = ca.sign(Leaf::Client(&r.cn), &r.public_key, &serial, now, days)?;
+            let not_after = cert::inspect(&pem, "a new certificate")?.not_after;
+            entries.push(Entry::valid(&r.cn, serial.clone(), not_after));
+            signed.push((
+                Issued {
+                    name: r.cn.clone(),
+                    serial,
+                    not_after,
+                },
+                pem,
+            ));
+        }
         self.begin(&Journal {
             op: "sign".into(),
-            new: vec![(user.clone(), serial.hex())],
+            new: signed
+                .iter()
+                .map(|(i, _)| (i.name.clone(), i.serial.hex()))
+                .collect(),
             ..Journal::default()
         })?;
         let written = fsx::write_atomic(
@@ -195,26 +213,22 @@ impl Pki {
             Overwrite::Replace,
         )
         .and_then(|()| {
-            fsx::write_atomic(
-                &self.layout.cert(&user),
-                pem.as_bytes(),
-                PUBLIC,
-                Overwrite::Refuse,
-            )
+            let mut staged = Vec::new();
+            for (i, pem) in &signed {
+                staged.push(fsx::stage(
+                    &self.layout.cert(&i.name),
+                    pem.as_bytes(),
+                    PUBLIC,
+                )?);
+            }
+            fsx::commit_all(staged, Overwrite::Refuse)
         });
         if let Err(e) = written {
             let _ = self.repair_locked(&ca, now);
             return Err(e);
         }
         self.end()?;
-        Ok((
-            Issued {
-                name: user,
-                serial,
-                not_after,
-            },
-            pem,
-        ))
+        Ok(signed)
     }
 
     fn check_issuable(

@@ -147,6 +147,17 @@ pub struct Meta {
     /// this directory only mirrors it (and holds the keys of users issued here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// `kms:ARN` when the CA key is an AWS KMS key (never on disk); absent for
+    /// `private/ca.key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key: Option<String>,
+}
+
+impl Meta {
+    /// The KMS key holding the CA key, if it is one.
+    pub fn kms_key(&self) -> Option<&str> {
+        self.ca_key.as_deref().and_then(|k| k.strip_prefix("kms:"))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +169,8 @@ pub struct InitOptions {
     pub crl_days: u32,
     pub force: bool,
     pub passphrase: Option<Passphrase>,
+    /// The CA key in KMS instead of `private/ca.key`.
+    pub kms: Option<std::sync::Arc<dyn super::cert::RemoteKey>>,
 }
 
 /// A certificate just issued.
@@ -213,13 +226,24 @@ pub struct UserMaterial {
 }
 
 /// An opened PKI.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pki {
     pub layout: Layout,
     pub meta: Meta,
     /// What the last mutation repaired before it started (left by an interrupted command), for
     /// the command layer to report.
     pub repaired: Vec<String>,
+    /// The CA key in KMS, when `meta` says so (given by the command layer, which reaches AWS).
+    pub kms: Option<std::sync::Arc<dyn super::cert::RemoteKey>>,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pki")
+            .field("layout", &self.layout)
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The latest entry per name (a name's current certificate), in first-appearance order.
@@ -281,6 +305,7 @@ impl Pki {
             layout,
             meta,
             repaired: Vec::new(),
+            kms: None,
         })
     }
 
@@ -319,6 +344,15 @@ impl Pki {
     /// The CA, ready to sign. Needs the passphrase when the key is encrypted.
     pub fn load_ca(&self, pass: Option<&Passphrase>) -> Result<Ca> {
         let cert_pem = self.ca_pem()?;
+        if let Some(arn) = self.meta.kms_key() {
+            let Some(key) = &self.kms else {
+                return Err(Error::invalid(
+                    format!("the CA key is the KMS key {arn}: signing needs AWS"),
+                    "run the command with AWS credentials (and --region) that may use the key",
+                ));
+            };
+            return Ca::load_signer(&cert_pem, cert::Signer::remote(key.clone())?);
+        }
         let key_pem = fsx::read_to_string(&self.layout.ca_key())?;
         let key = keyenc::load_key(&key_pem, pass, "private/ca.key")?;
         Ca::load(&cert_pem, key)

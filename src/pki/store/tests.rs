@@ -20,6 +20,7 @@ fn opts() -> InitOptions {
         crl_days: 1825,
         force: false,
         passphrase: None,
+        kms: None,
     }
 }
 

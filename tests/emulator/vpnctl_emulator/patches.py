@@ -349,3 +349,63 @@ def install_sfn():
         return orig_start(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     PB.start_execution = start_execution
+
+
+def install_kms():
+    """KMS Sign as AWS does it (API reference, Sign): `MessageType=DIGEST` signs the given digest
+    as it is (moto 5.2.5 ignores MessageType and hashes the digest again, so the signature never
+    verifies; its Verify has the same bug), a digest must be as long as the algorithm's hash
+    (else ValidationException), and a `RAW` message is at most 4096 bytes."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+    from moto.kms.exceptions import ValidationException
+    from moto.kms.responses import KmsResponse
+
+    orig_sign = require(KmsResponse, "sign")
+    for attr in ("_get_param", "_validate_key_id"):
+        require(KmsResponse, attr)
+
+    digests = {
+        "RSASSA_PKCS1_V1_5_SHA_256": (hashes.SHA256(), 32, False),
+        "RSASSA_PKCS1_V1_5_SHA_384": (hashes.SHA384(), 48, False),
+        "RSASSA_PKCS1_V1_5_SHA_512": (hashes.SHA512(), 64, False),
+        "RSASSA_PSS_SHA_256": (hashes.SHA256(), 32, True),
+        "RSASSA_PSS_SHA_384": (hashes.SHA384(), 48, True),
+        "RSASSA_PSS_SHA_512": (hashes.SHA512(), 64, True),
+    }
+
+    def sign(self):
+        message_type = self._get_param("MessageType") or "RAW"
+        message = self._get_param("Message")
+        raw = base64.b64decode(message) if isinstance(message, str) else (message or b"")
+        if message_type == "RAW" and len(raw) > 4096:
+            raise ValidationException(
+                "1 validation error detected: Value at 'message' failed to satisfy constraint: "
+                "Member must have length less than or equal to 4096"
+            )
+        if message_type != "DIGEST":
+            return orig_sign(self)
+        key_id = self._get_param("KeyId")
+        algorithm = self._get_param("SigningAlgorithm")
+        self._validate_key_id(key_id)
+        key = self.kms_backend.describe_key(key_id)
+        if algorithm not in digests or not hasattr(key.private_key, "private_key"):
+            return orig_sign(self)
+        hash_alg, length, pss = digests[algorithm]
+        if len(raw) != length:
+            raise ValidationException(
+                f"Digest is invalid length for algorithm {algorithm}."
+            )
+        pad = (padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.MAX_LENGTH)
+               if pss else padding.PKCS1v15())
+        signature = key.private_key.private_key.sign(raw, pad, utils.Prehashed(hash_alg))
+        return json.dumps({
+            "KeyId": key.arn,
+            "Signature": base64.b64encode(signature).decode("utf-8"),
+            "SigningAlgorithm": algorithm,
+        })
+
+    KmsResponse.sign = sign

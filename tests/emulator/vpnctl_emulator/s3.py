@@ -27,6 +27,8 @@ IAM_ACTION = {
     "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
     "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
     "DeleteObjects": "s3:DeleteObject",
+    "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
 }
 
 STATUS = {
@@ -70,6 +72,7 @@ def operation(environ) -> str:
         "publicAccessBlock": "PublicAccessBlock",
         "tagging": "BucketTagging",
         "policy": "BucketPolicy",
+        "lifecycle": "BucketLifecycleConfiguration",
     }
     for q, name in sub.items():
         if q in query:

@@ -20,6 +20,7 @@ def install_all():
     patches.install_nat()
     patches.install_tags()
     patches.install_sfn()
+    patches.install_kms()
 
 
 def make_app():
