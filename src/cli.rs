@@ -817,6 +817,10 @@ pub struct IssueArgs {
     /// Replace key or certificate files left behind by an interrupted issue.
     #[arg(long)]
     pub force: bool,
+    /// With an S3 store: keep the users' keys in the store too (encrypted at rest), so every
+    /// admin can make their profiles. Without it a client key stays on this machine only.
+    #[arg(long)]
+    pub key_in_store: bool,
 }
 
 #[derive(Debug, Args)]

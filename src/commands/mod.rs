@@ -118,9 +118,15 @@ impl Ctx<'_> {
         let dc = self.config.deployment(&self.deployment);
         let (profile, region) = (dc.profile, dc.region);
         std::sync::Arc::new(move |arn: &str| {
+            // A KMS key is regional: its ARN names the region to ask, whatever the config says.
+            let in_arn = arn
+                .strip_prefix("arn:")
+                .and_then(|a| a.split(':').nth(2))
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
             std::sync::Arc::new(LazyKms {
                 profile: profile.clone(),
-                region: region.clone(),
+                region: in_arn.or_else(|| region.clone()),
                 id: arn.to_string(),
                 key: std::sync::OnceLock::new(),
             }) as std::sync::Arc<dyn crate::pki::cert::RemoteKey>
@@ -191,6 +197,17 @@ impl Ctx<'_> {
     /// the PKI as it is now.
     pub fn change_pki<T>(
         &self,
+        f: impl FnMut(&mut Pki, Option<&Passphrase>) -> Result<T>,
+        records: impl FnOnce(&T, &str) -> Vec<crate::store::audit::Record>,
+    ) -> Result<(T, Pki)> {
+        self.change_pki_keys(false, f, records)
+    }
+
+    /// `change_pki`; with `keys_to_store` (an S3 store only) the keys of the users it issues
+    /// are kept in the store too.
+    pub fn change_pki_keys<T>(
+        &self,
+        keys_to_store: bool,
         mut f: impl FnMut(&mut Pki, Option<&Passphrase>) -> Result<T>,
         records: impl FnOnce(&T, &str) -> Vec<crate::store::audit::Record>,
     ) -> Result<(T, Pki)> {
@@ -205,15 +222,18 @@ impl Ctx<'_> {
                 Ok((out, pki))
             }
             Some(remote) => {
-                let out = remote.transact(
+                let out = remote.transact_keys(
                     &self.pki_dir,
                     pass.as_ref(),
                     self.now,
+                    keys_to_store,
                     |p| f(p, pass.as_ref()),
                     records,
                 )?;
                 self.refreshed.set(true);
-                Ok((out, Pki::open(&self.pki_dir)?))
+                let mut pki = Pki::open(&self.pki_dir)?;
+                self.attach_kms(&mut pki);
+                Ok((out, pki))
             }
         }
     }
@@ -235,7 +255,17 @@ impl Ctx<'_> {
 
     /// Repair what an interrupted PKI command left before a CRL goes to AWS, asking for the
     /// passphrase only if the repair has to sign.
+    /// Give `pki` its KMS CA key when it has one (a PKI opened without `open_pki`).
+    pub fn attach_kms(&self, pki: &mut Pki) {
+        if pki.kms.is_none()
+            && let Some(arn) = pki.meta.kms_key()
+        {
+            pki.kms = Some(self.kms_for()(arn));
+        }
+    }
+
     pub fn repaired_pki(&self, pki: &mut Pki) -> Result<()> {
+        self.attach_kms(pki);
         let encrypted = pki.meta.ca_key_encrypted;
         if let Some(remote) = self.remote()? {
             // The store's CRL is made to agree with its index (a change killed half-way, or
@@ -247,6 +277,7 @@ impl Ctx<'_> {
                 remote.refresh(&self.pki_dir)?;
             }
             *pki = Pki::open(&self.pki_dir)?;
+            self.attach_kms(pki);
             return Ok(());
         }
         let done = pki.ensure_consistent(|| self.passphrase_if(encrypted), self.now);

@@ -53,6 +53,7 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
     } else {
         None
     };
+    let mut created: Option<crate::aws::sdk::KmsKey> = None;
     let kms: Option<std::sync::Arc<dyn crate::pki::cert::RemoteKey>> = match a.ca_key.as_str() {
         "file" => None,
         other => {
@@ -68,6 +69,33 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
                     "a KMS key never leaves KMS: drop --encrypt-ca-key",
                 ));
             }
+            // What Pki::init would refuse is refused before a KMS key is made for it.
+            crate::pki::names::validate_deployment(&ctx.deployment)?;
+            crate::pki::names::validate_server_name(
+                &a.server_name
+                    .clone()
+                    .unwrap_or_else(|| crate::pki::names::default_server_name(&ctx.deployment)),
+            )?;
+            crate::pki::store::check_days(a.ca_days, "--ca-days")?;
+            crate::pki::store::check_days(a.server_days, "--server-days")?;
+            crate::pki::store::check_days(a.crl_days, "--crl-days")?;
+            match ctx.remote()? {
+                Some(remote) if remote.exists()? => {
+                    return Err(Error::conflict(
+                        format!("{} already holds a PKI", remote.name()),
+                        "a team's PKI is never replaced from one machine: use it as it is, or \
+                         choose another prefix",
+                    ));
+                }
+                None if crate::pki::store::exists(&ctx.pki_dir) && !a.force => {
+                    return Err(Error::conflict(
+                        format!("a PKI already exists in {}", ctx.pki_dir.display()),
+                        "vpnctl never replaces a CA silently: use it as it is, choose another \
+                         --pki, or pass --force",
+                    ));
+                }
+                _ => {}
+            }
             let dc = ctx.config.deployment(&ctx.deployment);
             let profile = a.profile.clone().or(dc.profile);
             let region = a.region.clone().or(dc.region);
@@ -75,14 +103,21 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
                 Some(id) if !id.is_empty() => {
                     crate::aws::sdk::KmsKey::existing(profile, region, id.to_string())?
                 }
-                None if rest.is_empty() => crate::aws::sdk::KmsKey::create(
-                    profile,
-                    region,
-                    crate::aws::model::tags_for(&ctx.deployment, &format!("{}-ca", ctx.deployment))
+                None if rest.is_empty() => {
+                    let k = crate::aws::sdk::KmsKey::create(
+                        profile,
+                        region,
+                        crate::aws::model::tags_for(
+                            &ctx.deployment,
+                            &format!("{}-ca", ctx.deployment),
+                        )
                         .into_iter()
                         .collect(),
-                    format!("vpnctl CA key of deployment {}", ctx.deployment),
-                )?,
+                        format!("vpnctl CA key of deployment {}", ctx.deployment),
+                    )?;
+                    created = Some(k.clone());
+                    k
+                }
                 _ => {
                     return Err(Error::invalid(
                         format!("--ca-key {other} names no key"),
@@ -93,6 +128,29 @@ fn init(ctx: &Ctx, a: &InitArgs) -> Result<()> {
             Some(std::sync::Arc::new(key))
         }
     };
+    let made = init_with(ctx, a, passphrase, kms.clone());
+    if let (Err(_), Some(key)) = (&made, &created) {
+        // The key was made for this PKI: it goes again (KMS's shortest window, 7 days).
+        let arn = crate::pki::cert::RemoteKey::name(key);
+        match key.schedule_deletion() {
+            Ok(()) => ctx.printer.warn(format!(
+                "the KMS key {arn} made for it is scheduled for deletion in 7 days"
+            )),
+            Err(e) => ctx.printer.warn(format!(
+                "the KMS key {arn} made for it is left: {e}; delete it with `aws kms \
+                 schedule-key-deletion --key-id {arn}`"
+            )),
+        }
+    }
+    made
+}
+
+fn init_with(
+    ctx: &Ctx,
+    a: &InitArgs,
+    passphrase: Option<crate::pki::Passphrase>,
+    kms: Option<std::sync::Arc<dyn crate::pki::cert::RemoteKey>>,
+) -> Result<()> {
     let opts = InitOptions {
         deployment: ctx.deployment.clone(),
         server_name: a.server_name.clone(),
@@ -596,6 +654,12 @@ fn show(ctx: &Ctx, which: &str, json_out: bool, pem_out: bool) -> Result<()> {
 }
 
 fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
+    if a.key_in_store && ctx.store.is_none() {
+        return Err(Error::invalid(
+            "--key-in-store needs an S3 store",
+            "use --store s3://BUCKET/PREFIX (or `store` in the config), or drop the flag",
+        ));
+    }
     // In a store a lost race runs the issue again: the keys (the slow part) are made once.
     let keys = match ctx.store {
         Some(_) => {
@@ -606,12 +670,20 @@ fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<()> {
         }
         None => None,
     };
-    let (issued, pki) = ctx.change_pki(
+    let (issued, pki) = ctx.change_pki_keys(
+        a.key_in_store,
         |pki, pass| pki.issue_keys(&a.users, keys.as_deref(), a.days, pass, a.force, ctx.now),
         |issued: &Vec<crate::pki::store::Issued>, who| {
             issued
                 .iter()
-                .map(|i| Record::new(who, "issue", &i.name, ctx.now).serial(&i.serial))
+                .map(|i| {
+                    let r = Record::new(who, "issue", &i.name, ctx.now).serial(&i.serial);
+                    if a.key_in_store {
+                        r.detail("key kept in the store")
+                    } else {
+                        r
+                    }
+                })
                 .collect()
         },
     )?;

@@ -57,6 +57,13 @@ pub fn run(ctx: &Ctx, args: &ProfileArgs) -> Result<()> {
     };
     check_target(&target)?;
     let pki = ctx.open_pki()?;
+    if args.share && !target.certificates {
+        return Err(Error::invalid(
+            "--share shares a profile with a private key; this deployment's users sign in \
+             without one",
+            "hand out the one shared profile (`vpnctl profile`), which holds no key",
+        ));
+    }
     if !target.certificates {
         let path = write_shared(ctx, &pki, &target, args.output.as_deref(), args.force)?;
         ctx.printer.data(path.display().to_string());
@@ -165,6 +172,16 @@ fn share(ctx: &Ctx, args: &ProfileArgs, pki: &Pki, target: &Target) -> Result<()
         ],
     )?;
     ctx.printer.data(link);
+    if let Some(limit) = remote.objects.links_until()
+        && limit < std::time::SystemTime::now() + expires
+    {
+        let at = time::OffsetDateTime::from(limit);
+        ctx.printer.warn(format!(
+            "the link stops working at {} already: it is signed with temporary credentials \
+             that expire then; sign with longer-lived credentials for a longer link",
+            crate::json::datetime(at).unwrap_or_default()
+        ));
+    }
     ctx.printer.info(format!(
         "the link works until {} ({}); anyone who has it can download {user}'s private key: \
          send it to {user} alone",

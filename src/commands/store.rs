@@ -150,6 +150,7 @@ pub fn policy(uri: &S3Uri) -> serde_json::Value {
                     "s3:PutBucketVersioning",
                     "s3:PutEncryptionConfiguration",
                     "s3:PutBucketPublicAccessBlock",
+                    "s3:GetLifecycleConfiguration",
                     "s3:PutLifecycleConfiguration",
                     "s3:GetBucketTagging",
                     "s3:PutBucketTagging",
@@ -165,7 +166,7 @@ pub fn policy(uri: &S3Uri) -> serde_json::Value {
             {
                 "Sid": "VpnctlCaKeyCreate",
                 "Effect": "Allow",
-                "Action": ["kms:CreateKey", "kms:TagResource"],
+                "Action": ["kms:CreateKey", "kms:TagResource", "kms:ScheduleKeyDeletion"],
                 "Resource": "*",
             },
             {
@@ -318,13 +319,32 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
         let text = fsx::read_to_string(path)?;
         let req = crate::pki::cert::parse_request(&text, &path.display().to_string())?;
         let out = path.with_file_name(format!("{}.crt", req.cn));
-        if out.exists() {
-            return Err(Error::conflict(
-                format!("{} exists", out.display()),
-                "move it away (a certificate is never overwritten), then sign again",
-            ));
-        }
         requests.push((req, out));
+    }
+    // Everything that could stop the output is checked before anything is signed: a signed
+    // certificate whose file could not be written could not be signed again.
+    let target = keyless_target(ctx, a)?;
+    let template = match &target {
+        Some(t) => {
+            let template = crate::profile::Template::load(t.templates.as_deref())?;
+            template.check()?;
+            Some(template)
+        }
+        None => None,
+    };
+    for (_, out) in &requests {
+        let mut files = vec![out.clone()];
+        if target.is_some() {
+            files.push(out.with_extension("ovpn"));
+        }
+        for f in files {
+            if f.exists() {
+                return Err(Error::conflict(
+                    format!("{} exists", f.display()),
+                    "move it away (nothing is overwritten), then sign again",
+                ));
+            }
+        }
     }
     // Two requests for one name would sign one and refuse the other half-way.
     let mut names = std::collections::HashSet::new();
@@ -355,7 +375,6 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
         },
     )?;
     let pki = ctx.open_pki()?;
-    let target = keyless_target(ctx, a)?;
     for ((issued, pem), (_, out)) in signed.iter().zip(requests) {
         fsx::write_atomic(out, pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
         ctx.printer.data(format!(
@@ -365,9 +384,9 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
             date(issued.not_after),
             out.display()
         ));
-        if let Some(target) = &target {
+        if let (Some(target), Some(template)) = (&target, &template) {
             let profile = out.with_extension("ovpn");
-            let text = keyless_profile(&pki, target, &issued.name, pem)?;
+            let text = keyless_profile(&pki, target, template, &issued.name, pem)?;
             fsx::write_atomic(&profile, text.as_bytes(), PUBLIC, Overwrite::Refuse)?;
             ctx.printer.data(format!(
                 "profile {} (no key: the user runs `vpnctl pki assemble {} --key {}.key`)",
@@ -421,18 +440,17 @@ pub const KEY_PLACEHOLDER: &str =
 fn keyless_profile(
     pki: &Pki,
     target: &super::profile::Target,
+    template: &crate::profile::Template,
     user: &str,
     cert_pem: &str,
 ) -> Result<String> {
-    let template = crate::profile::Template::load(target.templates.as_deref())?;
-    template.check()?;
     let m = crate::pki::store::UserMaterial {
         user: user.to_string(),
         ca_pem: pki.ca_pem()?,
         cert_pem: cert_pem.to_string(),
         key_pem: format!("{KEY_PLACEHOLDER}\n"),
     };
-    super::profile::render_for(pki, &template, target, &m)
+    super::profile::render_for(pki, template, target, &m)
 }
 
 /// `pki assemble PROFILE --key KEY`: the user's key into the profile, where the placeholder is,

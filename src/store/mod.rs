@@ -160,6 +160,11 @@ pub trait Objects: Send + Sync {
     fn caller(&self) -> Result<String>;
     /// A link anyone can GET `key` with until `expires` from now.
     fn presign_get(&self, key: &str, expires: std::time::Duration) -> Result<String>;
+    /// When the credentials that sign links expire (temporary ones: SSO, an assumed role);
+    /// a presigned link stops working then, whatever its own expiry.
+    fn links_until(&self) -> Option<std::time::SystemTime> {
+        None
+    }
 }
 
 /// A stateful in-memory bucket for unit tests: ETags change with every write and the

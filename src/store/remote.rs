@@ -281,6 +281,20 @@ impl Remote {
         work: &Path,
         pass: Option<&Passphrase>,
         now: OffsetDateTime,
+        f: impl FnMut(&mut Pki) -> Result<T>,
+        records: impl FnOnce(&T, &str) -> Vec<Record>,
+    ) -> Result<T> {
+        self.transact_keys(work, pass, now, false, f, records)
+    }
+
+    /// `transact`; with `keys_to_store` the keys of users it issues go to the store as well
+    /// (`keys/SERIAL.key`), for every admin's profiles.
+    pub fn transact_keys<T>(
+        &self,
+        work: &Path,
+        pass: Option<&Passphrase>,
+        now: OffsetDateTime,
+        keys_to_store: bool,
         mut f: impl FnMut(&mut Pki) -> Result<T>,
         records: impl FnOnce(&T, &str) -> Vec<Record>,
     ) -> Result<T> {
@@ -367,6 +381,9 @@ impl Remote {
             for u in &users {
                 if let Ok(info) = cert::inspect(&u.cert_pem, "a new certificate") {
                     self.create(&cert_object(&info.serial), u.cert_pem.as_bytes())?;
+                    if keys_to_store && let Some(k) = &u.key_pem {
+                        self.create(&key_object(&info.serial), k.as_bytes())?;
+                    }
                 }
             }
             // The CRL follows the index; a lost race regenerates it from the newest.
@@ -436,6 +453,12 @@ impl Remote {
                     .put(CRL, crl.as_bytes(), Cond::Matches(&snap.crl_etag))?
             {
                 self.merge_meta(&snap.meta, &pkistore::read_meta(&layout)?)?;
+                let who = self.objects.caller().unwrap_or_else(|_| "unknown".into());
+                audit::append_remote(
+                    self.objects.as_ref(),
+                    &[Record::new(&who, "crl", "crl.pem", now)
+                        .detail("regenerated to list exactly the index's revocations")],
+                )?;
                 return Ok(true);
             }
             backoff(attempt);
@@ -520,11 +543,23 @@ impl Remote {
                 Overwrite::Replace,
             )?;
         }
+        // Keys an admin chose to keep in the store (`pki issue --key-in-store`): one listing.
+        let stored_keys: HashSet<String> = self.objects.list("keys/")?.into_iter().collect();
         for e in pkistore::latest_per_name(snap.entries.clone()) {
             if e.cn == snap.meta.server_name {
                 continue;
             }
             let here = serial_in(&layout.cert(&e.cn));
+            let key_here = layout.key(&e.cn).is_file();
+            let fetch_key = |layout: &Layout| -> Result<()> {
+                if stored_keys.contains(&key_object(&e.serial))
+                    && let Some(k) = self.objects.get(&key_object(&e.serial))?
+                {
+                    fsx::ensure_dir(&layout.private_dir(), 0o700)?;
+                    fsx::write_atomic(&layout.key(&e.cn), &k.body, SECRET, Overwrite::Replace)?;
+                }
+                Ok(())
+            };
             if e.is_revoked() {
                 if here.is_some() {
                     retire_local(&layout, &e.cn, "revoked")?;
@@ -533,6 +568,9 @@ impl Remote {
                 continue;
             }
             if here.as_ref() == Some(&e.serial) {
+                if !key_here {
+                    fetch_key(&layout)?;
+                }
                 continue;
             }
             if here.is_some() {
@@ -541,6 +579,7 @@ impl Remote {
             }
             if let Some(o) = self.objects.get(&cert_object(&e.serial))? {
                 fsx::write_atomic(&layout.cert(&e.cn), &o.body, PUBLIC, Overwrite::Replace)?;
+                fetch_key(&layout)?;
             }
         }
         Ok(snap)
@@ -650,7 +689,25 @@ impl Remote {
         // can then use the prefix).
         let pushed = self.push_rest(&pki, who, now, log_push);
         if pushed.is_err() && !self.exists().unwrap_or(true) {
-            let _ = self.objects.delete(CA_CERT);
+            // Our own objects only (compared by content): a key never stays behind a failed
+            // push, where a later `pki init --ca-key kms` would find it.
+            let mine = |key: &str, body: Option<String>| {
+                if let (Some(body), Ok(Some(o))) = (body, self.objects.get(key))
+                    && o.body == body.as_bytes()
+                {
+                    let _ = self.objects.delete(key);
+                }
+            };
+            if let Ok(entries) = pki.index()
+                && let Some(e) = entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.cn == pki.meta.server_name && !e.is_revoked())
+            {
+                mine(&key_object(&e.serial), pki.server_key_pem().ok());
+            }
+            mine(CA_KEY, fsx::read_to_string(&pki.layout.ca_key()).ok());
+            mine(CA_CERT, Some(ca_pem));
         }
         pushed
     }

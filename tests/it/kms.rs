@@ -119,6 +119,20 @@ fn a_kms_key_of_the_wrong_kind_or_none_is_refused_and_nothing_is_made() {
     assert!(!env.path().join("pki").exists());
     let r = env.fails(&["pki", "init", "--ca-key", "kms", "--encrypt-ca-key"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
+    // A PKI there already: refused before any KMS key is made for it.
+    env.ok(&["pki", "init"]);
+    let creates = || emu.actions().get("kms:CreateKey").copied().unwrap_or(0);
+    let before = creates();
+    let r = env.fails(&["pki", "init", "--ca-key", "kms"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(creates(), before, "a KMS key was made for a refused init");
+    std::fs::remove_dir_all(env.path().join("pki")).unwrap();
+    // A key in another region than the one configured: its ARN says where it is.
+    let far = emu.env();
+    far.ok(&["pki", "init", "--ca-key", "kms", "--region", "eu-west-1"]);
+    let meta = far.read("pki/vpnctl.json");
+    assert!(meta.contains("arn:aws:kms:eu-west-1:"), "{meta}");
+    far.ok(&["pki", "issue", "erin"]);
     // An existing key of the right kind is used as it is.
     let rsa = emu.python("kms_key.py", &[]);
     env.ok(&[

@@ -286,6 +286,19 @@ fn a_users_request_is_signed_without_their_key_and_a_taken_name_is_refused() {
     );
     assert_eq!(from_cert, from_key);
     assert!(!admin.path().join("pki/private/dave.key").exists());
+    // A bad --remote is refused before anything is signed (a signed certificate without its
+    // file could not be signed again).
+    user.ok(&["pki", "request", "emma"]);
+    let r = admin.fails(&[
+        "pki",
+        "sign",
+        csr("emma").to_str().unwrap(),
+        "--remote",
+        "vpn.example.com:443",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!admin.ok(&["pki", "list"]).contains("emma"));
+    admin.ok(&["pki", "sign", csr("emma").to_str().unwrap()]);
     // A name that holds a valid certificate is refused; nothing is written.
     let r = admin.fails(&["pki", "sign", csr("alice").to_str().unwrap()]);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -376,6 +389,13 @@ fn a_shared_profile_link_works_until_it_expires_and_nothing_is_left_here() {
     let emu = Emulator::start(0.0);
     let a = admin(&emu);
     a.ok(&["store", "init", STORE]);
+    // A second store in the same bucket keeps the first one's lifecycle rule.
+    a.ok(&["store", "init", "s3://team-pki/other"]);
+    let rules = emu.python("s3_lifecycle.py", &["--bucket", "team-pki"]);
+    assert_eq!(
+        rules["ids"],
+        serde_json::json!(["vpnctl-shares-other", "vpnctl-shares-vpn"])
+    );
     a.ok(&["pki", "init"]);
     a.ok(&["pki", "issue", "alice"]);
     let share = |expires: &str| {
@@ -411,6 +431,18 @@ fn a_shared_profile_link_works_until_it_expires_and_nothing_is_left_here() {
     let (status, body) = get(&link);
     assert_eq!(status, 403, "an expired link still works: {body}");
     assert!(body.contains("Request has expired"), "{body}");
+    // A key is in the store only when the admin asks: then another admin's machine makes the
+    // profile too; otherwise the key stays where it was made.
+    a.ok(&["pki", "issue", "erin", "--key-in-store"]);
+    a.ok(&["pki", "issue", "frank"]);
+    let b = admin(&emu);
+    b.ok(&["profile", "erin", "--remote", "vpn.example.com"]);
+    assert_eq!(
+        crate::harness::mode(&b.path().join("pki/private/erin.key")),
+        0o600
+    );
+    let r = b.run(&["profile", "frank", "--remote", "vpn.example.com"]);
+    assert_ne!(r.code, 0, "frank's key is on the other machine only");
     // Links last 7 days at most; without a store there is nothing to link to.
     let r = share("8d");
     assert_eq!(r.code, 2, "{}", r.stderr);

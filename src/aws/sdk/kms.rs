@@ -141,6 +141,23 @@ impl KmsKey {
     }
 }
 
+impl KmsKey {
+    /// Schedule the key's deletion (KMS's shortest window, 7 days): for a key `pki init` made
+    /// and then could not use.
+    pub fn schedule_deletion(&self) -> crate::Result<()> {
+        let (c, arn) = (self.client.clone(), self.arn.clone());
+        block_on(async move {
+            c.schedule_key_deletion()
+                .key_id(&arn)
+                .pending_window_in_days(7)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| kms_error("ScheduleKeyDeletion", &arn, e))
+        })
+    }
+}
+
 impl RemoteKey for KmsKey {
     fn public_key(&self) -> crate::Result<Vec<u8>> {
         let (c, arn) = (self.client.clone(), self.arn.clone());

@@ -239,7 +239,9 @@ fn service_of(operation: &str) -> &'static str {
         | "PutPublicAccessBlock"
         | "PutBucketTagging"
         | "GetBucketTagging"
-        | "PutBucketLifecycleConfiguration" => "s3",
+        | "PutBucketLifecycleConfiguration"
+        | "GetBucketLifecycleConfiguration" => "s3",
+        "DescribeKey" | "GetPublicKey" | "Sign" | "CreateKey" | "ScheduleKeyDeletion" => "kms",
         "ListSchedules"
         | "GetSchedule"
         | "CreateSchedule"

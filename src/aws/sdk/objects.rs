@@ -54,6 +54,8 @@ pub struct S3Objects {
     uri: S3Uri,
     region: String,
     caller: std::sync::Arc<std::sync::OnceLock<String>>,
+    /// When the credentials expire, if they are temporary.
+    expiry: Option<std::time::SystemTime>,
 }
 
 /// What `store init` found and did.
@@ -106,12 +108,18 @@ impl S3Objects {
                 .interceptor(super::super::trace::CallLog)
                 .build(),
         );
+        use aws_credential_types::provider::ProvideCredentials;
+        let expiry = match config.credentials_provider() {
+            Some(p) => p.provide_credentials().await.ok().and_then(|c| c.expiry()),
+            None => None,
+        };
         Ok(S3Objects {
             s3,
             sts,
             uri,
             region: config.region().map(|r| r.to_string()).unwrap_or_default(),
             caller: Default::default(),
+            expiry,
         })
     }
 
@@ -243,11 +251,25 @@ impl S3Objects {
                 .map_err(|e| {
                     crate::Error::invalid(format!("bad lifecycle rule: {e}"), "report this bug")
                 })?;
+            // The call replaces the bucket's whole configuration: the rules already there (of
+            // other stores in the bucket, or the owner's own) are kept, this store's replaced.
+            let mut rules: Vec<s3::types::LifecycleRule> = match c
+                .get_bucket_lifecycle_configuration()
+                .bucket(&b)
+                .send()
+                .await
+            {
+                Ok(out) => out.rules().to_vec(),
+                Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Vec::new(),
+                Err(e) => return Err(s3_error("GetBucketLifecycleConfiguration", &uri, e)),
+            };
+            rules.retain(|r| r.id() != rule.id());
+            rules.push(rule);
             c.put_bucket_lifecycle_configuration()
                 .bucket(&b)
                 .lifecycle_configuration(
                     s3::types::BucketLifecycleConfiguration::builder()
-                        .rules(rule)
+                        .set_rules(Some(rules))
                         .build()
                         .map_err(|e| {
                             crate::Error::invalid(
@@ -399,6 +421,10 @@ impl Objects for S3Objects {
 
     fn name(&self) -> String {
         self.uri.to_string()
+    }
+
+    fn links_until(&self) -> Option<std::time::SystemTime> {
+        self.expiry
     }
 
     /// A link anyone can GET `key` with until it expires (SigV4 query signing, at most 7

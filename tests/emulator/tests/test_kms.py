@@ -37,3 +37,11 @@ def test_raw_over_4096_bytes_and_a_short_digest_are_refused(key):
         with pytest.raises(ClientError) as e:
             kms.sign(KeyId=key_id, Message=message, MessageType=kind, SigningAlgorithm=ALG)
         assert code_of(e) == "ValidationException"
+
+
+def test_a_digest_needs_a_signing_key(emulator):
+    kms = emulator.client("kms")
+    key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as e:
+        kms.sign(KeyId=key_id, Message=b"x" * 32, MessageType="DIGEST", SigningAlgorithm=ALG)
+    assert code_of(e) == "ValidationException"

@@ -364,7 +364,11 @@ def install_kms():
     from moto.kms.exceptions import ValidationException
     from moto.kms.responses import KmsResponse
 
+    from moto.kms.models import KmsBackend
+
     orig_sign = require(KmsResponse, "sign")
+    ensure_key = require(KmsBackend, "_KmsBackend__ensure_valid_sign_and_verify_key")
+    ensure_algorithm = require(KmsBackend, "_KmsBackend__ensure_valid_signing_algorithm")
     for attr in ("_get_param", "_validate_key_id"):
         require(KmsResponse, attr)
 
@@ -392,6 +396,10 @@ def install_kms():
         algorithm = self._get_param("SigningAlgorithm")
         self._validate_key_id(key_id)
         key = self.kms_backend.describe_key(key_id)
+        # moto's own checks of a signing key (usage SIGN_VERIFY, enabled, not pending deletion)
+        # and of the algorithm, as for RAW.
+        ensure_key(self.kms_backend, key)
+        ensure_algorithm(self.kms_backend, key, algorithm)
         if algorithm not in digests or not hasattr(key.private_key, "private_key"):
             return orig_sign(self)
         hash_alg, length, pss = digests[algorithm]
@@ -399,7 +407,8 @@ def install_kms():
             raise ValidationException(
                 f"Digest is invalid length for algorithm {algorithm}."
             )
-        pad = (padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.MAX_LENGTH)
+        # AWS's PSS salt is as long as the hash (KMS developer guide, signing algorithms).
+        pad = (padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=hash_alg.digest_size)
                if pss else padding.PKCS1v15())
         signature = key.private_key.private_key.sign(raw, pad, utils.Prehashed(hash_alg))
         return json.dumps({
