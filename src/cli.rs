@@ -22,7 +22,13 @@ pub struct Cli {
     pub pki: Option<PathBuf>,
     /// Where the PKI lives: s3://BUCKET/PREFIX for a PKI a team shares (the --pki directory
     /// is then this machine's working copy); default: the --pki directory itself.
-    #[arg(long, global = true, env = "VPNCTL_STORE", value_name = "s3://BUCKET/PREFIX", help_heading = GLOBAL)]
+    #[arg(
+        long,
+        global = true,
+        env = "VPNCTL_STORE",
+        value_name = "s3://BUCKET/PREFIX",
+        help_heading = GLOBAL
+    )]
     pub store: Option<String>,
     /// The deployment name (tags, default server name, state).
     #[arg(long, global = true, env = "VPNCTL_NAME", value_name = "NAME", help_heading = GLOBAL)]

@@ -37,6 +37,17 @@ pub struct Staged {
 }
 
 pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
+    stage_with(path, data, mode, true)
+}
+
+/// `stage` without the fsync of the file's data: for a copy of what the PKI already holds
+/// durably (a certificate handed out beside its request), which a crash could only lose, never
+/// tear (the rename or link still happens only after the whole file is written).
+pub fn stage_copy(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
+    stage_with(path, data, mode, false)
+}
+
+fn stage_with(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<Staged> {
     let dir = parent_of(path);
     let name = path
         .file_name()
@@ -59,7 +70,7 @@ pub fn stage(path: &Path, data: &[u8], mode: u32) -> Result<Staged> {
     // The mode given to open() is filtered by the umask; set it explicitly.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .and_then(|_| file.write_all(data))
-        .and_then(|_| file.sync_all())
+        .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
         .map_err(|e| Error::io("write", path, e))?;
     Ok(staged)
 }

@@ -190,13 +190,11 @@ pub fn init_remote(ctx: &Ctx, remote: &Remote, opts: &InitOptions) -> Result<()>
              (`vpnctl --store … pki list`), or choose another prefix",
         ));
     }
-    let parent = ctx
-        .pki_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let scratch = tempfile_dir(parent)?;
-    let dir = scratch.join("pki");
+    // In a locked scratch directory of the working copy: a killed init leaves its CA key there
+    // only until the next init sweeps it.
+    crate::store::remote::Scratch::sweep(&ctx.pki_dir)?;
+    let scratch = crate::store::remote::Scratch::new(&ctx.pki_dir)?;
+    let dir = scratch.pki();
     let made = Pki::init(&dir, opts, ctx.now).and_then(|pki| {
         let who = remote.objects.caller()?;
         audit::append_local(
@@ -205,17 +203,13 @@ pub fn init_remote(ctx: &Ctx, remote: &Remote, opts: &InitOptions) -> Result<()>
         )?;
         remote.push_dir(&dir, &who, ctx.now, false)
     });
-    let _ = std::fs::remove_dir_all(&scratch);
+    drop(scratch);
+    if made.is_err() {
+        // The working copy's directory, if this made it and nothing else is in it.
+        let _ = std::fs::remove_dir(&ctx.pki_dir);
+    }
     made?;
     Ok(())
-}
-
-fn tempfile_dir(parent: &std::path::Path) -> Result<std::path::PathBuf> {
-    let mut rand = [0u8; 8];
-    fsx::random(&mut rand)?;
-    let dir = parent.join(format!(".vpnctl-init-{}", fsx::hex(&rand)));
-    fsx::ensure_dir(&dir, 0o700)?;
-    Ok(dir)
 }
 
 /// `pki log`.
@@ -255,23 +249,7 @@ pub fn log(ctx: &Ctx, a: &LogArgs) -> Result<()> {
 pub fn request(ctx: &Ctx, a: &RequestArgs) -> Result<()> {
     crate::pki::names::validate_user(&a.user)?;
     let key = crate::pki::cert::new_key()?;
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, a.user.as_str());
-    let csr = params.serialize_request(&key).map_err(|e| {
-        Error::corrupt(
-            format!("cannot make the request: {e}"),
-            "retry; this is a crypto library failure",
-        )
-    })?;
-    let csr_pem = csr.pem().map_err(|e| {
-        Error::corrupt(
-            format!("cannot encode the request: {e}"),
-            "retry; this is a crypto library failure",
-        )
-    })?;
+    let csr_pem = crate::pki::cert::make_request(&a.user, &key)?;
     fsx::ensure_dir(&a.out, 0o700)?;
     let key_path = a.out.join(format!("{}.key", a.user));
     let csr_path = a.out.join(format!("{}.csr", a.user));
@@ -375,9 +353,12 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
         },
     )?;
     let pki = ctx.open_pki()?;
+    // Rendered and staged first, made visible together (one directory sync, not one per file).
+    let mut staged = Vec::new();
+    let mut lines = Vec::new();
     for ((issued, pem), (_, out)) in signed.iter().zip(requests) {
-        fsx::write_atomic(out, pem.as_bytes(), PUBLIC, Overwrite::Refuse)?;
-        ctx.printer.data(format!(
+        staged.push(fsx::stage_copy(out, pem.as_bytes(), PUBLIC)?);
+        lines.push(format!(
             "signed {} serial {} valid until {}: {}",
             issued.name,
             issued.serial,
@@ -387,8 +368,8 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
         if let (Some(target), Some(template)) = (&target, &template) {
             let profile = out.with_extension("ovpn");
             let text = keyless_profile(&pki, target, template, &issued.name, pem)?;
-            fsx::write_atomic(&profile, text.as_bytes(), PUBLIC, Overwrite::Refuse)?;
-            ctx.printer.data(format!(
+            staged.push(fsx::stage_copy(&profile, text.as_bytes(), PUBLIC)?);
+            lines.push(format!(
                 "profile {} (no key: the user runs `vpnctl pki assemble {} --key {}.key`)",
                 profile.display(),
                 profile
@@ -398,6 +379,10 @@ pub fn sign(ctx: &Ctx, a: &SignArgs) -> Result<()> {
                 issued.name
             ));
         }
+    }
+    fsx::commit_all(staged, Overwrite::Refuse)?;
+    for line in lines {
+        ctx.printer.data(line);
     }
     if target.is_none() {
         ctx.printer.info(

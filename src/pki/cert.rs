@@ -366,6 +366,17 @@ fn sign_err(what: &str, e: rcgen::Error) -> Error {
     )
 }
 
+/// A certificate request (PKCS#10) for `user`'s `key`, as `pki request` writes it: the
+/// subject is the CN alone; `pki sign` decides everything else.
+pub fn make_request(user: &str, key: &KeyPair) -> Result<String> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn(user);
+    let csr = params
+        .serialize_request(key)
+        .map_err(|e| sign_err("the request", e))?;
+    csr.pem().map_err(|e| sign_err("the request", e))
+}
+
 /// A certificate request (PKCS#10) as `pki sign` takes it: self-signature checked, the
 /// subject's CN, and its public key (RSA 1024 or 2048 only: what AWS Client VPN accepts).
 #[derive(Clone)]

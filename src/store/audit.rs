@@ -114,7 +114,7 @@ pub fn append_remote(objects: &dyn Objects, records: &[Record]) -> Result<()> {
         if !written {
             return Err(Error::conflict(
                 format!("{} refused every new log record", objects.name()),
-                "check the bucket (it must accept If-None-Match writes), then run the command again",
+                "check that the bucket accepts If-None-Match writes, then run the command again",
             ));
         }
     }

@@ -104,16 +104,17 @@ fn text(o: Option<Object>, what: &str, store: &str) -> Result<(String, String)> 
 
 /// A scratch directory for one attempt (it holds the CA key while the change runs), locked
 /// while it lives and removed when dropped; one a killed process left is swept by the next
-/// `refresh`, after the keys of users it issued are saved (`recover`).
-struct Scratch {
-    dir: PathBuf,
+/// `refresh`, after the keys of users it issued are saved (`recover`), or by the next
+/// `pki init` into the store.
+pub struct Scratch {
+    pub dir: PathBuf,
     _lock: fsx::Lock,
 }
 
 const SCRATCH_PREFIX: &str = ".txn-";
 
 impl Scratch {
-    fn new(work: &Path) -> Result<Scratch> {
+    pub fn new(work: &Path) -> Result<Scratch> {
         fsx::ensure_dir(work, DIR_MODE)?;
         let mut rand = [0u8; 8];
         fsx::random(&mut rand)?;
@@ -122,8 +123,26 @@ impl Scratch {
         let lock = fsx::Lock::acquire(&dir.join(".lock"))?;
         Ok(Scratch { dir, _lock: lock })
     }
-    fn pki(&self) -> PathBuf {
+    pub fn pki(&self) -> PathBuf {
         self.dir.join("pki")
+    }
+
+    /// Remove the scratch directories in `work` that no live process holds (a killed one's),
+    /// with whatever they held: for a store that has nothing to recover into yet.
+    pub fn sweep(work: &Path) -> Result<()> {
+        let Ok(rd) = std::fs::read_dir(work) else {
+            return Ok(());
+        };
+        for f in rd.flatten() {
+            let dir = f.path();
+            if f.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX)
+                && dir.is_dir()
+                && fsx::Lock::try_acquire(&dir.join(".lock"))?.is_some()
+            {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -151,13 +170,17 @@ impl Remote {
         }
     }
 
-    /// A scratch copy opened for a change, with the CA's KMS key when it has one.
-    fn open_scratch(&self, dir: &Path) -> Result<Pki> {
-        let mut pki = Pki::open(dir)?;
+    /// The store as it is now, as a local PKI in a new scratch directory of `work`, opened
+    /// for a change (with the CA's KMS key when it has one).
+    fn scratch_copy(&self, work: &Path) -> Result<(Snapshot, Scratch, Pki)> {
+        let snap = self.snapshot()?;
+        let scratch = Scratch::new(work)?;
+        self.materialize(&snap, &scratch.pki(), true, None)?;
+        let mut pki = Pki::open(&scratch.pki())?;
         if let (Some(arn), Some(f)) = (pki.meta.kms_key(), &self.kms_for) {
             pki.kms = Some(f(arn));
         }
-        Ok(pki)
+        Ok((snap, scratch, pki))
     }
 
     pub fn name(&self) -> String {
@@ -245,6 +268,15 @@ impl Remote {
         let mut plain = snap.meta.clone();
         plain.store = None;
         pkistore::write_meta(&layout, meta.unwrap_or(&plain))?;
+        // Key material never goes into git, here as in every PKI directory.
+        if !layout.root.join(".gitignore").exists() {
+            fsx::write_atomic(
+                &layout.root.join(".gitignore"),
+                pkistore::GITIGNORE.as_bytes(),
+                PUBLIC,
+                Overwrite::Replace,
+            )?;
+        }
         for (path, body, mode) in [
             (layout.ca_cert(), &snap.ca_pem, PUBLIC),
             (layout.index(), &snap.index_text, PUBLIC),
@@ -299,10 +331,7 @@ impl Remote {
         records: impl FnOnce(&T, &str) -> Vec<Record>,
     ) -> Result<T> {
         for attempt in 0..ATTEMPTS {
-            let snap = self.snapshot()?;
-            let scratch = Scratch::new(work)?;
-            self.materialize(&snap, &scratch.pki(), true, None)?;
-            let mut pki = self.open_scratch(&scratch.pki())?;
+            let (snap, scratch, mut pki) = self.scratch_copy(work)?;
             let value = f(&mut pki)?;
             let layout = Layout::new(scratch.pki());
             let new_index = fsx::read_to_string(&layout.index())?;
@@ -438,10 +467,7 @@ impl Remote {
         now: OffsetDateTime,
     ) -> Result<bool> {
         for attempt in 0..ATTEMPTS {
-            let snap = self.snapshot()?;
-            let scratch = Scratch::new(work)?;
-            self.materialize(&snap, &scratch.pki(), true, None)?;
-            let mut pki = self.open_scratch(&scratch.pki())?;
+            let (snap, scratch, mut pki) = self.scratch_copy(work)?;
             if !pki.health()?.crl_stale {
                 return Ok(false);
             }
@@ -535,14 +561,6 @@ impl Remote {
         self.materialize(&snap, work, false, Some(&meta))?;
         // A CA key left by `store push` of this directory never stays beside a working copy.
         fsx::remove_file(&layout.ca_key())?;
-        if !layout.root.join(".gitignore").exists() {
-            fsx::write_atomic(
-                &layout.root.join(".gitignore"),
-                pkistore::GITIGNORE.as_bytes(),
-                PUBLIC,
-                Overwrite::Replace,
-            )?;
-        }
         // Keys an admin chose to keep in the store (`pki issue --key-in-store`): one listing.
         let stored_keys: HashSet<String> = self.objects.list("keys/")?.into_iter().collect();
         for e in pkistore::latest_per_name(snap.entries.clone()) {
@@ -795,15 +813,6 @@ impl Remote {
         let snap = self.snapshot()?;
         self.materialize(&snap, dest, true, None)?;
         let layout = Layout::new(dest);
-        let mut meta = snap.meta.clone();
-        meta.store = None;
-        pkistore::write_meta(&layout, &meta)?;
-        fsx::write_atomic(
-            &layout.root.join(".gitignore"),
-            pkistore::GITIGNORE.as_bytes(),
-            PUBLIC,
-            Overwrite::Replace,
-        )?;
         let mine = Layout::new(work);
         let latest: BTreeMap<String, Entry> = pkistore::latest_per_name(snap.entries.clone())
             .into_iter()

@@ -6,26 +6,6 @@ use crate::emulator::Emulator;
 use crate::harness::{crl_verify, openssl};
 use crate::openvpn::handshake;
 
-fn private_keys(root: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if std::fs::read_to_string(&p).is_ok_and(|t| t.contains("PRIVATE KEY")) {
-                out.push(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn a_kms_ca_signs_what_openssl_and_openvpn_accept_and_its_key_is_never_on_disk() {
     let emu = Emulator::start(0.0);
@@ -58,7 +38,7 @@ fn a_kms_ca_signs_what_openssl_and_openvpn_accept_and_its_key_is_never_on_disk()
     );
     let pki = env.path().join("pki");
     // No CA private key anywhere: only the server's and the users' keys.
-    let keys = private_keys(env.path());
+    let keys = crate::team::key_files(env.path());
     assert!(
         keys.iter().all(|k| !k.contains("ca")),
         "a CA key on disk: {keys:?}"

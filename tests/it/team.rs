@@ -29,12 +29,15 @@ fn users_and_serials(env: &Env) -> Vec<(String, String)> {
         .collect()
 }
 
-/// No file under `root` holds a private key that `pred` does not allow.
-fn key_files(root: &std::path::Path) -> Vec<String> {
+/// The files under `root` that hold a private key, relative to it, sorted.
+pub fn key_files(root: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);

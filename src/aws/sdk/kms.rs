@@ -15,6 +15,9 @@ const RAW_LIMIT: usize = 4096;
 pub struct KmsKey {
     client: kms::Client,
     arn: String,
+    /// The SPKI, when the key's check already fetched it (GetPublicKey answers KeySpec and
+    /// KeyUsage too: one call less per command than DescribeKey first).
+    public: Option<Vec<u8>>,
 }
 
 fn kms_error<E>(action: &str, what: &str, e: SdkError<E, HttpResponse>) -> crate::Error
@@ -40,12 +43,15 @@ where
 }
 
 impl KmsKey {
-    fn client(config: &aws_config::SdkConfig) -> kms::Client {
-        kms::Client::from_conf(
-            kms::config::Builder::from(config)
+    async fn client(profile: Option<String>, region: Option<String>) -> crate::Result<kms::Client> {
+        let config = load_config(profile.as_deref(), region.as_deref())
+            .await
+            .map_err(crate::aws::to_error)?;
+        Ok(kms::Client::from_conf(
+            kms::config::Builder::from(&config)
                 .interceptor(super::super::trace::CallLog)
                 .build(),
-        )
+        ))
     }
 
     /// An existing key (id, alias or ARN), checked to be one the CA can use: asymmetric
@@ -56,10 +62,20 @@ impl KmsKey {
         key_id: String,
     ) -> crate::Result<KmsKey> {
         block_on(async move {
-            let config = load_config(profile.as_deref(), region.as_deref())
-                .await
-                .map_err(crate::aws::to_error)?;
-            let client = KmsKey::client(&config);
+            let client = KmsKey::client(profile, region).await?;
+            // The usual case in one call: an RSA_2048 SIGN_VERIFY key answers GetPublicKey.
+            if let Ok(out) = client.get_public_key().key_id(&key_id).send().await
+                && out.key_spec().map(|s| s.as_str()) == Some("RSA_2048")
+                && out.key_usage().map(|u| u.as_str()) == Some("SIGN_VERIFY")
+                && let (Some(arn), Some(public)) = (out.key_id(), out.public_key())
+            {
+                return Ok(KmsKey {
+                    arn: arn.to_string(),
+                    public: Some(public.as_ref().to_vec()),
+                    client,
+                });
+            }
+            // Anything else: DescribeKey says precisely what is wrong with the key.
             let out = client
                 .describe_key()
                 .key_id(&key_id)
@@ -95,6 +111,7 @@ impl KmsKey {
             Ok(KmsKey {
                 client,
                 arn: meta.arn().unwrap_or(&key_id).to_string(),
+                public: None,
             })
         })
     }
@@ -107,10 +124,7 @@ impl KmsKey {
         description: String,
     ) -> crate::Result<KmsKey> {
         block_on(async move {
-            let config = load_config(profile.as_deref(), region.as_deref())
-                .await
-                .map_err(crate::aws::to_error)?;
-            let client = KmsKey::client(&config);
+            let client = KmsKey::client(profile, region).await?;
             let mut req = client
                 .create_key()
                 .key_spec(kms::types::KeySpec::Rsa2048)
@@ -136,7 +150,11 @@ impl KmsKey {
                         "the answer names no key ARN",
                     ))
                 })?;
-            Ok(KmsKey { client, arn })
+            Ok(KmsKey {
+                client,
+                arn,
+                public: None,
+            })
         })
     }
 }
@@ -160,6 +178,9 @@ impl KmsKey {
 
 impl RemoteKey for KmsKey {
     fn public_key(&self) -> crate::Result<Vec<u8>> {
+        if let Some(p) = &self.public {
+            return Ok(p.clone());
+        }
         let (c, arn) = (self.client.clone(), self.arn.clone());
         block_on(async move {
             let out = c
