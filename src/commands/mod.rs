@@ -271,11 +271,12 @@ impl Ctx<'_> {
             // The store's CRL is made to agree with its index (a change killed half-way, or
             // another admin's in flight), then mirrored here.
             remote.refresh(&self.pki_dir)?;
-            if pki.health()?.crl_stale || Pki::open(&self.pki_dir)?.health()?.crl_stale {
+            if pki.health()?.crl_stale {
                 let pass = self.passphrase_if(encrypted)?;
                 remote.sync_crl(&self.pki_dir, pass.as_ref(), self.now)?;
                 remote.refresh(&self.pki_dir)?;
             }
+            // The mirror may have brought new settings (the CRL number).
             *pki = Pki::open(&self.pki_dir)?;
             self.attach_kms(pki);
             return Ok(());

@@ -87,56 +87,28 @@ impl Pki {
         let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
         let mut signed = Vec::new();
         for (user, key) in users.iter().zip(keys) {
-            let serial = loop {
-                let s = Serial::random()?;
-                if taken.insert(s.clone()) {
-                    break s;
-                }
-            };
+            let serial = fresh_serial(&mut taken)?;
             let pem = ca.sign(Leaf::Client(user), key, &serial, now, days)?;
             let not_after = cert::inspect(&pem, "a new certificate")?.not_after;
             entries.push(Entry::valid(user, serial.clone(), not_after));
             signed.push((user, key, pem, serial, not_after));
         }
-        self.begin(&Journal {
-            op: "issue".into(),
-            new: signed
-                .iter()
-                .map(|(u, _, _, s, _)| (u.to_string(), s.hex()))
-                .collect(),
-            ..Journal::default()
-        })?;
         let overwrite = if force {
             Overwrite::Replace
         } else {
             Overwrite::Refuse
         };
-        let written = fsx::write_atomic(
-            &self.layout.index(),
-            index::render(&entries).as_bytes(),
-            PUBLIC,
-            Overwrite::Replace,
-        )
-        .and_then(|()| {
-            // Key before certificate: a certificate on disk always has its key beside it.
-            let mut staged = Vec::new();
-            for (user, key, pem, _, _) in &signed {
-                let key_pem = key.serialize_pem();
-                staged.push(fsx::stage(
-                    &self.layout.key(user),
-                    key_pem.as_bytes(),
-                    SECRET,
-                )?);
-                staged.push(fsx::stage(&self.layout.cert(user), pem.as_bytes(), PUBLIC)?);
-            }
-            fsx::commit_all(staged, overwrite)
-        });
-        if let Err(e) = written {
-            // Not a crash: roll back now what did not land, as the next command would.
-            let _ = self.repair_locked(&ca, now);
-            return Err(e);
+        // Key before certificate: a certificate on disk always has its key beside it.
+        let mut files = Vec::new();
+        for (user, key, pem, _, _) in &signed {
+            files.push((self.layout.key(user), key.serialize_pem(), SECRET));
+            files.push((self.layout.cert(user), pem.clone(), PUBLIC));
         }
-        self.end()?;
+        let new = signed
+            .iter()
+            .map(|(u, _, _, s, _)| (u.to_string(), s.hex()))
+            .collect();
+        self.land_new(&ca, "issue", &entries, new, files, overwrite, now)?;
         Ok(signed
             .into_iter()
             .map(|(user, _, _, serial, not_after)| Issued {
@@ -180,12 +152,7 @@ impl Pki {
         let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
         let mut signed = Vec::new();
         for r in requests {
-            let serial = loop {
-                let s = Serial::random()?;
-                if taken.insert(s.clone()) {
-                    break s;
-                }
-            };
+            let serial = fresh_serial(&mut taken)?;
             let pem = ca.sign(Leaf::Client(&r.cn), &r.public_key, &serial, now, days)?;
             let not_after = cert::inspect(&pem, "a new certificate")?.not_after;
             entries.push(Entry::valid(&r.cn, serial.clone(), not_after));
@@ -198,37 +165,55 @@ impl Pki {
                 pem,
             ));
         }
+        let files = signed
+            .iter()
+            .map(|(i, pem)| (self.layout.cert(&i.name), pem.clone(), PUBLIC))
+            .collect();
+        let new = signed
+            .iter()
+            .map(|(i, _)| (i.name.clone(), i.serial.hex()))
+            .collect();
+        self.land_new(&ca, "sign", &entries, new, files, Overwrite::Refuse, now)?;
+        Ok(signed)
+    }
+
+    /// Under the lock: the journal naming the new serials, the index that knows them, then the
+    /// new files staged and made visible together. A failure (not a crash) is rolled back at
+    /// once, as the next command would roll it back.
+    #[allow(clippy::too_many_arguments)]
+    fn land_new(
+        &mut self,
+        ca: &crate::pki::cert::Ca,
+        op: &str,
+        entries: &[Entry],
+        new: Vec<(String, String)>,
+        files: Vec<(std::path::PathBuf, String, u32)>,
+        overwrite: Overwrite,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.begin(&Journal {
-            op: "sign".into(),
-            new: signed
-                .iter()
-                .map(|(i, _)| (i.name.clone(), i.serial.hex()))
-                .collect(),
+            op: op.into(),
+            new,
             ..Journal::default()
         })?;
         let written = fsx::write_atomic(
             &self.layout.index(),
-            index::render(&entries).as_bytes(),
+            index::render(entries).as_bytes(),
             PUBLIC,
             Overwrite::Replace,
         )
         .and_then(|()| {
             let mut staged = Vec::new();
-            for (i, pem) in &signed {
-                staged.push(fsx::stage(
-                    &self.layout.cert(&i.name),
-                    pem.as_bytes(),
-                    PUBLIC,
-                )?);
+            for (path, text, mode) in &files {
+                staged.push(fsx::stage(path, text.as_bytes(), *mode)?);
             }
-            fsx::commit_all(staged, Overwrite::Refuse)
+            fsx::commit_all(staged, overwrite)
         });
         if let Err(e) = written {
-            let _ = self.repair_locked(&ca, now);
+            let _ = self.repair_locked(ca, now);
             return Err(e);
         }
-        self.end()?;
-        Ok(signed)
+        self.end()
     }
 
     fn check_issuable(
@@ -282,5 +267,15 @@ impl Pki {
             }
         }
         Ok(())
+    }
+}
+
+/// A random serial that none of `taken` has, added to it.
+pub(super) fn fresh_serial(taken: &mut HashSet<Serial>) -> Result<Serial> {
+    loop {
+        let s = Serial::random()?;
+        if taken.insert(s.clone()) {
+            return Ok(s);
+        }
     }
 }

@@ -358,13 +358,8 @@ impl Pki {
                 )
             });
         }
-        let taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
-        let serial = loop {
-            let s = Serial::random()?;
-            if !taken.contains(&s) {
-                break s;
-            }
-        };
+        let mut taken: HashSet<Serial> = entries.iter().map(|e| e.serial.clone()).collect();
+        let serial = super::issue::fresh_serial(&mut taken)?;
         let leaf = if is_server {
             Leaf::Server(&cn)
         } else {
